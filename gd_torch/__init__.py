@@ -1,0 +1,33 @@
+"""gd_torch: check a hand-derived gradient against torch autograd and finite differences.
+
+>>> import gd_torch
+>>> X, y = gd_torch.tutorial_data()
+>>> W = gd_torch.default_weights(X.shape[1], seed=0)
+>>> report = gd_torch.check(W, X, y, methods=("analytic", "autograd", "numeric"))
+>>> report.ok
+True
+"""
+
+from ._errors import GdTorchError
+from .check import CheckReport, check
+from .data import load_csv, tutorial_data
+from .gradients import METHODS, gradient
+from .model import ACTIVATIONS, LOSSES, add_bias, identity, objective, relu, sigmoid, tanh
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "METHODS",
+    "CheckReport",
+    "GdTorchError",
+    "add_bias",
+    "check",
+    "gradient",
+    "identity",
+    "load_csv",
+    "objective",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "tutorial_data",
+]

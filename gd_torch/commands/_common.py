@@ -1,0 +1,71 @@
+"""Options and data loading shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from .. import _validate
+from .._errors import bad_value
+from ..data import load_csv, tutorial_data
+from ..model import add_bias
+
+DATASETS = ("blobs", "breast-cancer")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer; '1.5' and '0' are refused."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """--dataset, --label, --n-samples, --n-features, --data-seed, --dtype."""
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--dataset",
+        default="blobs",
+        help="'blobs' (the tutorial's make_blobs problem, default), 'breast-cancer' (scikit-learn's "
+        "bundled set, standardised) or the path of a CSV file with a header row",
+    )
+    g.add_argument("--label", default=None, help="the label column of a CSV dataset")
+    g.add_argument("--n-samples", type=positive_int, default=250, help="blobs: number of samples (250)")
+    g.add_argument("--n-features", type=positive_int, default=2, help="blobs: number of features (2)")
+    g.add_argument("--data-seed", type=int, default=20, help="blobs: random_state of make_blobs (20)")
+    g.add_argument("--dtype", default="float64", help="float64 (default) or float32")
+
+
+def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
+    """X with the bias column first, y, and a one-line description of the data."""
+    dt = _validate.dtype("--dtype", args.dtype)
+    if args.dataset == "blobs":
+        X, y = tutorial_data(args.n_samples, args.n_features, seed=args.data_seed, dtype=dt)
+        desc = f"make_blobs(n_samples={args.n_samples}, n_features={args.n_features}, centers=2, cluster_std=1.05, random_state={args.data_seed}), bias column first"
+        return X, y, desc
+    if args.dataset == "breast-cancer":
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.preprocessing import StandardScaler
+
+        raw, y = load_breast_cancer(return_X_y=True)
+        X = add_bias(StandardScaler().fit_transform(raw)).astype(dt)
+        return (
+            X,
+            y.astype(dt),
+            f"breast cancer (scikit-learn), {raw.shape[0]} x {raw.shape[1]} standardised, bias column first",
+        )
+    if args.dataset.endswith(".csv"):
+        if args.label is None:
+            raise bad_value("--label", None, f"the name of the label column of {args.dataset}")
+        X, y = load_csv(args.dataset, args.label, dtype=dt)
+        return (
+            add_bias(X).astype(dt),
+            y,
+            f"{args.dataset} ({X.shape[0]} x {X.shape[1]}, label {args.label!r}), bias column first",
+        )
+    raise bad_value("--dataset", args.dataset, f"one of {', '.join(DATASETS)} or a path ending in .csv")

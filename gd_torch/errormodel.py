@@ -1,0 +1,74 @@
+"""How far apart two correct gradients may be: tolerances predicted from rounding error.
+
+u is the unit roundoff (eps) of the dtype computed in.  For g = X^T d with d = dL/dz:
+
+* summation:     |error of sum_i X_ij d_i|  ~  sqrt(N) u sum_i |X_ij d_i|
+  (the probabilistic bound for recursive and blocked sums; the worst case is N u)
+* local factors: each d_i is a product of the chain-rule factors dL/da and da/dz; its
+  absolute error is ~ u times the size of their pieces before cancellation,
+  m_i = |dL/da|_pieces * |da/dz|_pieces (e.g. 2(|a| + |y|) * (a(1 - a) + 1) for sse with
+  the sigmoid: 1 - a loses all its relative accuracy as a -> 1)
+* z itself:      z_i = X_i . W carries ~ sqrt(D) u |X_i| . |W|, moved into d_i by dd/dz.
+
+    err_j = u [ sqrt(N) sum_i |X_ij d_i| + C_LOCAL sum_i |X_ij| m_i + sum_i |X_ij| |dd/dz|_i ez_i ]
+
+Every method that evaluates this formula to rounding (analytic, autograd, the tutorial
+formula, the complex step) is held to err_j.  A finite difference brings its own estimate
+(truncation read off a second step, plus rounding of L amplified by 1/h), for which the
+noise of one evaluation of L is
+
+    f_noise = u [ (sqrt(N) + C_LOCAL) |L| + sum_i |dL/dz_i| ez_i ]     (the terms of L are >= 0)
+
+Two methods agree at j when |g_A - g_B| <= SAFETY * (err_A + err_B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .gradients.analytic import delta
+from .model import Activation, Loss, loss_from_z
+
+#: multiplies the summed error estimates into a tolerance: the estimates are typical
+#: sizes (sqrt(N), sqrt(D)), not worst-case bounds, so a small margin is kept
+SAFETY: dict[str, float] = {"float64": 4.0, "float32": 4.0}
+#: rounding errors in forming one chain-rule factor (a few operations each)
+C_LOCAL = 4.0
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """Per-problem quantities of the error model, computed once in float64."""
+
+    u: float
+    dtype: str
+    #: rounding error estimate per coordinate for methods exact up to rounding
+    exact: np.ndarray
+    #: rounding noise of one evaluation of L
+    f_noise: float
+    #: z = X W in float64, for kink detection
+    z: np.ndarray
+
+    def tolerance(self, err_a: np.ndarray, err_b: np.ndarray) -> np.ndarray:
+        return SAFETY[self.dtype] * (err_a + err_b)
+
+
+def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> ErrorModel:
+    """The error model of one problem (an extra pass or two over X: checks are not hot paths)."""
+    u = float(np.finfo(X.dtype).eps)
+    X64, W64, y64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64)
+    n, d = X64.shape
+    absX = np.abs(X64)
+    z = X64 @ W64
+    a = act.f(z)
+    d_z = delta(z, y64, lo, act)
+    m = lo.dL_abs(a, y64, n) * (1.0 if lo.dL_dz is not None else act.df_abs(z, a))
+    s = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(z))
+    dd_dz = np.abs(delta(z + s, y64, lo, act) - delta(z - s, y64, lo, act)) / (2 * s)
+    ez = np.sqrt(d) * (absX @ np.abs(W64))
+    exact = u * (np.sqrt(n) * (absX.T @ np.abs(d_z)) + C_LOCAL * (absX.T @ m) + absX.T @ (dd_dz * ez))
+    L = float(loss_from_z(z, y64, lo, act))
+    f_noise = u * ((np.sqrt(n) + C_LOCAL) * abs(L) + float(np.abs(d_z) @ ez))
+    return ErrorModel(u, str(X.dtype), exact, f_noise, z)

@@ -1,0 +1,89 @@
+"""Every way of computing dL/dW, behind one registry and one function.
+
+Each method module exposes ``grad(W, X, y, lo, act, **options)`` on validated inputs and
+returns an array of W's shape and dtype (numeric returns a NumericGradient holding one).
+The CLI, the checker, the trainer, the tests and the benchmarks all loop over METHODS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .. import _validate
+from .._errors import GdTorchError
+from ..model import prepare
+
+
+@dataclass(frozen=True)
+class Method:
+    """A gradient method: where it lives, the keyword options it takes, what it computes."""
+
+    name: str
+    module: str
+    options: tuple[str, ...]
+    description: str
+
+    def load(self) -> ModuleType:
+        # imported on first use, so that numpy-only work never imports torch
+        return importlib.import_module(f"{__name__}.{self.module}")
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("analytic", "analytic", (), "chain rule derived by hand, numpy"),
+        Method("autograd", "autograd", ("device",), "torch autograd on the same forward pass"),
+        Method("numeric", "numeric", ("scheme", "step", "batch"), "finite differences of the objective"),
+        Method("tutorial", "tutorial", (), "the tutorial's X^T (f(XW) - y) / N, whatever the loss"),
+    )
+}
+
+
+def gradient(
+    W: Any,
+    X: Any,
+    y: Any,
+    *,
+    method: str = "analytic",
+    loss: str = "sse",
+    activation: str = "sigmoid",
+    device: str = "cpu",
+    **options: Any,
+) -> np.ndarray:
+    r"""dL/dW of :func:`gd_torch.objective` at W, computed by ``method``.
+
+    Parameters
+    ----------
+    W : array of shape (n_features,)
+    X : array of shape (n_samples, n_features), float32 or float64
+    y : array of shape (n_samples,)
+    method : 'analytic' (hand-derived chain rule), 'autograd' (torch), 'numeric'
+        (finite differences; options ``scheme`` = 'central' | 'forward' | 'complex' |
+        'richardson', ``step``, ``batch``) or 'tutorial' (the tutorial's formula)
+    loss, activation : see :func:`gd_torch.objective`
+    device : 'cpu', 'cuda' or 'cuda:N'; only the autograd method runs elsewhere than the CPU
+
+    Returns
+    -------
+    ndarray of shape (n_features,), in X's dtype
+    """
+    m = METHODS[_validate.choice("method", method, METHODS)]
+    W, X, y, lo, act = prepare(W, X, y, loss, activation)
+    unknown = sorted(set(options) - set(m.options))
+    if unknown:
+        accepted = ", ".join(m.options) or "none"
+        raise GdTorchError(f"options {unknown} are not accepted by method={method!r}; accepted: {accepted}")
+    if m.name == "autograd":
+        options["device"] = device
+    elif device != "cpu":
+        raise GdTorchError(
+            f"device must be 'cpu' for method={method!r} (a numpy method); got {device!r}. "
+            "Only method='autograd' runs on CUDA."
+        )
+    result = m.load().grad(W, X, y, lo, act, **options)
+    return result if isinstance(result, np.ndarray) else result.grad

@@ -1,0 +1,24 @@
+"""The tutorial's update direction, kept so that its disagreement can be shown.
+
+    error = f(X @ W) - y
+    gradient = X^T error / N
+
+Whatever loss is asked for, this is the same vector.  With the sigmoid it is exactly the
+gradient of the mean binary cross-entropy (dL/dz = (a - y) / N), not of the squared error
+the tutorial prints: that one needs the factor 2 and the sigmoid's derivative a (1 - a).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate
+from ..model import Activation, Loss
+
+
+def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
+    """X^T (f(X W) - y) / N, ignoring ``lo``."""
+    z = X @ W
+    _validate.finite_z(z)
+    error = act.f(z) - y
+    return X.T @ error / X.shape[0]

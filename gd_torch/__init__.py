@@ -2,7 +2,7 @@
 
 >>> import gd_torch
 >>> X, y = gd_torch.tutorial_data()
->>> W = gd_torch.default_weights(X.shape[1], seed=0)
+>>> W = gd_torch.init_weights(X.shape[1], seed=0)
 >>> report = gd_torch.check(W, X, y, methods=("analytic", "autograd", "numeric"))
 >>> report.ok
 True
@@ -11,8 +11,8 @@ True
 from ._errors import GdTorchError
 from .check import CheckReport, check
 from .data import load_csv, tutorial_data
-from .gradients import METHODS, gradient
-from .model import ACTIVATIONS, LOSSES, add_bias, identity, objective, relu, sigmoid, tanh
+from .gradients import METHODS, gradient, gradient_function
+from .model import ACTIVATIONS, LOSSES, add_bias, identity, init_weights, objective, relu, sigmoid, tanh
 
 __all__ = [
     "ACTIVATIONS",
@@ -23,6 +23,8 @@ __all__ = [
     "add_bias",
     "check",
     "gradient",
+    "gradient_function",
+    "init_weights",
     "identity",
     "load_csv",
     "objective",

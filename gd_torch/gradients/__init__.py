@@ -8,6 +8,7 @@ The CLI, the checker, the trainer, the tests and the benchmarks all loop over ME
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -72,6 +73,41 @@ def gradient(
     -------
     ndarray of shape (n_features,), in X's dtype
     """
+    m, W, X, y, lo, act, options = _resolve(W, X, y, method, loss, activation, device, options)
+    result = m.load().grad(W, X, y, lo, act, **options)
+    return result if isinstance(result, np.ndarray) else result.grad
+
+
+def gradient_function(
+    X: Any,
+    y: Any,
+    *,
+    method: str = "analytic",
+    loss: str = "sse",
+    activation: str = "sigmoid",
+    device: str = "cpu",
+    **options: Any,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Validate X, y and the names once; return ``g(W) -> dL/dW`` for repeated calls.
+
+    This is what training loops call every step: the boundary checks (shapes, labels,
+    names, device) are paid once, and a method may keep work arrays between calls (its
+    module's ``make``).  W passed to ``g`` must be a float array of shape (n_features,)
+    in X's dtype; z = X @ W is still checked for NaN/inf on every call.
+    """
+    X0 = np.asarray(X)
+    W0 = np.zeros(X0.shape[1] if X0.ndim == 2 else 0, dtype=X0.dtype if X0.dtype.kind == "f" else np.float64)
+    m, _, X, y, lo, act, options = _resolve(W0, X, y, method, loss, activation, device, options)
+    module = m.load()
+    if hasattr(module, "make"):
+        return module.make(X, y, lo, act, **options)
+    if m.name == "numeric":
+        return lambda W: module.grad(W, X, y, lo, act, **options).grad
+    return lambda W: module.grad(W, X, y, lo, act, **options)
+
+
+def _resolve(W, X, y, method, loss, activation, device, options):
+    # boundary checks shared by gradient and gradient_function
     m = METHODS[_validate.choice("method", method, METHODS)]
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     unknown = sorted(set(options) - set(m.options))
@@ -85,5 +121,4 @@ def gradient(
             f"device must be 'cpu' for method={method!r} (a numpy method); got {device!r}. "
             "Only method='autograd' runs on CUDA."
         )
-    result = m.load().grad(W, X, y, lo, act, **options)
-    return result if isinstance(result, np.ndarray) else result.grad
+    return m, W, X, y, lo, act, options

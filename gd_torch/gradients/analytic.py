@@ -50,3 +50,8 @@ def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation)
         _validate.finite_z(zb)
         g += Xb.T @ delta(zb, y[start : start + rows], lo, act, n)
     return g
+
+
+def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):
+    """g(W) -> dL/dW on fixed, validated X and y (training loops call this every step)."""
+    return lambda W: grad(W, X, y, lo, act)

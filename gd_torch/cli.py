@@ -14,6 +14,7 @@ from ._errors import GdTorchError
 
 #: sub-command -> (module in gd_torch.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("bench", "time every gradient method on CPU (and CUDA) against the machine's floor"),
     "check": ("check", "compare gradient methods on a problem; exit 1 if they disagree"),
 }
 

@@ -1,0 +1,93 @@
+"""Smoke test of the benchmark: structure of --quick's output, bad input, interrupted runs.  Never a time."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gd_torch.cli import main
+
+METHODS = ("floor", "analytic", "autograd", "formula-torch", "central-batched", "central-loop", "complex")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    rc = main(["bench", "--quick", "--out", str(out)])
+    return rc, out
+
+
+def test_quick_writes_json_markdown_plots_and_rows(quick):
+    rc, out = quick
+    assert rc == 0
+    assert {p.name for p in out.iterdir()} >= {"quick.jsonl", "quick.json", "quick.md", "quick-time-vs-n.png"}
+    result = json.loads((out / "quick.json").read_text())
+    assert result["complete"] is True
+    m = result["machine"]
+    for key in ("cpu", "cores", "numpy", "torch", "blas", "torch_threads"):
+        assert m[key], key
+    assert m["blas"][0]["internal_api"] and m["blas"][0]["architecture"] is not None
+    assert m["numpy_worker_loaded_torch"] is False  # each library in its own process
+    assert result["config"]["threads"] >= 1
+    grad = [r for r in result["rows"] if r["kind"] == "gradient"]
+    cells = {(r["n"], r["d"], r["dtype"]) for r in grad}
+    assert cells == {(n, d, dt) for n in (250, 10_000) for d in (3, 64) for dt in ("float64", "float32")}
+    for cell in cells:
+        methods = {r["method"] for r in grad if (r["n"], r["d"], r["dtype"]) == cell}
+        assert methods == set(METHODS), cell
+    for r in grad:
+        assert r["status"] in ("ok", "skipped"), r
+        if r["status"] == "ok":
+            assert 0 < r["q25_s"] <= r["median_s"] <= r["q75_s"]
+            assert r["blocks"] >= 5
+            assert r["ratio_to_floor"] == pytest.approx(r["median_s"] / r["floor_s"])
+        else:
+            assert "budget" in r["reason"] or "GiB" in r["reason"]
+    floors = [r for r in grad if r["method"] == "floor"]
+    assert all(r["status"] == "ok" and r["bandwidth_GBps"] > 0 for r in floors)
+    train = {r["method"]: r for r in result["rows"] if r["kind"] == "train"}
+    assert set(train) >= {"numpy-loop", "analytic", "autograd", "formula-torch", "central-batched"}
+    assert all(r["us_per_epoch"] > 0 and r["epochs"] == 100 for r in train.values())
+    assert {t["target"].split(" ")[0] for t in result["targets"]} >= {"autograd"}
+    md = (out / "quick.md").read_text()
+    assert "| N | D | dtype |" in md and "x bare numpy loop" in md
+
+
+def test_interrupted_run_keeps_its_rows(quick, tmp_path):
+    _, out = quick
+    lines = (out / "quick.jsonl").read_text().splitlines()
+    rows_before = [json.loads(x) for x in lines[:12] if json.loads(x).get("kind") in ("gradient", "train")]
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[:12]) + "\n" + lines[12][: len(lines[12]) // 2])  # killed mid-line
+    assert main(["bench", "--assemble", str(cut)]) == 0
+    result = json.loads((tmp_path / "cut.json").read_text())
+    assert result["complete"] is False
+    assert len(result["rows"]) == len(rows_before) > 0
+    assert "Incomplete run" in (tmp_path / "cut.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--methods", "analytic,magic"], "--methods must be one of"),
+        (["--n", "1e4,ten"], "--n: must be positive integers"),
+        (["--d", "0"], "--d: must be positive integers"),
+        (["--dtype", "float16"], "--dtype must be float64 or float32"),
+        (["--device", "tpu"], "--device must be 'cpu' or 'cuda'"),
+        (["--n", "100000000", "--d", "512"], "X alone is 381.47 GiB"),
+        (["--assemble", "no/such/file.jsonl"], "--assemble must be an existing"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    assert main(["bench", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # refused before running anything
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA; the refusal is for machines without")
+def test_cuda_without_cuda_is_refused(capsys, tmp_path):
+    assert main(["bench", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "--device cuda needs a CUDA device" in capsys.readouterr().err

@@ -12,17 +12,35 @@ them in gd_torch.model).  Written out for the tutorial's pair, sigmoid + sse:
 
 and for sigmoid + mean cross-entropy the product simplifies to dL/dz = (a - y) / N,
 which is exactly the tutorial's update direction.
+
+How it reads X: dL/dW is a sum over rows, so X is cut into row blocks small enough to
+stay in the cache; each block is read from memory once and used twice while cached,
+for z_b = X_b @ W and for X_b^T dL/dz_b.  Large problems split the blocks between the
+cores (BLAS and numpy release the GIL; BLAS runs one thread inside each), each thread
+adding into its own accumulator; the partial sums are added at the end.
 """
 
 from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
 from .. import _validate
 from ..model import Activation, Loss
+from . import _blas
 
-#: rows of X per block: a block of 2048 x 512 float64 is 8 MiB
-_BLOCK_BYTES = 4 << 20
+#: bytes of X per block: sized to stay in a core's share of the cache while it is used twice
+_BLOCK_BYTES = 1 << 20
+#: rows per block at most, so that the per-block vectors (z, a, dL/dz) stay small
+_MAX_ROWS = 8192
+#: below this many bytes of X one thread and two plain passes are faster than the machinery
+_THREADED_BYTES = 4 << 20
+#: at most this many entries, BLAS runs on one thread anyway (OpenBLAS's gemv threshold)
+_TINY = 9216
 
 
 def delta(z: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int | None = None) -> np.ndarray:
@@ -36,22 +54,111 @@ def delta(z: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int | None
 
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
-    """dL/dW = X^T dL/dz, reading X in row blocks; returns an array of W's shape and dtype."""
-    n, d = X.shape
-    rows = max(256, _BLOCK_BYTES // (d * X.itemsize))
-    if rows >= n:
-        z = X @ W  # (N,)
-        _validate.finite_z(z)
-        return X.T @ delta(z, y, lo, act)  # (D,)
-    g = np.zeros(d, dtype=X.dtype)
-    for start in range(0, n, rows):
-        Xb = X[start : start + rows]
-        zb = Xb @ W
-        _validate.finite_z(zb)
-        g += Xb.T @ delta(zb, y[start : start + rows], lo, act, n)
-    return g
+    """dL/dW = X^T dL/dz, reading X once in row blocks; returns an array of W's shape and dtype."""
+    if X.shape[0] <= _rows(X):  # one block: no plan to make
+        return _one_block(W, X, y, lo, act)
+    return _Plan(X, y, lo, act)(W)
+
+
+def _rows(X: np.ndarray) -> int:
+    # rows per block: about _BLOCK_BYTES of X, at most _MAX_ROWS
+    return int(min(_MAX_ROWS, max(64, _BLOCK_BYTES // (X.shape[1] * X.itemsize))))
+
+
+def _one_block(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
+    # two plain passes, the second from the cache; BLAS on one thread unless it would anyway
+    if X.size > _TINY:
+        with _blas.single_thread():
+            return _two_pass(W, X, y, lo, act)
+    return _two_pass(W, X, y, lo, act)
+
+
+def _two_pass(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
+    z = X @ W  # (N,)
+    _validate.finite_z(z)
+    return X.T @ delta(z, y, lo, act)  # (D,)
 
 
 def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):
-    """g(W) -> dL/dW on fixed, validated X and y (training loops call this every step)."""
-    return lambda W: grad(W, X, y, lo, act)
+    """g(W) -> dL/dW on fixed, validated X and y (training loops call this every step).
+
+    The block plan, the per-thread accumulators and the thread pool are made once here.
+    """
+    return _Plan(X, y, lo, act)
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool(workers: int) -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < workers:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gd_torch-analytic")
+        return _pool
+
+
+class _Plan:
+    # dL/dW on one fixed (X, y): blocks, accumulators and thread ranges decided once
+    def __init__(self, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> None:
+        self.X, self.y, self.lo, self.act = X, y, lo, act
+        n, d = X.shape
+        self.n = n
+        self.rows = _rows(X)
+        workers = min(_workers(), _blas.threads()) if X.nbytes >= _THREADED_BYTES else 1
+        blocks = math.ceil(n / self.rows)
+        workers = max(1, min(workers, blocks))
+        # contiguous ranges of whole blocks, one per thread
+        cuts = [round(i * blocks / workers) * self.rows for i in range(workers + 1)]
+        self.ranges = [(cuts[i], min(cuts[i + 1], n)) for i in range(workers)]
+        self.acc = np.zeros((workers, d), dtype=X.dtype)  # one accumulator per thread
+        self.part = np.empty((workers, d), dtype=X.dtype)  # X_b^T dL/dz_b before it is added
+        self.z = np.empty((workers, self.rows), dtype=X.dtype)
+        self.finite = np.empty((workers, self.rows), dtype=bool)
+
+    def __call__(self, W: np.ndarray) -> np.ndarray:
+        X = self.X
+        if self.rows >= self.n:
+            return _one_block(W, X, self.y, self.lo, self.act)
+        with _blas.single_thread():
+            if len(self.ranges) == 1:
+                bad = [self._run(W, 0)]
+            else:
+                pool = _get_pool(len(self.ranges))
+                futures = [pool.submit(self._run, W, t) for t in range(1, len(self.ranges))]
+                try:
+                    bad = [self._run(W, 0)]
+                finally:  # never leave a thread writing into the buffers after we return
+                    wait(futures)
+                bad += [f.result() for f in futures]
+        bad = [b for b in bad if b is not None]
+        if bad:
+            # some z_b was not finite: name the first bad row as the one-pass check does
+            _validate.finite_z(X[: min(bad)] @ W)
+            return _two_pass(W, X, self.y, self.lo, self.act)  # not reached: finite_z raised
+        return self.acc.sum(axis=0)
+
+    def _run(self, W: np.ndarray, t: int) -> int | None:
+        # rows ranges[t] in blocks: z_b = X_b W, then acc += X_b^T dL/dz_b while X_b is cached;
+        # stops at the first block whose z is not finite and returns the row where it ends
+        X, y, rows, n = self.X, self.y, self.rows, self.n
+        acc, part, zbuf, fin = self.acc[t], self.part[t], self.z[t], self.finite[t]
+        acc[:] = 0
+        start, stop = self.ranges[t]
+        for s in range(start, stop, rows):
+            e = min(s + rows, stop)
+            Xb, zb = X[s:e], zbuf[: e - s]
+            np.matmul(Xb, W, out=zb)
+            if not np.isfinite(zb, out=fin[: e - s]).all():
+                return e
+            np.matmul(Xb.T, delta(zb, y[s:e], self.lo, self.act, n), out=part)
+            acc += part
+        return None

@@ -9,7 +9,9 @@ this is a no-op.
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 _lock = threading.RLock()
 _libs: list | None = None
@@ -57,3 +59,50 @@ class single_thread:  # noqa: N801 - used as a context manager, like threadpoolc
                 if n != 1:
                     c.set_num_threads(n)
         _lock.release()
+
+
+def cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def workers() -> int:
+    """Threads gd_torch spreads a large computation over: the cores, at most BLAS's own thread count."""
+    return max(1, min(cores(), threads()))
+
+
+def parallel(fn, jobs: int, n_workers: int) -> list:
+    """[fn(0), ..., fn(jobs - 1)] with BLAS on one thread, job j on thread j % n_workers.
+
+    The calling thread does its share; every job has finished when this returns or raises.
+    """
+    global _pool
+    if n_workers <= 1 or jobs <= 1:
+        with single_thread():
+            return [fn(j) for j in range(jobs)]
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < n_workers - 1:
+            _pool = ThreadPoolExecutor(max_workers=n_workers - 1, thread_name_prefix="gd_torch")
+        pool = _pool
+
+    def share(t: int) -> list:
+        return [fn(j) for j in range(t, jobs, n_workers)]
+
+    with single_thread():
+        futures: list[Future] = [pool.submit(share, t) for t in range(1, n_workers)]
+        try:
+            mine = share(0)
+        finally:  # never leave a thread writing into the caller's buffers after we return
+            wait(futures)
+        shares = [mine] + [f.result() for f in futures]
+    out: list = [None] * jobs
+    for t, part in enumerate(shares):
+        out[t::n_workers] = part
+    return out

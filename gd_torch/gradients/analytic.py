@@ -23,9 +23,7 @@ adding into its own accumulator; the partial sums are added at the end.
 from __future__ import annotations
 
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from functools import partial
 
 import numpy as np
 
@@ -87,25 +85,6 @@ def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):
     return _Plan(X, y, lo, act)
 
 
-def _workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _get_pool(workers: int) -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool._max_workers < workers:
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gd_torch-analytic")
-        return _pool
-
-
 class _Plan:
     # dL/dW on one fixed (X, y): blocks, accumulators and thread ranges decided once
     def __init__(self, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> None:
@@ -113,7 +92,7 @@ class _Plan:
         n, d = X.shape
         self.n = n
         self.rows = _rows(X)
-        workers = min(_workers(), _blas.threads()) if X.nbytes >= _THREADED_BYTES else 1
+        workers = _blas.workers() if X.nbytes >= _THREADED_BYTES else 1
         blocks = math.ceil(n / self.rows)
         workers = max(1, min(workers, blocks))
         # contiguous ranges of whole blocks, one per thread
@@ -128,17 +107,7 @@ class _Plan:
         X = self.X
         if self.rows >= self.n:
             return _one_block(W, X, self.y, self.lo, self.act)
-        with _blas.single_thread():
-            if len(self.ranges) == 1:
-                bad = [self._run(W, 0)]
-            else:
-                pool = _get_pool(len(self.ranges))
-                futures = [pool.submit(self._run, W, t) for t in range(1, len(self.ranges))]
-                try:
-                    bad = [self._run(W, 0)]
-                finally:  # never leave a thread writing into the buffers after we return
-                    wait(futures)
-                bad += [f.result() for f in futures]
+        bad = _blas.parallel(partial(self._run, W), len(self.ranges), len(self.ranges))
         bad = [b for b in bad if b is not None]
         if bad:
             # some z_b was not finite: name the first bad row as the one-pass check does

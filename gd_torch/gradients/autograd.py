@@ -5,6 +5,7 @@ torch is imported here and nowhere below, so that the numpy paths never load it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -71,13 +72,37 @@ def forward(
     return z, a, L
 
 
+#: L straight from (z, a, y) with torch's fused loss kernels: one node forward and one
+#: backward instead of three (e = a - y, e * e, sum).  What grad_tensor differentiates;
+#: ``forward`` keeps the step-by-step graph (gd_torch.explain walks it).  Same formulas:
+#: sse = sum (a - y)^2, mse = mean (a - y)^2, bce = mean [softplus(z) - y z] from the logit.
+FUSED_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "sse": lambda z, a, y: torch.nn.functional.mse_loss(a, y, reduction="sum"),
+    "mse": lambda z, a, y: torch.nn.functional.mse_loss(a, y, reduction="mean"),
+    "bce": lambda z, a, y: torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="mean"),
+}
+
+
 def grad_tensor(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, lo: Loss, act: Activation) -> torch.Tensor:
-    """dL/dW by autograd on tensors already on their device (the benchmarks time this)."""
+    """dL/dW by autograd on tensors already on their device (the benchmarks time this).
+
+    Autograd records z = X W, a = f(z) and the loss (fused kernels, see FUSED_LOSSES) and
+    runs the chain rule backwards: dL/dW = X^T (dL/da * da/dz).
+    """
     Wt = W.detach().requires_grad_(True)
-    z, _, L = forward(Wt, X, y, lo, act)
-    _validate.finite_z(z)
+    z = X @ Wt  # (N,)
+    _finite(z)
+    a = z if lo.name == "bce" else ACTIVATIONS[act.name](z)  # bce works from the logit z
+    L = FUSED_LOSSES[lo.name](z, a, y)
     (g,) = torch.autograd.grad(L, Wt)
     return g
+
+
+def _finite(z: torch.Tensor) -> None:
+    # one sum instead of torch.isfinite's four passes: NaN or inf in z makes it non-finite;
+    # a sum that overflows from finite values goes to the exact check, which passes
+    if not math.isfinite(z.detach().sum().item()):
+        _validate.finite_z(z)
 
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, *, device: Any = "cpu") -> np.ndarray:
@@ -86,3 +111,16 @@ def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation,
     to = {"device": dev}
     g = grad_tensor(torch.from_numpy(W).to(**to), torch.from_numpy(X).to(**to), torch.from_numpy(y).to(**to), lo, act)
     return g.detach().cpu().numpy()
+
+
+def make(
+    X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, *, device: Any = "cpu"
+) -> Callable[[np.ndarray], np.ndarray]:
+    """g(W) -> dL/dW for training loops: X and y become tensors on the device once, here."""
+    dev = resolve_device(device)
+    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
+
+    def g(W: np.ndarray) -> np.ndarray:
+        return grad_tensor(torch.from_numpy(W).to(dev), Xt, yt, lo, act).cpu().numpy()
+
+    return g

@@ -9,9 +9,10 @@ Only values of L(W) are used.  For coordinate j with step h_j and unit vector e_
 
 The default step balances truncation against rounding: h_j = eps^p max(1, |W_j|) with
 p = 1/3 (central), 1/2 (forward), 1/5 (richardson); the complex step can be tiny.
-All perturbed weight vectors are stacked into a (k, D) matrix and evaluated together,
-Z = X @ Wb^T, in chunks that keep Z near 32 MiB: one matrix product per chunk, not one
-Python call per coordinate.
+All perturbed weight vectors are stacked into a (k, D) matrix and evaluated together:
+X is read once, in row blocks, each block meeting all k perturbations in one matrix
+product Z_b = X_b @ Wb^T small enough to stay in the cache; the blocks are spread over
+the cores.  Not one Python call per coordinate (unless ``batch=1`` asks for exactly that).
 
 With ``f_noise`` (the absolute rounding error of one evaluation of L, from the caller's
 error model) an error estimate per coordinate is returned too: the truncation error read
@@ -21,6 +22,7 @@ by the scheme's weights.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +31,16 @@ import numpy as np
 from .. import _validate
 from .._errors import GdTorchError, bad_value
 from ..model import Activation, Loss, loss_from_z
+from . import _blas
 
 SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
-_CHUNK_BYTES = 32 << 20
+#: multiply-adds per product below which BLAS runs on one thread
+_SMALL_PRODUCT = 1 << 22
+#: bytes of one block Z_b = X_b Wb^T in the blocked evaluation (stays in the cache)
+_Z_BYTES = 256 << 10
+_MAX_ROWS = 8192
+#: entries of Z below which the blocked evaluation runs on one thread
+_PARALLEL_ENTRIES = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -53,19 +62,66 @@ def default_steps(W: np.ndarray, scheme: str) -> np.ndarray:
 def evaluate(
     Wb: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, batch: int | None = None
 ) -> np.ndarray:
-    """L at each row of Wb (shape (k, D), real or complex): k values, one product per chunk."""
+    """L at each row of Wb (shape (k, D), real or complex): k values.
+
+    batch=None: X is read once, in row blocks X_b; each block meets all k perturbations in
+    one product Z_b = X_b Wb^T, sized so that Z_b stays in the cache while the loss terms
+    are computed from it; the blocks are spread over the cores and their column sums added
+    at the end.  batch=b: b perturbations per product over the whole of X (b=1: one
+    matrix-vector product per perturbation).
+    """
+    if batch is None:
+        return _evaluate_blocked(Wb, X, y, lo, act)
     k = Wb.shape[0]
-    per_row = X.shape[0] * X.itemsize * (2 if np.iscomplexobj(Wb) else 1)
-    chunk = batch or max(1, _CHUNK_BYTES // per_row)
     out = np.empty(k, dtype=Wb.dtype)
-    for s in range(0, k, chunk):
-        B = Wb[s : s + chunk]
-        if np.iscomplexobj(B):  # keep X real: X (B.re + i B.im) = X B.re + i X B.im
-            Z = X @ B.real.T + 1j * (X @ B.imag.T)
-        else:
-            Z = X @ B.T
-        out[s : s + chunk] = loss_from_z(Z, y, lo, act)
+    if X.size * min(batch, k) <= _SMALL_PRODUCT:  # too small for BLAS's threads to pay
+        with _blas.single_thread():
+            _evaluate_chunks(Wb, X, y, lo, act, batch, out)
+    else:
+        _evaluate_chunks(Wb, X, y, lo, act, batch, out)
     return out
+
+
+def _product(Xb: np.ndarray, B: np.ndarray) -> np.ndarray:
+    # Z = X_b B^T; for complex B keep X real: X (B.re + i B.im) = X B.re + i X B.im
+    if np.iscomplexobj(B):
+        return Xb @ B.real.T + 1j * (Xb @ B.imag.T)
+    return Xb @ B.T
+
+
+def _product_t(B: np.ndarray, Xb: np.ndarray) -> np.ndarray:
+    # Z^T = B X_b^T, of shape (k, rows)
+    if np.iscomplexobj(B):
+        return B.real @ Xb.T + 1j * (B.imag @ Xb.T)
+    return B @ Xb.T
+
+
+def _evaluate_chunks(Wb, X, y, lo, act, chunk, out):
+    for s in range(0, Wb.shape[0], chunk):
+        out[s : s + chunk] = loss_from_z(_product(X, Wb[s : s + chunk]), y, lo, act)
+
+
+def _evaluate_blocked(Wb, X, y, lo, act):
+    n = X.shape[0]
+    k = Wb.shape[0]
+    rows = int(min(n, _MAX_ROWS, max(16, _Z_BYTES // (k * Wb.itemsize))))
+    blocks = math.ceil(n / rows)
+    workers = _blas.workers() if n * k >= _PARALLEL_ENTRIES and blocks > 1 else 1
+    # block i is done by thread i % workers, which adds its column sums into acc[i % workers]:
+    # within a thread the rows are summed in order, as one reduction over all rows would
+    acc = np.zeros((workers, k), dtype=Wb.dtype)
+
+    def block(i: int) -> None:
+        s = i * rows
+        # Z_b as the transpose of Wb X_b^T: each column contiguous, so that the sum over rows
+        # below is numpy's pairwise summation (as for one perturbation), not a running sum
+        Zt = _product_t(Wb, X[s : s + rows])  # (k, rows)
+        terms = lo.terms(Zt.T, act.f(Zt).T, y[s : s + rows])  # (rows, k); f on the C-ordered array
+        acc[i % workers] += np.add.reduce(terms, axis=0)
+
+    _blas.parallel(block, blocks, workers)
+    total = np.add.reduce(acc, axis=0)
+    return total if lo.reduction == "sum" else total / n
 
 
 def _central(W, X, y, lo, act, h, batch):

@@ -11,6 +11,7 @@ True
 from ._errors import GdTorchError
 from .check import CheckReport, check
 from .data import load_csv, tutorial_data
+from .diagnose import Diagnosis, diagnose
 from .gradients import METHODS, gradient, gradient_function
 from .model import ACTIVATIONS, LOSSES, add_bias, identity, init_weights, objective, relu, sigmoid, tanh
 
@@ -19,9 +20,11 @@ __all__ = [
     "LOSSES",
     "METHODS",
     "CheckReport",
+    "Diagnosis",
     "GdTorchError",
     "add_bias",
     "check",
+    "diagnose",
     "gradient",
     "gradient_function",
     "init_weights",

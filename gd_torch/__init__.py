@@ -12,6 +12,7 @@ from ._errors import GdTorchError
 from .check import CheckReport, check
 from .data import load_csv, tutorial_data
 from .diagnose import Diagnosis, diagnose
+from .explain import Explanation, explain
 from .gradients import METHODS, gradient, gradient_function
 from .model import ACTIVATIONS, LOSSES, add_bias, identity, init_weights, objective, relu, sigmoid, tanh
 
@@ -21,10 +22,12 @@ __all__ = [
     "METHODS",
     "CheckReport",
     "Diagnosis",
+    "Explanation",
     "GdTorchError",
     "add_bias",
     "check",
     "diagnose",
+    "explain",
     "gradient",
     "gradient_function",
     "init_weights",

@@ -15,6 +15,7 @@ from ._errors import GdTorchError
 #: sub-command -> (module in gd_torch.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "compare gradient methods on a problem; exit 1 if they disagree"),
+    "explain": ("explain", "backpropagation stage by stage: by hand, by autograd, by finite differences; the graph"),
 }
 
 

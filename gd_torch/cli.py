@@ -16,6 +16,7 @@ from ._errors import GdTorchError
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "compare gradient methods on a problem; exit 1 if they disagree"),
     "explain": ("explain", "backpropagation stage by stage: by hand, by autograd, by finite differences; the graph"),
+    "landscape": ("landscape", "the loss surface over two weights, sse beside bce, with a descent path (PNG)"),
 }
 
 

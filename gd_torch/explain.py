@@ -35,13 +35,10 @@ from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
 from .gradients import analytic
 from .gradients import numeric as _numeric
-from .model import Activation, Loss, loss_from_z, prepare, reduce
+from .model import Activation, Loss, prepare, reduce
 
-#: finite differences perturb at most this many entries of an N-vector stage (all when N is smaller)
-MAX_FD_ENTRIES = 1024
 #: entries of each N-vector stage printed (plus the one with the largest gradient)
 SHOWN = 3
-_CHUNK_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -60,10 +57,15 @@ class Comparison:
     agree: bool
     #: not agreeing, but only at entries whose finite difference straddles the activation's kink
     kink: bool = False
+    #: entries left out because a value is not finite there (dL/da when a rounds to exactly 0 or 1)
+    skipped: int = 0
+    #: indices of the entries outside their tolerance
+    failing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
     @property
     def ok(self) -> bool:
-        return self.agree or self.kink
+        """Agrees, or differs only across a kink, or had no finite entry to compare (see ``skipped``)."""
+        return self.agree or self.kink or (self.values.size == 0 and self.skipped > 0)
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,6 @@ class Explanation:
     shape: tuple[int, int]
     stages: list[Stage]
     graph: list[GraphNode]
-    fd_entries: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -192,8 +192,6 @@ class Explanation:
             "by torch autograd and by central differences of the downstream computation;",
             "rel err = max|g - hand| / max|hand|; agree = every entry within its predicted rounding tolerance",
         ]
-        if self.fd_entries < n:
-            lines.append(f"(finite differences on {self.fd_entries} of the {n} entries of each N-vector stage)")
         for s in self.stages:
             lines.append("")
             lines.extend(_stage_lines(s))
@@ -241,9 +239,22 @@ def _stage_lines(s: Stage) -> list[str]:
         a_txt = f"autograd {a.rel_err:.2e} ({'agree' if a.agree else 'DISAGREE'}, |diff|/tol {a.ratio:.2g})"
     else:
         a_txt = f"autograd -: {s.note}"
+    if s.autograd is not None and s.note:
+        lines_note = f"  note      {s.note}"
+    else:
+        lines_note = ""
     m = s.numeric
-    m_status = "agree" if m.agree else ("kink" if m.kink else "DISAGREE")
+    m_status = "agree" if m.agree else "kink" if m.kink else "not compared" if m.values.size == 0 else "DISAGREE"
     lines.append(f"  rel err   {a_txt};  finite diff {m.rel_err:.2e} ({m_status}, |diff|/tol {m.ratio:.2g})")
+    if lines_note:
+        lines.append(lines_note)
+    skipped = {"autograd": s.autograd.skipped if s.autograd else 0, "finite diff": m.skipped}
+    for who, k in skipped.items():
+        if k:
+            lines.append(
+                f"  skipped   {who}: {k} entries not compared, a value is not finite there "
+                "(a rounds to exactly 0 or 1, or a step in a cannot be taken so close to it)"
+            )
     if m.kink:
         lines.append(
             "  kink      the entries that differ have z within two steps of the activation's kink: the central "
@@ -259,8 +270,6 @@ def explain(
     *,
     loss: str = "sse",
     activation: str = "sigmoid",
-    max_fd_entries: int = MAX_FD_ENTRIES,
-    seed: int = 0,
 ) -> Explanation:
     r"""Backpropagation of one neuron written out stage by stage and checked three ways.
 
@@ -270,9 +279,6 @@ def explain(
     X : array of shape (n_samples, n_features), float32 or float64
     y : array of shape (n_samples,)
     loss, activation : see :func:`gd_torch.objective`
-    max_fd_entries : finite differences perturb every entry of the N-vector stages z, a, e
-        when N <= max_fd_entries, else that many entries drawn at random (``seed``) plus the
-        printed ones.  Each entry costs four evaluations of the downstream loss (steps h, 2h).
 
     Returns
     -------
@@ -281,62 +287,74 @@ def explain(
     nodes with shapes (``graph_text()``, ``to_dot()``, ``write_dot(path)``).
     """
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
-    if not isinstance(max_fd_entries, int | np.integer) or isinstance(max_fd_entries, bool) or max_fd_entries < 1:
-        raise bad_value("max_fd_entries", max_fd_entries, "a positive integer")
-    z = X @ W
-    _validate.finite_z(z)
-    n = X.shape[0]
-    a = act.f(z)
-    e = a - y
-    L = reduce(lo, lo.terms(z, a, y))
+    # saturated a (exactly 0 or 1) makes the cross-entropy's dL/da infinite: shown and skipped, not warned
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = X @ W
+        _validate.finite_z(z)
+        n = X.shape[0]
+        a = act.f(z)
+        e = a - y
+        L = reduce(lo, lo.terms(z, a, y))
 
-    # ---- by hand: each gradient is the next one times the local derivative ----------------
-    g_e = lo.dL_da(a, y, n)  # dL/de = dL/da (de/da = 1)
-    g_a = g_e * 1  # dL/da = dL/de * de/da
-    g_z = analytic.delta(z, y, lo, act)  # dL/dz = dL/da * da/dz (fused where it simplifies)
-    g_W = X.T @ g_z  # dL/dW = X^T dL/dz
-    hand = {"L": np.asarray(1.0, dtype=X.dtype), "e": g_e, "a": g_a, "z": g_z, "W": g_W}
-    values = {"L": np.asarray(L, dtype=X.dtype), "e": e, "a": a, "z": z, "W": W}
+        # ---- by hand: each gradient is the next one times the local derivative ----------------
+        g_e = lo.dL_da(a, y, n)  # dL/de = dL/da (de/da = 1)
+        g_a = g_e * 1  # dL/da = dL/de * de/da
+        g_z = analytic.delta(z, y, lo, act)  # dL/dz = dL/da * da/dz (fused where it simplifies)
+        g_W = X.T @ g_z  # dL/dW = X^T dL/dz
+        hand = {"L": np.asarray(1.0, dtype=X.dtype), "e": g_e, "a": g_a, "z": g_z, "W": g_W}
+        values = {"L": np.asarray(L, dtype=X.dtype), "e": e, "a": a, "z": z, "W": W}
 
-    auto, notes, graph = _autograd(W, X, y, lo, act)
-    model = errormodel.build(W, X, y, lo, act)
-    tol_hand = _hand_error(W, X, y, lo, act, model)
+        auto, notes, graph = _autograd(W, X, y, lo, act)
+        model = errormodel.build(W, X, y, lo, act)
+        tol_hand = _hand_error(W, X, y, lo, act, model)
 
-    rng = np.random.default_rng(seed)
-    if n <= max_fd_entries:
-        idx = np.arange(n)
-    else:
-        idx = np.union1d(rng.choice(n, max_fd_entries, replace=False), _shown(g_z))
-    numeric = _finite_differences(W, X, y, lo, act, values, idx, model)
+        # finite differences always in float64, at the stage values cast exactly from X's dtype:
+        # a float32 ledger is measured against an accurate reference, not float32's u^(2/3)
+        f64 = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+        W64, X64, y64 = W.astype(np.float64), X.astype(np.float64), y.astype(np.float64)
+        numeric = _finite_differences(W64, X64, y64, lo, act, f64, errormodel.build(W64, X64, y64, lo, act))
 
-    stages = []
-    for name in ("L", "e", "a", "z", "W"):
-        h = hand[name]
-        ag = auto.get(name)
-        auto_cmp = None
-        if ag is not None:
-            index = np.arange(np.size(h))
-            auto_cmp = _compare(ag, h, index, 2 * tol_hand[name], errormodel.SAFETY[str(X.dtype)])
-        fd_vals, fd_index, fd_err, fd_kink = numeric[name]
-        fd_cmp = _compare(
-            fd_vals,
-            np.atleast_1d(h),
-            fd_index,
-            np.atleast_1d(tol_hand[name])[fd_index] + fd_err,
-            errormodel.SAFETY[str(X.dtype)],
-            fd_kink,
-        )
-        f_text, local, up = _formulas(name, lo, act)
-        stages.append(Stage(name, f_text, local, up, values[name], h, auto_cmp, fd_cmp, notes.get(name, "")))
-    return Explanation(lo.name, act.name, str(X.dtype), X.shape, stages, graph, int(min(n, idx.size)))
+        stages = []
+        for name in ("L", "e", "a", "z", "W"):
+            h = hand[name]
+            ag = auto.get(name)
+            auto_cmp = None
+            if ag is not None:
+                index = np.arange(np.size(h))
+                auto_cmp = _compare(ag, h, index, 2 * tol_hand[name], errormodel.SAFETY[str(X.dtype)])
+            fd_vals, fd_index, fd_err, fd_kink = numeric[name]
+            fd_cmp = _compare(
+                fd_vals,
+                np.atleast_1d(h),
+                fd_index,
+                np.atleast_1d(tol_hand[name])[fd_index] + fd_err,
+                errormodel.SAFETY[str(X.dtype)],
+                fd_kink,
+            )
+            f_text, local, up = _formulas(name, lo, act)
+            note = notes.get(name, "")
+            if auto_cmp is not None and not auto_cmp.ok and name in ("z", "W") and lo.name == "bce":
+                note = _softplus_note(z, auto_cmp, name, X)
+            stages.append(Stage(name, f_text, local, up, values[name], h, auto_cmp, fd_cmp, note))
+        return Explanation(lo.name, act.name, str(X.dtype), X.shape, stages, graph)
 
 
-def _shown(g: np.ndarray) -> np.ndarray:
-    # the printed entries: the first SHOWN and the largest |g|
-    out = list(range(min(SHOWN, g.shape[0])))
-    if np.isfinite(g).any():
-        out.append(int(np.nanargmax(np.abs(g))))
-    return np.array(sorted(set(out)), dtype=int)
+#: torch.nn.functional.softplus(z) returns z itself above this (its default threshold=20)
+_SOFTPLUS_THRESHOLD = 20.0
+
+
+def _softplus_note(z: np.ndarray, cmp: Comparison, name: str, X: np.ndarray) -> str:
+    # autograd's cross-entropy gradient differs where torch's softplus is linear: d/dz = 1 there,
+    # where the exact derivative is sigmoid(z) = 1 - e^-z (off by e^-20 = 2e-9 per sample at most)
+    above = z > _SOFTPLUS_THRESHOLD
+    involved = cmp.failing if name == "z" else np.flatnonzero(above)
+    if not above.any() or (name == "z" and not above[involved].all()):
+        return ""
+    return (
+        f"{int(above.sum())} samples have z > {_SOFTPLUS_THRESHOLD:g}, where torch's softplus (threshold="
+        f"{_SOFTPLUS_THRESHOLD:g}) returns z itself: autograd takes d softplus/dz = 1 there instead of "
+        "sigmoid(z) = 1 - exp(-z), an error of at most exp(-20) = 2.1e-9 per sample"
+    )
 
 
 def _formulas(name: str, lo: Loss, act: Activation) -> tuple[str, str, str]:
@@ -462,45 +480,65 @@ def _hand_error(W, X, y, lo, act, model) -> dict[str, np.ndarray]:
     def g_z_of_a(t):
         return lo.dL_dz(t, y64, n) if fused else lo.dL_da(t, y64, n) * act.df(z, t)
 
-    err_z = 2 * c * u * np.abs(g_z(z)) + sensitivity(g_z, z) * e_z + sensitivity(g_z_of_a, a, edge) * u * np.abs(a)
+    err_z = 2 * c * u * np.abs(g_z(z)) + sensitivity(g_z, z) * e_z
+    err_z = err_z + sensitivity(g_z_of_a, a, None if fused else edge) * u * np.abs(a)
     return {"L": np.asarray(0.0), "e": err_e, "a": err_a, "z": err_z, "W": model.exact}
 
 
-def _finite_differences(W, X, y, lo, act, values, idx, model):
+def _finite_differences(W, X, y, lo, act, values, model):
     """Central differences of L with respect to each stage's tensor, with error estimates.
 
-    Downstream functions, each taking a (N, k) array (k perturbed copies) to k losses:
-        L(e) = L(a = e + y),   L(a) = reduce(terms(a)),   L(z) = reduce(terms(f(z)))
-    and for W the numeric method of :mod:`gd_torch.gradients.numeric`.
+    L = reduce_i l_i depends on T_i (T = e, a or z) only through its own term l_i, so
+
+        L(T + h_i e_i) - L(T - h_i e_i) = r [l_i(T_i + h_i) - l_i(T_i - h_i)]   (r = 1 for a sum, 1/N for a mean)
+
+    exactly: all N differences come from two evaluations of the per-sample terms, at T + h and
+    T - h (every entry moved at once), free of the cancellation of the other N - 1 terms.
+    The terms as functions of each stage: l(e) = l(a = e + y), l(a) = terms(a), l(z) = terms(f(z)).
+    For W, on which every sample depends, the numeric method of gd_torch.gradients.numeric.
     """
     cross_entropy = lo.binary  # its terms are written in the logit z; only the sigmoid is allowed
+    n = X.shape[0]
+    r = 1.0 if lo.reduction == "sum" else 1.0 / n
 
-    def L_of_a(A):
-        return reduce(lo, lo.terms(special.logit(A) if cross_entropy else A, A, y))
+    def l_of_a(A):
+        return lo.terms(special.logit(A) if cross_entropy else A, A, y)
 
-    def L_of_e(E):
-        return L_of_a(E + y[:, None])
+    def l_of_e(E):
+        return l_of_a(E + y)
 
-    def L_of_z(Z):
-        return loss_from_z(Z, y, lo, act)
+    def l_of_z(Z):
+        return lo.terms(Z, act.f(Z), y)
 
-    u3 = np.finfo(X.dtype).eps ** (1 / 3)
+    u = np.finfo(X.dtype).eps
+    u3 = u ** (1 / 3)
     out = {}
-    for name, F in (("e", L_of_e), ("a", L_of_a), ("z", L_of_z)):
+    for name, l in (("e", l_of_e), ("a", l_of_a), ("z", l_of_z)):
         T = values[name]
         scale = np.maximum(1.0, np.abs(T))
         if cross_entropy and name in ("e", "a"):  # log(a), log(1 - a): stay well inside (0, 1)
             a = values["a"]
             scale = np.minimum(scale, np.minimum(a, 1 - a))
         h = (u3 * scale).astype(X.dtype)
-        d1, d2 = _central(F, T, h, idx), _central(F, T, 2 * h, idx)
-        err = np.abs(d2 - d1) / 3 + model.f_noise / h[idx]  # truncation (h^2 rule) + rounding of L / h
+        shift = y if name == "e" else 0
+        d1, d2 = _central(l, T, h, shift) * r, _central(l, T, 2 * h, shift) * r
+        # truncation (the h^2 rule, read off the step 2h) + rounding: l_i(T_i +- h_i) to C u of their size, of
+        # |a_i| |dl/da_i| (the point as the terms see it, e.g. 1 - a; for z the a = f(z) inside the
+        # terms), and for the cross-entropy of |z_i| (softplus(z) - y z cancels two numbers of that
+        # size), divided by the step
+        seen = np.abs(T + shift) if name == "e" else np.abs(T)
+        subtracted = np.maximum(np.abs(l(T + h)), np.abs(l(T - h)))  # the two values the difference cancels
+        pieces = r * subtracted + seen * np.abs(d1) + (r * np.abs(values["z"]) if cross_entropy else 0)
+        if name == "z" and not cross_entropy:  # a = f(z +- h) inside the terms is rounded by u |a|
+            pieces = pieces + np.abs(lo.dL_da(values["a"], y, n)) * np.abs(values["a"])
+        noise = errormodel.C_LOCAL * u * pieces
+        err = np.abs(d2 - d1) / 3 + noise / h
         # z_i +- 2 h_i crossing a kink of f (relu at 0): the difference averages two one-sided slopes
-        kink = np.zeros(idx.size, dtype=bool)
+        kink = np.zeros(T.shape[0], dtype=bool)
         if name == "z":
             for k in act.kinks:
-                kink |= np.abs(T[idx] - k) <= 2 * h[idx]
-        out[name] = (d1, idx, err, kink)
+                kink |= np.abs(T - k) <= 2 * h
+        out[name] = (d1, np.arange(T.shape[0]), err, kink)
     res = _numeric.grad(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
     kink = np.zeros(W.shape[0], dtype=bool)
     for k in act.kinks:  # W_j +- 2 h_j moves z_i by |X_ij| 2 h_j
@@ -513,28 +551,27 @@ def _finite_differences(W, X, y, lo, act, values, idx, model):
     return out
 
 
-def _central(F: Callable[[np.ndarray], np.ndarray], T: np.ndarray, h: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    # (F(T + h_i e_i) - F(T - h_i e_i)) / (realised 2 h_i) for i in idx, k columns per product
-    n = T.shape[0]
-    k = max(1, _CHUNK_BYTES // (n * T.itemsize))
-    out = np.empty(idx.shape[0], dtype=T.dtype)
-    for s in range(0, idx.shape[0], k):
-        ii = idx[s : s + k]
-        cols = np.arange(ii.shape[0])
-        P = np.repeat(T[:, None], ii.shape[0], axis=1)
-        up, down = T[ii] + h[ii], T[ii] - h[ii]
-        P[ii, cols] = up
-        plus = F(P)
-        P[ii, cols] = down
-        minus = F(P)
-        out[s : s + k] = (plus - minus) / (up - down)
-    return out
+def _central(l: Callable[[np.ndarray], np.ndarray], T: np.ndarray, h: np.ndarray, shift: Any = 0) -> np.ndarray:
+    # (l_i(T_i + h_i) - l_i(T_i - h_i)) / (realised 2 h_i) for every i at once; the realised step is
+    # measured after ``shift`` is added (e + y = a), as the terms see it; a step that vanishes
+    # there (a so close to 0 or 1 that a +- h rounds to a) gives nan, reported as not compared
+    up, down = T + h, T - h
+    step = (up + shift) - (down + shift)
+    return np.where(step != 0, (l(up) - l(down)) / np.where(step != 0, step, 1), np.nan)
 
 
 def _compare(values, hand, index, tol, safety, kinked=None) -> Comparison:
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     ref = np.atleast_1d(np.asarray(hand, dtype=np.float64))[index]
     tol = safety * np.broadcast_to(np.atleast_1d(tol), ref.shape)
+    # entries where either value is not finite cannot be compared: counted, and left out
+    keep = np.isfinite(values) & np.isfinite(ref)
+    skipped = int((~keep).sum())
+    if skipped:
+        values, ref, tol, index = values[keep], ref[keep], tol[keep], np.asarray(index)[keep]
+        kinked = None if kinked is None else np.asarray(kinked)[keep]
+    if not keep.any():
+        return Comparison(values, np.asarray(index), float("nan"), float("nan"), False, False, skipped)
     diff = np.abs(values - ref)
     scale = np.max(np.abs(ref)) if ref.size else 0.0
     finite = np.isfinite(values).all() and np.isfinite(ref).all()
@@ -544,4 +581,5 @@ def _compare(values, hand, index, tol, safety, kinked=None) -> Comparison:
     bad = ~(diff <= tol)
     agree = bool(finite and not bad.any())
     kink = bool(not agree and finite and kinked is not None and kinked[bad].all())
-    return Comparison(values, index, rel, float(np.max(ratio)) if ratio.size else 0.0, agree, kink)
+    failing = np.asarray(index)[bad]
+    return Comparison(values, index, rel, float(np.max(ratio)) if ratio.size else 0.0, agree, kink, skipped, failing)

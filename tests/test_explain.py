@@ -109,13 +109,21 @@ def test_dot_file_is_valid_and_consistent(blobs, tmp_path):
     assert all(a in declared and b in declared for a, b in edges)
 
 
-def test_finite_differences_on_a_subset_when_n_is_large(rng):
-    X = gd_torch.add_bias(rng.normal(size=(300, 2)))
-    y = (rng.uniform(size=300) < 0.5).astype(float)
-    r = explain(rng.normal(size=3), X, y, max_fd_entries=40)
-    idx = r.stage("z").numeric.index
-    assert r.fd_entries == idx.size and 40 <= idx.size <= 44  # 40 drawn, plus the printed entries
-    assert r.ok
+def test_saturated_cross_entropy_skips_only_the_entries_that_are_not_finite(blobs):
+    # |z| > 37 rounds a to exactly 0 or 1: dL/da = (a - y) / (a (1 - a)) / N is inf there, and only there
+    X, y = blobs
+    W = 12 * gd_torch.init_weights(3, seed=0)
+    r = explain(W, X, y, loss="bce")
+    a = r.stage("a").value
+    edge = int(np.sum((a == 0) | (a == 1)))
+    assert edge > 0
+    for name in ("e", "a"):
+        m = r.stage(name).numeric
+        assert m.skipped >= edge and m.agree, str(r)
+        assert m.skipped < y.shape[0]  # the other samples are still checked
+    assert r.stage("z").numeric.agree and r.stage("z").numeric.skipped == 0
+    assert r.stage("W").numeric.agree
+    assert "entries not compared, a value is not finite there" in str(r)
 
 
 @pytest.mark.parametrize(
@@ -124,13 +132,15 @@ def test_finite_differences_on_a_subset_when_n_is_large(rng):
         ({"loss": "hinge"}, "loss must be one of"),
         ({"activation": "softmax"}, "activation must be one of"),
         ({"loss": "bce", "activation": "tanh"}, "activation must be one of 'sigmoid' with loss='bce'"),
-        ({"max_fd_entries": 0}, "max_fd_entries must be a positive integer; got 0"),
+        ({"W": np.zeros(4)}, r"W must be of shape \(n_features,\) = \(3,\)"),
+        ({"W": np.array([0.0, np.nan, 1.0])}, r"W must be finite"),
     ],
 )
 def test_bad_input(blobs, kwargs, match):
     X, y = blobs
+    W = kwargs.pop("W", np.zeros(3))
     with pytest.raises(gd_torch.GdTorchError, match=match):
-        explain(np.zeros(3), X, y, **kwargs)
+        explain(W, X, y, **kwargs)
 
 
 def test_unwritable_dot_path(blobs, tmp_path):
@@ -172,3 +182,16 @@ def test_relu_kink_is_reported_not_called_a_wrong_derivation(blobs):
     assert z.autograd.agree and not z.numeric.agree and z.numeric.kink
     np.testing.assert_allclose(z.numeric.values[y == 1], -1.0, rtol=np.finfo(float).eps ** (1 / 3))
     assert r.ok and "this is not a wrong derivation" in str(r)
+
+
+def test_autograd_bce_differs_only_where_torch_softplus_is_linear(blobs):
+    # torch's softplus(z) returns z for z > 20 (threshold=20), so autograd's dL/dz there is (1 - y) / N
+    # instead of (sigmoid(z) - y) / N; the hand derivation agrees with finite differences throughout
+    X, y = blobs
+    W = 12 * gd_torch.init_weights(3, seed=0)
+    r = explain(W, X, y, loss="bce")
+    z = r.stage("z")
+    assert (z.value > 20).any() and z.numeric.agree
+    if not z.autograd.agree:
+        assert (z.value[z.autograd.failing] > 20).all()
+        assert "torch's softplus (threshold=20)" in z.note

@@ -16,7 +16,7 @@ g's precision (u = the dtype's unit roundoff), from the same model the checker u
     err_j = |c| u [ (sqrt(N) + C_LOCAL) (|X|^T |d|)_j + (|X|^T (|dd/dz| e_z))_j ]
 
 with d the candidate's per-sample vector (v = X^T d) and e_z = sqrt(D) |X| |W| the rounding of
-z = X W.  Nothing within that is "unrecognised", and the report says so.
+z = X W; a = f(z) adds its own rounding, |dd/da| |a| beside |dd/dz| e_z.  Nothing within that is "unrecognised", and the report says so.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import numpy as np
 
 from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
-from .gradients import analytic
 from .model import Activation, Loss, prepare
 
 
@@ -38,8 +37,8 @@ class _Candidate:
     key: str
     description: str
     formula: str
-    #: per-sample vector d(z) (float64); v = X^T d, or mean_i X_i * sum_i d_i when ``paired`` is False
-    d: Callable[[np.ndarray], np.ndarray]
+    #: per-sample vector d(z, a) (float64); v = X^T d, or mean_i X_i * sum_i d_i when ``paired`` is False
+    d: Callable[[np.ndarray, np.ndarray], np.ndarray]
     paired: bool = True
 
 
@@ -111,68 +110,70 @@ class Diagnosis:
 
 
 def candidates(lo: Loss, act: Activation, y: np.ndarray) -> list[_Candidate]:
-    """The library of gradients a learner plausibly computes, for this loss and activation."""
+    """The library of gradients a learner plausibly computes, for this loss and activation.
+
+    Each candidate's per-sample vector is a function d(z, a) of z and a = f(z), so that the
+    rounding of a can be propagated on its own (see :func:`diagnose`).
+    """
     n = y.shape[0]
     f, df = act.f, act.df
 
-    def dL_da(z):  # the chosen loss's dL/da at a = f(z)
-        return lo.dL_da(f(z), y, n)
+    def exact(z, a):  # dL/dz = dL/da * da/dz, or the fused form where it simplifies
+        return lo.dL_dz(a, y, n) if lo.dL_dz is not None else lo.dL_da(a, y, n) * df(z, a)
 
-    def sq(z):  # (a - y) f'(z): the squared error's chain rule without its constant
-        a = f(z)
+    def sq(z, a):  # (a - y) f'(z): the squared error's chain rule without its constant
         return (a - y) * df(z, a)
 
     name = lo.name
     lib = [
-        _Candidate("exact", f"the exact gradient of {name}", "X^T dL/dz", lambda z: analytic.delta(z, y, lo, act)),
+        _Candidate("exact", f"the exact gradient of {name}", "X^T dL/dz", exact),
         _Candidate(
             "mean-bce",
             "the mean-BCE gradient (the tutorial's formula)"
             if act.name == "sigmoid"
             else "the tutorial's formula (with the sigmoid it is the mean-BCE gradient)",
             "X^T (a - y) / N",
-            lambda z: (f(z) - y) / n,
+            lambda z, a: (a - y) / n,
         ),
-        _Candidate("sse", "the sse gradient", "X^T [2 (a - y) f'(z)]", lambda z: 2 * sq(z)),
+        _Candidate("sse", "the sse gradient", "X^T [2 (a - y) f'(z)]", lambda z, a: 2 * sq(z, a)),
         _Candidate("half-sse", "the gradient of sse / 2", "X^T [(a - y) f'(z)]", sq),
-        _Candidate("mse", "the mean-squared-error gradient", "X^T [2 (a - y) f'(z)] / N", lambda z: 2 * sq(z) / n),
-        _Candidate("half-mse", "the gradient of mse / 2", "X^T [(a - y) f'(z)] / N", lambda z: sq(z) / n),
-        _Candidate("sum-bce", "the tutorial's formula without the 1/N (summed BCE)", "X^T (a - y)", lambda z: f(z) - y),
+        _Candidate(
+            "mse", "the mean-squared-error gradient", "X^T [2 (a - y) f'(z)] / N", lambda z, a: 2 * sq(z, a) / n
+        ),
+        _Candidate("half-mse", "the gradient of mse / 2", "X^T [(a - y) f'(z)] / N", lambda z, a: sq(z, a) / n),
+        _Candidate("sum-bce", "the tutorial's formula without the 1/N (summed BCE)", "X^T (a - y)", lambda z, a: a - y),
         _Candidate(
             "no-da/dz",
             f"the {name} chain rule with the activation's derivative left out",
             "X^T dL/da",
-            dL_da,
+            lambda z, a: lo.dL_da(a, y, n),
         ),
         _Candidate(
-            "no-dL/da", f"the {name} chain rule with the loss's derivative left out", "X^T f'(z)", lambda z: df(z, f(z))
+            "no-dL/da", f"the {name} chain rule with the loss's derivative left out", "X^T f'(z)", lambda z, a: df(z, a)
         ),
         _Candidate(
             "da/dz-at-z",
             f"the {name} chain rule with da/dz evaluated at z instead of a",
             "X^T [dL/da * f'(a -> z)]  (sigmoid: z (1 - z))",
-            lambda z: dL_da(z) * df(z, z),
+            lambda z, a: lo.dL_da(a, y, n) * df(z, z),
         ),
         _Candidate(
             "f'(a)",
             f"the {name} chain rule with the derivative taken at a = f(z) instead of z",
             "X^T [dL/da * f'(f(z))]",
-            lambda z: dL_da(z) * df(f(z), f(f(z))),
+            lambda z, a: lo.dL_da(a, y, n) * df(a, f(a)),
         ),
         _Candidate(
             "sign",
             f"the exact gradient of {name} with the sign flipped",
             "-X^T dL/dz  (y - a for a - y)",
-            lambda z: -analytic.delta(z, y, lo, act),
+            lambda z, a: -exact(z, a),
         ),
     ]
     if lo.reduction == "mean":
         lib.append(
             _Candidate(
-                "no-1/N",
-                f"the exact gradient of {name} without the 1/N",
-                "N X^T dL/dz",
-                lambda z: n * analytic.delta(z, y, lo, act),
+                "no-1/N", f"the exact gradient of {name} without the 1/N", "N X^T dL/dz", lambda z, a: n * exact(z, a)
             )
         )
     else:
@@ -181,7 +182,7 @@ def candidates(lo: Loss, act: Activation, y: np.ndarray) -> list[_Candidate]:
                 "extra-1/N",
                 f"the exact gradient of {name} with an extra 1/N",
                 "X^T dL/dz / N",
-                lambda z: analytic.delta(z, y, lo, act) / n,
+                lambda z, a: exact(z, a) / n,
             )
         )
     lib.append(
@@ -189,7 +190,7 @@ def candidates(lo: Loss, act: Activation, y: np.ndarray) -> list[_Candidate]:
             "unpaired",
             "the samples of X and dL/dz not paired (a sum of each instead of X^T dL/dz)",
             "mean_i X_i * sum_i dL/dz_i",
-            lambda z: analytic.delta(z, y, lo, act),
+            exact,
             paired=False,
         )
     )
@@ -240,19 +241,29 @@ def diagnose(
     absX = np.abs(X64)
     ez = np.sqrt(d) * (absX @ np.abs(W64))
     s = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(z))
+    a = act.f(z)
+    # a's own rounding (u |a|) moves d through a alone, e.g. 1 - a^2 for tanh near |a| = 1; steps in a
+    # stay inside (0, 1) where the loss divides by a (1 - a)
+    sa = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1e-300, np.abs(a))
+    if lo.binary:
+        sa = np.minimum(sa, 0.5 * np.minimum(a, 1 - a))
+    sa = np.where(sa > 0, sa, np.finfo(np.float64).tiny)
     gnorm = float(np.linalg.norm(g64))
     fits: list[Fit] = []
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for cand in candidates(lo, act, y64):
-            dv = cand.d(z)
+            dv = cand.d(z, a)
             v = _combine(X64, dv, cand.paired)
             if not np.isfinite(v).all() or not v.any():
                 continue  # undefined (saturated a in a division) or zero at this W: says nothing
-            dd = np.abs(cand.d(z + s) - cand.d(z - s)) / (2 * s)
-            dd = np.where(np.isfinite(dd), dd, 0.0)
+            dd_dz = np.abs(cand.d(z + s, act.f(z + s)) - cand.d(z - s, act.f(z - s))) / (2 * s)
+            dd_da = np.abs(cand.d(z, a + sa) - cand.d(z, a - sa)) / (2 * sa)
+            spread = np.where(np.isfinite(dd_dz), dd_dz, 0.0) * ez + np.where(np.isfinite(dd_da), dd_da, 0.0) * np.abs(
+                a
+            )
             err = u * ((np.sqrt(n) + errormodel.C_LOCAL) * _combine(absX, np.abs(dv), cand.paired))
-            err = err + u * _combine(absX, dd * ez, cand.paired)
+            err = err + u * _combine(absX, spread, cand.paired)
             if any(np.all(np.abs(v - w) <= errormodel.SAFETY["float64"] * (err + e2)) for w, e2 in kept):
                 continue  # the same vector as an earlier candidate at this W (e.g. identity: f' = 1)
             kept.append((v, err))

@@ -179,7 +179,8 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
         ax.set_title(f"{name} over (w{result.i}, w{result.j}); plateau (hatched): {pct:.0f}% of the map")
         ax.set_xlabel(f"w{result.i}")
         ax.set_ylabel(f"w{result.j}")
-        ax.legend(loc="best", fontsize=8, framealpha=0.8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9, frameon=False)
     others = [k for k in range(result.center.shape[0]) if k not in (result.i, result.j)]
     held = ", ".join(f"w{k} = {result.center[k]:.3g}" for k in others)
     fig.suptitle(

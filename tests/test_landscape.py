@@ -116,7 +116,11 @@ def test_cli_landscape(capsys, tmp_path):
 @pytest.mark.skipif(not HAS_TRAIN, reason="gd_torch.train (the training branch) is not merged yet")
 @pytest.mark.parametrize(
     ("extra", "match"),
-    [(["--weights", "1"], "--weights must be"), (["--weights", "0,0"], "j must be a weight index other than")],
+    [
+        (["--weights", "1"], "--weights must be"),
+        (["--weights", "0,0"], "j must be a weight index other than"),
+        (["--activation", "relu"], "activation must be one of 'sigmoid' with loss='bce'"),
+    ],
 )
 def test_cli_landscape_bad_input(capsys, tmp_path, extra, match):
     assert main(["landscape", "--epochs", "2", "--out", str(tmp_path / "x.png"), *extra]) == 2

@@ -8,7 +8,7 @@ import argparse
 from .._errors import GdTorchError, bad_value
 from ..gradients import METHODS
 from ..landscape import landscape, plot
-from ..model import ACTIVATIONS, LOSSES
+from ..model import ACTIVATIONS, LOSSES, objective, resolve
 from ._common import add_data_arguments, load_data, positive_int
 
 
@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise bad_value("--weights", args.weights, "two weight indices 'i,j', e.g. '1,2'") from None
     surfaces = tuple(s.strip() for s in args.surfaces.split(",") if s.strip())
+    for name in surfaces:  # refuse an undefined pair before spending the training run
+        resolve(name, args.activation)
     result = fit(
         X,
         y,
@@ -76,16 +78,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, S in scape.surfaces.items():
         print(
-            f"{name}: min {S.min():.4g}, max {S.max():.4g}, at the path's end {_at_end(scape, name):.4g}; "
+            f"{name}: min {S.min():.4g}, max {S.max():.4g}, at the path's end {objective(end, X, y, loss=name, activation=args.activation):.4g}; "
             f"plateau (flat and high) on {100 * scape.plateau_fraction(name):.1f}% of the map"
         )
     print(f"wrote {out}")
     return 0
-
-
-def _at_end(scape, name: str) -> float:
-    # the surface at the grid point nearest the path's end
-    gi, gj = scape.grid_i, scape.grid_j
-    k = abs(gi - scape.path[-1, scape.i]).argmin()
-    m = abs(gj - scape.path[-1, scape.j]).argmin()
-    return float(scape.surfaces[name][m, k])

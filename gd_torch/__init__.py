@@ -13,15 +13,19 @@ from .check import CheckReport, check
 from .data import load_csv, tutorial_data
 from .gradients import METHODS, gradient, gradient_function
 from .model import ACTIVATIONS, LOSSES, add_bias, identity, init_weights, objective, relu, sigmoid, tanh
+from .train import FitResult, fit
 
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "METHODS",
     "CheckReport",
+    "FitResult",
+    "GDClassifier",
     "GdTorchError",
     "add_bias",
     "check",
+    "fit",
     "gradient",
     "gradient_function",
     "init_weights",
@@ -33,3 +37,12 @@ __all__ = [
     "tanh",
     "tutorial_data",
 ]
+
+
+def __getattr__(name: str):
+    # GDClassifier is loaded on first use: it imports scikit-learn, which the rest does not need
+    if name == "GDClassifier":
+        from .estimator import GDClassifier
+
+        return GDClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

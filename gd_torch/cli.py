@@ -15,6 +15,8 @@ from ._errors import GdTorchError
 #: sub-command -> (module in gd_torch.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "compare gradient methods on a problem; exit 1 if they disagree"),
+    "sweep": ("sweep", "final loss and accuracy over learning rates x gradient rules x seeds, table and heatmap"),
+    "train": ("train", "gradient descent like the tutorial (default) or with any method, loss, activation"),
 }
 
 

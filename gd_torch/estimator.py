@@ -85,6 +85,8 @@ class GDClassifier(ClassifierMixin, BaseEstimator):
                 "exactly two classes. Only binary classification is supported (one neuron)",
             )
         seed = self.random_state
+        if isinstance(seed, bool) or (isinstance(seed, int | np.integer) and seed < 0):
+            raise bad_value("random_state", seed, "None, a non-negative integer or a numpy RandomState")
         if seed is not None and not isinstance(seed, int | np.integer):
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
         result = fit(

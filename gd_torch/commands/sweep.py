@@ -37,7 +37,8 @@ class Cell:
     seed: int
     loss: float
     accuracy: float
-    #: mean f'(z) over the data at the final weights: near 0 when the activation is saturated
+    #: mean f'(z) over the misclassified samples at the final weights (NaN if none): near 0 when
+    #: the activation is saturated where the errors are, so that they no longer move W
     slope: float
     diverged_at: int | None
 
@@ -100,7 +101,7 @@ def sweep(X, y, rules, alphas, seeds, *, activation, epochs, batch_size, init, d
                         X, y, method=method, loss=loss, activation=activation, alpha=alpha, epochs=epochs,
                         batch_size=batch_size, init=init, seed=seed, device=device,
                     )  # fmt: skip
-                    slope = _mean_slope(X, r.weights, activation)
+                    slope = _mean_slope(X, r.weights, activation, y)
                     cells.append(Cell(f"{method}:{loss}", alpha, seed, r.final_loss, r.final_accuracy, slope, None))
                 except GdTorchError as exc:
                     if not hasattr(exc, "epoch"):
@@ -129,7 +130,20 @@ def run(args: argparse.Namespace) -> int:
         print(_saturation(X, seeds, args))
         print(_table(cells, rules, alphas, seeds, "final accuracy", lambda c: f"{c.accuracy:.2f}"))
         print(_table(cells, rules, alphas, seeds, "final loss", lambda c: f"{c.loss:.3g}"))
-        print(_table(cells, rules, alphas, seeds, "mean f'(z) at final W", lambda c: f"{c.slope:.4f}"))
+        print(
+            _table(
+                cells,
+                rules,
+                alphas,
+                seeds,
+                "f'(z) on the errors",
+                lambda c: "-" if math.isnan(c.slope) else f"{c.slope:.4f}",
+            )
+        )
+        print(
+            "(f'(z) on the errors: the mean of the activation's derivative over the misclassified samples at the "
+            "final W; near 0, their terms of the exact gradient vanish and training is stuck)"
+        )
         for line in _findings(cells, rules, alphas):
             print(line)
         if out is not None:
@@ -138,12 +152,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mean_slope(X: np.ndarray, W: np.ndarray, activation: str) -> float:
-    # how saturated the activation is at W: the mean over the data of f'(z), z = X W
+def _mean_slope(X: np.ndarray, W: np.ndarray, activation: str, y: np.ndarray | None = None) -> float:
+    # how saturated the activation is at W: the mean of f'(z), z = X W, over the data, or with y
+    # over the misclassified samples only (NaN when there are none)
     act = ACTIVATIONS[activation]
     with np.errstate(over="ignore"):
         z = X @ W
-        return float(np.mean(act.df(z, act.f(z))))
+        a = act.f(z)
+        d = act.df(z, a)
+    if y is not None:
+        d = d[(a >= 0.5) != y]
+    return float(np.mean(d)) if d.size else math.nan
 
 
 def _saturation(X: np.ndarray, seeds: list[int], args: argparse.Namespace) -> str:

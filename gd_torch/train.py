@@ -187,6 +187,8 @@ def fit(
         raise bad_value("callback", callback, "None or a callable callback(epoch, weights, loss)")
     # names, device and method options are checked here, once
     g_full = gradient_function(X, y, method=method, loss=loss, activation=activation, device=device)
+    if method == "autograd":
+        METHODS[method].load().resolve_device(device)  # gradient_function defers this to the first call
     from_z = _FROM_Z.get(method)
     batch_grad = None if from_z is not None else _batch_gradient(method, lo, act, device)
 
@@ -247,7 +249,10 @@ def fit(
                     else:
                         W -= alpha * batch_grad(W, Xb, yb)
             except GdTorchError:
-                # a method's own check refused z = X W: X was finite at epoch 0, so W blew up
+                # a method's own check refused z = X W: X was finite at epoch 0, so if W or X W is
+                # not finite now, W blew up; anything else is not a divergence
+                if np.isfinite(W).all() and np.isfinite(X @ W).all():
+                    raise
                 _diverged(k + 1, math.nan, z, alpha, weights, losses)
 
     return FitResult(

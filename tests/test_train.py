@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from gd_torch import GdTorchError, add_bias, fit, gradient, init_weights, objective, tutorial_data
 from gd_torch.gradients import METHODS
@@ -172,11 +173,23 @@ def test_divergence_names_epoch_and_alpha(blobs):
     assert math.isfinite(objective(err.weights, X, y, activation="identity"))
 
 
-def test_divergence_in_mini_batches(small):
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_divergence_with_every_method(small, method, batch_size):
     X, y = small
-    with pytest.raises(GdTorchError, match="diverged") as info:
-        fit(X, y, activation="identity", alpha=1.0, seed=0, batch_size=8)
+    with pytest.raises(GdTorchError, match="diverged at epoch") as info:
+        fit(X, y, method=method, activation="identity", alpha=1.0, seed=0, batch_size=batch_size, epochs=500)
     assert np.isfinite(info.value.weights).all()
+    assert info.value.alpha == 1.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_autograd_on_cuda_matches_cpu(blobs):
+    X, y = blobs
+    gpu = fit(X, y, method="autograd", seed=2, epochs=20, device="cuda")
+    cpu = fit(X, y, method="autograd", seed=2, epochs=20)
+    # rounding differences of ~eps per operation (another summation order on the GPU), over 20 steps
+    np.testing.assert_allclose(gpu.weights_history, cpu.weights_history, rtol=1e6 * np.finfo(np.float64).eps, atol=0)
 
 
 def test_nan_in_X_is_named_not_called_divergence(small):
@@ -243,12 +256,20 @@ def test_mini_batch_trains(blobs):
         ({"loss": "bce", "activation": "tanh"}, "activation must be one of 'sigmoid' with loss='bce'"),
         ({"init": "ones"}, "init must be one of 'uniform', 'zeros', 'normal'; got 'ones'"),
         ({"device": "cuda"}, "device must be 'cpu' for method='analytic'"),
+        ({"method": "autograd", "device": "tpu"}, "device must be 'cpu', 'cuda' or 'cuda:N'; got 'tpu'"),
     ],
 )
 def test_bad_arguments(small, kwargs, match):
     X, y = small
     with pytest.raises(GdTorchError, match=match):
         fit(X, y, **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where there is no CUDA device")
+def test_missing_cuda_is_refused_before_training(small):
+    X, y = small
+    with pytest.raises(GdTorchError, match="device must be available: got 'cuda'"):
+        fit(X, y, method="autograd", device="cuda")
 
 
 def test_labels_must_be_binary(small):

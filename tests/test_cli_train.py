@@ -242,3 +242,50 @@ def test_seeded_cli_runs_are_identical(capsys):
     b = run_cli(capsys, "train", "--no-plots", "--epochs", "20", "--batch-size", "10", "--seed", "5")
     assert a == b and a[0] == 0
     assert np.isfinite(float(re.search(r"final: loss=([0-9.]+)", a[1]).group(1)))
+
+
+# ---- plots ---------------------------------------------------------------------------
+
+
+def test_boundary_line_is_where_z_is_zero():
+    from gd_torch.plots import boundary_line
+
+    w = np.array([0.5, -2.0, 4.0])
+    x1 = np.array([-1.0, 0.0, 3.0])
+    x2 = boundary_line(w, x1)
+    np.testing.assert_allclose(w[0] + w[1] * x1 + w[2] * x2, 0.0, rtol=0, atol=8 * np.finfo(float).eps)
+    assert boundary_line(np.array([1.0, 2.0, 0.0]), x1) is None
+
+
+def test_animation_stride_keeps_frames_bounded(tmp_path):
+    from gd_torch.plots import MAX_FRAMES, animate_boundary
+
+    X, y = tutorial_data(n_samples=30)
+    r = fit(X, y, method="tutorial", seed=0, epochs=999)
+    stride, frames = animate_boundary(X, y, r.weights_history, tmp_path / "b.gif")
+    assert stride == 10 and frames == 101 <= MAX_FRAMES  # epochs 0, 10, ..., 990 and the last, 999
+    assert_image(tmp_path / "b.gif", "GIF", frames=101)
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from gd_torch import plots
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        plots.plot_loss([3.0, 2.0, 1.0], tmp_path / "loss.png")
+    assert list(tmp_path.iterdir()) == []  # neither loss.png nor its temporary file
+
+
+def test_plots_refuse_data_without_two_features(tmp_path):
+    from gd_torch import GdTorchError
+    from gd_torch.plots import plot_boundary
+
+    X, y = tutorial_data(n_samples=20, n_features=3)
+    with pytest.raises(GdTorchError, match=r"X must have 3 columns \(bias, x1, x2\).*got shape \(20, 4\)"):
+        plot_boundary(X, y, np.zeros(4), tmp_path / "b.png")
+    assert list(tmp_path.iterdir()) == []

@@ -173,7 +173,7 @@ def _boundary_figure(X: np.ndarray, y: np.ndarray, title: str):
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     ax.set_title(title)
-    ax.legend(loc="best", fontsize="small")
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small", frameon=False)
     return fig, ax, line
 
 

@@ -215,9 +215,9 @@ def _heatmap(cells, rules, alphas, seeds, path: Path, args: argparse.Namespace) 
     from ..plots import save_figure
 
     by = {(c.rule, c.alpha, c.seed): c for c in cells}
-    fig = Figure(
-        figsize=(1.2 + 0.45 * len(seeds), 0.6 + 1.6 * len(rules) * max(1, len(alphas)) / 4), layout="constrained"
-    )
+    width = max(6.4, 1.8 + 0.55 * len(seeds))
+    height = 0.8 + len(rules) * (0.9 + 0.32 * len(alphas))
+    fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(len(rules), 1, squeeze=False)[:, 0]
     for ax, (method, loss) in zip(axes, rules, strict=True):
         rule = f"{method}:{loss}"
@@ -231,7 +231,8 @@ def _heatmap(cells, rules, alphas, seeds, path: Path, args: argparse.Namespace) 
         ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
         ax.set_xticks(range(len(seeds)), [str(s) for s in seeds])
         ax.set_ylabel("alpha")
-        ax.set_title(f"{method} gradient, loss {loss}: final accuracy after {args.epochs} epochs", fontsize=9)
+        ax.set_title(f"{method} gradient, loss {loss}", fontsize=9)
     axes[-1].set_xlabel("seed of the initial weights")
+    fig.suptitle(f"final accuracy after {args.epochs} epochs", fontsize=10)
     fig.colorbar(im, ax=list(axes), label="accuracy")
     return save_figure(fig, path)

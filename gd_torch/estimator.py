@@ -23,6 +23,10 @@ class GDClassifier(ClassifierMixin, BaseEstimator):
     is ``intercept_`` and the rest ``coef_``.  Labels may be any two classes; the second of
     the sorted ``classes_`` is the positive one (label 1 of the neuron).
 
+    Scale the features (e.g. ``make_pipeline(StandardScaler(), GDClassifier())``): with the
+    default uniform [0, 1) start, large inputs saturate the sigmoid and the exact squared-error
+    gradient can vanish before training starts (see ``gd-torch sweep``).
+
     Parameters
     ----------
     method, loss, activation, alpha, epochs, batch_size, tol, patience, init, device :

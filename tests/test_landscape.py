@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 import gd_torch
 from gd_torch.cli import main
 from gd_torch.landscape import landscape, plot, surface
-
-HAS_TRAIN = importlib.util.find_spec("gd_torch.train") is not None
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +99,6 @@ def test_unwritable_or_misnamed_png(blobs, path, tmp_path):
         plot(scape, blocker / "scape.png")
 
 
-@pytest.mark.skipif(not HAS_TRAIN, reason="gd_torch.train (the training branch) is not merged yet")
 def test_cli_landscape(capsys, tmp_path):
     out = tmp_path / "scape.png"
     argv = ["landscape", "--method", "analytic", "--epochs", "20", "--resolution", "41", "--out", str(out)]
@@ -113,7 +108,6 @@ def test_cli_landscape(capsys, tmp_path):
     assert "sse: min" in text and "bce: min" in text
 
 
-@pytest.mark.skipif(not HAS_TRAIN, reason="gd_torch.train (the training branch) is not merged yet")
 @pytest.mark.parametrize(
     ("extra", "match"),
     [
@@ -129,19 +123,8 @@ def test_cli_landscape_bad_input(capsys, tmp_path, extra, match):
 
 
 def test_cli_landscape_unwritable_out(capsys, tmp_path):
-    if not HAS_TRAIN:
-        pytest.skip("gd_torch.train (the training branch) is not merged yet")
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert main(["landscape", "--epochs", "2", "--resolution", "8", "--out", str(blocker / "x.png")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "out must be a writable .png path" in err
-
-
-def test_cli_landscape_without_train_is_a_clear_error(capsys, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "gd_torch.train", None)  # as if the training work were absent
-    assert main(["landscape"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "needs gd_torch.train.fit" in err

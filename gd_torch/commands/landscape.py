@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from .._errors import GdTorchError, bad_value
+from .._errors import bad_value
 from ..gradients import METHODS
 from ..landscape import landscape, plot
 from ..model import ACTIVATIONS, LOSSES, objective, resolve
+from ..train import fit
 from ._common import add_data_arguments, load_data, positive_int
 
 
@@ -29,16 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from ..train import fit
-    except ModuleNotFoundError as exc:
-        if exc.name != "gd_torch.train":
-            raise
-        raise GdTorchError(
-            "gd-torch landscape needs gd_torch.train.fit for the descent path, and this installation has no "
-            "gd_torch.train (the training work is not merged); gd_torch.landscape.landscape() takes a path of weights directly"
-        ) from None
-
     X, y, desc = load_data(args)
     try:
         i, j = (int(t) for t in args.weights.split(","))

@@ -11,17 +11,27 @@ True
 from ._errors import GdTorchError
 from .check import CheckReport, check
 from .data import load_csv, tutorial_data
+from .diagnose import Diagnosis, diagnose
+from .explain import Explanation, explain
 from .gradients import METHODS, gradient, gradient_function
 from .model import ACTIVATIONS, LOSSES, add_bias, identity, init_weights, objective, relu, sigmoid, tanh
+from .train import FitResult, fit
 
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "METHODS",
     "CheckReport",
+    "Diagnosis",
+    "Explanation",
+    "FitResult",
+    "GDClassifier",
     "GdTorchError",
     "add_bias",
     "check",
+    "diagnose",
+    "explain",
+    "fit",
     "gradient",
     "gradient_function",
     "init_weights",
@@ -33,3 +43,12 @@ __all__ = [
     "tanh",
     "tutorial_data",
 ]
+
+
+def __getattr__(name: str):
+    # GDClassifier is loaded on first use: it imports scikit-learn, which the rest does not need
+    if name == "GDClassifier":
+        from .estimator import GDClassifier
+
+        return GDClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

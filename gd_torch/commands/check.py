@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..check import DEFAULT_METHODS, check
+from ..diagnose import diagnose
 from ..model import ACTIVATIONS, LOSSES, init_weights
 from ._common import add_data_arguments, load_data
 
@@ -42,4 +43,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"data: {desc}")
     print(f"W: uniform [0, 1) with seed {args.seed}")
     print(report)
+    if not report.ok:
+        _print_diagnoses(report, W, X, y, args)
     return 0 if report.ok else 1
+
+
+def _print_diagnoses(report, W, X, y, args: argparse.Namespace) -> None:
+    # what each failing method's vector actually is (the odd one out, or every method in a failing pair)
+    failing = [report.odd_one_out] if report.odd_one_out else report.failing()
+    print("")
+    if report.mode != "full":
+        print("diagnosis: needs --mode full (the directional mode compares one number per method, not a gradient)")
+        return
+    for spec in failing:
+        error = report.errors[spec] if spec.startswith("numeric") else None
+        d = diagnose(report.gradients[spec], W, X, y, loss=args.loss, activation=args.activation, error=error)
+        print(f"{spec} is {d.summary()}")

@@ -1,0 +1,316 @@
+"""Gradient forensics: given a vector someone computed, say which gradient it is.
+
+A learner's gradient is fitted against a library of candidates, each a D-vector v computed
+from the same W, X, y: the exact gradient of the chosen loss, the tutorial's X^T (a - y) / N
+(the mean cross-entropy's gradient with the sigmoid), the squared error halved or averaged, the
+chain rule with a factor left out, the activation's derivative evaluated at the wrong point,
+a sign error, a missing or extra 1/N, the samples of X and dL/dz not paired.
+
+For each candidate the least-squares factor and the relative residual are
+
+    c = (v . g) / (v . v),        r = ||g - c v|| / ||g||
+
+and g *is* c v when every |g_j - c v_j| stays within the rounding error of computing c v in
+g's precision (u = the dtype's unit roundoff), from the same model the checker uses:
+
+    err_j = |c| u [ (sqrt(N) + C_LOCAL) (|X|^T |d|)_j + (|X|^T (|dd/dz| e_z))_j ]
+
+with d the candidate's per-sample vector (v = X^T d) and e_z = sqrt(D) |X| |W| the rounding of
+z = X W; a = f(z) adds its own rounding, |dd/da| |a| beside |dd/dz| e_z.  Nothing within that is "unrecognised", and the report says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _validate, errormodel
+from ._errors import GdTorchError, bad_value
+from .model import Activation, Loss, prepare
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    key: str
+    description: str
+    formula: str
+    #: per-sample vector d(z, a) (float64); v = X^T d, or mean_i X_i * sum_i d_i when ``paired`` is False
+    d: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    paired: bool = True
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One candidate fitted to g: g ~ factor * v, with the relative residual and its tolerance."""
+
+    key: str
+    description: str
+    formula: str
+    factor: float
+    residual: float
+    tolerance: float
+    match: bool
+    vector: np.ndarray
+
+
+@dataclass
+class Diagnosis:
+    """What :func:`diagnose` found.
+
+    ``best`` is the matching candidate whose factor is closest to 1 (None when nothing
+    matches: ``recognised`` is then False); ``nearest`` is the candidate with the smallest
+    relative residual, matching or not; ``fits`` lists every candidate, best first.
+    """
+
+    loss: str
+    activation: str
+    dtype: str
+    fits: list[Fit]
+    best: Fit | None
+    nearest: Fit | None
+    recognised: bool
+    note: str = ""
+
+    @property
+    def factor(self) -> float | None:
+        """The best match's factor (None when unrecognised)."""
+        return self.best.factor if self.best else None
+
+    def summary(self) -> str:
+        if self.note:
+            return self.note
+        if self.best is not None:
+            b = self.best
+            return (
+                f"{b.description}: {b.formula}, times {b.factor:.3f} "
+                f"(relative residual {b.residual:.1e} within rounding tolerance {b.tolerance:.1e})"
+            )
+        n = self.nearest
+        if n is None:
+            return "unrecognised: no candidate is defined and non-zero at this W"
+        return (
+            f"unrecognised: no candidate matches to rounding; nearest is {n.description} times {n.factor:.3g} "
+            f"with relative residual {n.residual:.2g} (tolerance {n.tolerance:.1e})"
+        )
+
+    def __str__(self) -> str:
+        lines = [f"diagnosis (loss={self.loss}, activation={self.activation}, dtype={self.dtype}): {self.summary()}"]
+        if self.fits:
+            width = max(len(f.key) for f in self.fits)
+            lines.append(f"  {'candidate':<{width}}  {'factor':>10}  {'rel resid':>9}  {'tol':>8}  formula")
+            for f in self.fits:
+                mark = "  <- match" if f.match else ""
+                lines.append(
+                    f"  {f.key:<{width}}  {f.factor:>10.4g}  {f.residual:>9.2e}  {f.tolerance:>8.1e}  {f.formula}{mark}"
+                )
+        return "\n".join(lines)
+
+
+def candidates(lo: Loss, act: Activation, y: np.ndarray) -> list[_Candidate]:
+    """The library of gradients a learner plausibly computes, for this loss and activation.
+
+    Each candidate's per-sample vector is a function d(z, a) of z and a = f(z), so that the
+    rounding of a can be propagated on its own (see :func:`diagnose`).
+    """
+    n = y.shape[0]
+    f, df = act.f, act.df
+
+    def exact(z, a):  # dL/dz = dL/da * da/dz, or the fused form where it simplifies
+        return lo.dL_dz(a, y, n) if lo.dL_dz is not None else lo.dL_da(a, y, n) * df(z, a)
+
+    def sq(z, a):  # (a - y) f'(z): the squared error's chain rule without its constant
+        return (a - y) * df(z, a)
+
+    name = lo.name
+    lib = [
+        _Candidate("exact", f"the exact gradient of {name}", "X^T dL/dz", exact),
+        _Candidate(
+            "mean-bce",
+            "the mean-BCE gradient (the tutorial's formula)"
+            if act.name == "sigmoid"
+            else "the tutorial's formula (with the sigmoid it is the mean-BCE gradient)",
+            "X^T (a - y) / N",
+            lambda z, a: (a - y) / n,
+        ),
+        _Candidate("sse", "the sse gradient", "X^T [2 (a - y) f'(z)]", lambda z, a: 2 * sq(z, a)),
+        _Candidate("half-sse", "the gradient of sse / 2", "X^T [(a - y) f'(z)]", sq),
+        _Candidate(
+            "mse", "the mean-squared-error gradient", "X^T [2 (a - y) f'(z)] / N", lambda z, a: 2 * sq(z, a) / n
+        ),
+        _Candidate("half-mse", "the gradient of mse / 2", "X^T [(a - y) f'(z)] / N", lambda z, a: sq(z, a) / n),
+        _Candidate("sum-bce", "the tutorial's formula without the 1/N (summed BCE)", "X^T (a - y)", lambda z, a: a - y),
+        _Candidate(
+            "no-da/dz",
+            f"the {name} chain rule with the activation's derivative left out",
+            "X^T dL/da",
+            lambda z, a: lo.dL_da(a, y, n),
+        ),
+        _Candidate(
+            "no-dL/da", f"the {name} chain rule with the loss's derivative left out", "X^T f'(z)", lambda z, a: df(z, a)
+        ),
+        _Candidate(
+            "da/dz-at-z",
+            f"the {name} chain rule with da/dz evaluated at z instead of a",
+            "X^T [dL/da * f'(a -> z)]  (sigmoid: z (1 - z))",
+            lambda z, a: lo.dL_da(a, y, n) * df(z, z),
+        ),
+        _Candidate(
+            "f'(a)",
+            f"the {name} chain rule with the derivative taken at a = f(z) instead of z",
+            "X^T [dL/da * f'(f(z))]",
+            lambda z, a: lo.dL_da(a, y, n) * df(a, f(a)),
+        ),
+        _Candidate(
+            "sign",
+            f"the exact gradient of {name} with the sign flipped",
+            "-X^T dL/dz  (y - a for a - y)",
+            lambda z, a: -exact(z, a),
+        ),
+    ]
+    if lo.reduction == "mean":
+        lib.append(
+            _Candidate(
+                "no-1/N", f"the exact gradient of {name} without the 1/N", "N X^T dL/dz", lambda z, a: n * exact(z, a)
+            )
+        )
+    else:
+        lib.append(
+            _Candidate(
+                "extra-1/N",
+                f"the exact gradient of {name} with an extra 1/N",
+                "X^T dL/dz / N",
+                lambda z, a: exact(z, a) / n,
+            )
+        )
+    lib.append(
+        _Candidate(
+            "unpaired",
+            "the samples of X and dL/dz not paired (a sum of each instead of X^T dL/dz)",
+            "mean_i X_i * sum_i dL/dz_i",
+            exact,
+            paired=False,
+        )
+    )
+    return lib
+
+
+def _combine(X: np.ndarray, d: np.ndarray, paired: bool) -> np.ndarray:
+    return X.T @ d if paired else X.mean(axis=0) * d.sum()
+
+
+def diagnose(
+    g: Any,
+    W: Any,
+    X: Any,
+    y: Any,
+    *,
+    loss: str = "sse",
+    activation: str = "sigmoid",
+    error: Any = None,
+) -> Diagnosis:
+    r"""Say which known gradient ``g`` is, and by what constant factor.
+
+    Parameters
+    ----------
+    g : array of shape (n_features,): the gradient someone computed at W
+    W : array of shape (n_features,)
+    X : array of shape (n_samples, n_features), float32 or float64
+    y : array of shape (n_samples,)
+    loss, activation : the model g was meant to be the gradient of (see :func:`gd_torch.objective`)
+    error : None, or an array of shape (n_features,) of g's own absolute error per entry when g is
+        an approximation (a finite difference's error estimate); it is added to the tolerance
+
+    Returns
+    -------
+    Diagnosis: every candidate with its least-squares factor c = (v . g) / (v . v), relative
+    residual ||g - c v|| / ||g|| and the tolerance from the rounding model (module docstring);
+    ``best`` (factor closest to 1 among the matches) or ``recognised = False``.
+    """
+    W, X, y, lo, act = prepare(W, X, y, loss, activation)
+    g = _gradient(g, W.shape[0])
+    g_err = np.zeros(g.shape[0]) if error is None else _error(error, g.shape[0])
+    z = X @ W
+    _validate.finite_z(z)
+    u = max(float(np.finfo(X.dtype).eps), float(np.finfo(g.dtype).eps) if g.dtype.kind == "f" else 0.0)
+    X64, W64, y64, g64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64), g.astype(np.float64)
+    z = X64 @ W64
+    n, d = X64.shape
+    absX = np.abs(X64)
+    ez = np.sqrt(d) * (absX @ np.abs(W64))
+    s = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(z))
+    a = act.f(z)
+    # a's own rounding (u |a|) moves d through a alone, e.g. 1 - a^2 for tanh near |a| = 1; steps in a
+    # stay inside (0, 1) where the loss divides by a (1 - a)
+    sa = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1e-300, np.abs(a))
+    if lo.binary:
+        sa = np.minimum(sa, 0.5 * np.minimum(a, 1 - a))
+    sa = np.where(sa > 0, sa, np.finfo(np.float64).tiny)
+    gnorm = float(np.linalg.norm(g64))
+    fits: list[Fit] = []
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for cand in candidates(lo, act, y64):
+            dv = cand.d(z, a)
+            v = _combine(X64, dv, cand.paired)
+            if not np.isfinite(v).all() or not v.any():
+                continue  # undefined (saturated a in a division) or zero at this W: says nothing
+            dd_dz = np.abs(cand.d(z + s, act.f(z + s)) - cand.d(z - s, act.f(z - s))) / (2 * s)
+            dd_da = np.abs(cand.d(z, a + sa) - cand.d(z, a - sa)) / (2 * sa)
+            spread = np.where(np.isfinite(dd_dz), dd_dz, 0.0) * ez + np.where(np.isfinite(dd_da), dd_da, 0.0) * np.abs(
+                a
+            )
+            err = u * ((np.sqrt(n) + errormodel.C_LOCAL) * _combine(absX, np.abs(dv), cand.paired))
+            err = err + u * _combine(absX, spread, cand.paired)
+            if any(np.all(np.abs(v - w) <= errormodel.SAFETY["float64"] * (err + e2)) for w, e2 in kept):
+                continue  # the same vector as an earlier candidate at this W (e.g. identity: f' = 1)
+            kept.append((v, err))
+            c = float(v @ g64 / (v @ v))
+            tol_j = errormodel.SAFETY[str(X.dtype)] * (abs(c) * err + g_err)
+            resid = g64 - c * v
+            match = gnorm > 0 and bool(np.all(np.abs(resid) <= tol_j))
+            rel = float(np.linalg.norm(resid) / gnorm) if gnorm > 0 else 0.0
+            rel_tol = float(np.linalg.norm(tol_j) / gnorm) if gnorm > 0 else 0.0
+            fits.append(Fit(cand.key, cand.description, cand.formula, c, rel, rel_tol, match, v))
+    note = ""
+    if gnorm == 0:
+        note = "g is all zeros: there is no direction to match (every candidate fits with factor 0)"
+    matches = [f for f in fits if f.match]
+    best = min(matches, key=_closest_to_one) if matches else None
+    nearest = None
+    if fits:  # the smallest residual; among candidates that tie with it, the factor closest to 1
+        least = min(f.residual for f in fits)
+        ties = [f for f in fits if f.residual <= 1.01 * least + f.tolerance]
+        nearest = min(ties, key=_closest_to_one)
+    order = sorted(fits, key=lambda f: (f is not best, not f.match, f.residual))
+    return Diagnosis(lo.name, act.name, str(X.dtype), order, best, nearest, best is not None, note)
+
+
+def _closest_to_one(f: Fit) -> tuple[bool, float]:
+    # positive factors first, then |log c|: the candidate that needs the least rescaling
+    return (f.factor <= 0, abs(float(np.log(abs(f.factor)))) if f.factor != 0 else np.inf)
+
+
+def _gradient(g: Any, d: int) -> np.ndarray:
+    """g must be a finite real vector of shape (n_features,)."""
+    arr = np.asarray(g)
+    if arr.ndim != 1 or arr.shape[0] != d:
+        raise bad_value("g", f"an array of shape {arr.shape}", f"of shape ({d},), one entry per weight (W's shape)")
+    if arr.dtype.kind not in "biuf":
+        raise bad_value("g", f"an array of dtype {arr.dtype}", "real numbers")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        j = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise GdTorchError(f"g must be finite (no NaN or inf): g[{j}] = {arr[j]}")
+    return arr
+
+
+def _error(error: Any, d: int) -> np.ndarray:
+    """error must be a finite, non-negative vector of shape (n_features,)."""
+    arr = np.asarray(error, dtype=np.float64) if np.asarray(error).dtype.kind in "biuf" else None
+    if arr is None or arr.shape != (d,) or not (np.isfinite(arr).all() and (arr >= 0).all()):
+        raise bad_value("error", error, f"None or finite non-negative numbers of shape ({d},)")
+    return arr

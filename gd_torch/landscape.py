@@ -1,0 +1,240 @@
+"""The loss surface over two weights, the others held fixed, with a descent path drawn on it.
+
+For weights i and j and a grid of values (w_i, w_j), the surface is
+
+    S(w_i, w_j) = L(f(X W'), y),   W' = W with W'_i = w_i, W'_j = w_j
+
+evaluated for every grid point at once: all grid points are stacked into a (k, D) matrix and
+z = X W'^T is one matrix product per chunk (gd_torch.gradients.numeric.evaluate).  With the
+sigmoid the squared error saturates: far from the data every a_i is 0 or 1, every term is 0 or 1,
+and the surface is flat (the gradient carries the factor a (1 - a) ~ 0), while the
+cross-entropy keeps growing linearly in |z|.  Regions where the surface is flat and high (a
+plateau, not the basin's floor) are reported (``plateau``) and hatched on the picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _validate
+from ._errors import GdTorchError, bad_value
+from .gradients import numeric as _numeric
+from .model import prepare
+
+#: a grid point is on a plateau when the surface's slope there is below FLAT_FRACTION of its
+#: largest slope and its loss is above the lowest by more than HIGH_FRACTION of the range
+#: (a flat region that is not the basin's floor)
+FLAT_FRACTION = 0.01
+HIGH_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """Loss surfaces over weights (i, j) and the path drawn on them.
+
+    ``grid_i`` (shape (R,)) and ``grid_j`` (shape (R,)) are the weight values; ``surfaces[loss]``
+    has shape (R, R) with rows along grid_j and columns along grid_i; ``plateau[loss]`` marks the
+    grid points where |grad S| < FLAT_FRACTION * max |grad S| and S > min S + HIGH_FRACTION *
+    (max S - min S); ``path`` has shape (epochs + 1, D);
+    ``center`` is W, the weights the others are held at (the path's last row by default).
+    """
+
+    i: int
+    j: int
+    grid_i: np.ndarray
+    grid_j: np.ndarray
+    surfaces: dict[str, np.ndarray]
+    plateau: dict[str, np.ndarray]
+    path: np.ndarray
+    center: np.ndarray
+    activation: str
+    label: str = ""
+
+    def plateau_fraction(self, loss: str) -> float:
+        """Fraction of the grid where the surface of ``loss`` is a plateau."""
+        return float(self.plateau[loss].mean())
+
+
+def surface(
+    W: Any, X: Any, y: Any, *, i: int, j: int, grid_i: Any, grid_j: Any, loss: str = "sse", activation: str = "sigmoid"
+) -> np.ndarray:
+    """L over the grid: array of shape (len(grid_j), len(grid_i)), the other weights held at W.
+
+    W : array of shape (n_features,); X : (n_samples, n_features); y : (n_samples,)
+    i, j : two different weight indices in [0, n_features)
+    grid_i, grid_j : 1-D arrays of finite values for W_i and W_j
+    """
+    W, X, y, lo, act = prepare(W, X, y, loss, activation)
+    i, j = _pair(i, j, W.shape[0])
+    gi, gj = _grid("grid_i", grid_i, X.dtype), _grid("grid_j", grid_j, X.dtype)
+    Wb = np.repeat(W[None, :], gi.size * gj.size, axis=0)
+    Wb[:, i] = np.tile(gi, gj.size)
+    Wb[:, j] = np.repeat(gj, gi.size)
+    _validate.finite_z(X @ W)
+    return _numeric.evaluate(Wb, X, y, lo, act).reshape(gj.size, gi.size)
+
+
+def landscape(
+    path: Any,
+    X: Any,
+    y: Any,
+    *,
+    i: int = 1,
+    j: int = 2,
+    losses: tuple[str, ...] = ("sse", "bce"),
+    activation: str = "sigmoid",
+    center: Any = None,
+    resolution: int = 121,
+    limits: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    label: str = "",
+) -> Landscape:
+    """Surfaces of each loss over weights (i, j) around a descent path.
+
+    Parameters
+    ----------
+    path : array of shape (epochs + 1, n_features): the weights before each epoch and at the end
+        (``gd_torch.fit(...).weights_history``)
+    X, y : the data the path was trained on, X of shape (n_samples, n_features)
+    i, j : the two weights to vary (default 1 and 2: the two feature weights after the bias)
+    losses : the surfaces drawn side by side (default squared error and cross-entropy)
+    center : the weights held fixed (default path[-1], the trained weights)
+    resolution : grid points per axis, 8 to 1001
+    limits : ((lo_i, hi_i), (lo_j, hi_j)); default: the path's range widened to at least
+        twice the largest |weight| on it, so that the sigmoid's saturated region is on the map
+    label : a name for the path (the method that produced it), shown in the legend
+    """
+    X_arr = np.asarray(X)
+    d = X_arr.shape[1] if X_arr.ndim == 2 else -1
+    P = np.asarray(path)
+    if P.ndim != 2 or P.shape[0] < 1 or P.shape[1] != d or P.dtype.kind not in "biuf":
+        raise bad_value(
+            "path", f"an array of shape {P.shape}", f"of shape (epochs + 1, {d}): one row of weights per epoch"
+        )
+    if not np.isfinite(P).all():
+        k = int(np.flatnonzero(~np.isfinite(P).all(axis=1))[0])
+        raise bad_value("path", f"row {k} = {P[k]}", "finite weights (the run diverged; use a smaller alpha)")
+    if isinstance(losses, str) or not losses:
+        raise bad_value("losses", losses, "a non-empty tuple of loss names such as ('sse', 'bce')")
+    if not isinstance(resolution, int | np.integer) or isinstance(resolution, bool) or not 8 <= resolution <= 1001:
+        raise bad_value("resolution", resolution, "an integer from 8 to 1001")
+    W = P[-1] if center is None else center
+    W, X, y, _, _ = prepare(W, X, y, losses[0], activation)
+    for name in losses[1:]:
+        prepare(W, X, y, name, activation)
+    i, j = _pair(i, j, d)
+    P = P.astype(X.dtype)
+    (li, hi), (lj, hj) = _limits(P, W, i, j) if limits is None else _check_limits(limits)
+    gi, gj = np.linspace(li, hi, resolution), np.linspace(lj, hj, resolution)
+    surfaces, plateau = {}, {}
+    for name in losses:
+        S = surface(W, X, y, i=i, j=j, grid_i=gi, grid_j=gj, loss=name, activation=activation)
+        dSj, dSi = np.gradient(S, gj, gi)
+        slope = np.hypot(dSi, dSj)
+        high = S - S.min() > HIGH_FRACTION * (S.max() - S.min())
+        surfaces[name], plateau[name] = S, (slope < FLAT_FRACTION * slope.max()) & high
+    return Landscape(i, j, gi, gj, surfaces, plateau, P, W, activation, label)
+
+
+def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
+    """Draw the surfaces side by side with the path and write a PNG to ``out``.
+
+    Filled contours of each loss (log colour scale for strictly positive ones), hatching where
+    the surface is flat, the path from its start (circle) to its end (star).
+    """
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise bad_value("out", str(out), "a path ending in .png")
+    names = list(result.surfaces)
+    fig = Figure(figsize=(6.2 * len(names), 5.4), dpi=110, layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    Gi, Gj = np.meshgrid(result.grid_i, result.grid_j)
+    pi, pj = result.path[:, result.i], result.path[:, result.j]
+    for ax, name in zip(axes, names, strict=True):
+        S = result.surfaces[name]
+        positive = bool((S > 0).all())
+        levels = np.geomspace(S.min(), S.max(), 30) if positive else 30
+        cs = ax.contourf(Gi, Gj, S, levels=levels, cmap="viridis", norm=LogNorm() if positive else None)
+        fig.colorbar(cs, ax=ax, label=f"{name} loss" + (" (log scale)" if positive else ""), format="%.3g")
+        ax.contourf(Gi, Gj, result.plateau[name].astype(float), levels=[0.5, 1.5], colors="none", hatches=["..."])
+        ax.contour(Gi, Gj, result.plateau[name].astype(float), levels=[0.5], colors="white", linewidths=0.8)
+        ax.plot(
+            pi,
+            pj,
+            ".-",
+            color="red",
+            lw=1.5,
+            ms=3,
+            label=f"descent path ({result.label})" if result.label else "descent path",
+        )
+        ax.plot(pi[0], pj[0], "o", color="white", mec="red", ms=7, label="start")
+        ax.plot(pi[-1], pj[-1], "*", color="red", mec="white", ms=13, label="end")
+        pct = 100 * result.plateau_fraction(name)
+        ax.set_title(f"{name} over (w{result.i}, w{result.j}); plateau (hatched): {pct:.0f}% of the map")
+        ax.set_xlabel(f"w{result.i}")
+        ax.set_ylabel(f"w{result.j}")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9, frameon=False)
+    others = [k for k in range(result.center.shape[0]) if k not in (result.i, result.j)]
+    held = ", ".join(f"w{k} = {result.center[k]:.3g}" for k in others)
+    fig.suptitle(
+        (title + "\n" if title else "")
+        + f"activation={result.activation}; other weights held at the path's end ({held}); "
+        f"hatched plateau: |grad| < {FLAT_FRACTION:g} x max and loss > min + {HIGH_FRACTION:g} x range"
+    )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out)
+    except OSError as exc:
+        raise GdTorchError(
+            f"out must be a writable .png path: cannot write {str(out)!r} ({exc.strerror or exc})"
+        ) from None
+    return out
+
+
+def _pair(i: Any, j: Any, d: int) -> tuple[int, int]:
+    for name, v in (("i", i), ("j", j)):
+        if not isinstance(v, int | np.integer) or isinstance(v, bool) or not 0 <= v < d:
+            raise bad_value(name, v, f"a weight index from 0 to {d - 1}")
+    if i == j:
+        raise bad_value("j", j, f"a weight index other than i = {i}")
+    if d < 2:
+        raise bad_value("W", f"{d} weight", "at least two weights to draw a surface over")
+    return int(i), int(j)
+
+
+def _grid(name: str, values: Any, dt: np.dtype) -> np.ndarray:
+    g = np.asarray(values)
+    if g.ndim != 1 or g.size < 2 or g.dtype.kind not in "biuf" or not np.isfinite(g).all():
+        raise bad_value(name, values, "a 1-D array of at least two finite numbers")
+    return g.astype(dt)
+
+
+def _limits(P: np.ndarray, W: np.ndarray, i: int, j: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    # the path's box, widened on each side to at least twice the largest |w| on the path (and 1)
+    pts = np.vstack([P[:, [i, j]], W[[i, j]]])
+    reach = max(1.0, 2 * float(np.abs(pts).max()))
+    out = []
+    for k in range(2):
+        lo, hi = float(pts[:, k].min()), float(pts[:, k].max())
+        mid = (lo + hi) / 2
+        half = max((hi - lo) / 2 * 1.2, reach)
+        out.append((mid - half, mid + half))
+    return out[0], out[1]
+
+
+def _check_limits(limits: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+    try:
+        (li, hi), (lj, hj) = limits
+        vals = [float(v) for v in (li, hi, lj, hj)]
+    except (TypeError, ValueError):
+        raise bad_value("limits", limits, "((lo_i, hi_i), (lo_j, hi_j)) with lo < hi") from None
+    if not (np.isfinite(vals).all() and vals[0] < vals[1] and vals[2] < vals[3]):
+        raise bad_value("limits", limits, "((lo_i, hi_i), (lo_j, hi_j)) with finite lo < hi")
+    return (vals[0], vals[1]), (vals[2], vals[3])

@@ -1,0 +1,201 @@
+"""The tutorial's pictures: the loss curve, the decision boundary and its animation.
+
+Figures are built as ``matplotlib.figure.Figure`` objects (no pyplot, no global backend
+state) and rendered by Agg.  Every file is written to a temporary name in the target
+folder and renamed into place once complete, so an interrupted run leaves no file that
+looks finished.
+
+The decision boundary of a = f(w0 + w1 x1 + w2 x2) thresholded at 0.5 is, for the sigmoid,
+the line z = 0:
+
+    x2 = -(w0 + w1 x1) / w2        drawn over the data's range of x1
+
+(the tutorial fed its whole design matrix, bias column included, into this formula).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+from ._errors import GdTorchError, bad_value
+
+#: most frames a boundary animation gets by default (the stride grows with the epochs)
+MAX_FRAMES = 101
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success,
+    delete it on failure."""
+    path = Path(path)
+    # a hidden name in the same folder (so the rename is atomic), created with the usual umask
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{path.suffix}")
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def boundary_line(w: np.ndarray, x1: np.ndarray) -> np.ndarray | None:
+    """x2 = -(w0 + w1 x1) / w2 at the points x1, for weights w = (w0, w1, w2); None when w2 = 0
+    (the boundary is then vertical, or absent)."""
+    w0, w1, w2 = (float(v) for v in w)
+    if w2 == 0:
+        return None
+    return -(w0 + w1 * np.asarray(x1, dtype=np.float64)) / w2
+
+
+def plot_loss(
+    loss_history: Sequence[float], path: str | Path, *, title: str = "Training loss", ylabel: str = "loss"
+) -> Path:
+    """Loss against epoch (entry k: the loss of the weights after k epochs) as a PNG."""
+    losses = np.asarray(loss_history, dtype=np.float64)
+    if losses.ndim != 1 or losses.shape[0] == 0:
+        raise bad_value("loss_history", f"an array of shape {losses.shape}", "a non-empty 1-D sequence")
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(np.arange(losses.shape[0]), losses, color="tab:blue")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return save_figure(fig, path)
+
+
+def plot_boundary(X: Any, y: Any, w: Any, path: str | Path, *, title: str = "Decision boundary") -> Path:
+    """The data (x1, x2) coloured by label and the line x2 = -(w0 + w1 x1) / w2, as a PNG.
+
+    X : array of shape (n_samples, 3), the bias column first; y : shape (n_samples,); w : shape (3,).
+    """
+    X, y, w = _boundary_inputs(X, y, w)
+    fig, ax, line = _boundary_figure(X, y, title)
+    if not _set_line(line, w, (X[:, 1].min(), X[:, 1].max())):
+        ax.set_title(f"{title} (outside the plotted area)")
+    return save_figure(fig, path)
+
+
+def animate_boundary(
+    X: Any,
+    y: Any,
+    weights_history: Any,
+    path: str | Path,
+    *,
+    stride: int | None = None,
+    losses: Sequence[float] | None = None,
+    fps: int = 10,
+) -> tuple[int, int]:
+    """An animated GIF of the boundary as it is learned: one frame per ``stride`` rows of
+    ``weights_history`` (shape (n_epochs + 1, 3); row k = the weights after k epochs), and
+    always the last row.  ``stride=None`` picks the smallest stride giving at most
+    MAX_FRAMES frames.  Returns (stride, number of frames)."""
+    H = np.asarray(weights_history, dtype=np.float64)
+    if H.ndim != 2 or H.shape[0] == 0:
+        raise bad_value("weights_history", f"an array of shape {H.shape}", "of shape (n_epochs + 1, 3)")
+    X, y, _ = _boundary_inputs(X, y, H[0])
+    if stride is None:
+        stride = max(1, math.ceil((H.shape[0] - 1) / (MAX_FRAMES - 1)))
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise bad_value("stride", stride, "a positive integer")
+    rows = list(range(0, H.shape[0], stride))
+    if rows[-1] != H.shape[0] - 1:
+        rows.append(H.shape[0] - 1)
+    fig, ax, line = _boundary_figure(X, y, "epoch 0")
+    x1_range = (X[:, 1].min(), X[:, 1].max())
+    # blitting: the data, axes and legend are drawn once; each frame redraws the line and title
+    fig.set_dpi(80)
+    canvas = FigureCanvasAgg(fig)
+    title = ax.title
+    line.set_animated(True)
+    title.set_animated(True)
+    canvas.draw()
+    fig.set_layout_engine("none")
+    background = canvas.copy_from_bbox(fig.bbox)
+    frames = []
+    for k in rows:
+        seen = _set_line(line, H[k], x1_range)
+        extra = (f", loss={losses[k]:.4f}" if losses is not None else "") + ("" if seen else " (boundary off the plot)")
+        title.set_text(f"epoch {k}{extra}")
+        canvas.restore_region(background)
+        ax.draw_artist(line)
+        ax.draw_artist(title)
+        rgb = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
+        frames.append(rgb.quantize(colors=64, palette=frames[0] if frames else None))
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=1000 // fps, loop=0)
+    return stride, len(rows)
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def _boundary_inputs(X: Any, y: Any, w: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    w = np.asarray(w, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != 3:
+        raise GdTorchError(
+            f"X must have 3 columns (bias, x1, x2) to draw a decision boundary in the plane; got shape {X.shape}"
+        )
+    if y.shape != (X.shape[0],):
+        raise bad_value("y", f"an array of shape {y.shape}", f"of shape ({X.shape[0]},)")
+    if w.shape != (3,):
+        raise bad_value("w", f"an array of shape {w.shape}", "of shape (3,): (w0, w1, w2)")
+    return X, y, w
+
+
+def _boundary_figure(X: np.ndarray, y: np.ndarray, title: str):
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
+    ax = fig.subplots()
+    for label, colour in zip(np.unique(y), ("tab:blue", "tab:orange", "tab:green"), strict=False):
+        sel = y == label
+        ax.scatter(X[sel, 1], X[sel, 2], s=14, color=colour, label=f"y = {label:g}")
+    (line,) = ax.plot([], [], "r-", lw=2, label="x2 = -(w0 + w1 x1) / w2")
+    # fixed limits: the data's range plus a margin, so the line never rescales the axes
+    for setter, col in ((ax.set_xlim, X[:, 1]), (ax.set_ylim, X[:, 2])):
+        lo, hi = float(col.min()), float(col.max())
+        pad = 0.05 * (hi - lo or 1.0)
+        setter(lo - pad, hi + pad)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(title)
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small", frameon=False)
+    return fig, ax, line
+
+
+def _set_line(line, w: np.ndarray, x1_range: tuple[float, float]) -> bool:
+    # draw the boundary over the data's x1 range; return whether any of it is inside the axes
+    x1 = np.linspace(x1_range[0], x1_range[1], 2)
+    x2 = boundary_line(w, x1)
+    ylo, yhi = line.axes.get_ylim()
+    if x2 is not None:
+        line.set_data(x1, x2)
+        return bool(x2.min() <= yhi and x2.max() >= ylo)
+    if w[1] != 0:  # w2 = 0: the vertical line x1 = -w0 / w1
+        x = -w[0] / w[1]
+        line.set_data([x, x], [ylo, yhi])
+        return bool(x1_range[0] <= x <= x1_range[1])
+    line.set_data([], [])
+    return False
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Render ``fig`` with Agg into ``path`` (format from its suffix) atomically; return the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=100)
+    return path

@@ -1,0 +1,291 @@
+"""gd-torch train and gd-torch sweep: the tutorial run, the pictures, the saturation effect, bad input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gd_torch import fit, tutorial_data
+from gd_torch.cli import main
+from gd_torch.commands import sweep as sweep_cmd
+
+
+def run_cli(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_line_error(rc, out, err, *fragments):
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gd-torch: error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def assert_image(path: Path, fmt: str, frames: int = 1):
+    assert path.is_file()
+    with Image.open(path) as im:
+        assert im.format == fmt
+        assert getattr(im, "n_frames", 1) == frames
+        w, h = im.size
+        assert w > 100 and h > 100
+
+
+def test_default_run_reproduces_the_tutorial(tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    rc, out, err = run_cli(capsys, "train", "--out", str(out_dir))
+    assert rc == 0, err
+    # the tutorial's run: its data, its update rule, 100 epochs, alpha 0.01, W uniform [0, 1), seed 42
+    X, y = tutorial_data()
+    r = fit(X, y, method="tutorial", loss="sse", alpha=0.01, epochs=100, seed=42)
+    epochs = re.findall(r"^epoch #(\d+), loss=([0-9.]+)$", out, flags=re.M)
+    assert [int(k) for k, _ in epochs] == list(range(1, 101))
+    for k, value in epochs:
+        assert value == f"{r.loss_history[int(k) - 1]:.7f}"
+    assert "gradient: tutorial" in out and "binary cross-entropy" in out and "not of the loss printed (sse" in out
+    assert "initial W: uniform on [0, 1) with seed 42" in out
+    samples = re.findall(r"sample +(\d+): activation=([0-9.]+); predicted_label=(\d), true_label=(\d)", out)
+    assert len(samples) == 10 and len({i for i, *_ in samples}) == 10
+    for i, a, pred, true in samples:
+        a_lib = 1 / (1 + np.exp(-(X[int(i)] @ r.weights)))
+        assert float(a) == pytest.approx(a_lib, abs=5e-5)  # printed with 4 decimals
+        assert int(pred) == (a_lib >= 0.5) and int(true) == y[int(i)]
+    assert f"accuracy={r.final_accuracy:.4f}" in out and r.final_accuracy >= 0.98
+    assert "boundary.gif (101 frames: epochs 0 to 100, stride 1)" in out
+    assert_image(out_dir / "loss.png", "PNG")
+    assert_image(out_dir / "boundary.png", "PNG")
+    assert_image(out_dir / "boundary.gif", "GIF", frames=101)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["boundary.gif", "boundary.png", "loss.png"]
+
+
+def test_default_folder_is_fresh_and_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, _ = run_cli(capsys, "train", "--epochs", "3", "--quiet")
+    assert rc == 0
+    (folder,) = list(tmp_path.iterdir())
+    assert folder.name.startswith("gd-torch-train-")
+    assert f"wrote into {folder.name}/" in out
+    assert_image(folder / "boundary.gif", "GIF", frames=4)
+    assert "epoch #" not in out  # --quiet
+
+
+def test_no_plots_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, _ = run_cli(capsys, "train", "--epochs", "2", "--no-plots", "--method", "analytic")
+    assert rc == 0
+    assert list(tmp_path.iterdir()) == []
+    assert "gradient: analytic, dL/dW by the chain rule" in out and "the loss printed" in out
+
+
+def test_many_epochs_give_a_progress_bar_not_thousands_of_lines(capsys):
+    rc, out, err = run_cli(capsys, "train", "--epochs", "1000", "--no-plots")
+    assert rc == 0
+    assert len(re.findall(r"^epoch #", out, flags=re.M)) <= 21
+    assert "(loss every 50 epochs)" in out
+    assert "\r[" in err and "100%" in err
+
+
+def test_options_reach_fit(tmp_path, capsys):
+    argv = ["train", "--no-plots", "--method", "analytic", "--loss", "bce", "--alpha", "0.5", "--epochs", "50"]
+    argv += ["--batch-size", "25", "--seed", "3", "--init", "zeros", "--tol", "0.05"]
+    rc, out, _ = run_cli(capsys, *argv)
+    assert rc == 0
+    X, y = tutorial_data()
+    r = fit(X, y, method="analytic", loss="bce", alpha=0.5, epochs=50, batch_size=25, seed=3, init="zeros", tol=0.05)
+    assert r.stop_reason == "tol"
+    assert f"final: loss={r.final_loss:.7f} (bce)" in out
+    assert f"stopped after {r.epochs_run} epochs: loss <= tol=0.05" in out
+
+
+def test_breast_cancer_has_no_boundary_picture(tmp_path, capsys):
+    rc, out, _ = run_cli(capsys, "train", "--dataset", "breast-cancer", "--epochs", "5", "--out", str(tmp_path))
+    assert rc == 0
+    assert "no boundary.png/boundary.gif: the data has 30 features" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png"]
+
+
+def test_csv_dataset(tmp_path, capsys):
+    X, y = tutorial_data(n_samples=30)
+    csv = tmp_path / "d.csv"
+    csv.write_text("x1,x2,label\n" + "\n".join(f"{a},{b},{int(c)}" for (_, a, b), c in zip(X, y, strict=True)))
+    rc, out, _ = run_cli(capsys, "train", "--dataset", str(csv), "--label", "label", "--epochs", "5", "--no-plots")
+    assert rc == 0
+    assert "label 'label'" in out
+
+
+# ---- bad input: one line, exit 2, nothing left behind ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["--epochs", "1.5"], ["--epochs", "positive integer", "'1.5'"]),
+        (["--epochs", "0"], ["--epochs", "'0'"]),
+        (["--alpha", "0"], ["alpha must be", "got 0.0"]),
+        (["--alpha", "nan"], ["alpha must be", "nan"]),
+        (["--alpha", "-1"], ["alpha must be"]),
+        (["--batch-size", "251"], ["batch_size must be", "251"]),
+        (["--batch-size", "0"], ["--batch-size", "'0'"]),
+        (["--dataset", "iris"], ["--dataset must be", "'iris'"]),
+        (["--method", "adam"], ["method must be", "'adam'"]),
+        (["--loss", "bce", "--activation", "relu"], ["activation must be", "'relu'"]),
+        (["--seed", "-3"], ["seed must be", "-3"]),
+        (["--device", "cuda:0", "--method", "analytic"], ["device must be 'cpu'"]),
+    ],
+)
+def test_bad_options(tmp_path, capsys, monkeypatch, argv, fragments):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli(capsys, "train", *argv)
+    assert_one_line_error(rc, out, err, *fragments)
+    assert list(tmp_path.iterdir()) == []  # no output folder left behind
+
+
+def test_csv_problems(tmp_path, capsys):
+    missing = tmp_path / "missing.csv"
+    rc, out, err = run_cli(capsys, "train", "--no-plots", "--dataset", str(missing), "--label", "y")
+    assert_one_line_error(rc, out, err, "missing.csv", "cannot be read")
+    good = tmp_path / "d.csv"
+    good.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    rc, out, err = run_cli(capsys, "train", "--no-plots", "--dataset", str(good), "--label", "target")
+    assert_one_line_error(rc, out, err, "label column must be", "'target'")
+    rc, out, err = run_cli(capsys, "train", "--no-plots", "--dataset", str(good))
+    assert_one_line_error(rc, out, err, "--label")
+    binary = tmp_path / "bin.bin.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81")
+    rc, out, err = run_cli(capsys, "train", "--no-plots", "--dataset", str(binary), "--label", "y")
+    assert_one_line_error(rc, out, err, "cannot be read")
+    three = tmp_path / "three.csv"
+    three.write_text("a,y\n1,0\n2,1\n3,2\n")
+    rc, out, err = run_cli(capsys, "train", "--no-plots", "--dataset", str(three), "--label", "y")
+    assert_one_line_error(rc, out, err, "y must be 0 or 1", "y[2] = 2.0")
+
+
+def test_unwritable_out_folder(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    rc, out, err = run_cli(capsys, "train", "--epochs", "2", "--out", str(blocker / "sub"))
+    assert_one_line_error(rc, out, err, "--out folder", "cannot be written")
+    assert out == ""  # refused before training
+
+
+def test_divergence_exits_2_and_leaves_no_files(tmp_path, capsys):
+    out_dir = tmp_path / "new"
+    rc, out, err = run_cli(capsys, "train", "--activation", "identity", "--alpha", "1", "--out", str(out_dir))
+    assert_one_line_error(rc, out, err, "diverged at epoch", "alpha=1", "smaller learning rate")
+    assert not out_dir.exists()  # this run created it, and removed it again empty
+
+
+# ---- sweep ---------------------------------------------------------------------------
+
+
+def test_sweep_shows_the_saturation_effect():
+    # measured, not assumed: at alpha 0.01 the tutorial's rule trains every seed, the exact sse gradient not
+    X, y = tutorial_data()
+    rules = [("tutorial", "sse"), ("analytic", "sse")]
+    cells = sweep_cmd.sweep(
+        X, y, rules, [0.01], range(10), activation="sigmoid", epochs=100, batch_size=None, init="uniform", device="cpu"
+    )
+    trained = {
+        rule: [c.seed for c in cells if c.rule == rule and c.accuracy >= sweep_cmd.TRAINED]
+        for rule in ("tutorial:sse", "analytic:sse")
+    }
+    stuck = sorted(set(range(10)) - set(trained["analytic:sse"]))
+    assert trained["tutorial:sse"] == list(range(10))
+    assert stuck, "the exact sse gradient trained every seed"
+    for c in cells:
+        if c.rule == "analytic:sse" and c.seed in stuck:
+            # stuck because the sigmoid is saturated on the misclassified samples: f'(z) = a (1 - a)
+            # there is far below its peak of 1/4, so their terms 2 (a - y) a (1 - a) x vanish
+            assert c.slope < 0.01
+            assert c.loss > 100  # about half the 250 samples wrong, each costing ~1
+
+
+def test_sweep_cli_table_and_heatmap(tmp_path, capsys):
+    rc, out, err = run_cli(
+        capsys, "sweep", "--alphas", "0.01,0.1", "--seeds", "3", "--epochs", "30", "--out", str(tmp_path)
+    )
+    assert rc == 0, err
+    for header in ("final accuracy", "final loss", "f'(z) on the errors"):
+        assert header in out
+    # one row per rule in each of the three tables
+    assert len(re.findall(r"^(tutorial|analytic):sse\s+0\.01 \|", out, flags=re.M)) == 6
+    assert_image(tmp_path / "heatmap.png", "PNG")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["--alphas", "0.1,x"], ["--alphas must be"]),
+        (["--alphas", "-1"], ["--alphas must be"]),
+        (["--rules", "adam"], ["--rules method must be", "'adam'"]),
+        (["--rules", "analytic:hinge"], ["--rules loss must be", "'hinge'"]),
+        (["--seeds", "0"], ["--seeds"]),
+    ],
+)
+def test_sweep_bad_options(tmp_path, capsys, monkeypatch, argv, fragments):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli(capsys, "sweep", *argv)
+    assert_one_line_error(rc, out, err, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_seeded_cli_runs_are_identical(capsys):
+    a = run_cli(capsys, "train", "--no-plots", "--epochs", "20", "--batch-size", "10", "--seed", "5")
+    b = run_cli(capsys, "train", "--no-plots", "--epochs", "20", "--batch-size", "10", "--seed", "5")
+    assert a == b and a[0] == 0
+    assert np.isfinite(float(re.search(r"final: loss=([0-9.]+)", a[1]).group(1)))
+
+
+# ---- plots ---------------------------------------------------------------------------
+
+
+def test_boundary_line_is_where_z_is_zero():
+    from gd_torch.plots import boundary_line
+
+    w = np.array([0.5, -2.0, 4.0])
+    x1 = np.array([-1.0, 0.0, 3.0])
+    x2 = boundary_line(w, x1)
+    np.testing.assert_allclose(w[0] + w[1] * x1 + w[2] * x2, 0.0, rtol=0, atol=8 * np.finfo(float).eps)
+    assert boundary_line(np.array([1.0, 2.0, 0.0]), x1) is None
+
+
+def test_animation_stride_keeps_frames_bounded(tmp_path):
+    from gd_torch.plots import MAX_FRAMES, animate_boundary
+
+    X, y = tutorial_data(n_samples=30)
+    r = fit(X, y, method="tutorial", seed=0, epochs=999)
+    stride, frames = animate_boundary(X, y, r.weights_history, tmp_path / "b.gif")
+    assert stride == 10 and frames == 101 <= MAX_FRAMES  # epochs 0, 10, ..., 990 and the last, 999
+    assert_image(tmp_path / "b.gif", "GIF", frames=101)
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from gd_torch import plots
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        plots.plot_loss([3.0, 2.0, 1.0], tmp_path / "loss.png")
+    assert list(tmp_path.iterdir()) == []  # neither loss.png nor its temporary file
+
+
+def test_plots_refuse_data_without_two_features(tmp_path):
+    from gd_torch import GdTorchError
+    from gd_torch.plots import plot_boundary
+
+    X, y = tutorial_data(n_samples=20, n_features=3)
+    with pytest.raises(GdTorchError, match=r"X must have 3 columns \(bias, x1, x2\).*got shape \(20, 4\)"):
+        plot_boundary(X, y, np.zeros(4), tmp_path / "b.png")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,130 @@
+"""gd_torch.landscape: the surface is the objective on a grid; sse has the saturated plateau, bce not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gd_torch
+from gd_torch.cli import main
+from gd_torch.landscape import landscape, plot, surface
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    return gd_torch.tutorial_data()
+
+
+@pytest.fixture(scope="module")
+def path(blobs):
+    # a descent path made here with the tutorial's rule (no dependence on gd_torch.train)
+    X, y = blobs
+    g = gd_torch.gradient_function(X, y, method="tutorial")
+    W = gd_torch.init_weights(3, seed=0)
+    rows = [W]
+    for _ in range(50):
+        rows.append(rows[-1] - 0.01 * g(rows[-1]))
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("loss", ["sse", "bce", "mse"])
+def test_surface_is_the_objective_on_the_grid(blobs, loss):
+    X, y = blobs
+    W = np.array([0.3, -0.2, 0.5])
+    gi, gj = np.linspace(-2, 2, 7), np.linspace(-1, 3, 5)
+    S = surface(W, X, y, i=0, j=2, grid_i=gi, grid_j=gj, loss=loss)
+    assert S.shape == (5, 7)
+    for r, c in [(0, 0), (4, 6), (2, 3), (1, 5)]:
+        Wp = W.copy()
+        Wp[0], Wp[2] = gi[c], gj[r]
+        assert S[r, c] == pytest.approx(gd_torch.objective(Wp, X, y, loss=loss), rel=8 * np.finfo(float).eps)
+
+
+def test_sse_has_the_saturated_plateau_and_bce_does_not(blobs, path):
+    X, y = blobs
+    scape = landscape(path, X, y, limits=((-6, 6), (-6, 6)), resolution=61)
+    assert set(scape.surfaces) == {"sse", "bce"} and scape.surfaces["sse"].shape == (61, 61)
+    sse, bce = scape.plateau_fraction("sse"), scape.plateau_fraction("bce")
+    assert sse > 0.2 and bce < 0.05, (sse, bce)
+    # on the plateau the squared error has saturated: every term is ~0 or ~1, so L sits near an integer
+    S = scape.surfaces["sse"][scape.plateau["sse"]]
+    assert np.median(np.abs(S - np.round(S))) < 0.05
+    # and it is high: far above the basin's floor
+    assert S.min() > scape.surfaces["sse"].min() + 0.1 * np.ptp(scape.surfaces["sse"])
+
+
+def test_default_limits_hold_the_path_and_center(blobs, path):
+    X, y = blobs
+    scape = landscape(path, X, y, resolution=16)
+    np.testing.assert_array_equal(scape.center, path[-1])
+    for k, grid in ((scape.i, scape.grid_i), (scape.j, scape.grid_j)):
+        assert grid[0] < path[:, k].min() and path[:, k].max() < grid[-1]
+
+
+def test_plot_writes_a_png(blobs, path, tmp_path):
+    X, y = blobs
+    scape = landscape(path, X, y, resolution=24, label="tutorial")
+    out = plot(scape, tmp_path / "sub" / "scape.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"path": np.zeros((5, 2))}, r"path must be of shape \(epochs \+ 1, 3\)"),
+        ({"path": np.array([[0.0, 1.0, np.nan]])}, "path must be finite weights"),
+        ({"i": 1, "j": 1}, "j must be a weight index other than i = 1"),
+        ({"i": 3}, "i must be a weight index from 0 to 2"),
+        ({"resolution": 3}, "resolution must be an integer from 8 to 1001"),
+        ({"activation": "tanh"}, "activation must be one of 'sigmoid' with loss='bce'"),
+        ({"losses": ("sse", "hinge")}, "loss must be one of"),
+        ({"limits": ((1, 0), (0, 1))}, "limits must be"),
+    ],
+)
+def test_bad_input(blobs, path, kwargs, match):
+    X, y = blobs
+    args = {"path": path, **kwargs}
+    with pytest.raises(gd_torch.GdTorchError, match=match):
+        landscape(args.pop("path"), X, y, **args)
+
+
+def test_unwritable_or_misnamed_png(blobs, path, tmp_path):
+    X, y = blobs
+    scape = landscape(path, X, y, resolution=8)
+    with pytest.raises(gd_torch.GdTorchError, match="out must be a path ending in .png"):
+        plot(scape, tmp_path / "scape.jpg")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(gd_torch.GdTorchError, match="out must be a writable .png path"):
+        plot(scape, blocker / "scape.png")
+
+
+def test_cli_landscape(capsys, tmp_path):
+    out = tmp_path / "scape.png"
+    argv = ["landscape", "--method", "analytic", "--epochs", "20", "--resolution", "41", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert out.read_bytes()[:4] == b"\x89PNG" and f"wrote {out}" in text
+    assert "sse: min" in text and "bce: min" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--weights", "1"], "--weights must be"),
+        (["--weights", "0,0"], "j must be a weight index other than"),
+        (["--activation", "relu"], "activation must be one of 'sigmoid' with loss='bce'"),
+    ],
+)
+def test_cli_landscape_bad_input(capsys, tmp_path, extra, match):
+    assert main(["landscape", "--epochs", "2", "--out", str(tmp_path / "x.png"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err
+
+
+def test_cli_landscape_unwritable_out(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["landscape", "--epochs", "2", "--resolution", "8", "--out", str(blocker / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out must be a writable .png path" in err

@@ -1,0 +1,196 @@
+"""docs/questions.md cannot drift: every marked block is re-run and the claim it supports asserted.
+
+Blocks are marked ``<!-- run: ID -->``: a ```console block whose first line is
+``$ gd-torch ARGS`` (its output follows in the same block), or a ```python block followed
+by a ```text block with its output.  The test runs each one in-process, checks that the page
+shows the same output up to the digits of numbers, and asserts CLAIMS[ID] on the real output.
+``python tests/test_questions.py --update`` rewrites the outputs in the page from real runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "questions.md"
+
+_BLOCK = re.compile(
+    r"<!-- run: (?P<id>[\w-]+) -->\n"
+    r"(?:```console\n\$ gd-torch (?P<args>[^\n]*)\n(?P<cout>.*?)```\n"
+    r"|```python\n(?P<code>.*?)```\n(?:\n```text\n(?P<pout>.*?)```\n)?)",
+    re.S,
+)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def blocks(text: str) -> list[re.Match]:
+    return list(_BLOCK.finditer(text))
+
+
+def run_block(m: re.Match) -> str:
+    """Run one block in-process; return what it printed (the CLI's exit status appended)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        if m["args"] is not None:
+            from gd_torch.cli import main
+
+            rc = main(shlex.split(m["args"]))
+        else:
+            exec(compile(m["code"], f"{DOC.name}:{m['id']}", "exec"), {"__name__": "__questions__"})
+    text = out.getvalue() + err.getvalue()
+    return text + (f"[exit status {rc}]\n" if m["args"] is not None else "")
+
+
+def shown(m: re.Match) -> str:
+    return m["cout"] if m["args"] is not None else (m["pout"] or "")
+
+
+def skeleton(text: str) -> list[str]:
+    """The output with every number masked and runs of spaces collapsed: wording and layout only."""
+    return [" ".join(_NUMBER.sub("#", line).split()) for line in text.strip().splitlines()]
+
+
+def _lines_with(out: str, start: str) -> list[str]:
+    return [ln for ln in out.splitlines() if ln.startswith(start)]
+
+
+def _floats(line: str) -> list[float]:
+    return [float(v) for v in _NUMBER.findall(line)]
+
+
+def _q1_sse(out: str) -> None:
+    assert out.rstrip().endswith("[exit status 1]")
+    assert "FAIL: tutorial disagrees with analytic, autograd, numeric, which agree with each other" in out
+    (line,) = _lines_with(out, "tutorial is ")
+    assert "the mean-BCE gradient" in line and "times 1.000" in line
+
+
+def _q1_bce(out: str) -> None:
+    assert out.rstrip().endswith("[exit status 0]")
+    assert "OK: all methods agree within their predicted tolerances" in out
+    assert all(ln.rstrip().endswith("agree") for ln in out.splitlines() if " vs " in ln)
+
+
+def _q1_diagnose(out: str) -> None:
+    first = out.splitlines()[0]
+    assert "the mean-BCE gradient (the tutorial's formula): X^T (a - y) / N, times 1.000" in first
+    (exact,) = _lines_with(out.replace("  exact ", "exact "), "exact ")
+    assert "<- match" not in exact  # not the squared error's gradient at any factor
+
+
+def _q2_shapes(out: str) -> None:
+    assert "X.T.dot(error): (3,)   preds * (1 - preds): (250,)" in out
+    assert "the proposed fix: ValueError: operands could not be broadcast together" in out
+    (right,) = _lines_with(out, "the right one: (3,)")
+    assert _floats(right.split("gd_torch.gradient:")[1])[0] < 8 * np.finfo(float).eps
+    assert "the exact gradient of sse: X^T dL/dz, times 1.000" in out
+
+
+def _q2_square(out: str) -> None:
+    assert out.startswith("shape (3,) -> unrecognised: no candidate matches to rounding")
+
+
+def _q3_boundary(out: str) -> None:
+    (line,) = _lines_with(out, "on the line:")
+    assert _floats(line.split("=")[1])[0] < 1e-12 and "sigmoid(z) = [0.5 0.5 0.5 0.5 0.5]" in line
+    assert "accuracy of a >= 0.5: 1.0" in out
+    assert "X (250, 3) -> Y (250, 3) : plt.plot(X, Y) draws 3 curves" in out
+    cols = _lines_with(out, "  column")
+    assert len(cols) == 3 and all(c.endswith("on the boundary line: True") for c in cols)
+    assert "x from 1.00 to 1.00" in cols[0]  # the bias column: one point
+
+
+def _q4_check(out: str) -> None:
+    assert out.rstrip().endswith("[exit status 0]") and "activation=relu" in out
+    assert "OK: all methods agree within their predicted tolerances" in out
+
+
+def _q4_kink(out: str) -> None:
+    assert out.startswith("OK, but a finite difference straddles a kink")
+    assert "pair statuses: ['agree', 'kink', 'kink']" in out
+
+
+def _q4_bce(out: str) -> None:
+    assert out.count("\n") == 2 and out.rstrip().endswith("[exit status 2]")
+    assert "activation must be one of 'sigmoid' with loss='bce'" in out and "Traceback" not in out
+
+
+def _q4_train(out: str) -> None:
+    (exact,) = _lines_with(out, "analytic:")
+    (tut,) = _lines_with(out, "tutorial:")
+    assert "samples with z <= 0: 100%" in exact and "|gradient|: 0.00e+00" in exact  # dead: stuck for good
+    assert "accuracy (a >= 0.5): 50%" in exact
+    assert "accuracy (a >= 0.5): 100%" in tut
+    top = float(tut.split("a in [")[1].split(",")[1].split("]")[0])
+    assert top > 1  # not a probability
+
+
+def _q5_train(out: str) -> None:
+    (exact,) = _lines_with(out, "analytic:")
+    (tut,) = _lines_with(out, "tutorial:")
+    e_losses, t_losses = _floats(exact.split(":", 2)[2])[:4], _floats(tut.split(":", 2)[2])[:4]
+    assert e_losses[1] == e_losses[2] == e_losses[3] > 100  # stalled after the first step
+    assert t_losses[3] < 10 < t_losses[0] and "accuracy 100%" in tut
+    (sat,) = _lines_with(out, "samples with a (1 - a) < 1e-6:")
+    assert _floats(sat.split(":")[1])[0] > 80
+    dz, dW = (_floats(ln.split("=")[1])[0] for ln in _lines_with(out, "  max |dL/d")[1:])
+    de = _floats(_lines_with(out, "  max |dL/de|")[0].split("=")[1])[0]
+    assert de > 1 and dz < 1e-3 * de and dW < 1e-2
+    assert out.rstrip().endswith("agree at every stage: True")
+
+
+CLAIMS = {
+    "q1-sse": _q1_sse,
+    "q1-bce": _q1_bce,
+    "q1-diagnose": _q1_diagnose,
+    "q2-shapes": _q2_shapes,
+    "q2-square": _q2_square,
+    "q3-boundary": _q3_boundary,
+    "q4-check": _q4_check,
+    "q4-kink": _q4_kink,
+    "q4-bce": _q4_bce,
+    "q4-train": _q4_train,
+    "q5-train": _q5_train,
+}
+
+
+def test_every_block_has_a_claim_and_every_claim_a_block():
+    ids = [m["id"] for m in blocks(DOC.read_text())]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(CLAIMS)
+
+
+@pytest.mark.parametrize("block_id", list(CLAIMS))
+def test_block(block_id):
+    (m,) = [m for m in blocks(DOC.read_text()) if m["id"] == block_id]
+    out = run_block(m)
+    assert skeleton(shown(m)) == skeleton(out), f"docs/questions.md shows an outdated output for {block_id}"
+    CLAIMS[block_id](out)
+
+
+def update() -> None:
+    """Rewrite every block's output in docs/questions.md from a real run."""
+    text = DOC.read_text()
+
+    def fill(m: re.Match) -> str:
+        out = run_block(m)
+        if m["args"] is not None:
+            return f"<!-- run: {m['id']} -->\n```console\n$ gd-torch {m['args']}\n{out}```\n"
+        return f"<!-- run: {m['id']} -->\n```python\n{m['code']}```\n\n```text\n{out}```\n"
+
+    DOC.write_text(_BLOCK.sub(fill, text))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--update"]:
+        sys.exit("usage: python tests/test_questions.py --update   (from the repository root)")
+    sys.path.insert(0, str(ROOT))
+    update()

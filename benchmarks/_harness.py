@@ -81,7 +81,13 @@ def make_data(n: int, d: int, dtype: str, seed: int = 0) -> tuple[np.ndarray, np
 
 
 def emit(row: dict) -> None:
-    """One result row as a JSON line on stdout (the runner reads it as it comes)."""
+    """One result row as a JSON line on stdout (the runner reads it as it comes).
+
+    Rows carry the 1-minute load average when they finish: on a shared machine other
+    processes' load is what most often explains a slow or spread-out row.
+    """
+    if row.get("kind") in ("gradient", "train"):
+        row["loadavg_1m"] = os.getloadavg()[0]
     sys.stdout.write(json.dumps(row) + "\n")
     sys.stdout.flush()
 

@@ -119,7 +119,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--budget",
         type=_positive_float,
         default=None,
-        help="skip a numeric row whose estimated single call exceeds this many seconds (default 2)",
+        help="skip a numeric row whose estimated single call exceeds this many seconds (default 3)",
     )
     p.add_argument("--no-train", action="store_true", help="skip the training runs at the tutorial's size")
     p.add_argument("--out", default=str(HERE / "results"), help="output folder (default benchmarks/results)")
@@ -140,7 +140,7 @@ def _cores() -> int:
 def _config(args: argparse.Namespace) -> dict:
     # validate every option at the boundary; one GdTorchError for the first bad one
     explicit = args.n is not None or args.d is not None
-    base = QUICK if args.quick else {"n": N_GRID, "d": D_GRID, "dtype": DTYPES, "min_run_time": 0.5, "budget_s": 2.0}
+    base = QUICK if args.quick else {"n": N_GRID, "d": D_GRID, "dtype": DTYPES, "min_run_time": 0.5, "budget_s": 3.0}
     dtypes = args.dtype or base["dtype"]
     for dt in dtypes:
         if dt not in DTYPES:
@@ -676,6 +676,7 @@ def markdown(result: dict) -> str:
         f"numpy {m.get('numpy')} with {blas or 'BLAS unknown'}; torch {m.get('torch')} ({m.get('torch_threads')} threads)"
         + (f"; GPU {m['gpu']['name']}" if m.get("gpu") else "")
         + f". Threads: {cfg.get('threads')}. Problem: {result['problem']}."
+        + _load_note(rows)
         + ("" if result["complete"] else " **Incomplete run: only the finished rows.**"),
         "",
         "Each cell: median time per gradient (IQR in the JSON) and, in brackets, its ratio to the floor "
@@ -769,6 +770,13 @@ def markdown(result: dict) -> str:
             + (f"; the floor reaches {cu['fraction_of_peak_floor']:.0%}" if cu.get("fraction_of_peak_floor") else "")
         )
     return "\n".join(lines) + "\n"
+
+
+def _load_note(rows: list[dict]) -> str:
+    loads = [r["loadavg_1m"] for r in rows if "loadavg_1m" in r]
+    if not loads:
+        return ""
+    return f" 1-minute load average while rows finished: {min(loads):.1f} to {max(loads):.1f} (on {_cores()} cores)."
 
 
 def plots(result: dict, stem: Path) -> list[str]:

@@ -91,3 +91,16 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
 def test_cuda_without_cuda_is_refused(capsys, tmp_path):
     assert main(["bench", "--device", "cuda", "--out", str(tmp_path)]) == 2
     assert "--device cuda needs a CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_grid_has_cuda_rows_and_a_crossover_summary(tmp_path):
+    argv = ["--device", "cuda", "--n", "250,10000", "--d", "3", "--dtype", "float32", "--no-train"]
+    assert main(["bench", *argv, "--min-run-time", "0.02", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "cuda.json").read_text())
+    assert result["machine"]["gpu"]["name"]
+    cuda = {(r["method"], r["n"]) for r in result["rows"] if r["device"] == "cuda" and r["status"] == "ok"}
+    assert cuda == {(m, n) for m in ("floor", "autograd", "formula-torch") for n in (250, 10_000)}
+    assert all(r["ratio_to_floor"] > 0 for r in result["rows"] if r["device"] == "cuda" and r["method"] != "floor")
+    assert [c["d"] for c in result["cuda"]["crossover"]] == [3]
+    assert (tmp_path / "cuda-crossover.png").is_file()

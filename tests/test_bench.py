@@ -1,13 +1,19 @@
-"""Smoke test of the benchmark: structure of --quick's output, bad input, interrupted runs.  Never a time."""
+"""Smoke test of the benchmark (structure of --quick's output, bad input, interrupted runs; never a
+time) and the fast paths it times (same results as the plain formulas)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_info
 
+from gd_torch import GdTorchError, gradient, gradient_function
 from gd_torch.cli import main
+from gd_torch.gradients import analytic, numeric
+from gd_torch.model import loss_from_z, resolve
 
 METHODS = ("floor", "analytic", "autograd", "formula-torch", "central-batched", "central-loop", "complex")
 
@@ -104,3 +110,65 @@ def test_cuda_grid_has_cuda_rows_and_a_crossover_summary(tmp_path):
     assert all(r["ratio_to_floor"] > 0 for r in result["rows"] if r["device"] == "cuda" and r["method"] != "floor")
     assert [c["d"] for c in result["cuda"]["crossover"]] == [3]
     assert (tmp_path / "cuda-crossover.png").is_file()
+
+
+# ---- the fast paths the benchmark times: same results as the plain formulas ----------------
+
+PAIRS = [("sse", "sigmoid"), ("mse", "tanh"), ("bce", "sigmoid"), ("sse", "relu")]
+
+
+def _problem(rng, n, d, dtype):
+    X = ((rng.random((n, d)) - 0.5) * np.sqrt(12 / d)).astype(dtype)
+    y = (rng.random(n) < 0.5).astype(dtype)
+    W = rng.standard_normal(d).astype(dtype)
+    return W, X, y
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss, activation", PAIRS)
+def test_blocked_threaded_analytic_matches_two_pass_formula(loss, activation, dtype):
+    rng = np.random.default_rng(11)
+    W, X, y = _problem(rng, 70_001, 8, dtype)  # >= 4 MiB in float64: blocks spread over the cores
+    lo, act = resolve(loss, activation)
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)
+    d64 = analytic.delta(X64 @ W.astype(np.float64), y64, lo, act)
+    ref, scale = X64.T @ d64, np.abs(X64).T @ np.abs(d64)
+    tol = 4 * np.finfo(dtype).eps * np.sqrt(X.shape[0])  # rounding of a sum of N terms
+    for g in (analytic.grad(W, X, y, lo, act), gradient_function(X, y, loss=loss, activation=activation)(W)):
+        assert g.dtype == dtype and g.shape == W.shape
+        assert np.max(np.abs(g - ref) / scale) <= tol
+
+
+def test_blocked_analytic_names_the_first_bad_row_and_restores_blas_threads():
+    rng = np.random.default_rng(12)
+    W, X, y = _problem(rng, 80_000, 8, np.float64)
+    X[61_234, 3] = np.nan
+    X[70_000, 1] = np.inf
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    with pytest.raises(GdTorchError, match="row 61234 of X"):
+        gradient_function(X, y)(W)
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_numeric_evaluation_matches_one_loss_per_perturbation(dtype):
+    rng = np.random.default_rng(13)
+    W, X, y = _problem(rng, 30_000, 16, dtype)
+    lo, act = resolve("sse", "sigmoid")
+    Wb = W + 0.01 * rng.standard_normal((32, 16)).astype(dtype)
+    got = numeric.evaluate(Wb, X, y, lo, act)
+    one = np.array([loss_from_z(X @ w, y, lo, act) for w in Wb])
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, one, rtol=8 * np.finfo(dtype).eps * np.sqrt(X.shape[0]))
+
+
+@pytest.mark.parametrize("loss, activation", PAIRS)
+@pytest.mark.parametrize("n", [1, 250, 20_000])
+def test_autograd_fast_path_matches_analytic_in_float64(loss, activation, n):
+    rng = np.random.default_rng(14)
+    W, X, y = _problem(rng, n, 5, np.float64)
+    ga = gradient(W, X, y, loss=loss, activation=activation)
+    gb = gradient(W, X, y, method="autograd", loss=loss, activation=activation)
+    gc = gradient_function(X, y, method="autograd", loss=loss, activation=activation)(W)
+    np.testing.assert_array_equal(gb, gc)
+    np.testing.assert_allclose(gb, ga, rtol=1e-12, atol=1e-14 * np.abs(ga).max())

@@ -32,9 +32,9 @@ from ..model import Activation, Loss
 from . import _blas
 
 #: bytes of X per block: sized to stay in a core's share of the cache while it is used twice
-_BLOCK_BYTES = 1 << 20
-#: rows per block at most, so that the per-block vectors (z, a, dL/dz) stay small
-_MAX_ROWS = 8192
+_BLOCK_BYTES = 2 << 20
+#: rows per block at most, so that the per-block vectors (z, a, dL/dz) stay under 128 KiB (no mmap)
+_MAX_ROWS = 12288
 #: below this many bytes of X one thread and two plain passes are faster than the machinery
 _THREADED_BYTES = 4 << 20
 #: at most this many entries, BLAS runs on one thread anyway (OpenBLAS's gemv threshold)
@@ -80,7 +80,7 @@ def _two_pass(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activa
 def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):
     """g(W) -> dL/dW on fixed, validated X and y (training loops call this every step).
 
-    The block plan, the per-thread accumulators and the thread pool are made once here.
+    The block plan and the per-thread work arrays are made once here.
     """
     return _Plan(X, y, lo, act)
 

@@ -190,7 +190,10 @@ def grad(
     h = _steps(W, scheme, step)
     if scheme != "complex":
         h = _realised(W, h)
-    z = X @ W
+    with _blas.single_thread():
+        # one thread: a threaded BLAS call leaves its threads spinning for a while, taking
+        # the cores from the blocked evaluation that follows; this product is cheap beside it
+        z = X @ W
     _validate.finite_z(z)
     rule = _RULES[scheme]
     g, count = rule(W, X, y, lo, act, h, batch)

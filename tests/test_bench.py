@@ -163,7 +163,7 @@ def test_blocked_numeric_evaluation_matches_one_loss_per_perturbation(dtype):
 
 
 @pytest.mark.parametrize("loss, activation", PAIRS)
-@pytest.mark.parametrize("n", [1, 250, 20_000])
+@pytest.mark.parametrize("n", [1, 250, 120_000])  # 120000 x 5 float64 > 4 MiB: the row-split product
 def test_autograd_fast_path_matches_analytic_in_float64(loss, activation, n):
     rng = np.random.default_rng(14)
     W, X, y = _problem(rng, n, 5, np.float64)
@@ -172,3 +172,11 @@ def test_autograd_fast_path_matches_analytic_in_float64(loss, activation, n):
     gc = gradient_function(X, y, method="autograd", loss=loss, activation=activation)(W)
     np.testing.assert_array_equal(gb, gc)
     np.testing.assert_allclose(gb, ga, rtol=1e-12, atol=1e-14 * np.abs(ga).max())
+
+
+def test_autograd_row_split_path_names_the_bad_row():
+    rng = np.random.default_rng(15)
+    W, X, y = _problem(rng, 120_000, 5, np.float64)
+    X[98_765, 0] = np.nan
+    with pytest.raises(GdTorchError, match="row 98765 of X"):
+        gradient(W, X, y, method="autograd")

@@ -27,9 +27,14 @@ print(f"cuda.sh: torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cu
 PYEOF
 start=$(date +%s)
 # the CUDA tests: anything marked cuda or named for it (their skips say why when they skip)
-timeout 120 "$PY" -m pytest -q -rs -p no:cacheprovider -k "cuda" tests 2>&1 | tee "$OUT/cuda-tests.txt"
+tests_rc=0
+timeout 120 "$PY" -m pytest -q -rs -p no:cacheprovider -k "cuda" tests 2>&1 | tee "$OUT/cuda-tests.txt" || tests_rc=$?
 # the grid; environment variables that pin OpenBLAS's kernel are dropped for the run, and
 # the kernel that ran is recorded in the JSON (machine.blas[].architecture)
 timeout 300 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" benchmarks/run.py --device cuda \
     --methods floor,analytic,autograd,formula-torch --min-run-time 0.2 --out "$OUT" --tag cuda
 echo "cuda.sh: done in $(( $(date +%s) - start )) s; results in $OUT/cuda.*"
+if [ "$tests_rc" -ne 0 ]; then
+    echo "cuda.sh: the CUDA tests failed (exit $tests_rc); see $OUT/cuda-tests.txt" >&2
+    exit "$tests_rc"
+fi

@@ -248,6 +248,8 @@ def plan_tasks(cfg: dict) -> tuple[list[dict], list[dict]]:
                     )
     if cfg["train"]:
         for m, (lib, devs) in TRAIN.items():
+            if m != "numpy-loop" and m not in cfg["methods"]:
+                continue
             for dev in devs:
                 if dev in devices:
                     tasks.append(
@@ -765,7 +767,8 @@ def markdown(result: dict) -> str:
         lg = cu["largest"]
         frac = cu.get("fraction_of_peak_autograd")
         lines.append(
-            f"- largest size N={lg['n']} D={lg['d']} {lg['dtype']}: autograd reads X at {lg['autograd_GBps']:.0f} GB/s"
+            f"- largest size N={lg['n']} D={lg['d']} {lg['dtype']}: autograd processes X at {lg['autograd_GBps']:.0f} GB/s "
+            "(X's bytes over the time per gradient; it reads X twice, forward and backward)"
             + (f" = {frac:.0%} of the peak {cu['peak_bandwidth_GBps']:.0f} GB/s" if frac else "")
             + (f"; the floor reaches {cu['fraction_of_peak_floor']:.0%}" if cu.get("fraction_of_peak_floor") else "")
         )

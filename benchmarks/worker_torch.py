@@ -63,38 +63,51 @@ def gradient_rows(cell: list[dict], plan: dict) -> None:
                 name = torch.cuda.get_device_name(dev)
                 emit(skip(task, f"needs {need / 2**30:.2f} GiB on {name}, {free / 2**30:.2f} GiB free"))
                 continue
-        if dev not in on:
-            on[dev] = tuple(torch.from_numpy(a).to(dev) for a in (X, y, W))
-        Xt, yt, Wt = on[dev]
-        m = task["method"]
-        if m == "floor":
-            z = torch.empty(n, dtype=Xt.dtype, device=dev)
-            mm = measure(partial(torch.matmul, Xt, Wt, out=z), plan["min_run_time"])
-            red = measure(partial(Xt.sum, dim=0), plan["min_run_time"])
-            best = mm if mm["median_s"] <= red["median_s"] else red
-            row = {
-                **base_row(task),
-                "status": "ok",
-                **best,
-                "floor_op": "X @ W" if best is mm else "X.sum(dim=0)",
-                "matmul_s": mm["median_s"],
-                "reduce_s": red["median_s"],
-                "bytes": X.nbytes,
-                "bandwidth_GBps": X.nbytes / best["median_s"] / 1e9,
-            }
-        elif m == "autograd":
-            row = {
-                **base_row(task),
-                "status": "ok",
-                **measure(partial(autograd.grad_tensor, Wt, Xt, yt, lo, act), plan["min_run_time"]),
-            }
-        else:
-            row = {**base_row(task), "status": "ok", **measure(partial(formula, Wt, Xt, yt), plan["min_run_time"])}
+        try:
+            row = _gradient_row(task, on, dev, X, y, W, lo, act, plan)
+        except torch.cuda.OutOfMemoryError as exc:  # the estimate above was too low: say so, go on
+            on.pop(dev, None)
+            torch.cuda.empty_cache()
+            emit(skip(task, f"out of GPU memory: {str(exc).splitlines()[0]}"))
+            continue
         row["wall_s"] = time.perf_counter() - t_start
         emit(row)
     on.clear()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _gradient_row(task, on, dev, X, y, W, lo, act, plan) -> dict:
+    # one row: X, y, W copied to the device once per cell, then the method timed there
+    n = X.shape[0]
+    if dev not in on:
+        on[dev] = tuple(torch.from_numpy(a).to(dev) for a in (X, y, W))
+    Xt, yt, Wt = on[dev]
+    m = task["method"]
+    if m == "floor":
+        z = torch.empty(n, dtype=Xt.dtype, device=dev)
+        mm = measure(partial(torch.matmul, Xt, Wt, out=z), plan["min_run_time"])
+        red = measure(partial(Xt.sum, dim=0), plan["min_run_time"])
+        best = mm if mm["median_s"] <= red["median_s"] else red
+        row = {
+            **base_row(task),
+            "status": "ok",
+            **best,
+            "floor_op": "X @ W" if best is mm else "X.sum(dim=0)",
+            "matmul_s": mm["median_s"],
+            "reduce_s": red["median_s"],
+            "bytes": X.nbytes,
+            "bandwidth_GBps": X.nbytes / best["median_s"] / 1e9,
+        }
+    elif m == "autograd":
+        row = {
+            **base_row(task),
+            "status": "ok",
+            **measure(partial(autograd.grad_tensor, Wt, Xt, yt, lo, act), plan["min_run_time"]),
+        }
+    else:
+        row = {**base_row(task), "status": "ok", **measure(partial(formula, Wt, Xt, yt), plan["min_run_time"])}
+    return row
 
 
 def train_rows(tasks: list[dict], plan: dict) -> None:

@@ -180,3 +180,43 @@ def test_autograd_row_split_path_names_the_bad_row():
     X[98_765, 0] = np.nan
     with pytest.raises(GdTorchError, match="row 98765 of X"):
         gradient(W, X, y, method="autograd")
+
+
+def test_cuda_summary_finds_the_crossover_and_bandwidth_fraction(tmp_path):
+    # synthetic rows (no GPU needed): CUDA's time is flat, the CPU's grows with N
+    rows = [{"kind": "config", "threads": 2, "machine": {"cpu": "test", "cores": 2}}]
+    rows.append({"kind": "meta", "library": "torch", "torch": "x", "gpu": {"name": "G", "peak_bandwidth_GBps": 1000.0}})
+    for n in (250, 10_000, 100_000):
+        cpu = {"kind": "gradient", "status": "ok", "n": n, "d": 8, "dtype": "float64", "iqr_s": 0.0}
+        rows.append(
+            {
+                **cpu,
+                "method": "floor",
+                "device": "cpu",
+                "median_s": n * 1e-9,
+                "bandwidth_GBps": 64.0,
+                "matmul_s": n * 1e-9,
+            }
+        )
+        rows.append({**cpu, "method": "analytic", "device": "cpu", "median_s": n * 4e-9})
+        rows.append({**cpu, "method": "autograd", "device": "cpu", "median_s": n * 8e-9})
+        rows.append({**cpu, "method": "autograd", "device": "cuda", "median_s": 1e-4 + n * 6.4e-11})
+        rows.append({**cpu, "method": "floor", "device": "cuda", "median_s": n * 3.2e-11, "bandwidth_GBps": 2000.0})
+    rows.append({"kind": "finished", "finished": "now", "interrupted": False})
+    path = tmp_path / "syn.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert main(["bench", "--assemble", str(path)]) == 0
+    result = json.loads((tmp_path / "syn.json").read_text())
+    cross = result["cuda"]["crossover"]
+    # CPU autograd: 8e-5 s at 1e4 < 1.006e-4 on CUDA; 8e-4 at 1e5 > 1.064e-4: CUDA wins from 1e5
+    assert cross == [
+        {"d": 8, "dtype": "float64", "cuda_beats_cpu_autograd_from_n": 100_000, "cuda_beats_best_cpu_from_n": 100_000}
+    ]
+    largest = result["cuda"]["largest"]
+    assert largest["n"] == 100_000
+    assert result["cuda"]["fraction_of_peak_autograd"] == pytest.approx(
+        100_000 * 8 * 8 / (1e-4 + 100_000 * 6.4e-11) / 1e9 / 1000
+    )
+    assert result["cuda"]["fraction_of_peak_floor"] == pytest.approx(2.0)
+    assert (tmp_path / "syn-crossover.png").is_file()
+    assert "CUDA autograd beats CPU autograd from N=100000" in (tmp_path / "syn.md").read_text()

@@ -91,7 +91,7 @@ def grad_tensor(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, lo: Loss, act
     runs the chain rule backwards: dL/dW = X^T (dL/da * da/dz).
     """
     Wt = W.detach().requires_grad_(True)
-    z = _matvec(X, Wt)  # z = X W, (N,)
+    z = matvec(X, Wt)  # z = X W, (N,)
     _finite(z)
     a = z if lo.name == "bce" else ACTIVATIONS[act.name](z)  # bce works from the logit z
     L = FUSED_LOSSES[lo.name](z, a, y)
@@ -122,18 +122,28 @@ class _RowSplitMatVec(torch.autograd.Function):
 _ROW_SPLIT_BYTES = 4 << 20
 
 
-def _matvec(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    # X @ W; large dense float CPU tensors (X not needing dL/dX) go through _RowSplitMatVec
-    if (
+def _row_split(X: torch.Tensor, v: torch.Tensor) -> bool:
+    # large dense float CPU tensors that do not need dL/dX take the row-split products
+    return (
         X.device.type == "cpu"
         and X.dtype in (torch.float32, torch.float64)
-        and X.dtype == W.dtype
+        and X.dtype == v.dtype
         and X.numel() * X.element_size() >= _ROW_SPLIT_BYTES
         and not X.requires_grad
         and X.layout == torch.strided
-    ):
-        return _RowSplitMatVec.apply(X, W)
-    return X @ W
+    )
+
+
+def matvec(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """z = X W, shape (N,), recorded by autograd; large CPU problems use the row-split kernel."""
+    return _RowSplitMatVec.apply(X, W) if _row_split(X, W) else X @ W
+
+
+def rmatvec(X: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """X^T v, shape (D,), with the same kernel choice as :func:`matvec` (not recorded by autograd)."""
+    if _row_split(X, v):
+        return torch.from_numpy(_blas.rmatvec(X.numpy(), v.detach().contiguous().numpy(), _blas.workers()))
+    return X.T @ v
 
 
 def _finite(z: torch.Tensor) -> None:

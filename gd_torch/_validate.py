@@ -86,6 +86,20 @@ def binary_labels(y: np.ndarray, why: str) -> None:
         raise bad_value("y", f"y[{i}] = {y[i]}", f"0 or 1 ({why})")
 
 
+def z_of(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """z = X @ W, checked with :func:`finite_z`.
+
+    numpy's matmul warns (RuntimeWarning) on inf * 0 and on overflow before the check can
+    run; under ``-W error`` (as the test suite runs) that warning would escape instead of
+    the GdTorchError, so the product is taken with those warnings silenced: the NaN or inf
+    they announce is exactly what finite_z reports.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = X @ W
+    finite_z(z)
+    return z
+
+
 def finite_z(z: Any) -> None:
     """Raise if z = X @ W has a NaN or inf: X holds one (W was checked) or X @ W overflowed."""
     ok = np.isfinite(z).all() if isinstance(z, np.ndarray) else bool(z.isfinite().all())

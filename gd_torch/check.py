@@ -148,8 +148,7 @@ def check(
     if len(set(methods)) != len(methods):
         raise bad_value("methods", list(methods), "distinct method names")
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
-    z = X @ W
-    _validate.finite_z(z)
+    _validate.z_of(X, W)
     model = errormodel.build(W, X, y, lo, act)
     v = None
     if mode == "directional":

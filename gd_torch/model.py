@@ -261,8 +261,7 @@ def objective(W: Any, X: Any, y: Any, *, loss: str = "sse", activation: str = "s
     float
     """
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
-    z = X @ W
-    _validate.finite_z(z)
+    z = _validate.z_of(X, W)
     return float(loss_from_z(z, y, lo, act))
 
 

@@ -134,8 +134,7 @@ def grad(
     h = _steps(W, scheme, step)
     if scheme != "complex":
         h = _realised(W, h)
-    z = X @ W
-    _validate.finite_z(z)
+    _validate.z_of(X, W)
     rule = _RULES[scheme]
     g, count = rule(W, X, y, lo, act, h, batch)
     error = None

@@ -28,11 +28,13 @@ def choice(name: str, value: object, options: Mapping[str, Any] | tuple[str, ...
 
 def dtype(name: str, value: object) -> np.dtype:
     """Resolve a dtype spelled as a string or numpy dtype; only float32 and float64 pass."""
+    # None is refused explicitly: np.dtype(None) is float64, and np.dtype('float64') == None
+    # is True, so neither "np.dtype(value)" nor "in FLOAT_DTYPES" would catch it
     try:
-        resolved = np.dtype(value)  # type: ignore[call-overload]
+        resolved = None if value is None else np.dtype(value)  # type: ignore[call-overload]
     except TypeError:
         resolved = None
-    if resolved not in FLOAT_DTYPES:
+    if resolved is None or resolved not in FLOAT_DTYPES:
         raise bad_value(name, value, "'float32' or 'float64'")
     return resolved
 

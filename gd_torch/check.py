@@ -147,6 +147,15 @@ def check(
     specs = [parse_method(s) for s in methods]
     if len(set(methods)) != len(methods):
         raise bad_value("methods", list(methods), "distinct method names")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise bad_value("seed", seed, "an integer (seeds the random direction of mode='directional')")
+    if device != "cpu":
+        # only autograd runs on a device: asking for one without it would silently run on the CPU
+        if "autograd" not in [name for name, _ in specs]:
+            raise bad_value(
+                "device", device, "'cpu' unless 'autograd' is among methods (the only method that runs on CUDA)"
+            )
+        METHODS["autograd"].load().resolve_device(device)  # refuse an absent device before any work
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     _validate.z_of(X, W)
     model = errormodel.build(W, X, y, lo, act)

@@ -283,7 +283,7 @@ INITS = ("uniform", "zeros", "normal")
 def init_weights(n_features: int, init: str = "uniform", seed: int | None = None, dtype: Any = np.float64) -> Array:
     """Initial W of shape (n_features,): 'uniform' on [0, 1) as the tutorial, 'zeros', or 'normal' (0, 1)."""
     _validate.choice("init", init, INITS)
-    if not isinstance(n_features, int | np.integer) or n_features < 1:
+    if not isinstance(n_features, int | np.integer) or isinstance(n_features, bool) or n_features < 1:
         raise bad_value("n_features", n_features, "a positive integer")
     rng = np.random.default_rng(seed)
     draw = {"uniform": lambda: rng.uniform(size=n_features), "zeros": lambda: np.zeros(n_features)}

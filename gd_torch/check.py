@@ -244,10 +244,14 @@ def _kink_columns(X, z, act, steps) -> dict[str, np.ndarray]:
         cols = np.zeros(h.shape[0], dtype=bool)
         for k in act.kinks:
             dist = np.abs(z - k)
+            # reach > 0: a sample sitting exactly on the kink (dist = 0) does not move when
+            # X_ij = 0, so column j does not straddle it
             if h.shape[0] == X.shape[1]:
-                cols |= ((np.abs(X) * (2 * h)) >= dist[:, None]).any(axis=0)
+                reach = np.abs(X) * (2 * h)
+                cols |= ((reach > 0) & (reach >= dist[:, None])).any(axis=0)
             else:  # directional: one combined step
-                cols |= bool((np.abs(X) @ (2 * h) >= dist).any())
+                reach = np.abs(X) @ (2 * h)
+                cols |= bool(((reach > 0) & (reach >= dist)).any())
         out[spec] = cols
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
 from .gradients import METHODS
 from .gradients import numeric as _numeric
-from .model import Activation, prepare
+from .model import Activation, Loss, prepare
 
 DEFAULT_METHODS = ("analytic", "autograd", "numeric")
 MODES = ("full", "directional")
@@ -204,30 +205,25 @@ def _directional(W, X, y, lo, act, v, scheme, f_noise):
     if scheme == "complex" and not act.smooth:
         raise GdTorchError(f"scheme must not be 'complex' for activation={act.name!r}: it has a kink")
     t = _numeric.default_steps(np.zeros(1, dtype=W.dtype), scheme)[0] * max(1.0, float(np.abs(W) @ np.abs(v)))
-    # the 1-D problem in t: design column X v, weight 0, offset z = X W
+    # the 1-D problem in t: design column X v, weight 0, offset z0 = X W
     Xv = (X @ v.astype(W.dtype))[:, None]
-    res = _numeric.grad(
-        np.zeros(1, dtype=W.dtype), Xv, y, lo, _Shifted(act, X @ W), scheme=scheme, step=t, f_noise=f_noise
-    )
+    lo_t, act_t = _shifted(lo, act, X @ W)
+    res = _numeric.grad(np.zeros(1, dtype=W.dtype), Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=f_noise)
     err = res.error if res.error is not None else np.array([0.0])
     return res.grad, err, res.steps
 
 
-class _Shifted(Activation):
-    # f(z0 + t) for fixed offsets z0: lets the 1-D problem L(W + t v) reuse the numeric module
-    def __init__(self, act: Activation, z0: np.ndarray) -> None:
-        z0_col = z0[:, None]
-        super().__init__(
-            act.name,
-            lambda t: act.f(t + (z0_col if np.ndim(t) == 2 else z0)),
-            act.df,
-            act.formula,
-            act.dformula,
-            act.smooth,
-            act.df_abs,
-            act.kinks,
-        )
-        object.__setattr__(self, "z0", z0)
+def _shifted(lo: Loss, act: Activation, z0: np.ndarray) -> tuple[Loss, Activation]:
+    # the loss and activation of the pre-activation z0 + t, for fixed offsets z0: lets the
+    # 1-D problem L(W + t v) reuse the numeric module.  Both are shifted: a loss written
+    # from z (bce = softplus(z) - y z) reads z directly, not only through a = f(z).
+    def shift(t):
+        return t + (z0[:, None] if np.ndim(t) == 2 else z0)
+
+    return (
+        dataclasses.replace(lo, terms=lambda t, a, y: lo.terms(shift(t), a, y)),
+        dataclasses.replace(act, f=lambda t: act.f(shift(t))),
+    )
 
 
 def _near_kink(X, z, act, steps) -> np.ndarray:

@@ -170,11 +170,15 @@ def check(
     for spec, (name, opts) in zip(methods, specs, strict=True):
         module = METHODS[name].load()
         if name == "numeric" and v is not None:
-            g, e, h = _directional(W, X, y, lo, act, v, opts.get("scheme", "central"), model.f_noise)
+            g, e, h = _directional(W, X, y, lo, act, v, opts.get("scheme", "central"), model)
+            if opts.get("scheme") == "complex":
+                e = e + np.abs(v) @ model.exact
             steps[spec] = h * np.abs(v)
         elif name == "numeric":
-            res = module.grad(W, X, y, lo, act, f_noise=model.f_noise, **opts)
-            g, e, steps[spec] = res.grad, res.error if res.error is not None else model.exact, res.steps
+            res = module.grad(W, X, y, lo, act, f_noise=model.f_noise, f_rel=model.f_rel, **opts)
+            # the complex step evaluates the formula to rounding (model.exact) plus its own underflow floor
+            e = model.exact + res.error if opts.get("scheme") == "complex" else res.error
+            g, steps[spec] = res.grad, res.steps
         else:
             g = module.grad(W, X, y, lo, act, **({"device": device} if name == "autograd" else {}))
             e = model.exact
@@ -200,7 +204,7 @@ def check(
     )
 
 
-def _directional(W, X, y, lo, act, v, scheme, f_noise):
+def _directional(W, X, y, lo, act, v, scheme, model):
     # the numeric method along v: L(W + t v) as a function of the scalar t, any scheme
     if scheme == "complex" and not act.smooth:
         raise GdTorchError(f"scheme must not be 'complex' for activation={act.name!r}: it has a kink")
@@ -208,9 +212,10 @@ def _directional(W, X, y, lo, act, v, scheme, f_noise):
     # the 1-D problem in t: design column X v, weight 0, offset z0 = X W
     Xv = (X @ v.astype(W.dtype))[:, None]
     lo_t, act_t = _shifted(lo, act, X @ W)
-    res = _numeric.grad(np.zeros(1, dtype=W.dtype), Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=f_noise)
-    err = res.error if res.error is not None else np.array([0.0])
-    return res.grad, err, res.steps
+    res = _numeric.grad(
+        np.zeros(1, dtype=W.dtype), Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=model.f_noise, f_rel=model.f_rel
+    )
+    return res.grad, res.error, res.steps
 
 
 def _shifted(lo: Loss, act: Activation, z0: np.ndarray) -> tuple[Loss, Activation]:

@@ -14,8 +14,10 @@ u is the unit roundoff (eps) of the dtype computed in.  For g = X^T d with d = d
   the tutorial's data with sse it held analytic vs autograd to a tolerance 1e4 - 1e5 times
   the difference actually seen.)
 * z itself:      z_i = X_i . W carries ~ sqrt(D) u |X_i| . |W|, moved into d_i by dd/dz.
+* underflow:     products and sums with subnormal results are only accurate to the
+  smallest subnormal s (absolute, not relative: u |x| underestimates it), N of each: 2 N s/2.
 
-    err_j = u [ sqrt(N) sum_i |X_ij d_i| + C_LOCAL sum_i |X_ij| m_i + sum_i |X_ij| |dd/dz|_i ez_i ]
+    err_j = u [ sqrt(N) sum_i |X_ij d_i| + C_LOCAL sum_i |X_ij| m_i + sum_i |X_ij| |dd/dz|_i ez_i ] + N s
 
 Every method that evaluates this formula to rounding (analytic, autograd, the tutorial
 formula, the complex step) is held to err_j.  A finite difference brings its own estimate
@@ -32,6 +34,10 @@ with y = 1 and large z is a small difference of two numbers of size ~ z.  On a s
 sample (N = 1), where no sqrt(N) |L| term hides it, the old estimate fell 2x below the
 noise actually measured (against an 80-bit evaluation) and central, forward and Richardson
 differences overshot their predicted error by up to 1.6x.
+
+A finite difference takes as the noise of its values at least f_rel |L(P)|, with
+f_rel = u (sqrt(N) + C_LOCAL), at each point P = W +- h e_j it evaluates: near an exact fit
+L(W) ~ 0 while L(P) ~ h^2, and f_noise at W alone would predict no noise at all.
 
 Two methods agree at j when |g_A - g_B| <= SAFETY * (err_A + err_B).
 """
@@ -62,6 +68,9 @@ class ErrorModel:
     exact: np.ndarray
     #: rounding noise of one evaluation of L
     f_noise: float
+    #: relative rounding noise of one evaluation of L, u (sqrt(N) + C_LOCAL): the floor a
+    #: finite difference applies to the values it actually subtracts (see numeric.grad)
+    f_rel: float
     #: z = X W in float64, for kink detection
     z: np.ndarray
 
@@ -86,7 +95,8 @@ def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation
     dd_dz = np.abs(delta(z + s, y64, lo, act) - delta(z - s, y64, lo, act)) / (2 * s)
     ez = np.sqrt(d) * (absX @ np.abs(W64))
     exact = u * (np.sqrt(n) * (absX.T @ np.abs(d_z)) + C_LOCAL * (absX.T @ m) + absX.T @ (dd_dz * ez))
+    exact += n * float(np.finfo(X.dtype).smallest_subnormal)
     L = float(loss_from_z(z, y64, lo, act))
     pieces = float(reduce(lo, lo.terms_abs(z, a, y64)))
     f_noise = u * (np.sqrt(n) * abs(L) + C_LOCAL * pieces + float(np.abs(d_z) @ ez))
-    return ErrorModel(u, str(X.dtype), exact, f_noise, z)
+    return ErrorModel(u, str(X.dtype), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), z)

@@ -24,7 +24,7 @@ formula, the complex step) is held to err_j.  A finite difference brings its own
 (truncation read off a second step, plus rounding of L amplified by 1/h), for which the
 noise of one evaluation of L is
 
-    f_noise = u [ sqrt(N) |L| + C_LOCAL reduce_i(t_i) + sum_i |dL/dz_i| ez_i ]     (the terms of L are >= 0)
+    f_noise = u [ sqrt(N) |L| + C_LOCAL reduce_i(t_i) + sum_i |dL/dz_i| ez_i ] + N s     (the terms of L are >= 0)
 
 where t_i = Loss.terms_abs is the size of the pieces of the term l_i before they cancel.
 Using |l_i| there instead (as if each term were computed to relative accuracy) misses the
@@ -99,4 +99,5 @@ def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation
     L = float(loss_from_z(z, y64, lo, act))
     pieces = float(reduce(lo, lo.terms_abs(z, a, y64)))
     f_noise = u * (np.sqrt(n) * abs(L) + C_LOCAL * pieces + float(np.abs(d_z) @ ez))
+    f_noise += n * float(np.finfo(X.dtype).smallest_subnormal)  # underflow, as in exact
     return ErrorModel(u, str(X.dtype), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), z)

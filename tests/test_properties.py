@@ -67,3 +67,14 @@ def test_gradient_is_linear_in_the_loss_scale(problem):
     g_mse = gd_torch.gradient(W, X, y, loss="mse")
     exact = errormodel.build(W, X, y, LOSSES["mse"], ACTIVATIONS["sigmoid"]).exact
     assert (np.abs(g_sse / X.shape[0] - g_mse) <= TOLERANCES["exact_pair"] * 2 * exact).all()
+
+
+@SETTINGS
+@given(data=st.data(), pair=st.sampled_from(pairs()))
+def test_float32_methods_agree(data, pair):
+    # float32 in, float32 tolerances (the error model's u is float32's)
+    activation, loss = pair
+    W, X, y = (a.astype(np.float32) for a in data.draw(problems(binary=LOSSES[loss].binary)))
+    report = gd_torch.check(W, X, y, loss=loss, activation=activation, methods=("analytic", "autograd", "numeric"))
+    assert report.ok, str(report)
+    assert report.dtype == "float32"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,11 +166,18 @@ def test_nan_in_csv(capsys, tmp_path):
 
 def test_console_entry_point_runs_as_a_module():
     # once as a real process: the exit code reaches the shell, errors stay one line
-    ok = subprocess.run([sys.executable, "-m", "gd_torch.cli", "check"], capture_output=True, text=True, timeout=120)
+    root = Path(__file__).resolve().parents[1]  # this checkout's gd_torch, not an installed one
+    ok = subprocess.run(
+        [sys.executable, "-m", "gd_torch.cli", "check"], capture_output=True, text=True, timeout=120, cwd=root
+    )
     assert ok.returncode == 0, ok.stderr
     assert "OK: all methods agree" in ok.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "gd_torch.cli", "check", "--loss", "foo"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "gd_torch.cli", "check", "--loss", "foo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr

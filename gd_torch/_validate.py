@@ -39,6 +39,15 @@ def dtype(name: str, value: object) -> np.dtype:
     return resolved
 
 
+def seed(name: str, value: object, none_ok: bool = True) -> int | None:
+    """A random seed: a non-negative integer (or None where allowed); numpy and scikit-learn refuse the rest."""
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise bad_value(name, value, ("None or " if none_ok else "") + "a non-negative integer")
+    return int(value)
+
+
 def problem(W: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check shapes and dtypes of one problem and return (W, X, y) as float arrays.
 

@@ -148,8 +148,7 @@ def check(
     specs = [parse_method(s) for s in methods]
     if len(set(methods)) != len(methods):
         raise bad_value("methods", list(methods), "distinct method names")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise bad_value("seed", seed, "an integer (seeds the random direction of mode='directional')")
+    seed = _validate.seed("seed", seed, none_ok=False)  # the random direction of mode='directional'
     if device != "cpu":
         # only autograd runs on a device: asking for one without it would silently run on the CPU
         if "autograd" not in [name for name, _ in specs]:

@@ -28,6 +28,7 @@ def tutorial_data(
         if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
             raise bad_value(name, value, "a positive integer")
     dtype = _validate.dtype("dtype", dtype)
+    seed = _validate.seed("seed", seed, none_ok=False)
     X, y = make_blobs(n_samples=n_samples, n_features=n_features, centers=2, cluster_std=cluster_std, random_state=seed)
     return add_bias(X).astype(dtype, copy=False), y.astype(dtype)
 

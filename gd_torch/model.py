@@ -285,7 +285,7 @@ def init_weights(n_features: int, init: str = "uniform", seed: int | None = None
     _validate.choice("init", init, INITS)
     if not isinstance(n_features, int | np.integer) or isinstance(n_features, bool) or n_features < 1:
         raise bad_value("n_features", n_features, "a positive integer")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_validate.seed("seed", seed))
     draw = {"uniform": lambda: rng.uniform(size=n_features), "zeros": lambda: np.zeros(n_features)}
     W = draw.get(init, lambda: rng.standard_normal(n_features))()
     return W.astype(_validate.dtype("dtype", dtype))

@@ -116,6 +116,8 @@ def test_breast_cancer_dataset(capsys):
         (["--activation", "relu", "--methods", "analytic,numeric:complex"], r"scheme must be .* got 'complex'"),
         (["--device", "cuda", "--methods", "analytic,numeric"], r"device must be 'cpu' unless 'autograd' is among"),
         (["--seed", "x"], r"argument --seed: invalid int value: 'x'"),
+        (["--seed", "-1"], r"seed must be None or a non-negative integer; got -1"),
+        (["--data-seed", "-1"], r"argument --data-seed: must be a non-negative integer, got '-1'"),
         (["--bogus"], r"unrecognized arguments: --bogus"),
     ],
 )

@@ -226,9 +226,18 @@ def test_bad_methods_for_check(problem, methods, message):
         gd_torch.check(*problem, methods=methods)
 
 
-def test_check_seed_must_be_an_integer(problem):
-    with raises(r"^seed must be an integer .*; got 'a'$"):
-        gd_torch.check(*problem, mode="directional", seed="a")
+@pytest.mark.parametrize("seed", ["a", -1, 1.5, None])
+def test_check_seed_must_be_a_non_negative_integer(problem, seed):
+    with raises(rf"^seed must be a non-negative integer; got {re.escape(repr(seed))}$"):
+        gd_torch.check(*problem, mode="directional", seed=seed)
+
+
+@pytest.mark.parametrize("seed", ["a", -1, 1.5])
+def test_data_and_weight_seeds(seed):
+    with raises(rf"^seed must be None or a non-negative integer; got {re.escape(repr(seed))}$"):
+        gd_torch.init_weights(3, seed=seed)
+    with raises(rf"^seed must be a non-negative integer; got {re.escape(repr(seed))}$"):
+        gd_torch.tutorial_data(seed=seed)
 
 
 @pytest.mark.parametrize(("method", "option"), [("analytic", "scheme"), ("autograd", "step"), ("tutorial", "batch")])

@@ -102,6 +102,7 @@ def gradient_function(
     if hasattr(module, "make"):
         inner = module.make(X, y, lo, act, **options)
     elif m.name == "numeric":
+        module.check_options(W0.astype(X.dtype), act, **options)  # scheme, step, batch: now, not at the first call
         inner = lambda W: module.grad(W, X, y, lo, act, **options).grad  # noqa: E731
     else:
         inner = lambda W: module.grad(W, X, y, lo, act, **options)  # noqa: E731

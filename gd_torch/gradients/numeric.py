@@ -110,6 +110,24 @@ def _realised(W: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.where(r != 0, r, h)
 
 
+def check_options(
+    W: np.ndarray, act: Activation, *, scheme: str = "central", step: Any = None, batch: int | None = None
+) -> np.ndarray:
+    """The boundary checks of :func:`grad`'s options; returns the steps h for W (before rounding)."""
+    _validate.choice("scheme", scheme, SCHEMES)
+    if W.dtype != np.float64 and W.dtype != np.float32:
+        raise bad_value("dtype", W.dtype, "float32 or float64 for the numeric method")
+    if scheme == "complex" and not act.smooth:
+        raise GdTorchError(
+            f"scheme must be 'central', 'forward' or 'richardson' for activation={act.name!r}: got 'complex'; "
+            f"the complex step needs a function analytic in z, and {act.name} is not differentiable at "
+            f"{', '.join(map(str, act.kinks))}"
+        )
+    if batch is not None and (not isinstance(batch, int | np.integer) or batch < 1):
+        raise bad_value("batch", batch, "a positive integer (perturbations per matrix product) or None")
+    return _steps(W, scheme, step)
+
+
 def grad(
     W: np.ndarray,
     X: np.ndarray,
@@ -130,18 +148,7 @@ def grad(
     coordinate j to at least f_rel * max |L| over the values subtracted for it, for where
     L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
     """
-    _validate.choice("scheme", scheme, SCHEMES)
-    if W.dtype != np.float64 and W.dtype != np.float32:
-        raise bad_value("dtype", W.dtype, "float32 or float64 for the numeric method")
-    if scheme == "complex" and not act.smooth:
-        raise GdTorchError(
-            f"scheme must be 'central', 'forward' or 'richardson' for activation={act.name!r}: got 'complex'; "
-            f"the complex step needs a function analytic in z, and {act.name} is not differentiable at "
-            f"{', '.join(map(str, act.kinks))}"
-        )
-    if batch is not None and (not isinstance(batch, int | np.integer) or batch < 1):
-        raise bad_value("batch", batch, "a positive integer (perturbations per matrix product) or None")
-    h = _steps(W, scheme, step)
+    h = check_options(W, act, scheme=scheme, step=step, batch=batch)
     if scheme != "complex":
         h = _realised(W, h)
     _validate.z_of(X, W)

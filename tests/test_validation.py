@@ -415,3 +415,18 @@ def test_load_csv_bad_rows(tmp_path, body, message):
     path.write_text("a,b,y\n" + body)
     with raises(rf"^csv file '.*d.csv' {message}"):
         gd_torch.load_csv(path, "y")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"step": [1e-3, 1e-3]}, r"^step must be a positive finite number or an array of 3 of them"),
+        ({"batch": 0}, r"^batch must be a positive integer"),
+        ({"scheme": "backward"}, r"^scheme must be one of"),
+        ({"scheme": "complex", "activation": "relu"}, r"^scheme must be 'central', 'forward' or 'richardson'"),
+    ],
+)
+def test_gradient_function_checks_numeric_options_at_construction(problem, options, message):
+    _, X, y = problem
+    with raises(message):
+        gd_torch.gradient_function(X, y, method="numeric", **options)

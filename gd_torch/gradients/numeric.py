@@ -16,7 +16,8 @@ Python call per coordinate.
 With ``f_noise`` (the absolute rounding error of one evaluation of L, from the caller's
 error model) an error estimate per coordinate is returned too: the truncation error read
 off the same difference at twice the step, plus the rounding error f_noise / h amplified
-by the scheme's weights.
+by the scheme's weights (the noise taken as at least ``f_rel`` times the values actually
+subtracted); for the complex step, only the floor left by subnormal underflow of X_ij h.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from ..model import Activation, Loss, loss_from_z
 
 SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
 _CHUNK_BYTES = 32 << 20
+#: operations per loss term on the imaginary part (complex step): each may round at the subnormal level
+_UNDERFLOW_OPS = 4
 
 
 @dataclass(frozen=True)
@@ -72,26 +75,26 @@ def _central(W, X, y, lo, act, h, batch):
     d = W.shape[0]
     E = np.diag(h)
     vals = evaluate(np.concatenate([W + E, W - E]), X, y, lo, act, batch)
-    return (vals[:d] - vals[d:]) / (2 * h), 2 * d
+    return (vals[:d] - vals[d:]) / (2 * h), 2 * d, np.maximum(np.abs(vals[:d]), np.abs(vals[d:]))
 
 
 def _forward(W, X, y, lo, act, h, batch):
     d = W.shape[0]
     vals = evaluate(np.concatenate([W[None, :], W + np.diag(h)]), X, y, lo, act, batch)
-    return (vals[1:] - vals[0]) / h, d + 1
+    return (vals[1:] - vals[0]) / h, d + 1, np.maximum(np.abs(vals[1:]), np.abs(vals[0]))
 
 
 def _richardson(W, X, y, lo, act, h, batch):
     # two central differences, at h/2 and h/4, combined to cancel the h^2 term
-    d_half, n1 = _central(W, X, y, lo, act, _realised(W, h / 2), batch)
-    d_quarter, n2 = _central(W, X, y, lo, act, _realised(W, h / 4), batch)
-    return (4 * d_quarter - d_half) / 3, n1 + n2
+    d_half, n1, s1 = _central(W, X, y, lo, act, _realised(W, h / 2), batch)
+    d_quarter, n2, s2 = _central(W, X, y, lo, act, _realised(W, h / 4), batch)
+    return (4 * d_quarter - d_half) / 3, n1 + n2, np.maximum(s1, s2)
 
 
 def _complex(W, X, y, lo, act, h, batch):
     Wb = W.astype(np.result_type(W.dtype, np.complex64)) + 1j * np.diag(h)
     vals = evaluate(Wb, X, y, lo, act, batch)
-    return vals.imag / h, W.shape[0]
+    return vals.imag / h, W.shape[0], np.abs(vals.real)
 
 
 _RULES = {"central": _central, "forward": _forward, "richardson": _richardson, "complex": _complex}
@@ -107,19 +110,10 @@ def _realised(W: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.where(r != 0, r, h)
 
 
-def grad(
-    W: np.ndarray,
-    X: np.ndarray,
-    y: np.ndarray,
-    lo: Loss,
-    act: Activation,
-    *,
-    scheme: str = "central",
-    step: Any = None,
-    batch: int | None = None,
-    f_noise: float | None = None,
-) -> NumericGradient:
-    """The numeric gradient by ``scheme``; see the module docstring for the formulas."""
+def check_options(
+    W: np.ndarray, act: Activation, *, scheme: str = "central", step: Any = None, batch: int | None = None
+) -> np.ndarray:
+    """The boundary checks of :func:`grad`'s options; returns the steps h for W (before rounding)."""
     _validate.choice("scheme", scheme, SCHEMES)
     if W.dtype != np.float64 and W.dtype != np.float32:
         raise bad_value("dtype", W.dtype, "float32 or float64 for the numeric method")
@@ -131,18 +125,46 @@ def grad(
         )
     if batch is not None and (not isinstance(batch, int | np.integer) or batch < 1):
         raise bad_value("batch", batch, "a positive integer (perturbations per matrix product) or None")
-    h = _steps(W, scheme, step)
+    return _steps(W, scheme, step)
+
+
+def grad(
+    W: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    lo: Loss,
+    act: Activation,
+    *,
+    scheme: str = "central",
+    step: Any = None,
+    batch: int | None = None,
+    f_noise: float | None = None,
+    f_rel: float = 0.0,
+) -> NumericGradient:
+    """The numeric gradient by ``scheme``; see the module docstring for the formulas.
+
+    With ``f_noise`` (absolute rounding noise of one evaluation of L at W) an error estimate
+    is returned; ``f_rel`` (relative rounding of one evaluation) raises the noise for
+    coordinate j to at least f_rel * max |L| over the values subtracted for it, for where
+    L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
+    """
+    h = check_options(W, act, scheme=scheme, step=step, batch=batch)
     if scheme != "complex":
         h = _realised(W, h)
-    z = X @ W
-    _validate.finite_z(z)
+    _validate.z_of(X, W)
     rule = _RULES[scheme]
-    g, count = rule(W, X, y, lo, act, h, batch)
+    g, count, size = rule(W, X, y, lo, act, h, batch)
     error = None
-    if f_noise is not None and scheme != "complex":
-        g2, count2 = rule(W, X, y, lo, act, _realised(W, 2 * h), batch)
+    if f_noise is not None and scheme == "complex":
+        # no subtraction, and a truncation of h^2 |d3L| / 6 ~ eps^4: what is left is underflow.
+        # X_ij h can be subnormal, where the imaginary parts keep only an absolute accuracy of
+        # the smallest subnormal s: a few operations per term, N terms, divided by h.
+        error = np.full(W.shape, _UNDERFLOW_OPS * X.shape[0] * float(np.finfo(W.dtype).smallest_subnormal)) / h
+    elif f_noise is not None:
+        g2, count2, size2 = rule(W, X, y, lo, act, _realised(W, 2 * h), batch)
         count += count2
-        error = np.abs(g2 - g) / _TRUNCATION_DENOM[scheme] + _NOISE_AMPLIFICATION[scheme] * f_noise / h
+        noise = np.maximum(f_noise, f_rel * np.maximum(size, size2))
+        error = np.abs(g2 - g) / _TRUNCATION_DENOM[scheme] + _NOISE_AMPLIFICATION[scheme] * noise / h
     return NumericGradient(g.astype(W.dtype), h, error, count)
 
 

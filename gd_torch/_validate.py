@@ -28,13 +28,24 @@ def choice(name: str, value: object, options: Mapping[str, Any] | tuple[str, ...
 
 def dtype(name: str, value: object) -> np.dtype:
     """Resolve a dtype spelled as a string or numpy dtype; only float32 and float64 pass."""
+    # None is refused explicitly: np.dtype(None) is float64, and np.dtype('float64') == None
+    # is True, so neither "np.dtype(value)" nor "in FLOAT_DTYPES" would catch it
     try:
-        resolved = np.dtype(value)  # type: ignore[call-overload]
+        resolved = None if value is None else np.dtype(value)  # type: ignore[call-overload]
     except TypeError:
         resolved = None
-    if resolved not in FLOAT_DTYPES:
+    if resolved is None or resolved not in FLOAT_DTYPES:
         raise bad_value(name, value, "'float32' or 'float64'")
     return resolved
+
+
+def seed(name: str, value: object, none_ok: bool = True) -> int | None:
+    """A random seed: a non-negative integer (or None where allowed); numpy and scikit-learn refuse the rest."""
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise bad_value(name, value, ("None or " if none_ok else "") + "a non-negative integer")
+    return int(value)
 
 
 def problem(W: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,6 +95,20 @@ def binary_labels(y: np.ndarray, why: str) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise bad_value("y", f"y[{i}] = {y[i]}", f"0 or 1 ({why})")
+
+
+def z_of(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """z = X @ W, checked with :func:`finite_z`.
+
+    numpy's matmul warns (RuntimeWarning) on inf * 0 and on overflow before the check can
+    run; under ``-W error`` (as the test suite runs) that warning would escape instead of
+    the GdTorchError, so the product is taken with those warnings silenced: the NaN or inf
+    they announce is exactly what finite_z reports.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = X @ W
+    finite_z(z)
+    return z
 
 
 def finite_z(z: Any) -> None:

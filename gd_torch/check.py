@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
 from .gradients import METHODS
 from .gradients import numeric as _numeric
-from .model import Activation, prepare
+from .model import Activation, Loss, prepare
 
 DEFAULT_METHODS = ("analytic", "autograd", "numeric")
 MODES = ("full", "directional")
@@ -147,9 +148,16 @@ def check(
     specs = [parse_method(s) for s in methods]
     if len(set(methods)) != len(methods):
         raise bad_value("methods", list(methods), "distinct method names")
+    seed = _validate.seed("seed", seed, none_ok=False)  # the random direction of mode='directional'
+    if device != "cpu":
+        # only autograd runs on a device: asking for one without it would silently run on the CPU
+        if "autograd" not in [name for name, _ in specs]:
+            raise bad_value(
+                "device", device, "'cpu' unless 'autograd' is among methods (the only method that runs on CUDA)"
+            )
+        METHODS["autograd"].load().resolve_device(device)  # refuse an absent device before any work
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
-    z = X @ W
-    _validate.finite_z(z)
+    _validate.z_of(X, W)
     model = errormodel.build(W, X, y, lo, act)
     v = None
     if mode == "directional":
@@ -161,11 +169,15 @@ def check(
     for spec, (name, opts) in zip(methods, specs, strict=True):
         module = METHODS[name].load()
         if name == "numeric" and v is not None:
-            g, e, h = _directional(W, X, y, lo, act, v, opts.get("scheme", "central"), model.f_noise)
+            g, e, h = _directional(W, X, y, lo, act, v, opts.get("scheme", "central"), model)
+            if opts.get("scheme") == "complex":
+                e = e + np.abs(v) @ model.exact
             steps[spec] = h * np.abs(v)
         elif name == "numeric":
-            res = module.grad(W, X, y, lo, act, f_noise=model.f_noise, **opts)
-            g, e, steps[spec] = res.grad, res.error if res.error is not None else model.exact, res.steps
+            res = module.grad(W, X, y, lo, act, f_noise=model.f_noise, f_rel=model.f_rel, **opts)
+            # the complex step evaluates the formula to rounding (model.exact) plus its own underflow floor
+            e = model.exact + res.error if opts.get("scheme") == "complex" else res.error
+            g, steps[spec] = res.grad, res.steps
         else:
             g = module.grad(W, X, y, lo, act, **({"device": device} if name == "autograd" else {}))
             e = model.exact
@@ -191,35 +203,31 @@ def check(
     )
 
 
-def _directional(W, X, y, lo, act, v, scheme, f_noise):
+def _directional(W, X, y, lo, act, v, scheme, model):
     # the numeric method along v: L(W + t v) as a function of the scalar t, any scheme
     if scheme == "complex" and not act.smooth:
         raise GdTorchError(f"scheme must not be 'complex' for activation={act.name!r}: it has a kink")
     t = _numeric.default_steps(np.zeros(1, dtype=W.dtype), scheme)[0] * max(1.0, float(np.abs(W) @ np.abs(v)))
-    # the 1-D problem in t: design column X v, weight 0, offset z = X W
+    # the 1-D problem in t: design column X v, weight 0, offset z0 = X W
     Xv = (X @ v.astype(W.dtype))[:, None]
+    lo_t, act_t = _shifted(lo, act, X @ W)
     res = _numeric.grad(
-        np.zeros(1, dtype=W.dtype), Xv, y, lo, _Shifted(act, X @ W), scheme=scheme, step=t, f_noise=f_noise
+        np.zeros(1, dtype=W.dtype), Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=model.f_noise, f_rel=model.f_rel
     )
-    err = res.error if res.error is not None else np.array([0.0])
-    return res.grad, err, res.steps
+    return res.grad, res.error, res.steps
 
 
-class _Shifted(Activation):
-    # f(z0 + t) for fixed offsets z0: lets the 1-D problem L(W + t v) reuse the numeric module
-    def __init__(self, act: Activation, z0: np.ndarray) -> None:
-        z0_col = z0[:, None]
-        super().__init__(
-            act.name,
-            lambda t: act.f(t + (z0_col if np.ndim(t) == 2 else z0)),
-            act.df,
-            act.formula,
-            act.dformula,
-            act.smooth,
-            act.df_abs,
-            act.kinks,
-        )
-        object.__setattr__(self, "z0", z0)
+def _shifted(lo: Loss, act: Activation, z0: np.ndarray) -> tuple[Loss, Activation]:
+    # the loss and activation of the pre-activation z0 + t, for fixed offsets z0: lets the
+    # 1-D problem L(W + t v) reuse the numeric module.  Both are shifted: a loss written
+    # from z (bce = softplus(z) - y z) reads z directly, not only through a = f(z).
+    def shift(t):
+        return t + (z0[:, None] if np.ndim(t) == 2 else z0)
+
+    return (
+        dataclasses.replace(lo, terms=lambda t, a, y: lo.terms(shift(t), a, y)),
+        dataclasses.replace(act, f=lambda t: act.f(shift(t))),
+    )
 
 
 def _near_kink(X, z, act, steps) -> np.ndarray:
@@ -236,10 +244,14 @@ def _kink_columns(X, z, act, steps) -> dict[str, np.ndarray]:
         cols = np.zeros(h.shape[0], dtype=bool)
         for k in act.kinks:
             dist = np.abs(z - k)
+            # reach > 0: a sample sitting exactly on the kink (dist = 0) does not move when
+            # X_ij = 0, so column j does not straddle it
             if h.shape[0] == X.shape[1]:
-                cols |= ((np.abs(X) * (2 * h)) >= dist[:, None]).any(axis=0)
+                reach = np.abs(X) * (2 * h)
+                cols |= ((reach > 0) & (reach >= dist[:, None])).any(axis=0)
             else:  # directional: one combined step
-                cols |= bool((np.abs(X) @ (2 * h) >= dist).any())
+                reach = np.abs(X) @ (2 * h)
+                cols |= bool(((reach > 0) & (reach >= dist)).any())
         out[spec] = cols
     return out
 

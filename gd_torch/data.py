@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _validate
 from ._errors import GdTorchError, bad_value
 from .model import add_bias
 
@@ -26,6 +27,8 @@ def tutorial_data(
     for name, value in (("n_samples", n_samples), ("n_features", n_features)):
         if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
             raise bad_value(name, value, "a positive integer")
+    dtype = _validate.dtype("dtype", dtype)
+    seed = _validate.seed("seed", seed, none_ok=False)
     X, y = make_blobs(n_samples=n_samples, n_features=n_features, centers=2, cluster_std=cluster_std, random_state=seed)
     return add_bias(X).astype(dtype, copy=False), y.astype(dtype)
 
@@ -35,6 +38,7 @@ def load_csv(path: str | Path, label: str, *, dtype: Any = np.float64) -> tuple[
 
     Returns X of shape (n_rows, n_columns - 1) without a bias column (see add_bias) and y.
     """
+    dtype = _validate.dtype("dtype", dtype)
     path = Path(path)
     try:
         with path.open(newline="") as fh:
@@ -49,11 +53,33 @@ def load_csv(path: str | Path, label: str, *, dtype: Any = np.float64) -> tuple[
     if label not in header:
         raise bad_value("label column", label, f"one of the csv header's columns {header}")
     k = header.index(label)
-    try:
-        table = np.array([[float(v) for v in row] for row in rows[1:] if row], dtype=np.float64)
-    except ValueError as exc:
-        raise GdTorchError(f"csv file {str(path)!r} must hold numbers only below its header: {exc}") from None
-    if table.ndim != 2 or table.shape[1] != len(header):
-        raise GdTorchError(f"csv file {str(path)!r} must have {len(header)} values in every row")
+    values = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise GdTorchError(
+                f"csv file {str(path)!r} must have {len(header)} values in every row (one per header column); "
+                f"line {line} has {len(row)}"
+            )
+        try:
+            values.append([float(v) for v in row])
+        except ValueError:
+            bad = next(c for c, v in enumerate(row) if not _is_number(v))
+            raise GdTorchError(
+                f"csv file {str(path)!r} must hold numbers only below its header; "
+                f"line {line}, column {header[bad]!r} holds {row[bad]!r}"
+            ) from None
+    if not values:
+        raise GdTorchError(f"csv file {str(path)!r} must have a header row and at least one data row")
+    table = np.array(values, dtype=np.float64)
     X = np.delete(table, k, axis=1).astype(dtype)
     return X, table[:, k].astype(dtype)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -143,11 +143,26 @@ class Loss:
     dL_abs: Callable[[Array, Array, int], Array] = lambda a, y, n: 2 * (abs(a) + abs(y))
     #: dL/dz written directly for the one activation where the chain rule simplifies
     dL_dz: Callable[[Array, Array, int], Array] | None = None
+    #: |pieces| of each term l_i before cancellation, from (z, a, y): the rounding error of
+    #: evaluating l_i is ~ u times this, which can far exceed u |l_i| (see errormodel.py)
+    terms_abs: Callable[[Array, Array, Array], Array] = lambda z, a, y: _sq_abs(z, a, y)
 
 
 def _sq(z: Array, a: Array, y: Array) -> Array:
     e = a - _col(y, a)
     return e * e
+
+
+def _sq_abs(z: Array, a: Array, y: Array) -> Array:
+    # l = e^2 with e = a - y: a carries a rounding error ~ u |a|, which e^2 turns into
+    # ~ 2 |e| u |a|; as a -> y the term is tiny but this absolute error is not
+    e = np.abs(a - _col(y, a))
+    return e * e + 2 * e * np.abs(a)
+
+
+def _bce_abs(z: Array, a: Array, y: Array) -> Array:
+    # softplus(z) - y z: for y = 1 and large z both pieces are ~ z and cancel to ~ e^-z
+    return np.abs(softplus(z)) + np.abs(_col(y, z) * z)
 
 
 def _bce_terms(z: Array, a: Array, y: Array) -> Array:
@@ -185,6 +200,7 @@ LOSSES: dict[str, Loss] = {
             # dL/dz = dL/da * da/dz = (a - y) / (a (1 - a)) / N * a (1 - a) = (a - y) / N
             dL_dz=lambda a, y, n: (a - y) / n,
             dL_abs=lambda a, y, n: (abs(a) + abs(y)) / n,
+            terms_abs=_bce_abs,
         ),
     )
 }
@@ -245,8 +261,7 @@ def objective(W: Any, X: Any, y: Any, *, loss: str = "sse", activation: str = "s
     float
     """
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
-    z = X @ W
-    _validate.finite_z(z)
+    z = _validate.z_of(X, W)
     return float(loss_from_z(z, y, lo, act))
 
 
@@ -268,9 +283,9 @@ INITS = ("uniform", "zeros", "normal")
 def init_weights(n_features: int, init: str = "uniform", seed: int | None = None, dtype: Any = np.float64) -> Array:
     """Initial W of shape (n_features,): 'uniform' on [0, 1) as the tutorial, 'zeros', or 'normal' (0, 1)."""
     _validate.choice("init", init, INITS)
-    if not isinstance(n_features, int | np.integer) or n_features < 1:
+    if not isinstance(n_features, int | np.integer) or isinstance(n_features, bool) or n_features < 1:
         raise bad_value("n_features", n_features, "a positive integer")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_validate.seed("seed", seed))
     draw = {"uniform": lambda: rng.uniform(size=n_features), "zeros": lambda: np.zeros(n_features)}
     W = draw.get(init, lambda: rng.standard_normal(n_features))()
     return W.astype(_validate.dtype("dtype", dtype))

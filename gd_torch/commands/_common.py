@@ -25,6 +25,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a seed); '-1' and '1.5' are refused."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     """--dataset, --label, --n-samples, --n-features, --data-seed, --dtype."""
     g = p.add_argument_group("data")
@@ -37,7 +48,7 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label", default=None, help="the label column of a CSV dataset")
     g.add_argument("--n-samples", type=positive_int, default=250, help="blobs: number of samples (250)")
     g.add_argument("--n-features", type=positive_int, default=2, help="blobs: number of features (2)")
-    g.add_argument("--data-seed", type=int, default=20, help="blobs: random_state of make_blobs (20)")
+    g.add_argument("--data-seed", type=non_negative_int, default=20, help="blobs: random_state of make_blobs (20)")
     g.add_argument("--dtype", default="float64", help="float64 (default) or float32")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validate
-from .._errors import GdTorchError
+from .._errors import GdTorchError, bad_value
 from ..model import prepare
 
 
@@ -100,10 +100,29 @@ def gradient_function(
     m, _, X, y, lo, act, options = _resolve(W0, X, y, method, loss, activation, device, options)
     module = m.load()
     if hasattr(module, "make"):
-        return module.make(X, y, lo, act, **options)
-    if m.name == "numeric":
-        return lambda W: module.grad(W, X, y, lo, act, **options).grad
-    return lambda W: module.grad(W, X, y, lo, act, **options)
+        inner = module.make(X, y, lo, act, **options)
+    elif m.name == "numeric":
+        module.check_options(W0.astype(X.dtype), act, **options)  # scheme, step, batch: now, not at the first call
+        inner = lambda W: module.grad(W, X, y, lo, act, **options).grad  # noqa: E731
+    else:
+        inner = lambda W: module.grad(W, X, y, lo, act, **options)  # noqa: E731
+    shape, dt = (X.shape[1],), X.dtype
+
+    def g(W: np.ndarray) -> np.ndarray:
+        # O(1) on the happy path: shape and dtype; finiteness of W is looked at only when the
+        # method has already refused a non-finite z, so that the message blames W, not X
+        if not isinstance(W, np.ndarray) or W.shape != shape or W.dtype != dt:
+            got = f"an array of shape {W.shape} and dtype {W.dtype}" if isinstance(W, np.ndarray) else W
+            raise bad_value("W", got, f"a numpy array of shape {shape} and dtype {dt} (X's)")
+        try:
+            return inner(W)
+        except GdTorchError:
+            if not np.isfinite(W).all():
+                j = int(np.flatnonzero(~np.isfinite(W))[0])
+                raise bad_value("W", f"W[{j}] = {W[j]}", "finite (no NaN or inf)") from None
+            raise
+
+    return g
 
 
 def _resolve(W, X, y, method, loss, activation, device, options):
@@ -115,6 +134,7 @@ def _resolve(W, X, y, method, loss, activation, device, options):
         accepted = ", ".join(m.options) or "none"
         raise GdTorchError(f"options {unknown} are not accepted by method={method!r}; accepted: {accepted}")
     if m.name == "autograd":
+        m.load().resolve_device(device)  # refuse an absent CUDA device now, not at the first call
         options["device"] = device
     elif device != "cpu":
         raise GdTorchError(

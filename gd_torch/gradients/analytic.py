@@ -72,8 +72,7 @@ def _one_block(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activ
 
 
 def _two_pass(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
-    z = X @ W  # (N,)
-    _validate.finite_z(z)
+    z = _validate.z_of(X, W)  # z = X W, (N,), checked finite
     return X.T @ delta(z, y, lo, act)  # (D,)
 
 
@@ -111,7 +110,7 @@ class _Plan:
         bad = [b for b in bad if b is not None]
         if bad:
             # some z_b was not finite: name the first bad row as the one-pass check does
-            _validate.finite_z(X[: min(bad)] @ W)
+            _validate.z_of(X[: min(bad)], W)
             return _two_pass(W, X, self.y, self.lo, self.act)  # not reached: finite_z raised
         return self.acc.sum(axis=0)
 
@@ -125,7 +124,8 @@ class _Plan:
         for s in range(start, stop, rows):
             e = min(s + rows, stop)
             Xb, zb = X[s:e], zbuf[: e - s]
-            np.matmul(Xb, W, out=zb)
+            with np.errstate(invalid="ignore", over="ignore"):  # what they warn of is checked next
+                np.matmul(Xb, W, out=zb)
             if not np.isfinite(zb, out=fin[: e - s]).all():
                 return e
             np.matmul(Xb.T, delta(zb, y[s:e], self.lo, self.act, n), out=part)

@@ -17,7 +17,8 @@ the cores.  Not one Python call per coordinate (unless ``batch=1`` asks for exac
 With ``f_noise`` (the absolute rounding error of one evaluation of L, from the caller's
 error model) an error estimate per coordinate is returned too: the truncation error read
 off the same difference at twice the step, plus the rounding error f_noise / h amplified
-by the scheme's weights.
+by the scheme's weights (the noise taken as at least ``f_rel`` times the values actually
+subtracted); for the complex step, only the floor left by subnormal underflow of X_ij h.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ import numpy as np
 
 from .. import _validate
 from .._errors import GdTorchError, bad_value
-from ..model import Activation, Loss, loss_from_z
+from ..model import ACTIVATIONS, LOSSES, Activation, Loss, loss_from_z
 from . import _blas
 
 SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
+#: Z = X @ Wb^T near this size per product when X is not cut into row blocks
+_CHUNK_BYTES = 32 << 20
 #: multiply-adds per product below which BLAS runs on one thread
 _SMALL_PRODUCT = 1 << 22
 #: bytes of one block Z_b = X_b Wb^T in the blocked evaluation (stays in the cache)
@@ -41,6 +44,8 @@ _Z_BYTES = 256 << 10
 _MAX_ROWS = 8192
 #: entries of Z below which the blocked evaluation runs on one thread
 _PARALLEL_ENTRIES = 1 << 17
+#: operations per loss term on the imaginary part (complex step): each may round at the subnormal level
+_UNDERFLOW_OPS = 4
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,12 @@ def evaluate(
     at the end.  batch=b: b perturbations per product over the whole of X (b=1: one
     matrix-vector product per perturbation).
     """
-    if batch is None:
+    if batch is None and _per_sample(lo, act):
         return _evaluate_blocked(Wb, X, y, lo, act)
     k = Wb.shape[0]
+    if batch is None:  # whole-N chunks of Z near 32 MiB
+        per_row = X.shape[0] * X.itemsize * (2 if np.iscomplexobj(Wb) else 1)
+        batch = max(1, _CHUNK_BYTES // per_row)
     out = np.empty(k, dtype=Wb.dtype)
     if X.size * min(batch, k) <= _SMALL_PRODUCT:  # too small for BLAS's threads to pay
         with _blas.single_thread():
@@ -80,6 +88,13 @@ def evaluate(
     else:
         _evaluate_chunks(Wb, X, y, lo, act, batch, out)
     return out
+
+
+def _per_sample(lo: Loss, act: Activation) -> bool:
+    # row blocks need a loss and activation that work sample by sample, as the registered
+    # ones do; a caller's own (gd_torch.check's shifted pair closes over all N offsets) may
+    # look at every sample at once, so it gets whole-N chunks
+    return LOSSES.get(lo.name) is lo and ACTIVATIONS.get(act.name) is act
 
 
 def _product(Xb: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -128,26 +143,26 @@ def _central(W, X, y, lo, act, h, batch):
     d = W.shape[0]
     E = np.diag(h)
     vals = evaluate(np.concatenate([W + E, W - E]), X, y, lo, act, batch)
-    return (vals[:d] - vals[d:]) / (2 * h), 2 * d
+    return (vals[:d] - vals[d:]) / (2 * h), 2 * d, np.maximum(np.abs(vals[:d]), np.abs(vals[d:]))
 
 
 def _forward(W, X, y, lo, act, h, batch):
     d = W.shape[0]
     vals = evaluate(np.concatenate([W[None, :], W + np.diag(h)]), X, y, lo, act, batch)
-    return (vals[1:] - vals[0]) / h, d + 1
+    return (vals[1:] - vals[0]) / h, d + 1, np.maximum(np.abs(vals[1:]), np.abs(vals[0]))
 
 
 def _richardson(W, X, y, lo, act, h, batch):
     # two central differences, at h/2 and h/4, combined to cancel the h^2 term
-    d_half, n1 = _central(W, X, y, lo, act, _realised(W, h / 2), batch)
-    d_quarter, n2 = _central(W, X, y, lo, act, _realised(W, h / 4), batch)
-    return (4 * d_quarter - d_half) / 3, n1 + n2
+    d_half, n1, s1 = _central(W, X, y, lo, act, _realised(W, h / 2), batch)
+    d_quarter, n2, s2 = _central(W, X, y, lo, act, _realised(W, h / 4), batch)
+    return (4 * d_quarter - d_half) / 3, n1 + n2, np.maximum(s1, s2)
 
 
 def _complex(W, X, y, lo, act, h, batch):
     Wb = W.astype(np.result_type(W.dtype, np.complex64)) + 1j * np.diag(h)
     vals = evaluate(Wb, X, y, lo, act, batch)
-    return vals.imag / h, W.shape[0]
+    return vals.imag / h, W.shape[0], np.abs(vals.real)
 
 
 _RULES = {"central": _central, "forward": _forward, "richardson": _richardson, "complex": _complex}
@@ -163,19 +178,10 @@ def _realised(W: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.where(r != 0, r, h)
 
 
-def grad(
-    W: np.ndarray,
-    X: np.ndarray,
-    y: np.ndarray,
-    lo: Loss,
-    act: Activation,
-    *,
-    scheme: str = "central",
-    step: Any = None,
-    batch: int | None = None,
-    f_noise: float | None = None,
-) -> NumericGradient:
-    """The numeric gradient by ``scheme``; see the module docstring for the formulas."""
+def check_options(
+    W: np.ndarray, act: Activation, *, scheme: str = "central", step: Any = None, batch: int | None = None
+) -> np.ndarray:
+    """The boundary checks of :func:`grad`'s options; returns the steps h for W (before rounding)."""
     _validate.choice("scheme", scheme, SCHEMES)
     if W.dtype != np.float64 and W.dtype != np.float32:
         raise bad_value("dtype", W.dtype, "float32 or float64 for the numeric method")
@@ -187,21 +193,49 @@ def grad(
         )
     if batch is not None and (not isinstance(batch, int | np.integer) or batch < 1):
         raise bad_value("batch", batch, "a positive integer (perturbations per matrix product) or None")
-    h = _steps(W, scheme, step)
+    return _steps(W, scheme, step)
+
+
+def grad(
+    W: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    lo: Loss,
+    act: Activation,
+    *,
+    scheme: str = "central",
+    step: Any = None,
+    batch: int | None = None,
+    f_noise: float | None = None,
+    f_rel: float = 0.0,
+) -> NumericGradient:
+    """The numeric gradient by ``scheme``; see the module docstring for the formulas.
+
+    With ``f_noise`` (absolute rounding noise of one evaluation of L at W) an error estimate
+    is returned; ``f_rel`` (relative rounding of one evaluation) raises the noise for
+    coordinate j to at least f_rel * max |L| over the values subtracted for it, for where
+    L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
+    """
+    h = check_options(W, act, scheme=scheme, step=step, batch=batch)
     if scheme != "complex":
         h = _realised(W, h)
     with _blas.single_thread():
         # one thread: a threaded BLAS call leaves its threads spinning for a while, taking
         # the cores from the blocked evaluation that follows; this product is cheap beside it
-        z = X @ W
-    _validate.finite_z(z)
+        _validate.z_of(X, W)
     rule = _RULES[scheme]
-    g, count = rule(W, X, y, lo, act, h, batch)
+    g, count, size = rule(W, X, y, lo, act, h, batch)
     error = None
-    if f_noise is not None and scheme != "complex":
-        g2, count2 = rule(W, X, y, lo, act, _realised(W, 2 * h), batch)
+    if f_noise is not None and scheme == "complex":
+        # no subtraction, and a truncation of h^2 |d3L| / 6 ~ eps^4: what is left is underflow.
+        # X_ij h can be subnormal, where the imaginary parts keep only an absolute accuracy of
+        # the smallest subnormal s: a few operations per term, N terms, divided by h.
+        error = np.full(W.shape, _UNDERFLOW_OPS * X.shape[0] * float(np.finfo(W.dtype).smallest_subnormal)) / h
+    elif f_noise is not None:
+        g2, count2, size2 = rule(W, X, y, lo, act, _realised(W, 2 * h), batch)
         count += count2
-        error = np.abs(g2 - g) / _TRUNCATION_DENOM[scheme] + _NOISE_AMPLIFICATION[scheme] * f_noise / h
+        noise = np.maximum(f_noise, f_rel * np.maximum(size, size2))
+        error = np.abs(g2 - g) / _TRUNCATION_DENOM[scheme] + _NOISE_AMPLIFICATION[scheme] * noise / h
     return NumericGradient(g.astype(W.dtype), h, error, count)
 
 

@@ -18,7 +18,6 @@ from ..model import Activation, Loss
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
     """X^T (f(X W) - y) / N, ignoring ``lo``."""
-    z = X @ W
-    _validate.finite_z(z)
+    z = _validate.z_of(X, W)
     error = act.f(z) - y
     return X.T @ error / X.shape[0]

@@ -1,0 +1,80 @@
+"""Property-based: for every valid small problem the methods agree, and tutorial == bce gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import TOLERANCES, pairs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import gd_torch
+from gd_torch import errormodel
+from gd_torch.model import ACTIVATIONS, LOSSES
+
+# derandomize: the same examples on every run (no flaky CI); a 3000-example exploratory run passes too
+SETTINGS = settings(
+    max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+#: bounded magnitudes: |X_ij|, |W_j| <= 2 with D <= 5 keeps |z| <= 20.  Beyond z = 20 autograd's
+#: bce is off by e^-z (torch's softplus threshold; see test_gradients.py::test_autograd_bce_for_z_above_20):
+#: widen to 4 once that is fixed.  Tiny and subnormal values are kept: they found two gaps in
+#: the error model (an exact fit, L(W) ~ 0; the complex step's subnormal underflow).
+values = st.floats(-2, 2, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def problems(draw, binary: bool = False):
+    n = draw(st.integers(1, 12))
+    d = draw(st.integers(1, 5))
+    X = draw(hnp.arrays(np.float64, (n, d), elements=values))
+    W = draw(hnp.arrays(np.float64, (d,), elements=values))
+    if binary:
+        y = draw(hnp.arrays(np.float64, (n,), elements=st.sampled_from([0.0, 1.0])))
+    else:
+        y = draw(hnp.arrays(np.float64, (n,), elements=st.floats(0, 1)))
+    return W, X, y
+
+
+@SETTINGS
+@given(data=st.data(), pair=st.sampled_from(pairs()))
+def test_methods_agree(data, pair):
+    activation, loss = pair
+    # relu's kink is not avoided: a finite difference straddling it is reported as 'kink', still ok
+    W, X, y = data.draw(problems(binary=LOSSES[loss].binary))
+    methods = ["analytic", "autograd", "numeric"] + (["numeric:complex"] if ACTIVATIONS[activation].smooth else [])
+    report = gd_torch.check(W, X, y, loss=loss, activation=activation, methods=methods)
+    assert report.ok, str(report)
+
+
+@SETTINGS
+@given(problem=problems(binary=True))
+def test_tutorial_formula_is_the_bce_gradient(problem):
+    W, X, y = problem
+    g_tut = gd_torch.gradient(W, X, y, method="tutorial", loss="bce")
+    g_bce = gd_torch.gradient(W, X, y, method="analytic", loss="bce")
+    exact = errormodel.build(W, X, y, LOSSES["bce"], ACTIVATIONS["sigmoid"]).exact
+    assert (np.abs(g_tut - g_bce) <= TOLERANCES["exact_pair"] * 2 * exact).all()
+
+
+@SETTINGS
+@given(problem=problems())
+def test_gradient_is_linear_in_the_loss_scale(problem):
+    # mse = sse / N, so their gradients differ by exactly that factor (up to rounding)
+    W, X, y = problem
+    g_sse = gd_torch.gradient(W, X, y, loss="sse")
+    g_mse = gd_torch.gradient(W, X, y, loss="mse")
+    exact = errormodel.build(W, X, y, LOSSES["mse"], ACTIVATIONS["sigmoid"]).exact
+    assert (np.abs(g_sse / X.shape[0] - g_mse) <= TOLERANCES["exact_pair"] * 2 * exact).all()
+
+
+@SETTINGS
+@given(data=st.data(), pair=st.sampled_from(pairs()))
+def test_float32_methods_agree(data, pair):
+    # float32 in, float32 tolerances (the error model's u is float32's)
+    activation, loss = pair
+    W, X, y = (a.astype(np.float32) for a in data.draw(problems(binary=LOSSES[loss].binary)))
+    report = gd_torch.check(W, X, y, loss=loss, activation=activation, methods=("analytic", "autograd", "numeric"))
+    assert report.ok, str(report)
+    assert report.dtype == "float32"

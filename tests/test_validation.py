@@ -1,0 +1,424 @@
+"""Bad input: one test per rule, each a GdTorchError (a ValueError) naming the parameter and the value."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from conftest import undefined_pairs
+
+import gd_torch
+from gd_torch import GdTorchError
+
+METHODS = ("analytic", "autograd", "numeric", "tutorial")
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="tests the refusal of an absent CUDA device")
+
+
+@pytest.fixture
+def problem():
+    X, y = gd_torch.tutorial_data()
+    return gd_torch.init_weights(X.shape[1], seed=0), X, y
+
+
+def raises(match: str):
+    """pytest.raises for the package's error, which must also be a ValueError."""
+    return pytest.raises(GdTorchError, match=match)
+
+
+def test_the_package_error_is_a_value_error():
+    assert issubclass(GdTorchError, ValueError)
+    with pytest.raises(ValueError):
+        gd_torch.gradient(np.ones(2), np.ones((3, 3)), np.ones(3))
+    err = GdTorchError("boom", epoch=3, weights=[1.0])
+    assert (str(err), err.epoch, err.weights) == ("boom", 3, [1.0])
+
+
+# ---- shapes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_W_not_matching_the_columns_of_X(problem, method):
+    W, X, y = problem
+    with raises(r"^W must be of shape \(n_features,\) = \(3,\).*; got 'an array of shape \(4,\)'$"):
+        gd_torch.gradient(np.ones(4), X, y, method=method)
+
+
+@pytest.mark.parametrize("bad", [np.ones(5), np.ones((2, 3, 3))])
+def test_X_not_2d(problem, bad):
+    W, _, y = problem
+    with raises(rf"^X must be 2-D.*; got 'an array of shape {re.escape(str(bad.shape))}'$"):
+        gd_torch.gradient(W, bad, y)
+
+
+def test_y_not_matching_the_rows_of_X(problem):
+    W, X, y = problem
+    with raises(r"^y must be of shape \(250,\), one label per row of X; got 'an array of shape \(249,\)'$"):
+        gd_torch.objective(W, X, y[:-1])
+
+
+def test_W_two_dimensional(problem):
+    W, X, y = problem
+    with raises(r"^W must be of shape .*; got 'an array of shape \(3, 1\)'$"):
+        gd_torch.gradient(W[:, None], X, y)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (5, 0)])
+def test_empty_X(shape):
+    with raises(rf"^X must be non-empty.*; got 'an array of shape {re.escape(str(shape))}'$"):
+        gd_torch.gradient(np.ones(shape[1]), np.ones(shape), np.ones(shape[0]))
+
+
+# ---- values -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_X_is_found_through_z(problem, method, value):
+    W, X, y = problem
+    X = X.copy()
+    X[17, 2] = value
+    with raises(r"^X must be finite: row 17 of X gives z = X @ W = (nan|inf|-inf) \(X holds a NaN or inf"):
+        gd_torch.gradient(W, X, y, method=method)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "analytic",
+        "autograd",
+        "numeric",
+        "tutorial",
+    ],
+)
+def test_inf_in_X_where_W_is_zero(problem, method):
+    # inf * 0 = nan: still found through z, with no RuntimeWarning escaping from the matmul
+    W, X, y = problem
+    W, X = W.copy(), X.copy()
+    W[2] = 0.0
+    X[5, 2] = np.inf
+    with raises(r"^X must be finite: row 5 of X gives z = X @ W = nan"):
+        gd_torch.gradient(W, X, y, method=method)
+
+
+def test_non_finite_X_in_objective_and_check(problem):
+    W, X, y = problem
+    X = X.copy()
+    X[0, 1] = np.nan
+    with raises(r"^X must be finite: row 0"):
+        gd_torch.objective(W, X, y)
+    with raises(r"^X must be finite: row 0"):
+        gd_torch.check(W, X, y)
+
+
+def test_overflow_of_z_is_reported_not_warned():
+    X = np.array([[1.0, 2.0], [1e308, 1e308]])  # finite, but z_1 = 2e308 overflows
+    with raises(r"^X must be finite: row 1 of X gives z = X @ W = inf .*X @ W overflows\)$"):
+        gd_torch.objective(np.ones(2), X, np.zeros(2))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_W(problem, value):
+    W, X, y = problem
+    W = W.copy()
+    W[1] = value
+    with raises(rf"^W must be finite \(no NaN or inf\); got 'W\[1\] = {value}'$"):
+        gd_torch.gradient(W, X, y)
+
+
+@pytest.mark.parametrize("value", [np.nan, -np.inf])
+def test_non_finite_y(problem, value):
+    W, X, y = problem
+    y = y.copy()
+    y[9] = value
+    with raises(rf"^y must be finite \(no NaN or inf\); got 'y\[9\] = {value}'$"):
+        gd_torch.gradient(W, X, y, loss="mse")
+
+
+@pytest.mark.parametrize("label", [0.5, -1.0, 2.0])
+def test_y_outside_0_1_for_bce(problem, label):
+    W, X, y = problem
+    y = y.copy()
+    y[3] = label
+    with raises(rf"^y must be 0 or 1 \(loss='bce' .*\); got 'y\[3\] = {label}'$"):
+        gd_torch.gradient(W, X, y, loss="bce")
+
+
+def test_y_outside_0_1_is_fine_for_sse(problem):
+    W, X, y = problem
+    g = gd_torch.gradient(W, X, y * 0.5 + 0.25, loss="sse")
+    assert np.isfinite(g).all()
+
+
+@pytest.mark.parametrize("name", ["X", "W", "y"])
+def test_non_real_arrays(problem, name):
+    W, X, y = problem
+    args = {"W": W, "X": X, "y": y}
+    args[name] = args[name].astype(complex)
+    with raises(rf"^{name} must be .*; got 'an array of dtype complex128'$"):
+        gd_torch.gradient(args["W"], args["X"], args["y"])
+
+
+# ---- names --------------------------------------------------------------------------------------
+
+
+def test_unknown_method(problem):
+    with raises(r"^method must be one of 'analytic', 'autograd', 'numeric', 'tutorial'; got 'magic'$"):
+        gd_torch.gradient(*problem, method="magic")
+
+
+def test_unknown_scheme(problem):
+    with raises(r"^scheme must be one of 'central', 'forward', 'richardson', 'complex'; got 'backward'$"):
+        gd_torch.gradient(*problem, method="numeric", scheme="backward")
+
+
+def test_unknown_loss(problem):
+    with raises(r"^loss must be one of 'sse', 'mse', 'bce'; got 'hinge'$"):
+        gd_torch.objective(*problem, loss="hinge")
+
+
+def test_unknown_activation(problem):
+    with raises(r"^activation must be one of 'sigmoid', 'tanh', 'relu', 'identity'; got 'softmax'$"):
+        gd_torch.gradient(*problem, activation="softmax")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("activation", "loss"), undefined_pairs())
+def test_bce_needs_the_sigmoid(problem, method, activation, loss):
+    with raises(rf"^activation must be one of 'sigmoid' with loss='bce' .*; got '{activation}'$"):
+        gd_torch.gradient(*problem, method=method, loss=loss, activation=activation)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int64", "foo", None])
+def test_unknown_dtype(dtype):
+    with raises(rf"^dtype must be 'float32' or 'float64'; got {re.escape(repr(dtype))}$"):
+        gd_torch.init_weights(3, dtype=dtype)
+    with raises(rf"^dtype must be 'float32' or 'float64'; got {re.escape(repr(dtype))}$"):
+        gd_torch.tutorial_data(dtype=dtype)
+
+
+def test_unknown_mode(problem):
+    with raises(r"^mode must be one of 'full', 'directional'; got 'fast'$"):
+        gd_torch.check(*problem, mode="fast")
+
+
+@pytest.mark.parametrize(
+    ("methods", "message"),
+    [
+        (("analytic",), r"^methods must be at least two method names"),
+        ("analytic", r"^methods must be at least two method names"),
+        (("analytic", "analytic"), r"^methods must be distinct method names"),
+        (("analytic", "numeric:backward"), r"^methods must be a list of: analytic, .*; got 'numeric:backward'$"),
+        (("analytic", "autograd:complex"), r"^methods must be a list of: .*; got 'autograd:complex'$"),
+    ],
+)
+def test_bad_methods_for_check(problem, methods, message):
+    with raises(message):
+        gd_torch.check(*problem, methods=methods)
+
+
+@pytest.mark.parametrize("seed", ["a", -1, 1.5, None])
+def test_check_seed_must_be_a_non_negative_integer(problem, seed):
+    with raises(rf"^seed must be a non-negative integer; got {re.escape(repr(seed))}$"):
+        gd_torch.check(*problem, mode="directional", seed=seed)
+
+
+@pytest.mark.parametrize("seed", ["a", -1, 1.5])
+def test_data_and_weight_seeds(seed):
+    with raises(rf"^seed must be None or a non-negative integer; got {re.escape(repr(seed))}$"):
+        gd_torch.init_weights(3, seed=seed)
+    with raises(rf"^seed must be a non-negative integer; got {re.escape(repr(seed))}$"):
+        gd_torch.tutorial_data(seed=seed)
+
+
+@pytest.mark.parametrize(("method", "option"), [("analytic", "scheme"), ("autograd", "step"), ("tutorial", "batch")])
+def test_unknown_option_for_a_method(problem, method, option):
+    with raises(rf"^options \['{option}'\] are not accepted by method='{method}'; accepted: "):
+        gd_torch.gradient(*problem, method=method, **{option: 1})
+
+
+# ---- numeric method -------------------------------------------------------------------------------
+
+
+def test_complex_step_refused_for_relu(problem):
+    with raises(r"^scheme must be 'central', 'forward' or 'richardson' for activation='relu': got 'complex'; .*0\.0$"):
+        gd_torch.gradient(*problem, method="numeric", scheme="complex", activation="relu")
+
+
+def test_complex_step_refused_for_relu_in_check(problem):
+    with raises(r"activation='relu': got 'complex'"):
+        gd_torch.check(*problem, activation="relu", methods=("analytic", "numeric:complex"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_float16_refused(problem, method):
+    W, X, y = problem
+    with raises(r"^X must be of dtype float32 or float64; got 'an array of dtype float16'$"):
+        gd_torch.gradient(W.astype(np.float16), X.astype(np.float16), y, method=method)
+
+
+def test_float16_refused_by_the_numeric_module_itself(problem):
+    from gd_torch.gradients import numeric
+    from gd_torch.model import ACTIVATIONS, LOSSES
+
+    W, X, y = (a.astype(np.float16) for a in problem)
+    with raises(r"^dtype must be float32 or float64 for the numeric method; got dtype\('float16'\)$"):
+        numeric.grad(W, X, y, LOSSES["sse"], ACTIVATIONS["sigmoid"])
+
+
+@pytest.mark.parametrize("step", [0, -1e-3, np.nan, np.inf, [1e-3, 1e-3], "big"])
+def test_bad_step(problem, step):
+    with raises(rf"^step must be a positive finite number or an array of 3 of them; got {re.escape(repr(step))}$"):
+        gd_torch.gradient(*problem, method="numeric", step=step)
+
+
+@pytest.mark.parametrize("batch", [0, -2, 1.5])
+def test_bad_batch(problem, batch):
+    with raises(rf"^batch must be a positive integer .*; got {re.escape(repr(batch))}$"):
+        gd_torch.gradient(*problem, method="numeric", batch=batch)
+
+
+# ---- dtypes and devices -------------------------------------------------------------------------
+
+
+def test_W_float32_with_X_float64(problem):
+    W, X, y = problem
+    with raises(r"^W must be of X's dtype \(float64\); .*; got 'an array of dtype float32'$"):
+        gd_torch.gradient(W.astype(np.float32), X, y)
+
+
+def test_W_float64_with_X_float32(problem):
+    W, X, y = problem
+    with raises(r"^W must be of X's dtype \(float32\); .*; got 'an array of dtype float64'$"):
+        gd_torch.gradient(W, X.astype(np.float32), y, method="autograd")
+
+
+@no_cuda
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:3"])
+def test_cuda_absent_is_an_error_not_a_fallback(problem, device):
+    with raises(rf"^device must be available: got '{device}', .*torch.cuda.is_available\(\) is False"):
+        gd_torch.gradient(*problem, method="autograd", device=device)
+
+
+@no_cuda
+def test_cuda_absent_in_gradient_function_fails_at_construction(problem):
+    _, X, y = problem
+    with raises(r"^device must be available: got 'cuda'"):
+        gd_torch.gradient_function(X, y, method="autograd", device="cuda")
+
+
+@no_cuda
+def test_cuda_absent_in_check(problem):
+    with raises(r"^device must be available: got 'cuda'"):
+        gd_torch.check(*problem, device="cuda")
+
+
+@pytest.mark.parametrize("method", ["analytic", "numeric", "tutorial"])
+def test_cuda_for_a_numpy_method(problem, method):
+    with raises(rf"^device must be 'cpu' for method='{method}' \(a numpy method\); got 'cuda'"):
+        gd_torch.gradient(*problem, method=method, device="cuda")
+
+
+def test_cuda_in_check_without_autograd(problem):
+    with raises(r"^device must be 'cpu' unless 'autograd' is among methods .*; got 'cuda'$"):
+        gd_torch.check(*problem, methods=("analytic", "numeric"), device="cuda")
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", None, 3])
+def test_unknown_device(problem, device):
+    with raises(rf"^device must be 'cpu', 'cuda' or 'cuda:N'; got {re.escape(repr(device))}$"):
+        gd_torch.gradient(*problem, method="autograd", device=device)
+
+
+# ---- gradient_function's g(W) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("W", "got"),
+    [
+        (np.ones(4), r"'an array of shape \(4,\) and dtype float64'"),
+        (np.ones(3, dtype=np.float32), r"'an array of shape \(3,\) and dtype float32'"),
+        ([0.1, 0.2, 0.3], r"\[0.1, 0.2, 0.3\]"),
+    ],
+)
+def test_gradient_function_checks_W(problem, W, got):
+    _, X, y = problem
+    g = gd_torch.gradient_function(X, y)
+    with raises(rf"^W must be a numpy array of shape \(3,\) and dtype float64 \(X's\); got {got}$"):
+        g(W)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradient_function_blames_a_nan_W_not_X(problem, method):
+    _, X, y = problem
+    g = gd_torch.gradient_function(X, y, method=method)
+    with raises(r"^W must be finite \(no NaN or inf\); got 'W\[1\] = nan'$"):
+        g(np.array([0.0, np.nan, 1.0]))
+
+
+# ---- data and weights ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, -1, 1.5, True])
+def test_init_weights_n_features(n):
+    with raises(rf"^n_features must be a positive integer; got {re.escape(repr(n))}$"):
+        gd_torch.init_weights(n)
+
+
+def test_init_weights_unknown_init():
+    with raises(r"^init must be one of 'uniform', 'zeros', 'normal'; got 'ones'$"):
+        gd_torch.init_weights(3, init="ones")
+
+
+@pytest.mark.parametrize("n", [0, 2.5, False])
+def test_tutorial_data_n_samples(n):
+    with raises(rf"^n_samples must be a positive integer; got {re.escape(repr(n))}$"):
+        gd_torch.tutorial_data(n)
+
+
+def test_add_bias_needs_a_2d_X():
+    with raises(r"^X must be 2-D with at least one row; got 'an array of shape \(3,\)'$"):
+        gd_torch.add_bias(np.ones(3))
+
+
+def test_load_csv_missing_file(tmp_path):
+    with raises(r"^csv file '.*nope.csv' cannot be read: No such file or directory$"):
+        gd_torch.load_csv(tmp_path / "nope.csv", "y")
+
+
+def test_load_csv_missing_label_column(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n1,2,0\n")
+    with raises(r"^label column must be one of the csv header's columns \['a', 'b', 'y'\]; got 'label'$"):
+        gd_torch.load_csv(path, "label")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("1,2,0\n3,4\n", r"must have 3 values in every row \(one per header column\); line 3 has 2$"),
+        ("1,2,0\n3,x,1\n", r"must hold numbers only below its header; line 3, column 'b' holds 'x'$"),
+        ("", r"must have a header row and at least one data row$"),
+    ],
+)
+def test_load_csv_bad_rows(tmp_path, body, message):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n" + body)
+    with raises(rf"^csv file '.*d.csv' {message}"):
+        gd_torch.load_csv(path, "y")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"step": [1e-3, 1e-3]}, r"^step must be a positive finite number or an array of 3 of them"),
+        ({"batch": 0}, r"^batch must be a positive integer"),
+        ({"scheme": "backward"}, r"^scheme must be one of"),
+        ({"scheme": "complex", "activation": "relu"}, r"^scheme must be 'central', 'forward' or 'richardson'"),
+    ],
+)
+def test_gradient_function_checks_numeric_options_at_construction(problem, options, message):
+    _, X, y = problem
+    with raises(message):
+        gd_torch.gradient_function(X, y, method="numeric", **options)

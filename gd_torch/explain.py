@@ -333,28 +333,8 @@ def explain(
             )
             f_text, local, up = _formulas(name, lo, act)
             note = notes.get(name, "")
-            if auto_cmp is not None and not auto_cmp.ok and name in ("z", "W") and lo.name == "bce":
-                note = _softplus_note(z, auto_cmp, name, X)
             stages.append(Stage(name, f_text, local, up, values[name], h, auto_cmp, fd_cmp, note))
         return Explanation(lo.name, act.name, str(X.dtype), X.shape, stages, graph)
-
-
-#: torch.nn.functional.softplus(z) returns z itself above this (its default threshold=20)
-_SOFTPLUS_THRESHOLD = 20.0
-
-
-def _softplus_note(z: np.ndarray, cmp: Comparison, name: str, X: np.ndarray) -> str:
-    # autograd's cross-entropy gradient differs where torch's softplus is linear: d/dz = 1 there,
-    # where the exact derivative is sigmoid(z) = 1 - e^-z (off by e^-20 = 2e-9 per sample at most)
-    above = z > _SOFTPLUS_THRESHOLD
-    involved = cmp.failing if name == "z" else np.flatnonzero(above)
-    if not above.any() or (name == "z" and not above[involved].all()):
-        return ""
-    return (
-        f"{int(above.sum())} samples have z > {_SOFTPLUS_THRESHOLD:g}, where torch's softplus (threshold="
-        f"{_SOFTPLUS_THRESHOLD:g}) returns z itself: autograd takes d softplus/dz = 1 there instead of "
-        "sigmoid(z) = 1 - exp(-z), an error of at most exp(-20) = 2.1e-9 per sample"
-    )
 
 
 def _formulas(name: str, lo: Loss, act: Activation) -> tuple[str, str, str]:

@@ -35,7 +35,9 @@ def _sq(z: torch.Tensor, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 TERMS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "sse": _sq,
     "mse": _sq,
-    "bce": lambda z, a, y: torch.nn.functional.softplus(z) - y * z,
+    # softplus(z) = log(e^0 + e^z); torch.nn.functional.softplus would return z itself above its
+    # threshold=20, making d/dz exactly 1 there instead of sigmoid(z) = 1 - e^-z
+    "bce": lambda z, a, y: torch.logaddexp(z, torch.zeros_like(z)) - y * z,
 }
 
 

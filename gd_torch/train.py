@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _validate
 from ._errors import GdTorchError, bad_value
-from .gradients import METHODS, gradient_function
+from .gradients import METHODS, analytic, gradient_function, tutorial
 from .model import ACTIVATIONS, Activation, Loss, check_labels, init_weights, reduce, resolve
 
 #: why a run stopped
@@ -83,25 +83,9 @@ class FitResult:
         return float(self.accuracy_history[-1])
 
 
-# ---- gradients written from z ------------------------------------------------------------
 # Methods that are a formula in z = X @ W reuse the z and a = f(z) the loop has already
-# computed for the loss (one pass over X per step instead of two).  Each returns exactly
-# what its module's grad returns (same operations, same order; tests compare them bit for bit).
-
-
-def _analytic_from_z(XT: np.ndarray, z: np.ndarray, a: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):
-    # gradients.analytic.grad: dL/dW = X^T dL/dz, dL/dz = dL/da * da/dz (analytic.delta)
-    if lo.dL_dz is not None:
-        return XT @ lo.dL_dz(a, y, y.shape[0])
-    return XT @ (lo.dL_da(a, y, y.shape[0]) * act.df(z, a))
-
-
-def _tutorial_from_z(XT: np.ndarray, z: np.ndarray, a: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):
-    # gradients.tutorial.grad: X^T (f(z) - y) / N, whatever the loss
-    return XT @ (a - y) / y.shape[0]
-
-
-_FROM_Z: dict[str, Callable[..., np.ndarray]] = {"analytic": _analytic_from_z, "tutorial": _tutorial_from_z}
+# computed for the loss (one pass over X per step instead of two), through their module's from_z.
+_FROM_Z: dict[str, Callable[..., np.ndarray]] = {"analytic": analytic.from_z, "tutorial": tutorial.from_z}
 
 
 def fit(

@@ -41,10 +41,12 @@ _THREADED_BYTES = 4 << 20
 _TINY = 9216
 
 
-def delta(z: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int | None = None) -> np.ndarray:
+def delta(
+    z: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int | None = None, a: np.ndarray | None = None
+) -> np.ndarray:
     """dL/dz for pre-activations z of shape (n_samples,); ``n`` is the loss's sample count
-    when z and y are one block of a larger problem."""
-    a = act.f(z)
+    when z and y are one block of a larger problem; ``a`` = f(z) when the caller has it."""
+    a = act.f(z) if a is None else a
     n = y.shape[0] if n is None else n
     if lo.dL_dz is not None:  # the pair where the chain rule collapses (bce with sigmoid)
         return lo.dL_dz(a, y, n)
@@ -73,7 +75,13 @@ def _one_block(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activ
 
 def _two_pass(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
     z = _validate.z_of(X, W)  # z = X W, (N,), checked finite
-    return X.T @ delta(z, y, lo, act)  # (D,)
+    return from_z(X.T, z, act.f(z), y, lo, act)
+
+
+def from_z(XT: np.ndarray, z: np.ndarray, a: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
+    """dL/dW = X^T dL/dz from a z = X W and a = f(z) the caller already has (training reuses
+    the z of its loss evaluation: one pass over X per step)."""
+    return XT @ delta(z, y, lo, act, a=a)  # (D,)
 
 
 def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):

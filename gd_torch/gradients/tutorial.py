@@ -19,5 +19,10 @@ from ..model import Activation, Loss
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
     """X^T (f(X W) - y) / N, ignoring ``lo``."""
     z = _validate.z_of(X, W)
-    error = act.f(z) - y
-    return X.T @ error / X.shape[0]
+    return from_z(X.T, z, act.f(z), y, lo, act)
+
+
+def from_z(XT: np.ndarray, z: np.ndarray, a: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
+    """X^T (a - y) / N from a = f(X W) the caller already has."""
+    error = a - y
+    return XT @ error / y.shape[0]

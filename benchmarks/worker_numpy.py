@@ -16,7 +16,7 @@ import threadpoolctl
 from _harness import ACTIVATION, ALPHA, EPOCHS, LOSS, base_row, blocked_autorange, emit, make_data, read_plan, skip
 from _harness import train_loop as loop
 
-from gd_torch import gradient_function, tutorial_data
+from gd_torch import fit, gradient_function, tutorial_data
 from gd_torch.model import loss_from_z, resolve, sigmoid
 
 #: numeric methods: gradient_function options
@@ -108,11 +108,14 @@ def gradient_rows(cell: list[dict], plan: dict, p: dict) -> None:
 
 
 def bare_numpy_loop(X: np.ndarray, y: np.ndarray, W0: np.ndarray, epochs: int, alpha: float) -> np.ndarray:
-    # the tutorial's update, nothing else: W <- W - alpha X^T (sigmoid(X W) - y) / N
+    # the tutorial's loop without its print: the loss it records each epoch (as fit does)
+    # and its update W <- W - alpha X^T (sigmoid(X W) - y) / N
     W = W0.copy()
     n = X.shape[0]
+    history = []
     for _ in range(epochs):
         error = sigmoid(X @ W) - y
+        history.append(np.sum(error**2))
         W -= alpha * (X.T @ error) / n
     return W
 
@@ -120,7 +123,6 @@ def bare_numpy_loop(X: np.ndarray, y: np.ndarray, W0: np.ndarray, epochs: int, a
 def train_rows(tasks: list[dict], plan: dict) -> None:
     X, y = tutorial_data()
     W0 = np.random.default_rng(plan["seed"]).uniform(size=X.shape[1])
-    fit = _fit()
     for task in tasks:
         t_start = time.perf_counter()
         m = task["method"]
@@ -128,7 +130,7 @@ def train_rows(tasks: list[dict], plan: dict) -> None:
         if m == "numpy-loop":
             fn = lambda: bare_numpy_loop(X, y, W0, EPOCHS, ALPHA)  # noqa: E731
             driver = "bare numpy"
-        elif fit is not None and m in ("analytic", "central-batched"):
+        elif m in ("analytic", "central-batched"):
             method = "numeric" if m == "central-batched" else m
             fn = partial(fit, X, y, method=method, loss=LOSS, activation=ACTIVATION, alpha=ALPHA, epochs=EPOCHS, seed=0)
             driver = "gd_torch.train.fit"
@@ -141,14 +143,6 @@ def train_rows(tasks: list[dict], plan: dict) -> None:
         row["us_per_epoch"] = r["median_s"] / EPOCHS * 1e6
         row["wall_s"] = time.perf_counter() - t_start
         emit(row)
-
-
-def _fit():
-    try:
-        from gd_torch.train import fit
-    except ImportError:
-        return None
-    return fit
 
 
 def machine() -> dict:

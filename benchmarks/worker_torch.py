@@ -15,10 +15,9 @@ from functools import partial
 import numpy as np
 import torch
 from _harness import ACTIVATION, ALPHA, EPOCHS, LOSS, base_row, emit, make_data, read_plan, skip, stats
-from _harness import train_loop as loop
 from torch.utils.benchmark import Timer
 
-from gd_torch import _validate, gradient_function, tutorial_data
+from gd_torch import _validate, fit, tutorial_data
 from gd_torch.gradients import autograd
 from gd_torch.model import resolve
 
@@ -116,29 +115,23 @@ def _gradient_row(task, on, dev, X, y, W, lo, act, plan) -> dict:
 def train_rows(tasks: list[dict], plan: dict) -> None:
     X, y = tutorial_data()
     W0 = np.random.default_rng(plan["seed"]).uniform(size=X.shape[1])
-    fit = _fit()
     for task in tasks:
         t_start = time.perf_counter()
         dev = torch.device(task["device"])
         if task["method"] == "autograd":
-            if fit is not None:
-                fn = partial(
-                    fit,
-                    X,
-                    y,
-                    method="autograd",
-                    loss=LOSS,
-                    activation=ACTIVATION,
-                    alpha=ALPHA,
-                    epochs=EPOCHS,
-                    seed=0,
-                    device=str(dev),
-                )
-                driver = "gd_torch.train.fit"
-            else:
-                g = gradient_function(X, y, method="autograd", loss=LOSS, activation=ACTIVATION, device=str(dev))
-                fn = lambda g=g: loop(g, W0, EPOCHS, ALPHA)  # noqa: E731
-                driver = "loop"
+            fn = partial(
+                fit,
+                X,
+                y,
+                method="autograd",
+                loss=LOSS,
+                activation=ACTIVATION,
+                alpha=ALPHA,
+                epochs=EPOCHS,
+                seed=0,
+                device=str(dev),
+            )
+            driver = "gd_torch.train.fit"
         else:  # formula-torch: the whole loop on tensors, on the device
             Xt, yt, Wt0 = (torch.from_numpy(a).to(dev) for a in (X, y, W0))
 
@@ -154,14 +147,6 @@ def train_rows(tasks: list[dict], plan: dict) -> None:
         row["us_per_epoch"] = r["median_s"] / EPOCHS * 1e6
         row["wall_s"] = time.perf_counter() - t_start
         emit(row)
-
-
-def _fit():
-    try:
-        from gd_torch.train import fit
-    except ImportError:
-        return None
-    return fit
 
 
 def machine() -> dict:

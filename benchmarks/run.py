@@ -156,6 +156,8 @@ def _config(args: argparse.Namespace) -> dict:
     threads = args.threads if args.threads is not None else _cores()
     if threads < 1:
         raise bad_value("--threads", threads, "a positive integer")
+    if args.seed < 0:  # numpy's default_rng in the workers refuses it only after the plan has run
+        raise bad_value("--seed", args.seed, "a non-negative integer")
     return {
         "n": args.n or base["n"],
         "d": args.d or base["d"],

@@ -82,6 +82,7 @@ def test_interrupted_run_keeps_its_rows(quick, tmp_path):
         (["--d", "0"], "--d: must be positive integers"),
         (["--dtype", "float16"], "--dtype must be float64 or float32"),
         (["--device", "tpu"], "--device must be 'cpu' or 'cuda'"),
+        (["--seed", "-1"], "--seed must be a non-negative integer; got -1"),
         (["--n", "100000000", "--d", "512"], "X alone is 381.47 GiB"),
         (["--assemble", "no/such/file.jsonl"], "--assemble must be an existing"),
     ],

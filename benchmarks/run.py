@@ -366,11 +366,15 @@ def run(args: argparse.Namespace) -> int:
     gpu = _check_cuda(cfg["device"])
     tasks, skipped = plan_tasks(cfg)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     tag = args.tag or ("quick" if cfg["quick"] else cfg["device"])
     rows_path = out / f"{tag}.jsonl"
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with open(rows_path, "w") as f:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        f = open(rows_path, "w")  # closed by the with below
+    except OSError as exc:
+        raise GdTorchError(f"--out folder {args.out!r} cannot be written: {exc.strerror or exc}") from None
+    with f:
 
         def sink(row: dict) -> None:
             f.write(json.dumps(row) + "\n")

@@ -94,6 +94,14 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     assert not list(tmp_path.iterdir())  # refused before running anything
 
 
+def test_unwritable_out_is_one_line_and_exit_2(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["bench", "--quick", "--out", str(blocker / "results")]) == 2
+    err = capsys.readouterr().err
+    assert f"--out folder {str(blocker / 'results')!r} cannot be written" in err and err.count("\n") == 1
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA; the refusal is for machines without")
 def test_cuda_without_cuda_is_refused(capsys, tmp_path):
     assert main(["bench", "--device", "cuda", "--out", str(tmp_path)]) == 2

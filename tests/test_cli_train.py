@@ -228,6 +228,8 @@ def test_sweep_cli_table_and_heatmap(tmp_path, capsys):
         (["--rules", "adam"], ["--rules method must be", "'adam'"]),
         (["--rules", "analytic:hinge"], ["--rules loss must be", "'hinge'"]),
         (["--seeds", "0"], ["--seeds"]),
+        (["--alphas", "0.1,1e-1"], ["--alphas must be distinct learning rates", "'0.1,1e-1'"]),
+        (["--rules", "analytic,analytic:sse"], ["--rules must be distinct rules (analytic:sse is given twice)"]),
     ],
 )
 def test_sweep_bad_options(tmp_path, capsys, monkeypatch, argv, fragments):

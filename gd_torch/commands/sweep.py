@@ -74,7 +74,10 @@ def parse_rules(text: str, default_loss: str) -> list[tuple[str, str]]:
         method, _, loss = item.partition(":")
         choice("--rules method", method, METHODS)
         choice("--rules loss", loss or default_loss, LOSSES)
-        rules.append((method, loss or default_loss))
+        rule = (method, loss or default_loss)
+        if rule in rules:  # the tables and findings are keyed by rule: a repeat would print twice
+            raise bad_value("--rules", text, f"distinct rules ({':'.join(rule)} is given twice)")
+        rules.append(rule)
     if not rules:
         raise bad_value("--rules", text, "a comma-separated list of METHOD or METHOD:LOSS")
     return rules
@@ -87,6 +90,8 @@ def parse_alphas(text: str) -> list[float]:
         alphas = []
     if not alphas or not all(math.isfinite(a) and a > 0 for a in alphas):
         raise bad_value("--alphas", text, "a comma-separated list of finite learning rates > 0")
+    if len(set(alphas)) != len(alphas):  # a repeated alpha would run, and print, every rule twice
+        raise bad_value("--alphas", text, "distinct learning rates")
     return alphas
 
 

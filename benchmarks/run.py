@@ -357,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
     """Plan, run the workers, assemble; 0 when every planned row finished (skips included)."""
     if args.assemble:
         path = Path(args.assemble)
-        if not path.is_file():
+        if path.suffix != ".jsonl" or not path.is_file():  # its .json/.md are written beside it
             raise bad_value("--assemble", args.assemble, "an existing .jsonl rows file")
         result = assemble(path)
         print(write_outputs(result, path.with_suffix("")))

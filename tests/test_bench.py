@@ -94,6 +94,15 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     assert not list(tmp_path.iterdir())  # refused before running anything
 
 
+def test_assemble_refuses_a_file_that_is_not_jsonl(capsys, tmp_path):
+    other = tmp_path / "notes.txt"
+    other.write_text("not rows\n")
+    assert main(["bench", "--assemble", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "--assemble must be an existing .jsonl rows file" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no notes.json / notes.md beside it
+
+
 def test_unwritable_out_is_one_line_and_exit_2(capsys, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -367,6 +367,8 @@ def run(args: argparse.Namespace) -> int:
     tasks, skipped = plan_tasks(cfg)
     out = Path(args.out)
     tag = args.tag or ("quick" if cfg["quick"] else cfg["device"])
+    if Path(tag).name != tag or tag in (".", ".."):  # '../x' would write outside --out
+        raise bad_value("--tag", tag, "a file name stem without a folder, e.g. 'quick'")
     rows_path = out / f"{tag}.jsonl"
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     try:

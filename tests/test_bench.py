@@ -83,6 +83,10 @@ def test_interrupted_run_keeps_its_rows(quick, tmp_path):
         (["--dtype", "float16"], "--dtype must be float64 or float32"),
         (["--device", "tpu"], "--device must be 'cpu' or 'cuda'"),
         (["--seed", "-1"], "--seed must be a non-negative integer; got -1"),
+        (
+            ["--tag", "../escaped", "--quick", "--no-train", "--methods", "floor", "--n", "10", "--d", "2"],
+            "--tag must be a file name stem without a folder",
+        ),
         (["--n", "100000000", "--d", "512"], "X alone is 381.47 GiB"),
         (["--assemble", "no/such/file.jsonl"], "--assemble must be an existing"),
     ],

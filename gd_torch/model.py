@@ -270,6 +270,8 @@ def add_bias(X: Any) -> Array:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] == 0:
         raise bad_value("X", f"an array of shape {X.shape}", "2-D with at least one row")
+    if X.dtype.kind not in "biuf":  # strings fail in the copy below; complex would lose its imaginary part
+        raise bad_value("X", f"an array of dtype {X.dtype}", "real numbers (bool, integer or float)")
     dt = X.dtype if X.dtype in _validate.FLOAT_DTYPES else np.dtype(np.float64)
     out = np.empty((X.shape[0], X.shape[1] + 1), dtype=dt)
     out[:, 0] = 1

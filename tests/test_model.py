@@ -159,6 +159,13 @@ def test_add_bias_puts_the_ones_first():
     assert gd_torch.add_bias(np.arange(4).reshape(2, 2)).dtype == np.float64
 
 
+@pytest.mark.parametrize("X", [np.array([["a", "b"]]), np.ones((2, 2)) * (1 + 1j)], ids=["str", "complex"])
+def test_add_bias_refuses_what_is_not_real_numbers(X):
+    message = rf"X must be real numbers \(bool, integer or float\); got 'an array of dtype {X.dtype}'"
+    with pytest.raises(gd_torch.GdTorchError, match=message):
+        gd_torch.add_bias(X)
+
+
 @pytest.mark.parametrize("init", ["uniform", "zeros", "normal"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_init_weights(init, dtype):

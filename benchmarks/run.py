@@ -405,6 +405,10 @@ def run(args: argparse.Namespace) -> int:
     if interrupted:
         print("gd-torch bench: interrupted; the finished rows are kept in " + str(rows_path), file=sys.stderr)
         return 130
+    failed = [r for r in result["rows"] if r.get("status") == "error"]
+    if failed:  # a worker crashed: its rows are in the table as errors, and the run did not finish them
+        print(f"gd-torch bench: {len(failed)} row(s) failed: {failed[0]['reason']}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,6 +4,7 @@ time) and the fast paths it times (same results as the plain formulas)."""
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -105,6 +106,19 @@ def test_assemble_refuses_a_file_that_is_not_jsonl(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "--assemble must be an existing .jsonl rows file" in err and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no notes.json / notes.md beside it
+
+
+def test_a_crashed_worker_makes_the_run_exit_1(capsys, tmp_path, monkeypatch):
+    crash = tmp_path / "crash.sh"  # stands in for the python that runs each worker
+    crash.write_text("#!/bin/sh\ncat > /dev/null\necho 'worker blew up' >&2\nexit 3\n")
+    crash.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(crash))
+    argv = ["bench", "--quick", "--no-train", "--methods", "floor", "--n", "10", "--d", "2", "--out", str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "row(s) failed: worker_numpy.py exited with 3: worker blew up" in err
+    rows = [json.loads(x) for x in (tmp_path / "quick.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows if r.get("kind") == "gradient"] == ["error", "error"]
 
 
 def test_unwritable_out_is_one_line_and_exit_2(capsys, tmp_path):

@@ -161,7 +161,8 @@ def fit(
         batch_size = _count("batch_size", batch_size, f"None or an integer from 1 to n_samples = {n}")
         if batch_size > n:
             raise bad_value("batch_size", batch_size, f"None or an integer from 1 to n_samples = {n}")
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not math.isfinite(tol)):
+    real = int | float | np.integer | np.floating  # np.float32(10.0) is a number too
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, real) or not math.isfinite(tol)):
         raise bad_value("tol", tol, "None or a finite number (stop once the loss is at or below it)")
     if patience is not None:
         patience = _count("patience", patience, "None or a positive integer (epochs without improvement)")

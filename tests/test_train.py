@@ -113,9 +113,10 @@ def test_stop_on_epochs(blobs):
     assert len(r.loss_history) == 14
 
 
-def test_stop_on_tol(blobs):
+@pytest.mark.parametrize("tol", [10.0, 10, np.float32(10.0), np.int64(10)], ids=repr)
+def test_stop_on_tol(blobs, tol):
     X, y = blobs
-    r = fit(X, y, method="tutorial", seed=1, epochs=1000, tol=10.0)
+    r = fit(X, y, method="tutorial", seed=1, epochs=1000, tol=tol)
     assert r.stop_reason == "tol"
     assert r.loss_history[-1] <= 10.0
     assert (r.loss_history[:-1] > 10.0).all()

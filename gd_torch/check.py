@@ -112,9 +112,10 @@ def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
     """'analytic' -> ('analytic', {}); 'numeric:complex' -> ('numeric', {'scheme': 'complex'})."""
     if not isinstance(spec, str):
         raise bad_value("methods", spec, "method names such as 'analytic' or 'numeric:complex'")
-    name, _, scheme = spec.partition(":")
+    name, colon, scheme = spec.partition(":")
     accepted = ", ".join([*METHODS, *(f"numeric:{s}" for s in _numeric.SCHEMES)])
-    if name not in METHODS or (scheme and name != "numeric") or (scheme and scheme not in _numeric.SCHEMES):
+    # with a colon, a scheme must follow ('numeric:' is not a name, though it ran as 'numeric')
+    if name not in METHODS or (colon and name != "numeric") or (colon and scheme not in _numeric.SCHEMES):
         raise bad_value("methods", spec, f"a list of: {accepted}")
     return name, ({"scheme": scheme} if scheme else {})
 

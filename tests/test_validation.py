@@ -211,6 +211,8 @@ def test_unknown_mode(problem):
         (("analytic", "analytic"), r"^methods must be distinct method names"),
         (("analytic", "numeric:backward"), r"^methods must be a list of: analytic, .*; got 'numeric:backward'$"),
         (("analytic", "autograd:complex"), r"^methods must be a list of: .*; got 'autograd:complex'$"),
+        (("analytic", "numeric:"), r"^methods must be a list of: .*; got 'numeric:'$"),
+        (("analytic", "autograd:"), r"^methods must be a list of: .*; got 'autograd:'$"),
     ],
 )
 def test_bad_methods_for_check(problem, methods, message):

@@ -119,6 +119,8 @@ def test_breast_cancer_dataset(capsys):
         (["--seed", "-1"], r"seed must be None or a non-negative integer; got -1"),
         (["--data-seed", "-1"], r"argument --data-seed: must be a non-negative integer, got '-1'"),
         (["--bogus"], r"unrecognized arguments: --bogus"),
+        (["--label", "y"], r"--label must be given only with a CSV --dataset .*; got 'y'"),
+        (["--dataset", "breast-cancer", "--label", "y"], r"--label must be given only with a CSV --dataset"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):

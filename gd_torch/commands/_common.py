@@ -55,6 +55,10 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     """X with the bias column first, y, and a one-line description of the data."""
     dt = _validate.dtype("--dtype", args.dtype)
+    if args.label is not None and not args.dataset.endswith(".csv"):  # it would be silently ignored
+        raise bad_value(
+            "--label", args.label, "given only with a CSV --dataset (blobs and breast-cancer bring their labels)"
+        )
     if args.dataset == "blobs":
         X, y = tutorial_data(args.n_samples, args.n_features, seed=args.data_seed, dtype=dt)
         desc = f"make_blobs(n_samples={args.n_samples}, n_features={args.n_features}, centers=2, cluster_std=1.05, random_state={args.data_seed}), bias column first"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate, errormodel
-from ._errors import GdTorchError, bad_value
+from ._errors import bad_value
 from .gradients import METHODS
 from .gradients import numeric as _numeric
 from .model import Activation, Loss, prepare
@@ -206,8 +206,7 @@ def check(
 
 def _directional(W, X, y, lo, act, v, scheme, model):
     # the numeric method along v: L(W + t v) as a function of the scalar t, any scheme
-    if scheme == "complex" and not act.smooth:
-        raise GdTorchError(f"scheme must not be 'complex' for activation={act.name!r}: it has a kink")
+    _numeric.check_options(W, act, scheme=scheme)  # the same refusals as mode='full' (complex step at a kink)
     t = _numeric.default_steps(np.zeros(1, dtype=W.dtype), scheme)[0] * max(1.0, float(np.abs(W) @ np.abs(v)))
     # the 1-D problem in t: design column X v, weight 0, offset z0 = X W
     Xv = (X @ v.astype(W.dtype))[:, None]

@@ -246,6 +246,9 @@ def test_unknown_option_for_a_method(problem, method, option):
 def test_complex_step_refused_for_relu(problem):
     with raises(r"^scheme must be 'central', 'forward' or 'richardson' for activation='relu': got 'complex'; .*0\.0$"):
         gd_torch.gradient(*problem, method="numeric", scheme="complex", activation="relu")
+    for mode in ("full", "directional"):  # check gives the same refusal in both modes
+        with raises(r"^scheme must be 'central', 'forward' or 'richardson' for activation='relu': got 'complex'; "):
+            gd_torch.check(*problem, methods=["analytic", "numeric:complex"], activation="relu", mode=mode)
 
 
 def test_complex_step_refused_for_relu_in_check(problem):

@@ -125,6 +125,8 @@ def landscape(
     W, X, y, _, _ = prepare(W, X, y, losses[0], activation)
     for name in losses[1:]:
         prepare(W, X, y, name, activation)
+    if len(set(losses)) != len(losses):  # the surfaces are keyed by name: a repeat would be drawn once
+        raise bad_value("losses", losses, "distinct loss names")
     i, j = _pair(i, j, d)
     P = P.astype(X.dtype)
     (li, hi), (lj, hj) = _limits(P, W, i, j) if limits is None else _check_limits(limits)

@@ -78,6 +78,7 @@ def test_plot_writes_a_png(blobs, path, tmp_path):
         ({"resolution": 3}, "resolution must be an integer from 8 to 1001"),
         ({"activation": "tanh"}, "activation must be one of 'sigmoid' with loss='bce'"),
         ({"losses": ("sse", "hinge")}, "loss must be one of"),
+        ({"losses": ("sse", "bce", "sse")}, r"losses must be distinct loss names; got \('sse', 'bce', 'sse'\)"),
         ({"limits": ((1, 0), (0, 1))}, "limits must be"),
     ],
 )

@@ -147,7 +147,9 @@ def check(
     if isinstance(methods, str) or len(methods) < 2:
         raise bad_value("methods", methods, "at least two method names to compare")
     specs = [parse_method(s) for s in methods]
-    if len(set(methods)) != len(methods):
+    # 'numeric' is 'numeric:central': the same computation under two names is no comparison
+    same = {(name, opts.get("scheme", "central" if name == "numeric" else "")) for name, opts in specs}
+    if len(same) != len(methods):
         raise bad_value("methods", list(methods), "distinct method names")
     seed = _validate.seed("seed", seed, none_ok=False)  # the random direction of mode='directional'
     if device != "cpu":

@@ -209,6 +209,7 @@ def test_unknown_mode(problem):
         (("analytic",), r"^methods must be at least two method names"),
         ("analytic", r"^methods must be at least two method names"),
         (("analytic", "analytic"), r"^methods must be distinct method names"),
+        (("numeric", "numeric:central"), r"^methods must be distinct method names"),
         (("analytic", "numeric:backward"), r"^methods must be a list of: analytic, .*; got 'numeric:backward'$"),
         (("analytic", "autograd:complex"), r"^methods must be a list of: .*; got 'autograd:complex'$"),
         (("analytic", "numeric:"), r"^methods must be a list of: .*; got 'numeric:'$"),

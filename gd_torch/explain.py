@@ -92,7 +92,7 @@ class Stage:
 class GraphNode:
     """One backward node of torch's graph: its class name, the shape of the forward output it
     differentiates, the named tensor it produced (z, a, e, L, W or ''), and the ids of the
-    nodes it passes gradients on to (None: an input that needs no gradient, such as X or y)."""
+    nodes it passes gradients on to (None: an input that needs no gradient, such as X, y or a constant)."""
 
     id: int
     kind: str
@@ -133,7 +133,7 @@ class Explanation:
         def show(nid: int | None, prefix: str, last: bool, top: bool) -> None:
             branch = "" if top else ("`- " if last else "|- ")
             if nid is None:
-                lines.append(f"{prefix}{branch}(input that needs no gradient: X or y)")
+                lines.append(f"{prefix}{branch}(input that needs no gradient: X, y or a constant)")
                 return
             n = nodes[nid]
             label = f"#{n.id} {n.kind}  {_shape_text(n.shape)}" + (f"  -> {n.tensor}" if n.tensor else "")

@@ -265,10 +265,8 @@ def predict_labels(a: np.ndarray) -> np.ndarray:
 
 
 def _xy(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    # the core's shape/dtype checks, with a dummy W of the right length
-    X0 = np.asarray(X)
-    W0 = np.zeros(X0.shape[1] if X0.ndim == 2 else 0, dtype=X0.dtype if X0.dtype.kind == "f" else np.float64)
-    _, X, y = _validate.problem(W0, X0, y)
+    # the core's shape/dtype checks on X and y alone
+    _, X, y = _validate.problem(_validate.zero_weights(X), X, y)
     return X, y
 
 

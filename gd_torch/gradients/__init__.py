@@ -95,8 +95,7 @@ def gradient_function(
     module's ``make``).  W passed to ``g`` must be a float array of shape (n_features,)
     in X's dtype; z = X @ W is still checked for NaN/inf on every call.
     """
-    X0 = np.asarray(X)
-    W0 = np.zeros(X0.shape[1] if X0.ndim == 2 else 0, dtype=X0.dtype if X0.dtype.kind == "f" else np.float64)
+    W0 = _validate.zero_weights(X)
     m, _, X, y, lo, act, options = _resolve(W0, X, y, method, loss, activation, device, options)
     module = m.load()
     if hasattr(module, "make"):

@@ -33,6 +33,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: use this checkou
 
 from gd_torch._errors import GdTorchError, bad_value  # noqa: E402
 
+sys.path.insert(0, str(HERE))  # the workers' shared harness
+from _harness import memory_available  # noqa: E402
+
 N_GRID = (250, 10_000, 100_000, 1_000_000)
 D_GRID = (3, 64, 512)
 DTYPES = ("float64", "float32")
@@ -205,7 +208,7 @@ def host_needs(n: int, d: int, dtype: str, method: str) -> int:
 def plan_tasks(cfg: dict) -> tuple[list[dict], list[dict]]:
     """The tasks to run and the rows skipped before running (memory), in grid order."""
     devices = ("cpu", "cuda") if cfg["device"] == "cuda" else ("cpu",)
-    avail = _mem_available()
+    avail = memory_available()
     tasks, skipped = [], []
     for dtype in cfg["dtype"]:
         for d in cfg["d"]:
@@ -266,17 +269,6 @@ def plan_tasks(cfg: dict) -> tuple[list[dict], list[dict]]:
                         }
                     )
     return tasks, skipped
-
-
-def _mem_available() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 # ---- running -----------------------------------------------------------------------

@@ -14,26 +14,24 @@ from ..model import add_bias
 DATASETS = ("blobs", "breast-cancer")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a positive integer; '1.5' and '0' are refused."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum: int, words: str):
+    # argparse type: an integer >= minimum; '1.5' and smaller integers are refused
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {words}, got {text!r}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (a seed); '-1' and '1.5' are refused."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
+#: argparse type: a positive integer; '1.5' and '0' are refused
+positive_int = _int_at_least(1, "a positive integer")
+#: argparse type: an integer >= 0 (a seed); '-1' and '1.5' are refused
+non_negative_int = _int_at_least(0, "a non-negative integer")
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:

@@ -69,6 +69,12 @@ def undefined_pairs() -> list[tuple[str, str]]:
     ]
 
 
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    """The tutorial's data (bias column first), made once per test module."""
+    return gd_torch.tutorial_data()
+
+
 @pytest.fixture
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     """A generator seeded from the test id: fresh inputs per case, reproducible per case."""

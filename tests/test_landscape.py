@@ -11,11 +11,6 @@ from gd_torch.landscape import landscape, plot, surface
 
 
 @pytest.fixture(scope="module")
-def blobs():
-    return gd_torch.tutorial_data()
-
-
-@pytest.fixture(scope="module")
 def path(blobs):
     # a descent path made here with the tutorial's rule (no dependence on gd_torch.train)
     X, y = blobs

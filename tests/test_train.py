@@ -14,11 +14,6 @@ from gd_torch.train import STOP_REASONS, FitResult
 
 
 @pytest.fixture(scope="module")
-def blobs():
-    return tutorial_data()
-
-
-@pytest.fixture(scope="module")
 def small():
     # small enough for the numeric method (2 D + 1 evaluations of the loss per step)
     return tutorial_data(n_samples=40, seed=3)

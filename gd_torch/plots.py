@@ -15,11 +15,8 @@ the line z = 0:
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +26,10 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ._errors import GdTorchError, bad_value
+from ._io import atomic_path
 
 #: most frames a boundary animation gets by default (the stride grows with the epochs)
 MAX_FRAMES = 101
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); rename it to ``path`` on success,
-    delete it on failure."""
-    path = Path(path)
-    # a hidden name in the same folder (so the rename is atomic), created with the usual umask
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{path.suffix}")
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def boundary_line(w: np.ndarray, x1: np.ndarray) -> np.ndarray | None:

@@ -278,7 +278,9 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(Figure, "savefig", broken)
-    with pytest.raises(OSError, match="disk full"):
+    from gd_torch import GdTorchError
+
+    with pytest.raises(GdTorchError, match=r"could not write '.*loss\.png': disk full"):
         plots.plot_loss([3.0, 2.0, 1.0], tmp_path / "loss.png")
     assert list(tmp_path.iterdir()) == []  # neither loss.png nor its temporary file
 
@@ -291,3 +293,22 @@ def test_plots_refuse_data_without_two_features(tmp_path):
     with pytest.raises(GdTorchError, match=r"X must have 3 columns \(bias, x1, x2\).*got shape \(20, 4\)"):
         plot_boundary(X, y, np.zeros(4), tmp_path / "b.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_a_planted_symlink_and_keeps_the_old_file_on_failure(tmp_path):
+    from gd_torch import GdTorchError, _io
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    target = tmp_path / "out.txt"
+    target.symlink_to(victim)
+    _io.write_text(target, "new")
+    assert victim.read_text() == "keep me"  # the link was replaced, not written through
+    assert not target.is_symlink() and target.read_text() == "new"
+    with pytest.raises(GdTorchError, match="could not write"), _io.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "victim.txt"]
+    (tmp_path / ".out.1-abc.partial.txt").write_text("stale")
+    assert [p.name for p in _io.remove_stale_partials(tmp_path)] == [".out.1-abc.partial.txt"]

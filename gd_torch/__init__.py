@@ -8,7 +8,7 @@
 True
 """
 
-from ._errors import GdTorchError
+from ._errors import GdTorchError, TrainingDiverged
 from .check import CheckReport, check
 from .data import load_csv, tutorial_data
 from .diagnose import Diagnosis, diagnose
@@ -27,6 +27,7 @@ __all__ = [
     "FitResult",
     "GDClassifier",
     "GdTorchError",
+    "TrainingDiverged",
     "add_bias",
     "check",
     "diagnose",

@@ -87,6 +87,8 @@ class Activation:
     df_abs: Callable[[Array, Array], Array] = lambda z, a: np.ones_like(a)
     #: points where the derivative does not exist
     kinks: tuple[float, ...] = ()
+    #: the same f on torch tensors, for autograd (None: autograd cannot differentiate this part)
+    torch_f: Callable[[Any], Any] | None = None
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -100,9 +102,17 @@ ACTIVATIONS: dict[str, Activation] = {
             "da/dz = a (1 - a)",
             True,
             df_abs=lambda z, a: a * (1 - a) + 1,
+            torch_f=lambda z: z.sigmoid(),
         ),
         Activation(
-            "tanh", tanh, lambda z, a: 1 - a * a, "a = tanh(z)", "da/dz = 1 - a^2", True, df_abs=lambda z, a: 1 + a * a
+            "tanh",
+            tanh,
+            lambda z, a: 1 - a * a,
+            "a = tanh(z)",
+            "da/dz = 1 - a^2",
+            True,
+            df_abs=lambda z, a: 1 + a * a,
+            torch_f=lambda z: z.tanh(),
         ),
         Activation(
             "relu",
@@ -113,8 +123,11 @@ ACTIVATIONS: dict[str, Activation] = {
             False,
             df_abs=lambda z, a: (z > 0).astype(a.dtype),
             kinks=(0.0,),
+            torch_f=lambda z: z.relu(),
         ),
-        Activation("identity", identity, lambda z, a: np.ones_like(np.real(a)), "a = z", "da/dz = 1", True),
+        Activation(
+            "identity", identity, lambda z, a: np.ones_like(np.real(a)), "a = z", "da/dz = 1", True, torch_f=lambda z: z
+        ),
     )
 }
 
@@ -146,6 +159,8 @@ class Loss:
     #: |pieces| of each term l_i before cancellation, from (z, a, y): the rounding error of
     #: evaluating l_i is ~ u times this, which can far exceed u |l_i| (see errormodel.py)
     terms_abs: Callable[[Array, Array, Array], Array] = lambda z, a, y: _sq_abs(z, a, y)
+    #: the per-sample terms on torch tensors (z, a, y), for autograd (None: autograd cannot use this loss)
+    torch_terms: Callable[[Any, Any, Any], Any] | None = None
 
 
 def _sq(z: Array, a: Array, y: Array) -> Array:
@@ -171,6 +186,17 @@ def _bce_terms(z: Array, a: Array, y: Array) -> Array:
     return softplus(z) - _col(y, z) * z
 
 
+def _torch_sq(z: Any, a: Any, y: Any) -> Any:
+    e = a - y
+    return e * e
+
+
+def _torch_bce(z: Any, a: Any, y: Any) -> Any:
+    # softplus(z) - y z with softplus(z) = log(e^0 + e^z): torch.nn.functional.softplus returns z
+    # itself above its threshold 20, which would make d/dz exactly 1 there instead of sigmoid(z)
+    return z.logaddexp(z.new_zeros(())) - y * z
+
+
 def _col(y: Array, like: Array) -> Array:
     return y if np.ndim(like) == 1 else y[:, None]
 
@@ -178,7 +204,15 @@ def _col(y: Array, like: Array) -> Array:
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
-        Loss("sse", _sq, "sum", lambda a, y, n: 2 * (a - y), "L = sum_i (a_i - y_i)^2", "dL/da = 2 (a - y)"),
+        Loss(
+            "sse",
+            _sq,
+            "sum",
+            lambda a, y, n: 2 * (a - y),
+            "L = sum_i (a_i - y_i)^2",
+            "dL/da = 2 (a - y)",
+            torch_terms=_torch_sq,
+        ),
         Loss(
             "mse",
             _sq,
@@ -187,6 +221,7 @@ LOSSES: dict[str, Loss] = {
             "L = mean_i (a_i - y_i)^2",
             "dL/da = 2 (a - y) / N",
             dL_abs=lambda a, y, n: 2 * (abs(a) + abs(y)) / n,
+            torch_terms=_torch_sq,
         ),
         Loss(
             "bce",
@@ -201,6 +236,7 @@ LOSSES: dict[str, Loss] = {
             dL_dz=lambda a, y, n: (a - y) / n,
             dL_abs=lambda a, y, n: (abs(a) + abs(y)) / n,
             terms_abs=_bce_abs,
+            torch_terms=_torch_bce,
         ),
     )
 }
@@ -237,6 +273,19 @@ def prepare(W: Any, X: Any, y: Any, loss: str, activation: str) -> tuple[Array, 
     W, X, y = _validate.problem(W, X, y)
     check_labels(lo, y)
     return W, X, y, lo, act
+
+
+def delta(z: Array, y: Array, lo: Loss, act: Activation, n: int | None = None, a: Array | None = None) -> Array:
+    """dL/dz for pre-activations z of shape (n_samples,): the chain rule's one copy.
+
+    ``n`` is the loss's sample count when z and y are one block of a larger problem;
+    ``a`` = f(z) when the caller has it.
+    """
+    a = act.f(z) if a is None else a
+    n = y.shape[0] if n is None else n
+    if lo.dL_dz is not None:  # the pair where the chain rule collapses (bce with sigmoid)
+        return lo.dL_dz(a, y, n)
+    return lo.dL_da(a, y, n) * act.df(z, a)  # dL/dz = dL/da * da/dz
 
 
 def loss_from_z(z: Array, y: Array, lo: Loss, act: Activation) -> Any:

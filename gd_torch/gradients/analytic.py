@@ -28,9 +28,10 @@ from functools import partial
 import numpy as np
 
 from .. import _validate
-from ..model import Activation, Loss
+from ..model import Activation, Loss, delta
 from . import _blas
 
+FORMULA = "X^T (dL/da * da/dz), dL/da and da/dz written by hand"
 #: bytes of X per block: sized to stay in a core's share of the cache while it is used twice
 _BLOCK_BYTES = 2 << 20
 #: rows per block at most, so that the per-block vectors (z, a, dL/dz) stay under 128 KiB (no mmap)
@@ -39,18 +40,6 @@ _MAX_ROWS = 12288
 _THREADED_BYTES = 4 << 20
 #: at most this many entries, BLAS runs on one thread anyway (OpenBLAS's gemv threshold)
 _TINY = 9216
-
-
-def delta(
-    z: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int | None = None, a: np.ndarray | None = None
-) -> np.ndarray:
-    """dL/dz for pre-activations z of shape (n_samples,); ``n`` is the loss's sample count
-    when z and y are one block of a larger problem; ``a`` = f(z) when the caller has it."""
-    a = act.f(z) if a is None else a
-    n = y.shape[0] if n is None else n
-    if lo.dL_dz is not None:  # the pair where the chain rule collapses (bce with sigmoid)
-        return lo.dL_dz(a, y, n)
-    return lo.dL_da(a, y, n) * act.df(z, a)  # dL/dz = dL/da * da/dz
 
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:

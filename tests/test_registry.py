@@ -79,3 +79,18 @@ def test_autograd_is_torch_own_on_a_large_problem(monkeypatch):
     W_, X_, y_, lo, act = prepare(W, X, y, "sse", "sigmoid")
     tol = errormodel.SAFETY["float64"] * 2 * errormodel.build(W_, X_, y_, lo, act).exact
     assert (np.abs(got - expected) <= tol).all(), (got, expected, tol)
+
+
+def test_the_blocked_gradient_is_bit_identical_whatever_the_thread_count(monkeypatch):
+    # 3e5 x 8 float64 (19 MB): blocked and threaded; the row groups must not follow the threads
+    from gd_torch.gradients import _blas
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((300_000, 8))
+    y = (rng.random(300_000) < 0.5).astype(np.float64)
+    W = rng.standard_normal(8) / 8
+    results = []
+    for n in (1, 2, 3):
+        monkeypatch.setattr(_blas, "workers", lambda n=n: n)
+        results.append(gd_torch.gradient(W, X, y, method="analytic"))
+    assert all(np.array_equal(results[0], r) for r in results[1:]), results

@@ -102,7 +102,7 @@ def test_breast_cancer_dataset(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--loss", "foo"], r"loss must be one of 'sse', 'mse', 'bce'; got 'foo'"),
+        (["--loss", "foo"], r"loss must be one of 'sse', 'mse', 'bce', 'logcosh' or a gd_torch.Loss; got 'foo'"),
         (["--activation", "swish"], r"activation must be one of .*; got 'swish'"),
         (["--loss", "bce", "--activation", "tanh"], r"activation must be one of 'sigmoid' with loss='bce'"),
         (["--n-samples", "1.5"], r"argument --n-samples: must be a positive integer, got '1.5'"),

@@ -178,12 +178,14 @@ def test_unknown_scheme(problem):
 
 
 def test_unknown_loss(problem):
-    with raises(r"^loss must be one of 'sse', 'mse', 'bce'; got 'hinge'$"):
+    with raises(r"^loss must be one of 'sse', 'mse', 'bce', 'logcosh' or a gd_torch.Loss; got 'hinge'$"):
         gd_torch.objective(*problem, loss="hinge")
 
 
 def test_unknown_activation(problem):
-    with raises(r"^activation must be one of 'sigmoid', 'tanh', 'relu', 'identity'; got 'softmax'$"):
+    with raises(
+        r"^activation must be one of 'sigmoid', 'tanh', 'relu', 'identity', 'softplus' or a gd_torch.Activation; got 'softmax'$"
+    ):
         gd_torch.gradient(*problem, activation="softmax")
 
 

@@ -6,6 +6,7 @@ parametrised case draws fresh inputs, and a failure reproduces exactly on a reru
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import numpy as np
@@ -161,3 +162,22 @@ def patch_grad(monkeypatch, name, grad):
     from gd_torch.gradients import METHODS
 
     monkeypatch.setitem(METHODS, name, dataclasses.replace(METHODS[name], grad=grad, make=None))
+
+
+# ---- oldest declared dependencies -------------------------------------------------------
+#
+# CI's second environment (constraints-oldest.txt) runs the suite with GD_TORCH_OLDEST_DEPS=1.
+# There matplotlib 3.7 calls pyparsing's camelCase names, which today's pyparsing (any 3.x
+# that matplotlib 3.7 accepts, picked newest by pip) deprecates.  Those warnings, and only
+# those, are ignored there: matched by message AND by the matplotlib module that raises
+# them, so a warning from gd_torch (or anywhere else) still fails the run.
+OLD_LIBRARY_WARNINGS: tuple[str, ...] = (
+    r"ignore:'\w+' (argument is )?deprecated:DeprecationWarning:matplotlib\._(mathtext|fontconfig_pattern)$",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With GD_TORCH_OLDEST_DEPS=1, add OLD_LIBRARY_WARNINGS after the ini's "error" filter."""
+    if os.environ.get("GD_TORCH_OLDEST_DEPS") == "1":
+        for line in OLD_LIBRARY_WARNINGS:
+            config.addinivalue_line("filterwarnings", line)

@@ -26,7 +26,7 @@ nested torch autograd in float64; the exact g in long double by the hand-derived
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -176,13 +176,13 @@ def step_sweep(
     """
     if X is None and y is None:
         X, y = tutorial_data()
-    X_arr = np.asarray(X)
-    if W is None:
-        W = init_weights(X_arr.shape[1] if X_arr.ndim == 2 else 0, seed=seed)
-    W64, X64, y64, lo, act = prepare(np.asarray(W, dtype=np.float64), X_arr.astype(np.float64), y, loss, activation)
-    j, dts, names, h = _options(coordinate, W64.shape[0], dtypes, schemes, steps, act)
-    sweeps = {str(dt): _sweep(W64.astype(dt), X64.astype(dt), y64.astype(dt), lo, act, j, names, h) for dt in dts}
-    return StepsResult(lo.name, act.name, j, W64, X64.shape, h, sweeps)
+    W0 = _validate.zero_weights(X)
+    prepare(W0, X, y, loss, activation)  # X, y and the names, before W is drawn from X's width
+    W = init_weights(W0.shape[0], seed=seed, dtype=W0.dtype) if W is None else W
+    W, X, y, lo, act = prepare(W, X, y, loss, activation)
+    j, dts, names, h = _options(coordinate, W.shape[0], dtypes, schemes, steps, act)
+    sweeps = {str(dt): _sweep(W.astype(dt), X.astype(dt), y.astype(dt), lo, act, j, names, h) for dt in dts}
+    return StepsResult(lo.name, act.name, j, W.astype(np.float64), X.shape, h, sweeps)
 
 
 def _options(coordinate, d, dtypes, schemes, steps, act: Activation):
@@ -207,6 +207,7 @@ def _options(coordinate, d, dtypes, schemes, steps, act: Activation):
 
 
 def _sweep(W, X, y, lo: Loss, act: Activation, j: int, schemes: list[str], h: np.ndarray) -> StepSweep:
+    _validate.z_of(X, W)  # X finite, X W not overflowing
     exact = float(_reference(W, X, y, lo, act)[j])
     if exact == 0:
         raise bad_value("coordinate", j, "a weight whose derivative dL/dW_j is not 0 (errors are relative to it)")
@@ -215,11 +216,12 @@ def _sweep(W, X, y, lo: Loss, act: Activation, j: int, schemes: list[str], h: np
     d = _derivatives(W, X, y, lo, act, j)
     floor = float(errormodel.build(W, X, y, lo, act).exact[j]) / abs(exact)
     sw = StepSweep(str(W.dtype), eps, value, exact, d, floor, {})
+    curves = {}
     for s in schemes:
         errors = np.array([_error(W, X, y, lo, act, s, j, exact, step) for step in h])
         chosen = float(_numeric.default_steps(W, s)[j])
-        sw.curves[s] = _predict(sw, s, h, errors, chosen, _error(W, X, y, lo, act, s, j, exact, None))
-    return sw
+        curves[s] = _predict(sw, s, h, errors, chosen, _error(W, X, y, lo, act, s, j, exact, None))
+    return replace(sw, curves=curves)
 
 
 def _error(W, X, y, lo, act, scheme: str, j: int, exact: float, step: Any) -> float:

@@ -27,6 +27,8 @@ STYLE: dict[str, tuple[str, str, str]] = {
 }
 #: errors of exactly 0 (the result equals the exact g to the last bit) are drawn at this height
 ZERO_DRAWN = 1e-17
+#: predicted lines are drawn up to this relative error
+PREDICTED_MAX = 3.0
 
 
 def steps_figure(result: StepsResult) -> Figure:
@@ -36,7 +38,8 @@ def steps_figure(result: StepsResult) -> Figure:
     n = len(result.sweeps)
     fig = Figure(figsize=(6.4 * n, 6.0), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
-    top = max(10.0, 3 * max(np.nanmax(c.errors) for sw in result.sweeps.values() for c in sw.curves.values()))
+    # room above the measured errors for the note on W_j + h == W_j
+    top = 30 * max(1.0, max(np.nanmax(c.errors) for sw in result.sweeps.values() for c in sw.curves.values()))
     for ax, sw in zip(axes, result.sweeps.values(), strict=True):
         _panel(ax, sw, result.steps, top)
     axes[0].set_ylabel("relative error  |g_h - g| / |g|")
@@ -68,9 +71,10 @@ def _panel(ax, sw: StepSweep, h: np.ndarray, top: float) -> None:
         shown = np.where(c.errors == 0, ZERO_DRAWN, c.errors)
         ax.loglog(h, shown, "-", color=colour, marker=marker, ms=3.5, markevery=4, lw=1.5, alpha=0.8)
         # each prediction drawn where it is within a factor 10 of being the larger one
-        t = np.where((c.truncation > 0.1 * c.rounding) & (c.truncation < top), c.truncation, np.nan)
+        # predictions of errors above PREDICTED_MAX (100%, or several times it) say nothing more
+        t = np.where((c.truncation > 0.1 * c.rounding) & (c.truncation < PREDICTED_MAX), c.truncation, np.nan)
         ax.loglog(h, t, "--", color=colour, lw=1.4, zorder=3)  # on top: it runs along the measured line
-        r = np.where((c.rounding > 0.1 * c.truncation) & (c.rounding < top), c.rounding, np.nan)
+        r = np.where((c.rounding > 0.1 * c.truncation) & (c.rounding < PREDICTED_MAX), c.rounding, np.nan)
         ax.loglog(h, r, "-.", color=colour, lw=1.2, zorder=3)
         x = max(c.chosen_step, lo_x)  # the complex step's eps^2 lies far left of the sweep
         ax.plot(x, max(c.chosen_error, ZERO_DRAWN), "*" if x == c.chosen_step else "<", color=colour, ms=15, mec="k")
@@ -78,6 +82,7 @@ def _panel(ax, sw: StepSweep, h: np.ndarray, top: float) -> None:
             ax.annotate(f"h = {c.chosen_step:.1e}", (x, max(c.chosen_error, ZERO_DRAWN)), xytext=(4, 9),
                         textcoords="offset points", fontsize=8, color="k")  # fmt: skip
     ax.set_xlim(lo_x, hi_x)
+    ax.set_yticks(10.0 ** np.arange(-16, np.log10(top), 2))  # every second decade labelled
     ax.set_ylim(ZERO_DRAWN / 3, top)
     ax.set_xlabel("step h")
     zero_note = f"\n{zeros} errors exactly 0 (no bit wrong) drawn at {ZERO_DRAWN:g}" if zeros else ""

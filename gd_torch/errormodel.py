@@ -48,8 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gradients.analytic import delta
-from .model import Activation, Loss, loss_from_z, reduce
+from .model import Activation, Loss, delta, loss_from_z, reduce
 
 #: multiplies the summed error estimates into a tolerance: the estimates are typical
 #: sizes (sqrt(N), sqrt(D)), not worst-case bounds, so a small margin is kept

@@ -124,7 +124,7 @@ def away_from_kinks(X: np.ndarray, W: np.ndarray, kinks: tuple[float, ...], marg
 
 def scaled_difference(ga: np.ndarray, gb: np.ndarray, W, X, y, loss: str, activation: str) -> np.ndarray:
     """|g_A - g_B|_j / (u S_j), S_j = sum_i |X_ij dL/dz_i| (0 where S_j = 0)."""
-    from gd_torch.gradients.analytic import delta
+    from gd_torch.model import delta
 
     lo, act = LOSSES[loss], ACTIVATIONS[activation]
     X64, W64, y64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64)
@@ -151,3 +151,13 @@ requires_cuda = pytest.mark.skipif(
 def cuda_test(fn):
     """Decorator: mark a test 'cuda' (select with -m cuda) and skip it with a reason without CUDA."""
     return pytest.mark.cuda(requires_cuda(fn))
+
+
+def patch_grad(monkeypatch, name, grad):
+    """Replace the registered method ``name``'s gradient by ``grad`` for one test (a bug injected
+    through the registry, as a user's faulty method would arrive)."""
+    import dataclasses
+
+    from gd_torch.gradients import METHODS
+
+    monkeypatch.setitem(METHODS, name, dataclasses.replace(METHODS[name], grad=grad, make=None))

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_info
 from gd_torch import GdTorchError, gradient, gradient_function
 from gd_torch.cli import main
 from gd_torch.gradients import analytic, numeric
-from gd_torch.model import loss_from_z, resolve
+from gd_torch.model import delta, loss_from_z, resolve
 
 METHODS = ("floor", "analytic", "autograd", "formula-torch", "central-batched", "central-loop", "complex")
 
@@ -167,7 +167,7 @@ def test_blocked_threaded_analytic_matches_two_pass_formula(loss, activation, dt
     W, X, y = _problem(rng, 70_001, 8, dtype)  # >= 4 MiB in float64: blocks spread over the cores
     lo, act = resolve(loss, activation)
     X64, y64 = X.astype(np.float64), y.astype(np.float64)
-    d64 = analytic.delta(X64 @ W.astype(np.float64), y64, lo, act)
+    d64 = delta(X64 @ W.astype(np.float64), y64, lo, act)
     ref, scale = X64.T @ d64, np.abs(X64).T @ np.abs(d64)
     tol = 4 * np.finfo(dtype).eps * np.sqrt(X.shape[0])  # rounding of a sum of N terms
     for g in (analytic.grad(W, X, y, lo, act), gradient_function(X, y, loss=loss, activation=activation)(W)):
@@ -210,7 +210,7 @@ def test_autograd_fast_path_matches_analytic_in_float64(loss, activation, n):
     np.testing.assert_allclose(gb, ga, rtol=1e-12, atol=1e-14 * np.abs(ga).max())
 
 
-def test_autograd_row_split_path_names_the_bad_row():
+def test_autograd_on_a_large_problem_names_the_bad_row():
     rng = np.random.default_rng(15)
     W, X, y = _problem(rng, 120_000, 5, np.float64)
     X[98_765, 0] = np.nan

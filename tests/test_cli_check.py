@@ -102,7 +102,7 @@ def test_breast_cancer_dataset(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--loss", "foo"], r"loss must be one of 'sse', 'mse', 'bce'; got 'foo'"),
+        (["--loss", "foo"], r"loss must be one of 'sse', 'mse', 'bce', 'logcosh' or a gd_torch.Loss; got 'foo'"),
         (["--activation", "swish"], r"activation must be one of .*; got 'swish'"),
         (["--loss", "bce", "--activation", "tanh"], r"activation must be one of 'sigmoid' with loss='bce'"),
         (["--n-samples", "1.5"], r"argument --n-samples: must be a positive integer, got '1.5'"),
@@ -110,11 +110,14 @@ def test_breast_cancer_dataset(capsys):
         (["--dtype", "float16"], r"--dtype must be 'float32' or 'float64'; got 'float16'"),
         (["--dtype", "foo"], r"--dtype must be 'float32' or 'float64'; got 'foo'"),
         (["--methods", "analytic"], r"methods must be at least two method names to compare"),
-        (["--methods", "analytic,foo"], r"methods must be a list of: .*; got 'foo'"),
+        (["--methods", "analytic,foo"], r"methods must be one of .*; got 'foo'"),
         (["--mode", "fast"], r"mode must be one of 'full', 'directional'; got 'fast'"),
         (["--dataset", "iris"], r"--dataset must be one of blobs, breast-cancer or a path ending in .csv; got 'iris'"),
         (["--activation", "relu", "--methods", "analytic,numeric:complex"], r"scheme must be .* got 'complex'"),
-        (["--device", "cuda", "--methods", "analytic,numeric"], r"device must be 'cpu' unless 'autograd' is among"),
+        (
+            ["--device", "cuda", "--methods", "analytic,numeric"],
+            r"device must be 'cpu' unless a method that runs on CUDA",
+        ),
         (["--seed", "x"], r"argument --seed: invalid int value: 'x'"),
         (["--seed", "-1"], r"seed must be None or a non-negative integer; got -1"),
         (["--data-seed", "-1"], r"argument --data-seed: must be a non-negative integer, got '-1'"),

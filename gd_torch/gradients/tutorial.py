@@ -15,6 +15,8 @@ import numpy as np
 from .. import _validate
 from ..model import Activation, Loss
 
+FORMULA = "X^T (f(X W) - y) / N"
+
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
     """X^T (f(X W) - y) / N, ignoring ``lo``."""

@@ -150,8 +150,8 @@ def step_sweep(
     y: Any = None,
     *,
     coordinate: int = 0,
-    loss: str = "sse",
-    activation: str = "sigmoid",
+    loss: str | Loss = "sse",
+    activation: str | Activation = "sigmoid",
     seed: int = 0,
     dtypes: Sequence[str] = ("float64", "float32"),
     schemes: Sequence[str] | None = None,
@@ -164,6 +164,7 @@ def step_sweep(
     W : array of shape (n_features,); default ``init_weights(n_features, seed=seed)`` (uniform [0, 1))
     X, y : arrays of shape (n_samples, n_features) and (n_samples,); default the tutorial's data
     coordinate : j, the weight whose derivative is taken
+    loss, activation : names or gd_torch.Loss / gd_torch.Activation parts, as for gd_torch.objective
     dtypes : the precisions compared ('float64', 'float32'); the problem is cast to each
     schemes : default every scheme of gd_torch.gradients.numeric the activation allows
         (the complex step needs a smooth one)
@@ -226,7 +227,7 @@ def _sweep(W, X, y, lo: Loss, act: Activation, j: int, schemes: list[str], h: np
 
 def _error(W, X, y, lo, act, scheme: str, j: int, exact: float, step: Any) -> float:
     # the checker's finite difference at ``step`` (None: its default step), relative to the exact g
-    g = _numeric.grad(W, X, y, lo, act, scheme=scheme, step=step).grad[j]
+    g = _numeric.grad(W, X, y, lo, act, scheme=scheme, step=step)[j]
     return abs(float(g) - exact) / abs(exact)
 
 

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "compare gradient methods on a problem; exit 1 if they disagree"),
     "explain": ("explain", "backpropagation stage by stage: by hand, by autograd, by finite differences; the graph"),
     "landscape": ("landscape", "the loss surface over two weights, sse beside bce, with a descent path (PNG)"),
+    "steps": ("steps", "why the finite-difference step h cannot go to 0: error vs h per scheme, table and PNG"),
     "sweep": ("sweep", "final loss and accuracy over learning rates x gradient rules x seeds, table and heatmap"),
     "train": ("train", "gradient descent like the tutorial (default) or with any method, loss, activation"),
 }

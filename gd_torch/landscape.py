@@ -149,6 +149,7 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
     """
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, NullLocator
 
     out = Path(out)
     if out.suffix.lower() != ".png":
@@ -163,7 +164,11 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
         positive = bool((S > 0).all())
         levels = np.geomspace(S.min(), S.max(), 30) if positive else 30
         cs = ax.contourf(Gi, Gj, S, levels=levels, cmap="viridis", norm=LogNorm() if positive else None)
-        fig.colorbar(cs, ax=ax, label=f"{name} loss" + (" (log scale)" if positive else ""), format="%.3g")
+        cb = fig.colorbar(cs, ax=ax, label=f"{name} loss" + (" (log scale)" if positive else ""))
+        if positive:  # ticks at round values 1, 2, 5 x 10^k, not at the contour levels
+            cb.set_ticks(round_ticks(float(S.min()), float(S.max())))
+            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            cb.ax.yaxis.set_minor_locator(NullLocator())
         ax.contourf(Gi, Gj, result.plateau[name].astype(float), levels=[0.5, 1.5], colors="none", hatches=["..."])
         ax.contour(Gi, Gj, result.plateau[name].astype(float), levels=[0.5], colors="white", linewidths=0.8)
         ax.plot(
@@ -198,6 +203,24 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
             f"out must be a writable .png path: cannot write {str(out)!r} ({exc.strerror or exc})"
         ) from None
     return out
+
+
+def round_ticks(lo: float, hi: float) -> list[float]:
+    """Round values in [lo, hi] (0 < lo < hi) for a log colour bar: 1, 2, 5 x 10^k, or every
+    m x 10^k (m = 1 .. 9) when that gives fewer than three, or else matplotlib's nice linear steps
+    (a range within one decade, such as 3.1 to 3.9)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if not (0 < lo < hi and np.isfinite(hi)):
+        raise bad_value("lo, hi", (lo, hi), "0 < lo < hi < inf")
+    decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    for subs in ((1, 2, 5), tuple(range(1, 10))):
+        # each candidate rounded to a few digits, so that 0.3 is 0.3 and not 0.30000000000000004
+        ticks = [float(f"{m * 10.0**k:.6g}") for k in decades for m in subs]
+        ticks = [t for t in ticks if lo <= t <= hi]
+        if len(ticks) >= 3:
+            return ticks
+    return [float(f"{t:.6g}") for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi]
 
 
 def _pair(i: Any, j: Any, d: int) -> tuple[int, int]:

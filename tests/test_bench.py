@@ -256,3 +256,27 @@ def test_cuda_summary_finds_the_crossover_and_bandwidth_fraction(tmp_path):
     assert result["cuda"]["fraction_of_peak_floor"] == pytest.approx(2.0)
     assert (tmp_path / "syn-crossover.png").is_file()
     assert "CUDA autograd beats CPU autograd from N=100000" in (tmp_path / "syn.md").read_text()
+
+
+def test_plot_titles_say_which_grid_and_keep_the_legend_off_the_data():
+    from gd_torch.commands.bench import _runner
+
+    run = _runner()
+    quick = run._grid_note({"quick": True, "n": [250, 10_000], "d": [3, 64], "min_run_time": 0.05})
+    assert quick.startswith("QUICK GRID (--quick: N in 250, 10000; D in 3, 64; 0.05 s per row)")
+    assert "not the benchmark" in quick
+    assert run._grid_note({"quick": False, "n": [250, 1_000_000], "d": [3]}) == "grid: N in 250, 1e6; D in 3"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, squeeze=False, layout="constrained")
+    axes[0][0].plot([1, 2], label="a")
+    axes[0][1].plot([1, 2], label="a")
+    axes[0][1].plot([2, 1], label="b")
+    run._figure_legend(fig, axes)
+    assert all(ax.get_legend() is None for ax in axes[0])  # no legend inside a panel
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"]  # each series once
+    plt.close(fig)

@@ -124,3 +124,26 @@ def test_cli_landscape_unwritable_out(capsys, tmp_path):
     assert main(["landscape", "--epochs", "2", "--resolution", "8", "--out", str(blocker / "x.png")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "out must be a writable .png path" in err
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"),
+    [
+        (0.46, 206.8, [0.5, 1, 2, 5, 10, 20, 50, 100, 200]),  # the tutorial's sse surface
+        (0.01979, 7.117, [0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]),  # its bce surface
+        (1.5, 4.2, [2, 3, 4]),  # fewer than three of 1, 2, 5: every m x 10^k
+        (3.1, 3.9, [3.2, 3.4, 3.6, 3.8]),  # within one decade: nice linear steps
+    ],
+)
+def test_colour_bar_ticks_are_round_values(lo, hi, ticks):
+    from gd_torch.landscape import round_ticks
+
+    assert round_ticks(lo, hi) == ticks
+
+
+def test_round_ticks_refuses_a_range_a_log_scale_cannot_show():
+    from gd_torch import GdTorchError
+    from gd_torch.landscape import round_ticks
+
+    with pytest.raises(GdTorchError, match=r"^lo, hi must be 0 < lo < hi < inf; got \(0.0, 1.0\)"):
+        round_ticks(0.0, 1.0)

@@ -169,6 +169,11 @@ def output_folder(out: str | Path | None, command: str, names: tuple[str, ...], 
         try:
             yield folder
             folder._commit()
+        except GdTorchError as exc:
+            if str(stage) not in str(exc):
+                raise
+            # a write into the staging folder failed: name the file the user asked for
+            raise GdTorchError(str(exc).replace(str(stage), str(path))) from None
         finally:
             shutil.rmtree(stage, ignore_errors=True)
             if not folder.written:

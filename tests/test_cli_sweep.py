@@ -182,3 +182,28 @@ def test_heatmap_is_colour_blind_safe_and_states_chance(blobs, tmp_path, monkeyp
     texts = [t.get_text() for t in ax.texts]
     assert texts.count("div") == 2 and len(texts) == 4  # alpha 1e6 diverges for both seeds
     assert TRAINED == 0.9
+
+
+def test_the_readme_states_what_the_sweep_measures(saturation):
+    # the README's sweep paragraph, rebuilt from the measurement: which seeds train, f'(z) on the errors
+    # of the stuck ones, and that seed 0 starts unsaturated while seeds 2 and 3 start more saturated than 9
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    r = saturation
+    trained = r.trained_seeds("analytic", "sse", 0.01)
+    assert f"the exact squared-error gradient only {len(trained)} (seeds 1, 2, 3 and 8)" in readme
+    assert trained == (1, 2, 3, 8)
+    slope = {s: f"{r.cell('analytic', 'sse', 0.01, s).slope:.4f}" for s in (0, 4, 5, 6, 7, 9)}
+    assert {slope[s] for s in (0, 5, 6, 9)} == {"0.0000"}
+    assert f"is 0.0000 for seeds 0, 5, 6 and 9, {slope[4]} for seed 4 and {slope[7]} for seed 7" in readme
+    start = dict(zip(r.seeds, r.initial_slopes, strict=True))
+    assert f"the mean `f'(z)` over the data at its initial W is {start[0]:.3f})" in readme
+    assert f"seeds 2 and 3 start more saturated ({start[2]:.3f}) than seed 9 ({start[9]:.3f})" in readme
+    assert max(start[2], start[3]) < start[9] and f"{start[3]:.3f}" == f"{start[2]:.3f}"
+
+
+def test_no_plots_without_out_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, _ = run_cli(capsys, "--alphas", "0.1", "--seeds", "1", "--epochs", "2", "--no-plots")
+    assert rc == 0 and list(tmp_path.iterdir()) == [] and "wrote" not in out

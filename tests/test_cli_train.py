@@ -281,3 +281,25 @@ def test_atomic_write_replaces_a_planted_symlink_and_keeps_the_old_file_on_failu
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "victim.txt"]
     (tmp_path / ".out.1-abc.partial.txt").write_text("stale")
     assert [p.name for p in _io.remove_stale_partials(tmp_path)] == [".out.1-abc.partial.txt"]
+
+
+def test_the_readme_shows_the_real_tutorial_run(capsys):
+    # the README's `gd-torch train` block, line by line ("..." skips lines; the folder name differs)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```console\n\$ gd-torch train\n(.*?)```", readme, flags=re.S)[1]
+    shown = [ln for ln in block.splitlines() if not ln.startswith("wrote ")]
+    rc, out, _ = run_cli(capsys, "train", "--no-plots")
+    assert rc == 0
+    real = out.splitlines()
+    k, skipping = 0, False
+    for line in shown:
+        if line == "...":
+            skipping = True
+            continue
+        while skipping and k < len(real) and real[k] != line:
+            k += 1
+        assert k < len(real) and real[k] == line, f"README line not next in the real output: {line}"
+        k, skipping = k + 1, False
+    assert k == len(real)
+    wrote = [ln.split("/", 1)[1] for ln in block.splitlines() if ln.startswith("wrote ")]
+    assert wrote == ["loss.png", "boundary.png", "boundary.gif (101 frames: epochs 0 to 100, stride 1)"]

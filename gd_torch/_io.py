@@ -6,6 +6,9 @@ rename is atomic and a planted symlink at the temporary's name is never followed
 ``os.replace`` replaces a symlink at the target itself rather than writing through it.
 Temporaries left by a killed run carry ``.partial`` in their hidden name and are removed
 by :func:`remove_stale_partials` on the next run into that folder.
+
+:func:`output_folder` is the ``--out DIR`` of every command: a locked folder whose files of
+one command are staged and moved in together when the run succeeds.
 """
 
 from __future__ import annotations

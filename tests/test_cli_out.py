@@ -178,3 +178,14 @@ def test_out_that_is_a_file_or_empty_is_refused(command, tmp_path, capsys):
     assert err == f"gd-torch: error: --out must be a folder; got '{blocker}', which is a file\n"
     rc, out, err = run_cli(capsys, command, *argv, "--out", "")
     assert rc == 2 and err == "gd-torch: error: --out must be a folder path; got ''\n"
+
+
+def test_explain_dot_is_written_atomically_never_through_a_link(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    dot = tmp_path / "g.dot"
+    dot.symlink_to(victim)
+    rc, _, err = run_cli(capsys, "explain", "--dot", str(dot))
+    assert rc == 0, err
+    assert victim.read_text() == "keep me" and not dot.is_symlink() and dot.read_text().startswith("digraph")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.dot", "victim.txt"]  # no temporary left

@@ -33,6 +33,7 @@ from scipy import special
 
 from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
+from ._io import write_text
 from .gradients import numeric as _numeric
 from .model import Activation, Loss, delta, prepare, reduce
 
@@ -173,15 +174,11 @@ class Explanation:
         return "\n".join(out) + "\n"
 
     def write_dot(self, path: str | Path) -> Path:
-        """Write :meth:`to_dot` to ``path``; a path that cannot be written is a GdTorchError."""
-        p = Path(path)
+        """Write :meth:`to_dot` to ``path`` atomically; a path that cannot be written is a GdTorchError."""
         try:
-            p.write_text(self.to_dot())
-        except OSError as exc:
-            raise GdTorchError(
-                f"dot path must be a writable file: cannot write {str(p)!r} ({exc.strerror or exc})"
-            ) from None
-        return p
+            return write_text(path, self.to_dot())
+        except GdTorchError as exc:
+            raise GdTorchError(f"dot path must be a writable file: {exc}") from None
 
     def __str__(self) -> str:
         n, d = self.shape

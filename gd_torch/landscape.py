@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate
-from ._errors import GdTorchError, bad_value
+from ._errors import bad_value
 from .gradients import numeric as _numeric
 from .model import prepare
 
@@ -145,11 +145,14 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
     """Draw the surfaces side by side with the path and write a PNG to ``out``.
 
     Filled contours of each loss (log colour scale for strictly positive ones), hatching where
-    the surface is flat, the path from its start (circle) to its end (star).
+    the surface is flat, the path from its start (circle) to its end (star).  The file is
+    written atomically (:func:`gd_torch.plots.save_figure`) into an existing folder.
     """
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, NullLocator
+
+    from .plots import save_figure
 
     out = Path(out)
     if out.suffix.lower() != ".png":
@@ -195,14 +198,7 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
         + f"activation={result.activation}; other weights held at the path's end ({held}); "
         f"hatched plateau: |grad| < {FLAT_FRACTION:g} x max and loss > min + {HIGH_FRACTION:g} x range"
     )
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-    except OSError as exc:
-        raise GdTorchError(
-            f"out must be a writable .png path: cannot write {str(out)!r} ({exc.strerror or exc})"
-        ) from None
-    return out
+    return save_figure(fig, out)
 
 
 def round_ticks(lo: float, hi: float) -> list[float]:

@@ -115,7 +115,7 @@ def test_cli_prints_the_table_and_writes_steps_png(tmp_path, capsys):
     ("argv", "message"),
     [
         (["--coordinate", "3"], "--coordinate must be a weight index from 0 to 2; got 3"),
-        (["--coordinate", "-1"], "argument --coordinate: must be a non-negative integer, got '-1'"),
+        (["--coordinate", "-1"], "--coordinate must be a non-negative integer; got '-1'"),
         (["--dtype", "float16"], "--dtype must be one of 'both', 'float64', 'float32'; got 'float16'"),
         (["--loss", "hinge"], "--loss must be one of"),
         (["--loss", "bce", "--activation", "tanh"], "activation must be one of 'sigmoid' with loss='bce'"),

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 
 from .._io import OutputFolder
-from ..gradients import METHODS
-from ..model import ACTIVATIONS, INITS, LOSSES
+from ..gradients import lookup
+from ..model import ACTIVATIONS, INITS, LOSSES, resolve
 from ..train import FitResult, fit, predict_labels
 from ._common import (
     add_data_arguments,
@@ -78,24 +78,13 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
 
 def describe_gradient(method: str, loss: str, activation: str) -> str:
     """One line: which gradient is followed, and what it is the gradient of."""
-    lo, act = LOSSES[loss], ACTIVATIONS[activation]
-    of = f"L = {lo.formula} with {act.formula}"
-    if method == "tutorial":
-        of_what = {
-            "sigmoid": "the mean binary cross-entropy L = mean_i [-y_i log a_i - (1 - y_i) log(1 - a_i)]",
-            "identity": "half the mean squared error L = mean_i (a_i - y_i)^2 / 2",
-        }.get(activation)
-        if of_what is None:
-            of_what = f"no loss: it leaves out the activation's derivative ({act.dformula})"
-        same = activation == "sigmoid" and loss == "bce"
-        note = "the loss printed" if same else f"not of the loss printed ({loss}: {lo.formula})"
-        return f"tutorial, X^T (f(X W) - y) / N with {act.formula}: the gradient of {of_what}, {note}"
-    how = {
-        "analytic": "the chain rule derived by hand (numpy)",
-        "autograd": "torch autograd",
-        "numeric": "central finite differences",
-    }.get(method, METHODS[method].description)
-    return f"{method}, dL/dW by {how}: the gradient of {of}, the loss printed"
+    lo, act = resolve(loss, activation)
+    m = lookup(method)
+    if m.gradient_of is None:
+        return f"{method}, dL/dW by {m.description}: the gradient of {lo.formula} with {act.formula}, the loss printed"
+    of_what, of_loss = m.gradient_of(lo, act)
+    note = "the loss printed" if of_loss == lo.name else f"not of the loss printed ({loss}: {lo.formula})"
+    return f"{method}, {m.formula} with {act.formula}: the gradient of {of_what}, {note}"
 
 
 class _Progress:

@@ -57,7 +57,7 @@ def _autograd(attr: str) -> Callable[..., Any]:
 register(
     Method(
         "analytic",
-        "chain rule derived by hand, numpy",
+        "the chain rule derived by hand (numpy)",
         analytic.FORMULA,
         analytic.grad,
         analytic.make,
@@ -93,6 +93,7 @@ register(
         tutorial.FORMULA,
         tutorial.grad,
         from_z=tutorial.from_z,
+        gradient_of=tutorial.gradient_of,
     )
 )
 

@@ -53,6 +53,9 @@ class Method:
     from_z: Callable[..., np.ndarray] | None = None
     #: validate(W, act, **options) refuses bad options before any work (None: nothing to check)
     validate: Callable[..., Any] | None = None
+    #: gradient_of(lo, act) -> (text, loss name or None): what the method's vector is the
+    #: gradient of, where that need not be the loss asked for (the tutorial's rule); None: the loss itself
+    gradient_of: Callable[[Any, Any], tuple[str, str | None]] | None = None
     devices: tuple[str, ...] = ("cpu",)
     fixed: Mapping[str, Any] = field(default_factory=dict)
     options: tuple[str, ...] = ()

@@ -29,8 +29,19 @@ class _Parser(argparse.ArgumentParser):
         raise GdTorchError(f"{self.prog}: {message}")
 
 
+def _version() -> str:
+    # the installed distribution's version (a checkout run without installing has none)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gd-torch")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gd-torch", description="Gradient checking, training and benchmarks for one neuron.")
+    parser.add_argument("--version", action="version", version=f"gd-torch {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

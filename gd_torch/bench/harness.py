@@ -49,7 +49,7 @@ class Worker:
     meta: Callable[[dict], dict]
     prepare_cell: Callable[[list[dict], dict], list[Prepared]]
     prepare_train: Callable[[list[dict], dict], list[Prepared]]
-    sync: Callable[[str], Sync] = lambda device: timing._no_sync
+    sync: Callable[[str], Sync] = lambda device: timing.no_sync
     device_memory: Callable[[str, Callable[[], object]], dict] | None = None
 
 

@@ -32,9 +32,14 @@ def _header(result: Result) -> list[str]:
         f"torch {m.get('torch')} ({m.get('torch_threads')} threads){gpu}. Threads: {cfg.get('threads')}. Problem: {result.problem}.{load}{marked}{incomplete}",
         "",
         "Each cell: median time per gradient (IQR and peak memory in the JSON) and, in brackets, its ratio to the floor "
-        "(the time to read X once on that device: the faster of one X @ W and one reduction over X). "
-        "The methods of a cell were timed interleaved, one block of each in turn.",
+        "(the time to read X once on that device: the faster of one X @ W and one reduction over X)."
+        + (" The methods of a cell were timed interleaved, one block of each in turn." if _interleaved(result.rows) else ""),
     ]  # fmt: skip
+
+
+def _interleaved(rows: Rows) -> bool:
+    # rows of this benchmark carry their calibration; rows of older runs (timed one after another) do not
+    return any(r.get("calibration") for r in rows)
 
 
 def _cell(r: Row | None) -> str:
@@ -117,7 +122,8 @@ def train_table(rows: Rows) -> list[str]:
         return []
     lines = [
         "",
-        "Training at the tutorial's size (250 x 3, 100 epochs, alpha 0.01), per epoch, timed interleaved:",
+        "Training at the tutorial's size (250 x 3, 100 epochs, alpha 0.01), per epoch"
+        + (", timed interleaved:" if _interleaved(rows) else ":"),
         "",
         "| method | device | us/epoch | IQR (us) | x its bare loop | how |",
         "|---|---|---|---|---|---|",

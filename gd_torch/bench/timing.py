@@ -39,7 +39,7 @@ def stats(per_call: list[float], number: int) -> dict:
     }
 
 
-def _no_sync() -> None:
+def no_sync() -> None:
     return None
 
 
@@ -52,7 +52,7 @@ def _block(fn: Callable[[], object], number: int, sync: Callable[[], None]) -> f
     return (time.perf_counter() - t0) / number
 
 
-def block_size(fn: Callable[[], object], block_s: float = BLOCK_S, sync: Callable[[], None] = _no_sync) -> int:
+def block_size(fn: Callable[[], object], block_s: float = BLOCK_S, sync: Callable[[], None] = no_sync) -> int:
     """Calls per block of ``block_s`` seconds: one warm-up call estimates the cost, a block of
     that size refines it (the first call pays cold caches)."""
     first = _block(fn, 1, sync)
@@ -62,7 +62,7 @@ def block_size(fn: Callable[[], object], block_s: float = BLOCK_S, sync: Callabl
 
 
 def interleaved(
-    fns: dict[str, Callable[[], object]], min_run_time: float, sync: Callable[[], None] = _no_sync
+    fns: dict[str, Callable[[], object]], min_run_time: float, sync: Callable[[], None] = no_sync
 ) -> dict[str, dict]:
     """Time every function of ``fns`` in rounds of one block each, until each has MIN_BLOCKS
     blocks and the rounds have run ``min_run_time`` seconds per function; stats per name."""

@@ -285,6 +285,31 @@ def test_an_absent_framework_is_skipped_with_the_extra_and_refused_when_asked_by
     )
 
 
+def test_quick_plans_every_framework_and_skips_the_absent_ones_with_the_reason(monkeypatch):
+    from gd_torch.bench import options
+    from gd_torch.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick"])
+    plan = bench_plan.plan_tasks(options.config(args), 0)
+    planned = {t.library for t in plan.tasks} | {r["library"] for r in plan.skipped}
+    assert planned == set(bench_plan.LIBRARIES)
+    for r in plan.skipped:  # here, only a library that is not installed is skipped before running
+        assert r["reason"] == bench_plan.LIBRARIES[r["library"]].missing()
+
+
+def test_a_worker_that_imports_another_gd_torch_is_refused(capsys, tmp_path, monkeypatch):
+    fake = tmp_path / "python.sh"  # stands in for a python finding another gd_torch first
+    fake.write_text(
+        '#!/bin/sh\ncat > /dev/null\necho \'{"kind": "meta", "library": "numpy", "gd_torch": "/elsewhere/gd_torch/__init__.py"}\'\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    assert main(["bench", *TINY, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the numpy worker imported gd_torch from /elsewhere/gd_torch/__init__.py" in err
+    assert not list(tmp_path.glob(".*partial*"))
+
+
 @pytest.mark.slow  # about 25 s of CPU: four worker processes, torch.compile and jax.jit compile
 def test_frameworks_side_by_side(tmp_path):
     # one tiny cell: every framework in its own worker; JAX skipped with the reason where it is absent

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from .._errors import GdTorchError
+from .harness import TRAIN_D, TRAIN_N
 
 Kind = Literal["gradient", "train"]
 DTYPES = ("float64", "float32")
@@ -201,5 +202,5 @@ def plan_tasks(cfg, available: int) -> Plan:
             m = rows[name]
             for dev, lib in m.workers.items():
                 if m.train and dev in devices:
-                    admit(plan, Task("train", name, lib, dev, 250, 3, "float64"), available, False)
+                    admit(plan, Task("train", name, lib, dev, TRAIN_N, TRAIN_D, "float64"), available, False)
     return plan

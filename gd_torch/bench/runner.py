@@ -56,19 +56,24 @@ class Progress:
 @contextlib.contextmanager
 def row_stream(folder: Path) -> Iterator[tuple[Path, Sink]]:
     """A fresh hidden temporary in ``folder`` and a sink appending one JSON line per row to it
-    (flushed: a killed run keeps its rows).  The caller renames it with :func:`keep`."""
+    (flushed: a killed run keeps its rows).  The caller renames it with :func:`keep`; an
+    exception (Ctrl-C is caught earlier, in :func:`run_all`) removes it."""
     tmp = folder / f".rows.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL}.jsonl"
     try:
         f = open(tmp, "x", encoding="utf-8")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise GdTorchError(f"--out folder {str(folder)!r} cannot be written: {exc.strerror or exc}") from None
-    with f:
 
-        def sink(row: dict) -> None:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
+    def sink(row: dict) -> None:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
 
-        yield tmp, sink
+    try:
+        with f:
+            yield tmp, sink
+    except BaseException:  # refused or failed: no rows file, as gd_torch._io leaves no temporary
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def keep(tmp: Path, path: Path) -> Path:

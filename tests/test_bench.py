@@ -268,6 +268,32 @@ def test_gradient_rows_come_from_the_registry_under_check_names(monkeypatch):
     ]
 
 
+def test_a_registry_with_one_entry_per_scheme_gives_the_same_rows(monkeypatch):
+    # the registry as it becomes: one Method per finite-difference scheme, each with its devices
+    from types import SimpleNamespace
+
+    import gd_torch.gradients as gradients
+
+    def method(name, devices=("cpu",)):
+        return SimpleNamespace(name=name, description=name, devices=devices, options=("step", "batch"))
+
+    names = (
+        "analytic",
+        "autograd",
+        "numeric:central",
+        "numeric:forward",
+        "numeric:richardson",
+        "numeric:complex",
+        "tutorial",
+    )
+    flat = {n: method(n, ("cpu", "cuda") if n == "autograd" else ("cpu",)) for n in names}
+    before = bench_plan.registry_methods()
+    monkeypatch.setattr(gradients, "METHODS", flat)
+    after = bench_plan.registry_methods()
+    assert {n: m.workers for n, m in after.items()} == {n: m.workers for n, m in before.items()}
+    assert bench_plan.gradient_call("numeric:forward") == ("numeric:forward", {})
+
+
 def test_an_absent_framework_is_skipped_with_the_extra_and_refused_when_asked_by_name(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(
         bench_plan.LIBRARIES, "jax", bench_plan.Library("gd_torch.bench.worker_jax", "no_such_module_gd", "jax")

@@ -13,6 +13,7 @@ from .check import CheckReport, check
 from .data import load_csv, tutorial_data
 from .diagnose import Diagnosis, diagnose
 from .explain import Explanation, explain
+from .function_check import FunctionReport, check_function
 from .gradients import METHODS, gradient, gradient_function
 from .model import ACTIVATIONS, LOSSES, add_bias, identity, init_weights, objective, relu, sigmoid, tanh
 from .train import FitResult, fit
@@ -25,10 +26,12 @@ __all__ = [
     "Diagnosis",
     "Explanation",
     "FitResult",
+    "FunctionReport",
     "GDClassifier",
     "GdTorchError",
     "add_bias",
     "check",
+    "check_function",
     "diagnose",
     "explain",
     "fit",

@@ -21,9 +21,13 @@ Error estimate of D(h) at the final step, per direction:
 
     truncation   |D(2h) - D(h)|     (3 h^2 |f'''| / 6: the h^2 term three times over, which
                                      also covers a kink of f between h/2 and h from x)
-    kink         |S(h)| / 2h        only where S(2h) != 4 S(h) beyond noise, S(h) = f(x+h)
-                                     + f(x-h) - 2 f(x): a kink within h of x moves D(h) by at
-                                     most half the slopes' jump, which is |S(h)| / 2h there
+    kink         (|S(h)| + |S(2h) - 4 S(h)|) / 2h    only where S(2h) - 4 S(h), zero to O(h^4)
+                                     for smooth f, exceeds its noise; S(h) = f(x+h) + f(x-h)
+                                     - 2 f(x).  A kink of slope jump J at distance d < h from x
+                                     moves D(h) by J (h - d) / 2h, and S(h) = h^2 f'' + J (h - d),
+                                     S(2h) - 4 S(h) = J (3d - 2h): with the truncation term the
+                                     sum bounds J (h - d) even where h^2 f'' cancels it.  Such a
+                                     direction is differenced again at h / REDO (never larger).
     rounding     tail * sqrt(2) eps_f / 2h     (the noise of f(x+h) - f(x-h))
 
 with ``tail`` the caller's allowance for the largest of many noise draws.
@@ -38,8 +42,8 @@ import numpy as np
 
 #: a direction is differenced again when h_opt / h is outside [1/REDO, REDO]
 REDO = 4.0
-#: at most this many passes (the trial and three redos)
-PASSES = 4
+#: at most this many passes (the trial and four redos)
+PASSES = 5
 #: D(2h) - D(h) resolves mu3 when it exceeds this many times its noise
 RESOLVED = 2.0
 #: how far one redo may move the step: h_opt is clipped to [h / 1e4, h * 1e2]
@@ -98,27 +102,31 @@ def central(
     idx = np.arange(dirs.count)
     res = _pass(evaluate, x, f0, noise, dirs, idx, trial, tail)
     evaluations = 4 * dirs.count
+    ceiling = np.full(dirs.count, np.inf)  # f was not smooth within 2h: no step >= h again
     for _ in range(PASSES - 1):
-        ratio, resolved = _optimal(res, noise)
-        redo = np.flatnonzero(~resolved | (ratio < 1 / REDO) | (ratio > REDO))
+        ceiling = np.where(res["nonsmooth"], res["h"] / REDO, ceiling)
+        want = np.minimum(_next_step(res, noise), ceiling)
+        redo = np.flatnonzero(want != res["h"])
         if redo.size == 0:
             break
-        t = res["h"][redo] * np.clip(ratio[redo], SHRINK, GROW)
-        again = _pass(evaluate, x, f0, noise, dirs, redo, t, tail)
+        again = _pass(evaluate, x, f0, noise, dirs, redo, want[redo], tail)
         for key, value in again.items():
             res[key][redo] = value
         evaluations += 4 * redo.size
     return Differences(res["D"], res["error"], res["h"], res["nonsmooth"], evaluations)
 
 
-def _optimal(res: dict[str, np.ndarray], noise: float) -> tuple[np.ndarray, np.ndarray]:
-    # h_opt / h, with h_opt = (3 eps_f / mu3)^(1/3) and mu3 = 2 |D(2h) - D(h)| / h^2, where
-    # mu3 is resolved; REDO where it is not.  NaN (non-finite values) is never redone.
+def _next_step(res: dict[str, np.ndarray], noise: float) -> np.ndarray:
+    # h_opt = (3 eps_f / mu3)^(1/3), mu3 = 2 |D(2h) - D(h)| / h^2 where resolved, clipped to
+    # [h SHRINK, h GROW], kept at h when within a factor REDO; h REDO where mu3 is unresolved;
+    # h / REDO where f is not smooth within 2h; h where the values are not finite
     h, diff = res["h"], np.abs(res["D2"] - res["D"])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        resolved = (diff > RESOLVED * np.sqrt(10.0) / 4 * noise / h) | ~np.isfinite(diff)
-        ratio = np.where(resolved, np.cbrt(3 * noise / (2 * diff * h)), REDO)
-    return ratio, resolved
+        resolved = diff > RESOLVED * np.sqrt(10.0) / 4 * noise / h
+        ratio = np.where(resolved, np.clip(np.cbrt(3 * noise / (2 * diff * h)), SHRINK, GROW), REDO)
+    ratio = np.where((ratio > 1 / REDO) & (ratio < REDO), 1.0, ratio)
+    ratio = np.where(res["nonsmooth"], 1 / REDO, ratio)
+    return np.where(np.isfinite(diff), h * ratio, h)
 
 
 def _pass(evaluate, x, f0, noise, dirs, idx, t, tail) -> dict[str, np.ndarray]:
@@ -138,7 +146,7 @@ def _pass(evaluate, x, f0, noise, dirs, idx, t, tail) -> dict[str, np.ndarray]:
         S1, S2 = fp + fm - 2 * f0, f2p + f2m - 2 * f0
         # S(2h) - 4 S(h) of pure noise: weights (1, 1, -4, -4, 6) on five values, std sqrt(70) eps_f
         nonsmooth = np.abs(S2 - 4 * S1) > tail * np.sqrt(70.0) * noise
-        kink = np.where(nonsmooth, np.abs(S1) / (hp + hm), 0.0)
+        kink = np.where(nonsmooth, (np.abs(S1) + np.abs(S2 - 4 * S1)) / (hp + hm), 0.0)
         rounding = tail * np.sqrt(2.0) * noise / (hp + hm)
         error = np.abs(D2 - D) + kink + rounding
     return {"D": D, "D2": D2, "h": (hp + hm) / 2, "error": error, "nonsmooth": nonsmooth}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ class Layout:
     #: True when the user passed one array (not a dict): functions receive that array
     single: bool
 
-    @property
+    @cached_property
     def sizes(self) -> tuple[int, ...]:
         return tuple(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
 
@@ -37,9 +38,13 @@ class Layout:
     def size(self) -> int:
         return sum(self.sizes)
 
-    def slices(self) -> list[slice]:
+    @cached_property
+    def _slices(self) -> tuple[slice, ...]:
         ends = np.cumsum((0, *self.sizes))
-        return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:], strict=True)]
+        return tuple(slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:], strict=True))
+
+    def slices(self) -> list[slice]:
+        return list(self._slices)
 
     def unflatten(self, x: np.ndarray) -> Any:
         """The user's form of flat x (shape (n,)): one array, or a dict of arrays (views of x)."""

@@ -130,3 +130,42 @@ def along(
         if status == "ok" or len(tried) >= tries or nxt in tried:
             return Noise(float(t.level[0]), status, h, evaluations, vals)
         power = nxt
+
+
+def along_columns(
+    evaluate: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    p: np.ndarray,
+    step: float,
+    powers: tuple[int, ...] = (0, 1, 2, -1),
+) -> tuple[Table, int]:
+    """ECnoise of each output of a vector function (a gradient) along p, column by column.
+
+    evaluate maps points (POINTS, n) to values (POINTS, c).  The stencil is tried at
+    h = step * STEP_FACTOR**k for k in ``powers`` in order, a k > 0 only while some column's
+    step is too small and a k < 0 only while some column's is too large.  A column keeps
+    the first estimate its acceptance tests pass, otherwise the last try in the direction it
+    asked for.  Returns the combined table and the number of evaluations.
+    """
+    s = np.linspace(-1.0, 1.0, POINTS)
+    best: Table | None = None
+    evaluations = 0
+    for k in powers:
+        if best is not None and not ((k > 0 and (best.code == 1).any()) or (k < 0 and (best.code == 2).any())):
+            continue
+        h = float(step) * STEP_FACTOR**k
+        pts = (x.astype(np.float64) + np.outer(s * h, p)).astype(x.dtype)
+        t = table(np.asarray(evaluate(pts), dtype=np.float64))
+        evaluations += POINTS
+        if best is None:
+            best = t
+            continue
+        asked = (best.code == 1) if k > 0 else (best.code == 2)
+        take = (best.code != 0) & ((t.code == 0) | asked)
+        best = Table(*(np.where(take, new, old) for new, old in zip(_fields(t), _fields(best), strict=True)))
+    assert best is not None
+    return best, evaluations
+
+
+def _fields(t: Table) -> tuple[np.ndarray, ...]:
+    return (t.level, t.order, t.code, t.levels)

@@ -192,7 +192,7 @@ def _exact_values(exact: list[Exact], dirs: Directions, x, p, h, tail):
         borrowed = next(iter(sigma_of.values()), None) if m.at is None else sigma_of[m.name]
         sigma = np.zeros_like(proj) if borrowed is None else borrowed
         values[m.name], errors[m.name] = proj, tail * sigma + eps * size
-        how = f"rounding noise measured at {ecnoise.POINTS} points"
+        how = f"rounding noise measured by ECnoise ({ecnoise.POINTS} points per step tried)"
         if m.at is None:
             how = "rounding noise taken from autograd's" if borrowed is not None else "rounding: eps |g| only"
         methods[m.name] = f"{m.description}; {how}"
@@ -201,11 +201,13 @@ def _exact_values(exact: list[Exact], dirs: Directions, x, p, h, tail):
 
 def _sigma(m: Exact, dirs: Directions, x, p, h) -> np.ndarray:
     # ECnoise of each coordinate (or of each v . g) over the gradient at x + s h p, s in [-1, 1]
-    s = np.linspace(-1.0, 1.0, ecnoise.POINTS)
-    pts = (x.astype(np.float64) + np.outer(s * h, p)).astype(x.dtype)
-    G = np.stack([m.at(q) for q in pts])
-    t = ecnoise.table(G if dirs.V is None else G @ dirs.V.T)
-    # too large a step for a coordinate: its largest high-order level (an overestimate); too small: 0
+    def values(pts: np.ndarray) -> np.ndarray:
+        G = np.stack([m.at(q) for q in pts])
+        return G if dirs.V is None else G @ dirs.V.T
+
+    t, _ = ecnoise.along_columns(values, x, p, h)
+    # still too large a step for a coordinate: its largest high-order level (an overestimate);
+    # still too small (the values never moved in their last bits): no noise seen, 0
     fallback = np.where(t.code == 2, t.levels[-3:].max(axis=0), 0.0)
     return np.where(t.code == 0, t.level, fallback)
 

@@ -67,7 +67,7 @@ def check_function(
         shapes (a dict with the same keys), or those arrays.  Optional if torch_f is given.
     torch_f : the same function written in torch: torch_f(tensors) -> a scalar tensor, given
         tensors of the params' shapes and dtype (a dict of them for a dict).  Optional.
-    mode : 'full' compares every coordinate (4 to 12 evaluations of f per coordinate);
+    mode : 'full' compares every coordinate (4 to 20 evaluations of f per coordinate);
         'directional' compares v . g along ``directions`` random unit vectors v per array
         (O(directions) evaluations whatever the size: for millions of parameters).
     seed : the random directions (noise measurement and mode='directional').

@@ -70,8 +70,9 @@ class Directions:
             moved = (x[idx] + t.astype(x.dtype)).astype(x.dtype)
             rows[np.arange(len(idx)), idx] = moved
             return rows, moved.astype(np.float64) - x[idx].astype(np.float64)
-        rows = (x.astype(np.float64)[None, :] + t[:, None] * self.V[idx]).astype(x.dtype)
-        return rows, t.astype(np.float64)
+        rows = self.V[idx] * t[:, None]
+        rows += x.astype(np.float64)
+        return rows.astype(x.dtype, copy=False), t.astype(np.float64)
 
 
 @dataclass(frozen=True)

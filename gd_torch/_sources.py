@@ -32,14 +32,16 @@ class Evaluator:
         return _scalar(self.f(self.layout.unflatten(x.copy())), "f")
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
+        # points are the caller's temporaries: handed over without a copy
         if not self.batched:
-            return np.array([self.one(row) for row in points], dtype=np.float64)
+            self.evaluations += points.shape[0]
+            return np.array([_scalar(self.f(self.layout.unflatten(row)), "f") for row in points], dtype=np.float64)
         rows = max(1, _BATCH_BYTES // max(1, points.shape[1] * points.itemsize))
         return np.concatenate([self._batch(points[s : s + rows]) for s in range(0, points.shape[0], rows)])
 
     def _batch(self, points: np.ndarray) -> np.ndarray:
         self.evaluations += points.shape[0]
-        out = _array(self.f(self.layout.unflatten_batch(points.copy())))
+        out = _array(self.f(self.layout.unflatten_batch(points)))
         if out.shape != (points.shape[0],) or out.dtype.kind not in "biuf":
             raise bad_value(
                 "f",

@@ -115,13 +115,12 @@ def along(
     step : the first h; on 'step too small' h grows by STEP_FACTOR, on 'step too large' it
         shrinks, at most ``tries`` times in all and never back to a step already tried.
     """
-    s = np.linspace(-1.0, 1.0, POINTS)
     tried: set[int] = set()
     power, evaluations = 0, 0  # h = step * STEP_FACTOR**power
+    x64 = x.astype(np.float64)
     while True:
         h = float(step) * STEP_FACTOR**power
-        pts = (x.astype(np.float64) + np.outer(s * h, p)).astype(x.dtype)
-        vals = np.asarray(evaluate(pts), dtype=np.float64)
+        vals = np.asarray(evaluate(stencil(x64, p, h, x.dtype)), dtype=np.float64)
         evaluations += POINTS
         t = table(vals)
         status = t.status()
@@ -147,15 +146,13 @@ def along_columns(
     the first estimate its acceptance tests pass, otherwise the last try in the direction it
     asked for.  Returns the combined table and the number of evaluations.
     """
-    s = np.linspace(-1.0, 1.0, POINTS)
     best: Table | None = None
     evaluations = 0
+    x64 = x.astype(np.float64)
     for k in powers:
         if best is not None and not ((k > 0 and (best.code == 1).any()) or (k < 0 and (best.code == 2).any())):
             continue
-        h = float(step) * STEP_FACTOR**k
-        pts = (x.astype(np.float64) + np.outer(s * h, p)).astype(x.dtype)
-        t = table(np.asarray(evaluate(pts), dtype=np.float64))
+        t = table(np.asarray(evaluate(stencil(x64, p, float(step) * STEP_FACTOR**k, x.dtype)), dtype=np.float64))
         evaluations += POINTS
         if best is None:
             best = t
@@ -165,6 +162,13 @@ def along_columns(
         best = Table(*(np.where(take, new, old) for new, old in zip(_fields(t), _fields(best), strict=True)))
     assert best is not None
     return best, evaluations
+
+
+def stencil(x64: np.ndarray, p: np.ndarray, h: float, dtype: np.dtype) -> np.ndarray:
+    """The POINTS points x + s h p, s evenly in [-1, 1], formed in float64 and rounded to dtype."""
+    pts = np.multiply.outer(np.linspace(-h, h, POINTS), p)
+    pts += x64
+    return pts.astype(dtype, copy=False)
 
 
 def _fields(t: Table) -> tuple[np.ndarray, ...]:

@@ -63,16 +63,19 @@ class Directions:
     def count(self) -> int:
         return self.n if self.V is None else self.V.shape[0]
 
-    def points(self, x: np.ndarray, idx: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """x + t_j d_j for j in idx (rows, in x's dtype) and the steps actually taken."""
+    def points(self, x: np.ndarray, x64: np.ndarray, idx: np.ndarray, t: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Write x + t_j d_j for j in idx into the rows of ``out`` (x's dtype); return the steps taken."""
         if self.V is None:  # one coordinate moves: the step taken is (x_j + t) - x_j, exactly
-            rows = np.repeat(x[None, :], len(idx), axis=0)
+            out[:] = x
             moved = (x[idx] + t.astype(x.dtype)).astype(x.dtype)
-            rows[np.arange(len(idx)), idx] = moved
-            return rows, moved.astype(np.float64) - x[idx].astype(np.float64)
-        rows = self.V[idx] * t[:, None]
-        rows += x.astype(np.float64)
-        return rows.astype(x.dtype, copy=False), t.astype(np.float64)
+            out[np.arange(len(idx)), idx] = moved
+            return moved.astype(np.float64) - x64[idx]
+        row = np.empty_like(x64)
+        for r, (j, tj) in enumerate(zip(idx, t, strict=True)):  # one row at a time: no (k, n) temporaries
+            np.multiply(self.V[j], tj, out=row)
+            row += x64
+            out[r] = row
+        return t.astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -133,13 +136,14 @@ def _next_step(res: dict[str, np.ndarray], noise: float) -> np.ndarray:
 def _pass(evaluate, x, f0, noise, dirs, idx, t, tail) -> dict[str, np.ndarray]:
     # f at x +- t d_j and x +- 2t d_j for j in idx, in chunks of bounded memory
     chunk = max(1, _CHUNK_BYTES // (4 * x.size * x.itemsize))
+    x64 = x.astype(np.float64)
     vals, steps = [], []
     for s in range(0, len(idx), chunk):
         j, tj = idx[s : s + chunk], t[s : s + chunk]
-        parts = [dirs.points(x, j, sign * scale * tj) for scale in (1, 2) for sign in (1, -1)]
-        rows = np.concatenate([p[0] for p in parts])
-        vals.append(np.asarray(evaluate(rows), dtype=np.float64).reshape(4, len(j)))
-        steps.append(np.abs(np.stack([p[1] for p in parts])))
+        rows = np.empty((4, len(j), x.size), dtype=x.dtype)  # +t, -t, +2t, -2t
+        taken = [dirs.points(x, x64, j, c * tj, rows[q]) for q, c in enumerate((1, -1, 2, -2))]
+        vals.append(np.asarray(evaluate(rows.reshape(4 * len(j), x.size)), dtype=np.float64).reshape(4, len(j)))
+        steps.append(np.abs(np.stack(taken)))
     fp, fm, f2p, f2m = np.concatenate(vals, axis=1)
     hp, hm, h2p, h2m = np.concatenate(steps, axis=1)
     with np.errstate(invalid="ignore", over="ignore"):

@@ -166,9 +166,13 @@ def along_columns(
 
 def stencil(x64: np.ndarray, p: np.ndarray, h: float, dtype: np.dtype) -> np.ndarray:
     """The POINTS points x + s h p, s evenly in [-1, 1], formed in float64 and rounded to dtype."""
-    pts = np.multiply.outer(np.linspace(-h, h, POINTS), p)
-    pts += x64
-    return pts.astype(dtype, copy=False)
+    pts = np.empty((POINTS, x64.size), dtype=dtype)
+    row = np.empty_like(x64)
+    for i, s in enumerate(np.linspace(-h, h, POINTS)):  # one row at a time: no (POINTS, n) float64 temporary
+        np.multiply(p, s, out=row)
+        row += x64
+        pts[i] = row
+    return pts
 
 
 def _fields(t: Table) -> tuple[np.ndarray, ...]:

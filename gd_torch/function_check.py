@@ -202,8 +202,7 @@ def _exact_values(exact: list[Exact], dirs: Directions, x, p, h, tail):
 def _sigma(m: Exact, dirs: Directions, x, p, h) -> np.ndarray:
     # ECnoise of each coordinate (or of each v . g) over the gradient at x + s h p, s in [-1, 1]
     def values(pts: np.ndarray) -> np.ndarray:
-        G = np.stack([m.at(q) for q in pts])
-        return G if dirs.V is None else G @ dirs.V.T
+        return np.stack([m.at(q) if dirs.V is None else dirs.V @ m.at(q) for q in pts])
 
     t, _ = ecnoise.along_columns(values, x, p, h)
     # still too large a step for a coordinate: its largest high-order level (an overestimate);

@@ -123,14 +123,14 @@ def central(
 def _next_step(res: dict[str, np.ndarray], noise: float) -> np.ndarray:
     # h_opt = (3 eps_f / mu3)^(1/3), mu3 = 2 |D(2h) - D(h)| / h^2 where resolved, clipped to
     # [h SHRINK, h GROW], kept at h when within a factor REDO; h REDO where mu3 is unresolved;
-    # h / REDO where f is not smooth within 2h; h where the values are not finite
+    # h / REDO where f is not smooth within 2h, or not finite there (the step left f's domain)
     h, diff = res["h"], np.abs(res["D2"] - res["D"])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         resolved = diff > RESOLVED * np.sqrt(10.0) / 4 * noise / h
         ratio = np.where(resolved, np.clip(np.cbrt(3 * noise / (2 * diff * h)), SHRINK, GROW), REDO)
     ratio = np.where((ratio > 1 / REDO) & (ratio < REDO), 1.0, ratio)
     ratio = np.where(res["nonsmooth"], 1 / REDO, ratio)
-    return np.where(np.isfinite(diff), h * ratio, h)
+    return np.where(np.isfinite(diff), h * ratio, h / REDO)
 
 
 def _pass(evaluate, x, f0, noise, dirs, idx, t, tail) -> dict[str, np.ndarray]:

@@ -32,12 +32,15 @@ class Evaluator:
         return _scalar(self.f(self.layout.unflatten(x.copy())), "f")
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
-        # points are the caller's temporaries: handed over without a copy
-        if not self.batched:
-            self.evaluations += points.shape[0]
-            return np.array([_scalar(self.f(self.layout.unflatten(row)), "f") for row in points], dtype=np.float64)
-        rows = max(1, _BATCH_BYTES // max(1, points.shape[1] * points.itemsize))
-        return np.concatenate([self._batch(points[s : s + rows]) for s in range(0, points.shape[0], rows)])
+        # points are the caller's temporaries: handed over without a copy.  A perturbed point may
+        # leave f's domain (log of a negative number): the NaN is the caller's to handle (a smaller
+        # step), so numpy's warning about it is not raised to the user
+        with np.errstate(all="ignore"):
+            if not self.batched:
+                self.evaluations += points.shape[0]
+                return np.array([_scalar(self.f(self.layout.unflatten(r)), "f") for r in points], dtype=np.float64)
+            rows = max(1, _BATCH_BYTES // max(1, points.shape[1] * points.itemsize))
+            return np.concatenate([self._batch(points[s : s + rows]) for s in range(0, points.shape[0], rows)])
 
     def _batch(self, points: np.ndarray) -> np.ndarray:
         self.evaluations += points.shape[0]

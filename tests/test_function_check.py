@@ -186,6 +186,16 @@ def test_a_kink_inside_the_first_step_is_not_a_false_alarm():
     assert not flipped.ok and flipped.pairs[0].worst == 0
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_step_out_of_the_domain_is_retried_smaller(dtype):
+    # log(x) at x_0 = 1e-3: the trial step (eps^(1/3) times the array's scale, ~5e-3 in float32)
+    # reaches x <= 0, where f is NaN; the step shrinks until the differences are finite
+    x = np.array([1e-3, 0.5, 2.0], dtype=dtype)
+    report = gd_torch.check_function(lambda x: np.log(x).sum(), x, lambda x: 1 / x)
+    assert report.ok and np.isfinite(report.values["numeric"]).all(), str(report)
+    assert not gd_torch.check_function(lambda x: np.log(x).sum(), x, lambda x: -1 / x).ok
+
+
 def test_directional_mode_checks_many_parameters_in_few_evaluations(rng):
     n = 100_000
     A = rng.standard_normal(n)

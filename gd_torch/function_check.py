@@ -39,7 +39,6 @@ from ._params import Layout, layout_of
 from ._sources import Evaluator, Exact, autograd, user_gradient
 from .function_report import ArraySummary, FunctionReport, all_pairs
 
-MODES = ("full", "directional")
 #: random directions along which the noise of f is measured
 NOISE_DIRECTIONS = 3
 #: the first ECnoise step, relative to each coordinate's scale: 100 units in the last place
@@ -90,7 +89,7 @@ def check_function(
     if torch_f is not None:
         auto, torch_value = autograd(torch_f, layout, x)
         exact.append(auto)
-    dirs, groups, label, trial = _directions(mode, directions, layout, x, scale, rng)
+    dirs, groups, label, trial = MODES[mode](directions, layout, x, scale, rng)
     tail = max(2.0, math.sqrt(2 * math.log(2 * dirs.count)))
     fd = central(ev, x, f0, noise, dirs, trial, tail)
     values, errors, methods = _exact_values(exact, dirs, x, p, h, tail)
@@ -160,22 +159,29 @@ def _noise_of_f(ev, x, scale, rng, f0) -> tuple[float, str, tuple[np.ndarray, fl
     return max(level, floor), note, probe
 
 
-def _directions(mode, k, layout: Layout, x, scale, rng):
-    # mode 'full': every coordinate, trial step eps^(1/3) s_j.  'directional': k unit vectors per
-    # array, v = r * s / |r * s| on that array's coordinates, trial step eps^(1/3) |r * s|
-    cube = float(np.finfo(x.dtype).eps) ** (1 / 3)
-    if mode == "full":
-        groups = [np.arange(sl.start, sl.stop) for sl in layout.slices()]
-        return Directions(None, x.size), groups, layout.label, cube * scale
+def _coordinates(k, layout: Layout, x, scale, rng):
+    # mode 'full': every coordinate, trial step eps^(1/3) s_j
+    groups = [np.arange(sl.start, sl.stop) for sl in layout.slices()]
+    return Directions(None, x.size), groups, layout.label, _CUBE[x.dtype] * scale
+
+
+def _random_directions(k, layout: Layout, x, scale, rng):
+    # mode 'directional': k unit vectors per array, v = r * s / |r * s| on that array's
+    # coordinates (r standard normal), trial step eps^(1/3) |r * s|
     V = np.zeros((k * len(layout.names), x.size))
     trial = np.empty(V.shape[0])
     for a, sl in enumerate(layout.slices()):
         for i in range(k):
             d = rng.standard_normal(sl.stop - sl.start) * scale[sl]
             norm = float(np.linalg.norm(d))
-            V[a * k + i, sl], trial[a * k + i] = d / norm, cube * norm
+            V[a * k + i, sl], trial[a * k + i] = d / norm, _CUBE[x.dtype] * norm
     groups = [np.arange(a * k, (a + 1) * k) for a in range(len(layout.names))]
     return Directions(V, x.size), groups, (lambda j: f"{layout.names[j // k]} along v{j % k}"), trial
+
+
+#: mode -> (directions per array, layout, x, scales, rng) -> (Directions, index groups per array, label, trial steps)
+MODES = {"full": _coordinates, "directional": _random_directions}
+_CUBE = {np.dtype(t): float(np.finfo(t).eps) ** (1 / 3) for t in (np.float32, np.float64)}
 
 
 def _exact_values(exact: list[Exact], dirs: Directions, x, p, h, tail):

@@ -64,8 +64,11 @@ def check_function(
     params : a float32 or float64 array, or a dict of named arrays of one dtype.
     grad : your gradient of f at params: a callable grad(params) -> array(s) of the params'
         shapes (a dict with the same keys), or those arrays.  Optional if torch_f is given.
+        A callable is also called at 9 to 36 nearby points, to measure its rounding noise;
+        arrays borrow autograd's noise (or, without torch_f, are held to eps |g| alone).
     torch_f : the same function written in torch: torch_f(tensors) -> a scalar tensor, given
-        tensors of the params' shapes and dtype (a dict of them for a dict).  Optional.
+        tensors of the params' shapes and dtype (a dict of them for a dict).  Optional; its
+        gradient is taken at the same points as a callable grad's.
     mode : 'full' compares every coordinate (4 to 20 evaluations of f per coordinate);
         'directional' compares v . g along ``directions`` random unit vectors v per array
         (O(directions) evaluations whatever the size: for millions of parameters).

@@ -62,8 +62,8 @@ def read(path: Path, label: str, drop: Sequence[str], dt: np.dtype) -> tuple[lis
         except csv.Error as exc:
             raise _parse_error(path, reader.line_num, exc) from None
         except UnicodeDecodeError as exc:
-            where = f"byte {exc.object[exc.start]:#04x} on line {reader.line_num + 1}"
-            raise GdTorchError(f"csv file {str(path)!r} cannot be read: it is not UTF-8 text ({where})") from None
+            byte = f"byte {exc.object[exc.start]:#04x}"  # decoded ahead of the csv reader: no line number
+            raise GdTorchError(f"csv file {str(path)!r} cannot be read: it is not UTF-8 text ({byte})") from None
     return header, X, y
 
 
@@ -91,7 +91,7 @@ def _not_regular(path: Path, mode: int) -> GdTorchError:
 def _count_rows(raw: BinaryIO) -> int:
     # data rows <= lines - 1 (the header), lines = newlines + 1 if the last line has none
     newlines, last = 0, b"\n"
-    for chunk in iter(lambda: raw.read(1 << 20), b""):
+    for chunk in iter(lambda: raw.read(1 << 18), b""):
         newlines += chunk.count(b"\n")
         last = chunk[-1:]
     return max(newlines + (last != b"\n") - 1, 1)
@@ -182,7 +182,7 @@ class _Table:
                 block = np.fromiter(map(float, cells), np.float64, len(cells)).reshape(len(rows), len(self.use))
             except ValueError:  # '1e', '1.2.3', '--1': right characters, wrong order
                 pass
-        if block is None or not np.isfinite(block).all() or np.abs(block).max() > np.finfo(self.dt).max:
+        if block is None or not np.isfinite(block).all() or np.abs(block).max() > float(np.finfo(self.dt).max):
             self._explain(rows, lines)
         k = len(rows)
         if self.n + k > self.X.shape[0]:  # more rows than newlines: cannot happen, but never write past the end
@@ -221,6 +221,6 @@ def _cell_problem(text: str, dt: np.dtype) -> str | None:
         return "finite"
     if _NOT_PLAIN.search(text):  # '1_000', '٣'
         return "plain"
-    if abs(value) > np.finfo(dt).max:
+    if abs(value) > float(np.finfo(dt).max):
         return f"within the range of {dt} (|value| <= {np.finfo(dt).max:.4g}; read it as float64)"
     return None

@@ -55,7 +55,7 @@ def _blobs(n_samples: int, n_features: int, seed: int, cluster_std: float, dtype
 
     X, y = make_blobs(n_samples=n_samples, n_features=n_features, centers=2, cluster_std=cluster_std, random_state=seed)
     biggest = float(np.abs(X).max())  # +-10 (the centre box) + cluster_std times a normal draw
-    if not biggest <= np.finfo(dtype).max:
+    if not biggest <= float(np.finfo(dtype).max):
         raise bad_value(
             "cluster_std", cluster_std, f"small enough that every sample is finite in {dtype} (one is {biggest:.3g})"
         )

@@ -125,8 +125,9 @@ def array(name: str, value: Any) -> np.ndarray:
 
     A torch tensor is detached and moved to the CPU (its values, not its graph, are used;
     a tensor that requires grad is fine).  A ragged nested list, a tensor numpy cannot hold
-    (bfloat16, sparse) or anything else numpy refuses is a GdTorchError naming ``name``.
-    The dtype and shape are the caller's to check.
+    (bfloat16, sparse), and whatever numpy can hold only as objects or strings (None, 'abc',
+    a dict) is a GdTorchError naming ``name``.  The shape and the numeric dtype (complex,
+    float16, ...) are the caller's to check.
     """
     torch = sys.modules.get("torch")  # a tensor exists only if torch was imported
     if torch is not None and isinstance(value, torch.Tensor):
@@ -136,10 +137,13 @@ def array(name: str, value: Any) -> np.ndarray:
             got = f"a tensor of dtype {value.dtype} and layout {value.layout} on {value.device}"
             raise bad_value(name, got, "a dense tensor of a numpy dtype (float32 or float64)") from None
     try:
-        return np.asarray(value)
+        arr = np.asarray(value)
     except (ValueError, TypeError, RuntimeError, OverflowError):  # ragged lists, tensors needing grad inside lists
         got = f"a {type(value).__name__} numpy cannot make into one rectangular array"
         raise bad_value(name, got, "an array or a rectangular nested list of numbers") from None
+    if arr.dtype.kind in "OSUV":  # None, strings, dicts, lists of mixed objects: name the value itself
+        raise bad_value(name, value, "an array (or nested list, or tensor) of real numbers")
+    return arr
 
 
 def torch_safe(arr: np.ndarray) -> np.ndarray:

@@ -75,8 +75,10 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     for flag, value in (("--label", args.label), ("--drop", args.drop)):
         if value is not None and not is_csv:  # it would be silently ignored
             raise bad_value(flag, value, "given only with a CSV --dataset" + why[flag])
+    if not is_csv and args.dataset not in DATASETS:
+        raise bad_value("--dataset", args.dataset, f"one of {', '.join(DATASETS)} or a path ending in .csv")
     try:
-        X, y, desc = _load(args, dt) if is_csv or args.dataset in DATASETS else (None, None, "")
+        X, y, desc = _load(args, dt)
     except GdTorchError as exc:
         param = getattr(exc, "param", "")
         if param not in _FLAGS:
@@ -84,8 +86,6 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
         text = str(exc)  # "drop must be ..." -> "--drop must be ..."; otherwise "--label: label column ..."
         text = _FLAGS[param] + text[len(param) :] if text.startswith(param + " ") else f"{_FLAGS[param]}: {text}"
         raise GdTorchError(text) from None
-    if X is None:
-        raise bad_value("--dataset", args.dataset, f"one of {', '.join(DATASETS)} or a path ending in .csv")
     if args.standardize and args.dataset == "blobs":  # load_csv standardizes (it knows the column names);
         X[:, 1:] = standardize(X[:, 1:])  # breast-cancer is standardized already
         desc += ", features standardized"

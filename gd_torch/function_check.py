@@ -127,8 +127,7 @@ def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:
     if grad is None and torch_f is None:
         raise bad_value("grad", None, "your gradient (a callable or arrays) when torch_f is None: nothing to check")
     _validate.choice("mode", mode, MODES)
-    if isinstance(directions, bool) or not isinstance(directions, int | np.integer) or directions < 1:
-        raise bad_value("directions", directions, "a positive integer (random directions per array)")
+    _validate.integer("directions", directions, minimum=1, accepted="a positive integer (random directions per array)")
     if not isinstance(batched, bool):
         raise bad_value("batched", batched, "True or False")
     _validate.seed("seed", seed, none_ok=False)

@@ -9,9 +9,11 @@ Only values of L(W) are used.  For coordinate j with step h_j and unit vector e_
 
 The default step is chosen in z-space: moving W_j by h_j moves z_i = X_i W by X_ij h_j, so
 h_j = t / c_j with c_j = max_i |X_ij| moves every z_i by at most t, whatever the column's scale.
-t balances truncation (~ t^k in z, on the activation's scale of 1) against the rounding of z
-itself (~ u zeta, zeta = sum_j c_j |W_j| >= |X_i| . |W|): t = eps^p max(1, zeta)^p with p = 1/3
-(central), 1/2 (forward), 1/5 (richardson); the complex step subtracts nothing, t = eps^2.
+t balances truncation (~ t^k in z, on the activation's scale of 1) against the rounding noise of
+one evaluation of L relative to its size, r = u (sqrt(N) + C_LOCAL + sqrt(D) zeta) with
+zeta = sum_j c_j |W_j| >= |X_i| . |W| for z's own rounding (errormodel.relative_noise):
+t = r^p with p = 1/3 (central), 1/2 (forward), 1/5 (richardson); the complex step subtracts
+nothing, t = eps^2.
 So the truncation read off the steps h and 2h is in the range where its leading term holds,
 and no column's step is too large (z moved by ~1 for a column of scale 1e3) or too small.
 Without X (``default_steps(W, scheme)``) the older W-space rule eps^p max(1, |W_j|) is used.
@@ -48,8 +50,8 @@ SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1
 #: the smallest default step, in units of u |W_j|: 64 ulps for the smallest step a scheme takes
 #: (Richardson's h / 4); none for the complex step, which subtracts nothing
 _MIN_ULPS: dict[str, float] = {"central": 64.0, "forward": 64.0, "richardson": 256.0, "complex": 0.0}
-#: the exponent of z's rounding scale in the step (0: the complex step subtracts nothing)
-_ZETA_EXPONENT: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 0.0}
+#: schemes that subtract values of L (their step balances truncation against L's rounding noise)
+_SUBTRACTS: dict[str, bool] = {"central": True, "forward": True, "richardson": True, "complex": False}
 #: each scheme's formula, for reports (the methods 'numeric:<scheme>' of the registry)
 DESCRIPTIONS: dict[str, str] = {
     "central": "(L(W + h e_j) - L(W - h e_j)) / 2h",
@@ -92,7 +94,7 @@ def default_steps(W: np.ndarray, scheme: str, X: np.ndarray | None = None) -> np
     if X is None:
         return w_space
     c = column_scale(X)
-    t = z_step(float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
+    t = z_step(X.shape, float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
     with np.errstate(divide="ignore", over="ignore"):
         h = np.where(c > 0, t / np.where(c > 0, c, 1.0), w_space)
     # at least _MIN_ULPS ulps of W_j, so that W_j + h_j is another number: reached only where z's
@@ -107,11 +109,13 @@ def column_scale(X: np.ndarray) -> np.ndarray:
     return np.maximum(X.max(axis=0), -X.min(axis=0)).astype(np.float64)
 
 
-def z_step(zeta: float, dtype: Any, scheme: str) -> float:
-    """t = eps^p max(1, zeta)^p: the perturbation of z that balances truncation against z's rounding
-    (u zeta); eps^2 for the complex step, which subtracts nothing."""
+def z_step(shape: tuple[int, int], zeta: float, dtype: Any, scheme: str) -> float:
+    """t = r^p, r = errormodel.relative_noise: the perturbation of z that balances a truncation of
+    order t^k (on the activation's scale of 1) against the rounding noise of L (relative size r),
+    for a problem of ``shape`` (N, D); eps^2 for the complex step, which subtracts nothing."""
     eps = float(np.finfo(dtype).eps)
-    return eps ** SCHEMES[scheme] * max(1.0, zeta) ** _ZETA_EXPONENT[scheme]
+    r = errormodel.relative_noise(shape[0], shape[1], zeta, eps)
+    return r ** SCHEMES[scheme] if _SUBTRACTS[scheme] else eps ** SCHEMES[scheme]
 
 
 def evaluate(
@@ -351,7 +355,7 @@ def _directional(W, X, y, lo, act, v, scheme, model) -> NumericGradient:
     # z_step (with z's rounding from the whole of X W) when t = z_step / max_i |(X v)_i|
     Xv = (X @ v.astype(W.dtype))[:, None]
     scale = float(column_scale(Xv)[0])
-    z_t = z_step(float(column_scale(X) @ np.abs(W.astype(np.float64))), W.dtype, scheme)
+    z_t = z_step(X.shape, float(column_scale(X) @ np.abs(W.astype(np.float64))), W.dtype, scheme)
     t = z_t / scale if scale > 0 else z_t
     lo_t, act_t = _shifted(lo, act, X @ W)
     zero = np.zeros(1, dtype=W.dtype)

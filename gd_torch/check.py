@@ -1,7 +1,8 @@
 """Compare gradient methods pairwise, each coordinate against a predicted tolerance.
 
 Two things live here once, for :func:`check` and :func:`gd_torch.explain` alike: the comparison
-of values with a reference (:func:`compare`) and the detection of kinks (:func:`kink_spread`).
+of values with a reference (:func:`compare`) and the detection of kinks (:func:`kink_deviation`,
+:func:`kink_allowance`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ FAILING: tuple[Status, ...] = ("disagree", "non-finite")
 
 DEFAULT_METHODS = ("analytic", "autograd", "numeric")
 MODES = ("full", "directional")
-#: the largest total weight a scheme gives the differences it combines (Richardson's 4/3 + 1/3):
-#: each difference of one sample's term across a kink is off by at most its slopes' spread
-KINK_FACTOR = 5 / 3
 
 
 # ---- one comparison -----------------------------------------------------------------------------
@@ -96,50 +94,69 @@ def _ratio(diff: float, limit: float) -> float:
 # ---- one kink detection ---------------------------------------------------------------------------
 
 
-def kink_spread(z: np.ndarray, reach: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
-    """How far a method that looks at z_i within ``reach`` of it can be from dL/dz_i, per entry.
+def kink_deviation(
+    z: np.ndarray, reach: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, *, steps: bool
+) -> np.ndarray:
+    """How far a method that reads dL/dz_i within ``reach`` of z_i can be from the slope s(z_i)
+    (s = dL/dz as a function of z_i), where a kink of the activation lies within that reach.
 
-    z, y : (N,); reach : (N,) or (N, K) (one column per coordinate), >= 0.
-    Returns an array of reach's shape: 0 where [z_i - reach, z_i + reach] holds no kink of the
-    activation (or reach is 0), else the spread max - min of the slope s(t) = dL/dz at t over
-    that interval, read at its ends, at z_i and on both sides of the kink (s is monotone
-    between kinks for the registered pairs).  A difference quotient of sample i's term is the
-    mean of s over the interval, so it is off from s(z_i) by at most this spread.
+    z, y : (N,); reach : (N,) or (N, K) (one column per coordinate), >= 0.  Returns an array of
+    reach's shape, 0 where [z_i - reach, z_i + reach] holds no kink (or reach is 0).  The spread of
+    s over that interval is read at its ends, at z_i and on both sides of the kink (s is monotone
+    between kinks for the registered pairs).  ``steps=False``: a point that rounding may carry to
+    the other side (an exact method, reach = z's rounding): the whole spread.  ``steps=True``: a
+    difference quotient is the mean of s over its interval, so it is off by at most the share
+    w = (reach - |z_i - k|) / reach of the interval beyond the kink times the spread, plus the
+    spread on z_i's own side times the rest.
     """
     reach = np.asarray(reach, dtype=np.float64)
     out = np.zeros(reach.shape)
-    zz = z if reach.ndim == 1 else z[:, None]
+    zz = np.broadcast_to(z if reach.ndim == 1 else z[:, None], reach.shape)
     for k in act.kinks:
         near = (reach > 0) & (np.abs(zz - k) <= reach)
-        if not near.any():
-            continue
-        rows = np.nonzero(near)[0]
-        t0, r, yy = np.broadcast_to(zz, reach.shape)[near], reach[near], y[rows]
-        points = (t0 - r, t0 + r, t0, np.nextafter(k, -np.inf) + 0 * t0, np.nextafter(k, np.inf) + 0 * t0)
-        with np.errstate(over="ignore", invalid="ignore"):
-            s = np.stack([delta(p, yy, lo, act, n=y.shape[0]) for p in points])
-        out[near] = np.maximum(out[near], s.max(axis=0) - s.min(axis=0))
+        if near.any():
+            rows = np.nonzero(near)[0]
+            dev = _deviation(zz[near], reach[near], y[rows], k, y.shape[0], lo, act, steps)
+            out[near] = np.maximum(out[near], dev)
     return out
 
 
-def _reach(e: Estimate, model: errormodel.ErrorModel, absX: np.ndarray, v: np.ndarray | None) -> np.ndarray:
-    # how far from z_i a method looks: z's own rounding, plus |X_ij| 2 h_j for a finite difference
-    # (the larger of its two steps), (N, D) in full mode and (N,) along a direction v
-    if e.steps is None:
-        return model.ez if v is not None else np.broadcast_to(model.ez[:, None], absX.shape)
-    if v is not None:
-        return model.ez + 2 * (absX @ e.steps)
-    return model.ez[:, None] + absX * (2 * e.steps)
+def _deviation(t0, r, yy, k, n, lo, act, steps):
+    # kink_deviation for samples at t0 with reach r around the kink k (flat arrays)
+    def s(t):
+        return delta(t, yy, lo, act, n=n)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        ends = (s(t0 - r), s(t0 + r))
+        at = s(t0)
+        sides = (s(np.full_like(t0, np.nextafter(k, -np.inf))), s(np.full_like(t0, np.nextafter(k, np.inf))))
+    every = np.stack([*ends, at, *sides])
+    spread = every.max(axis=0) - every.min(axis=0)
+    if not steps:
+        return spread
+    right = t0 > k  # z's own side: its end of the interval and its side of the kink
+    own = np.stack([at, np.where(right, ends[1], ends[0]), np.where(right, sides[1], sides[0])])
+    own_spread = np.where(t0 == k, spread, own.max(axis=0) - own.min(axis=0))
+    w = (r - np.abs(t0 - k)) / r
+    return w * spread + (1 - w) * own_spread
 
 
-def _allowance(reach, model, absX, v, y, lo, act) -> np.ndarray:
-    # sum_i |dz_i/d(coordinate)| * spread_i: what the samples at a kink can contribute, per coordinate
+def kink_allowance(
+    model: errormodel.ErrorModel, absX: np.ndarray, steps: np.ndarray | None, v: np.ndarray | None, y, lo, act
+) -> np.ndarray:
+    """What samples at a kink can move one method's gradient by, per coordinate: the sum over i of
+    |dz_i/dW_j| kink_deviation_i, with reach z's rounding e_z (an exact method, ``steps`` None) or
+    e_z + |X_ij| 2 h_j (a finite difference with steps h, the larger of its two steps).
+    Shape (D,), or (1,) along a unit direction v (|dz_i/dt| <= (|X| |v|)_i)."""
     if not act.kinks:
         return np.zeros(1 if v is not None else absX.shape[1])
-    spread = kink_spread(model.z, reach, y, lo, act)
     if v is not None:
-        return np.array([KINK_FACTOR * float((absX @ np.abs(v)) @ spread)])
-    return KINK_FACTOR * np.einsum("ij,ij->j", absX, spread)
+        reach = model.ez + (0 if steps is None else 2 * (absX @ steps))
+        dev = kink_deviation(model.z, reach, y, lo, act, steps=steps is not None)
+        return np.array([float((absX @ np.abs(v)) @ dev)])
+    reach = model.ez[:, None] + (0 if steps is None else absX * (2 * steps))
+    reach = np.broadcast_to(reach, absX.shape)
+    return np.einsum("ij,ij->j", absX, kink_deviation(model.z, reach, y, lo, act, steps=steps is not None))
 
 
 # ---- the check ----------------------------------------------------------------------------------------
@@ -248,13 +265,11 @@ def check(
     estimates = {
         spec: _estimate(m, W, X, y, lo, act, model, v, device) for spec, m in zip(methods, resolved, strict=True)
     }
-    absX = np.abs(X.astype(np.float64))
-    reach = {spec: _reach(e, model, absX, v) for spec, e in estimates.items()}
-    pairs = []
-    for a, b in itertools.combinations(methods, 2):
-        allow = _allowance(np.maximum(reach[a], reach[b]), model, absX, v, y.astype(np.float64), lo, act)
-        pairs.append(_pair(a, b, estimates, model, allow))
-    kinks = _kinked_samples(model, reach, act)
+    absX, y64 = np.abs(X.astype(np.float64)), y.astype(np.float64)
+    # each method's own kink allowance; a pair may differ by the sum of its two
+    allow = {spec: kink_allowance(model, absX, e.steps, v, y64, lo, act) for spec, e in estimates.items()}
+    pairs = [_pair(a, b, estimates, model, allow[a] + allow[b]) for a, b in itertools.combinations(methods, 2)]
+    kinks = _kinked_samples(model, absX, estimates, v, act)
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
     return CheckReport(
@@ -311,14 +326,16 @@ def _pair(a: str, b: str, estimates: dict[str, Estimate], model, allowance: np.n
     return PairResult(a, b, res.status, max_rel, j, float(ga[j]), float(gb[j]), float(rel[j]), tol_rel, res.ratio)
 
 
-def _kinked_samples(model, reach: dict[str, np.ndarray], act) -> np.ndarray:
-    # samples at a kink, or within some method's reach of one
+def _kinked_samples(model, absX, estimates: dict[str, Estimate], v, act) -> np.ndarray:
+    # samples at a kink, or within some method's reach of one (z's rounding, or its steps)
     z = model.z
     near = np.isin(z, act.kinks)
-    for r in reach.values():
-        rr = r if r.ndim == 1 else r.max(axis=1)
+    for e in estimates.values():
+        r = model.ez.copy()
+        if e.steps is not None:
+            r += 2 * (absX @ e.steps if v is not None else (absX * e.steps).max(axis=1))
         for k in act.kinks:
-            near |= (rr > 0) & (np.abs(z - k) <= rr)
+            near |= (r > 0) & (np.abs(z - k) <= r)
     return np.flatnonzero(near)
 
 

@@ -3,7 +3,8 @@
 u is the unit roundoff (eps) of the dtype computed in; s its smallest subnormal.
 
 **z and a.**  z_i = X_i . W carries e_z,i = sqrt(D) u (|X| |W|)_i (a dot product's typical
-rounding).  a = f(z) carries its own rounding e_a,i = A_ROUNDING u |a_i| (measured against
+rounding), except a z_i exactly on a kink in X's dtype, in float64 and in 80-bit arithmetic alike,
+which is taken as computed without rounding (W = 0; small integers).  a = f(z) carries its own rounding e_a,i = A_ROUNDING u |a_i| (measured against
 200-bit values over z in [-45, 45]: scipy's and torch's sigmoid err by up to 1.12 u |a|, numpy's
 and torch's tanh by 0.49 u |a|; ReLU and the identity return z or 0 exactly), except where a saturates: an
 activation that rounds to its limit (the sigmoid at 0 and 1, tanh at -1 and 1) returns the limit
@@ -201,7 +202,7 @@ def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation
     with np.errstate(over="ignore", invalid="ignore"):
         z = X64 @ W64
         a = act.f(z)
-        ez = z_error(X64, W64, u)
+        ez = np.where(_exactly_at_kink(X, W, z, act), 0.0, z_error(X64, W64, u))
         ea = a_error(z, a, act, u)
         d_z = delta(z, y64, lo, act)
         err_d = factor_error(_delta_of(y64, lo, act), z, a, act, u, ez, ea, _inside(lo))
@@ -210,6 +211,19 @@ def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation
         pieces = float(reduce(lo, lo.terms_abs(z, a, y64)))
         f_noise = u * (np.sqrt(n) * abs(L) + C_LOCAL * pieces + float(np.abs(d_z) @ ez)) + n * sub
     return ErrorModel(u, str(X.dtype), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), z, ez, L)
+
+
+def _exactly_at_kink(X: np.ndarray, W: np.ndarray, z64: np.ndarray, act: Activation) -> np.ndarray:
+    # z_i exactly on a kink in X's dtype, in float64 and in 80-bit: computed without rounding (W = 0,
+    # or small integers), so that no method can round it to the other side (e_z = 0 there)
+    out = np.zeros(z64.shape, dtype=bool)
+    for k in act.kinks:
+        rows = np.flatnonzero(z64 == k)
+        if rows.size:
+            ld = np.longdouble
+            same = ((X[rows] @ W) == k) & ((X[rows].astype(ld) @ W.astype(ld)) == k)
+            out[rows[same]] = True
+    return out
 
 
 def _delta_of(y: np.ndarray, lo: Loss, act: Activation, n: int | None = None):

@@ -34,7 +34,7 @@ from scipy import special
 
 from . import _finite, _validate, errormodel
 from ._errors import GdTorchError, bad_value
-from .check import KINK_FACTOR, compare, kink_spread
+from .check import compare, kink_allowance, kink_deviation
 from .gradients import numeric as _numeric
 from .model import Activation, Loss, delta, prepare, reduce
 
@@ -504,25 +504,17 @@ def _central(l: Callable[[np.ndarray], np.ndarray], T: np.ndarray, h: np.ndarray
 
 
 def _kink_allowances(model, X, y, lo, act, numeric) -> dict[tuple[str, str], np.ndarray]:
-    # what samples at the activation's kink can contribute to each entry of dL/dz and dL/dW, for
-    # each witness: autograd looks at z within z's rounding, a central difference within 2 h
+    # what samples at the activation's kink can move each entry of dL/dz and dL/dW by, for each
+    # witness: autograd reads z within z's rounding, a central difference within 2 h
     if not act.kinks:
         return {}
     absX = np.abs(X)
-    spread = {
-        "autograd": kink_spread(model.z, model.ez, y, lo, act),
-        "numeric": kink_spread(model.z, model.ez + 2 * numeric["z:steps"], y, lo, act),
+    return {
+        ("z", "autograd"): kink_deviation(model.z, model.ez, y, lo, act, steps=False),
+        ("z", "numeric"): kink_deviation(model.z, model.ez + 2 * numeric["z:steps"], y, lo, act, steps=True),
+        ("W", "autograd"): kink_allowance(model, absX, None, None, y, lo, act),
+        ("W", "numeric"): kink_allowance(model, absX, numeric["W:steps"], None, y, lo, act),
     }
-    reach_W = {
-        "autograd": np.broadcast_to(model.ez[:, None], absX.shape),
-        "numeric": model.ez[:, None] + absX * (2 * numeric["W:steps"]),
-    }
-    out = {}
-    for who in ("autograd", "numeric"):
-        out[("z", who)] = KINK_FACTOR * spread[who]
-        spread_W = kink_spread(model.z, reach_W[who], y, lo, act)
-        out[("W", who)] = KINK_FACTOR * np.einsum("ij,ij->j", absX, spread_W)
-    return out
 
 
 def _compare(values, hand, index, tol, allowance=None, undefined=None) -> Comparison:

@@ -83,7 +83,7 @@ def compare(values: Any, reference: Any, tol: Any, allowance: Any = None) -> Agr
 
 
 def _ratios(diff: np.ndarray, limit: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(limit > 0, diff / limit, np.where(diff > 0, np.inf, 0.0))
 
 

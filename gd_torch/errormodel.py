@@ -3,17 +3,18 @@
 u is the unit roundoff (eps) of the dtype computed in; s its smallest subnormal.
 
 **z and a.**  z_i = X_i . W carries e_z,i = sqrt(D) u (|X| |W|)_i (a dot product's typical
-rounding), except a z_i exactly on a kink in X's dtype, in float64 and in 80-bit arithmetic alike,
-which is taken as computed without rounding (W = 0; small integers).  a = f(z) carries its own rounding e_a,i = A_ROUNDING u |a_i| (measured against
-200-bit values over z in [-45, 45]: scipy's and torch's sigmoid err by up to 1.12 u |a|, numpy's
-and torch's tanh by 0.49 u |a|; ReLU and the identity return z or 0 exactly), except where a saturates: an
-activation that rounds to its limit (the sigmoid at 0 and 1, tanh at -1 and 1) returns the limit
-itself once the true a is close enough to it, so e_a,i = min(u |a_i|, C_SAT dist_i), dist_i
-= |limit - a_i| computed without cancellation (LIMIT_DISTANCE).  Measured on a fine grid of z
-against 200-bit values: scipy's and torch's sigmoid and float64 tanh (numpy, torch) err by at
-most 1.0 - 1.1 dist; numpy's float32 tanh stays one ulp below 1 until dist < ulp / 13, an error
-of up to 13 dist: C_SAT = 16.  A deeply saturated term's rounding then moves it by a few times its
-own size, where u |a| would charge it a full unit roundoff.
+rounding), except a z_i exactly on a kink in X's dtype, in float64 and in 80-bit arithmetic
+alike, which is taken as computed without rounding (W = 0; small integers).  a = f(z) carries its
+own rounding e_a,i = A_ROUNDING u |a_i|: measured against 200-bit values over z in [-45, 45],
+scipy's and torch's sigmoid err by up to 1.12 u |a|, numpy's and torch's tanh by 0.49 u |a|, and
+ReLU and the identity return z or 0 exactly.  Where a saturates, an activation that rounds to its
+limit (the sigmoid at 0 and 1, tanh at -1 and 1) returns the limit itself once the true a is
+close enough to it, so e_a,i = min(A_ROUNDING u |a_i|, C_SAT dist_i) with dist_i = |limit - a_i|
+computed without cancellation (LIMIT_DISTANCE).  Measured on the same grid: the sigmoid (scipy,
+torch) and float64 tanh (numpy, torch) err by at most 1.0 - 1.1 dist; numpy's float32 tanh stays
+one ulp below 1 until dist < ulp / 13, an error of up to 13 dist: C_SAT = 16.  A deeply saturated
+term's rounding then moves it by a few times its own size, where u |a| would charge it a full
+unit roundoff.
 
 **One factor** d_i = d(z_i, a_i) (dL/dz, dL/da, or a candidate's per-sample vector) computed
 from the rounded z and a errs by (:func:`factor_error`)

@@ -332,8 +332,8 @@ def explain(
         # a float32 ledger is measured against an accurate reference, not float32's u^(2/3)
         f64 = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
         W64, X64, y64 = W.astype(np.float64), X.astype(np.float64), y.astype(np.float64)
-        numeric = _finite_differences(W64, X64, y64, lo, act, f64, errormodel.build(W64, X64, y64, lo, act))
-        kinks = _kink_allowances(model, X64, y64, lo, act, numeric)
+        numeric, steps = _finite_differences(W64, X64, y64, lo, act, f64, errormodel.build(W64, X64, y64, lo, act))
+        kinks = _kink_allowances(model, X64, y64, lo, act, steps)
 
         stages = []
         for name in ("L", "e", "a", "z", "W"):
@@ -445,8 +445,8 @@ def _finite_differences(W, X, y, lo, act, values, model):
     T - h (every entry moved at once), free of the cancellation of the other N - 1 terms.
     The terms as functions of each stage: l(e) = l(a = e + y), l(a) = terms(a), l(z) = terms(f(z)).
     For W, on which every sample depends, the numeric method of gd_torch.gradients.numeric.
-    Returns, per stage, (values, indices, error estimate, entries whose step could not be taken)
-    and the steps, for kink detection.
+    Returns, per stage, (values, indices, error estimate, entries whose step could not be taken),
+    and the steps per stage (for kink detection).
     """
     cross_entropy = lo.binary  # its terms are written in the logit z; only the sigmoid is allowed
     n = X.shape[0]
@@ -463,7 +463,7 @@ def _finite_differences(W, X, y, lo, act, values, model):
 
     u = np.finfo(X.dtype).eps
     u3 = u ** (1 / 3)
-    out = {}
+    out, steps = {}, {}
     for name, l in (("e", l_of_e), ("a", l_of_a), ("z", l_of_z)):
         T = values[name]
         scale = np.maximum(1.0, np.abs(T))
@@ -483,15 +483,15 @@ def _finite_differences(W, X, y, lo, act, values, model):
         err = errormodel.difference_error(d1, d2, "central", noise, h)
         vanished = ((T + h) + shift) - ((T - h) + shift) == 0  # a +- h rounds to a: no difference to take
         out[name] = (d1, np.arange(T.shape[0]), err, vanished)
-        out[name + ":steps"] = h
+        steps[name] = h
     res = _numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise, f_rel=model.f_rel)
     out["W"] = (res.grad, np.arange(W.shape[0]), res.error, np.zeros(W.shape[0], dtype=bool))
-    out["W:steps"] = res.steps
+    steps["W"] = res.steps
     L = float(values["L"])
     hL = u3 * max(1.0, abs(L))
     one = ((L + hL) - (L - hL)) / ((L + hL) - (L - hL))
     out["L"] = (np.array([one]), np.array([0]), np.array([0.0]), np.zeros(1, dtype=bool))
-    return out
+    return out, steps
 
 
 def _central(l: Callable[[np.ndarray], np.ndarray], T: np.ndarray, h: np.ndarray, shift: Any = 0) -> np.ndarray:
@@ -503,7 +503,7 @@ def _central(l: Callable[[np.ndarray], np.ndarray], T: np.ndarray, h: np.ndarray
     return np.where(step != 0, (l(up) - l(down)) / np.where(step != 0, step, 1), np.nan)
 
 
-def _kink_allowances(model, X, y, lo, act, numeric) -> dict[tuple[str, str], np.ndarray]:
+def _kink_allowances(model, X, y, lo, act, steps) -> dict[tuple[str, str], np.ndarray]:
     # what samples at the activation's kink can move each entry of dL/dz and dL/dW by, for each
     # witness: autograd reads z within z's rounding, a central difference within 2 h
     if not act.kinks:
@@ -511,9 +511,9 @@ def _kink_allowances(model, X, y, lo, act, numeric) -> dict[tuple[str, str], np.
     absX = np.abs(X)
     return {
         ("z", "autograd"): kink_deviation(model.z, model.ez, y, lo, act, steps=False),
-        ("z", "numeric"): kink_deviation(model.z, model.ez + 2 * numeric["z:steps"], y, lo, act, steps=True),
+        ("z", "numeric"): kink_deviation(model.z, model.ez + 2 * steps["z"], y, lo, act, steps=True),
         ("W", "autograd"): kink_allowance(model, absX, None, None, y, lo, act),
-        ("W", "numeric"): kink_allowance(model, absX, numeric["W:steps"], None, y, lo, act),
+        ("W", "numeric"): kink_allowance(model, absX, steps["W"], None, y, lo, act),
     }
 
 

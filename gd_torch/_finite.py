@@ -1,6 +1,6 @@
 """Finite input, non-finite result: an overflow, named as one instead of returned as inf or NaN.
 
-X, W and y are checked finite at the boundary, but finite numbers can still overflow on the way:
+X, W and y are checked finite at the boundary (X through z), but finite numbers can still overflow:
 z = X W (1e200 * 1e200), the loss ((1e155)^2), the gradient (1e250 * 1e100).  numpy warns
 (RuntimeWarning) and returns inf or NaN; torch returns them silently.  These helpers compute a
 result with numpy's warnings silenced and raise a GdTorchError naming what overflowed instead.
@@ -44,6 +44,16 @@ def gradient_value(compute: Callable[[], np.ndarray], dtype: Any, method: str) -
     if j is not None:
         raise GdTorchError(overflow_text(f"dL/dW by method={method!r}", dtype, f"at coordinate {j}: {g[j]}"))
     return g
+
+
+def refuse_z_overflow(X: np.ndarray, z: np.ndarray) -> None:
+    """Raise when z = X W is not finite at a sample whose row of X is finite: X W overflowed there.
+
+    (A row of X holding NaN or inf is left to the caller's own message, which blames X.)
+    """
+    i = first_bad(z)
+    if i is not None and np.isfinite(X[i]).all():
+        raise GdTorchError(overflow_text("z = X W", X.dtype, f"at sample {i}: z = {z[i]}"))
 
 
 def overflow_text(what: str, dtype: Any, where: str) -> str:

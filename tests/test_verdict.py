@@ -305,7 +305,7 @@ def test_rel_err_and_worst_j_refer_to_the_same_coordinate(blobs):
 
 _HOOKS = pytest.mark.xfail(
     strict=True,
-    reason="needs gd_torch._finite called from model.objective and gradients.gradient (one line each); "
+    reason="needs gd_torch._finite called from model.objective, gradients.gradient and _validate.z_of (one line each); "
     "remove this marker when they land",
 )
 
@@ -322,3 +322,17 @@ def test_gradient_names_an_overflow(method):
 def test_objective_names_an_overflow():
     with pytest.raises(gd_torch.GdTorchError, match=r"the loss overflows float64"):
         gd_torch.objective([1.0], [[1e155]], [0.0], activation="identity")
+
+
+def test_z_that_overflows_is_named_as_an_overflow_not_as_bad_X():
+    X, z = np.array([[1.0, 2.0], [1e200, 1e200]]), np.array([3.0, np.inf])
+    with pytest.raises(gd_torch.GdTorchError, match=r"z = X W overflows float64 at sample 1: z = inf for finite X"):
+        _finite.refuse_z_overflow(X, z)
+    _finite.refuse_z_overflow(np.array([[np.nan, 1.0]]), np.array([np.nan]))  # bad X: the caller's message
+
+
+@_HOOKS
+@pytest.mark.parametrize("method", ["analytic", "numeric", "tutorial"])
+def test_gradient_names_z_overflowing(method):
+    with pytest.raises(gd_torch.GdTorchError, match=r"z = X W overflows float64 at sample 0"):
+        gd_torch.gradient([1e200], [[1e200]], [0.0], activation="identity", method=method)

@@ -344,11 +344,11 @@ def explain(
             auto_cmp = None
             if ag is not None:
                 index = np.arange(h.size)
-                auto_cmp = _compare(ag, h, index, safety * 2 * tol, kinks.get((name, "autograd")), skip.get(name))
+                auto_cmp = _comparison(ag, h, index, safety * 2 * tol, kinks.get((name, "autograd")), skip.get(name))
             fd_vals, fd_index, fd_err, fd_skip = numeric[name]
             fd_tol = safety * (np.broadcast_to(tol, h.shape)[fd_index] + fd_err)
             undefined_fd = fd_skip | (skip[name][fd_index] if name in skip else False)
-            fd_cmp = _compare(fd_vals, h, fd_index, fd_tol, kinks.get((name, "numeric")), undefined_fd)
+            fd_cmp = _comparison(fd_vals, h, fd_index, fd_tol, kinks.get((name, "numeric")), undefined_fd)
             f_text, local, up = _formulas(name, lo, act)
             note = notes.get(name, "")
             stages.append(Stage(name, f_text, local, up, values[name], hand[name], auto_cmp, fd_cmp, note))
@@ -517,7 +517,7 @@ def _kink_allowances(model, X, y, lo, act, steps) -> dict[tuple[str, str], np.nd
     }
 
 
-def _compare(values, hand, index, tol, allowance=None, undefined=None) -> Comparison:
+def _comparison(values, hand, index, tol, allowance=None, undefined=None) -> Comparison:
     # the checker's one comparison, on the entries ``index`` that are defined; the others are
     # counted as skipped (a value that overflowed is not skipped: it is not finite, never agreement)
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))

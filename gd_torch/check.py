@@ -95,12 +95,13 @@ def _ratio(diff: float, limit: float) -> float:
 
 
 def kink_deviation(
-    z: np.ndarray, reach: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, *, steps: bool
+    z: np.ndarray, reach: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, *, steps: bool, n: int | None = None
 ) -> np.ndarray:
     """How far a method that reads dL/dz_i within ``reach`` of z_i can be from the slope s(z_i)
     (s = dL/dz as a function of z_i), where a kink of the activation lies within that reach.
 
-    z, y : (N,); reach : (N,) or (N, K) (one column per coordinate), >= 0.  Returns an array of
+    z, y : (N,); reach : (N,) or (N, K) (one column per coordinate), >= 0; n: the loss's sample
+    count when z and y are some of its samples (default N).  Returns an array of
     reach's shape, 0 where [z_i - reach, z_i + reach] holds no kink (or reach is 0).  The spread of
     s over that interval is read at its ends, at z_i and on both sides of the kink (s is monotone
     between kinks for the registered pairs).  ``steps=False``: a point that rounding may carry to
@@ -116,7 +117,7 @@ def kink_deviation(
         near = (reach > 0) & (np.abs(zz - k) <= reach)
         if near.any():
             rows = np.nonzero(near)[0]
-            dev = _deviation(zz[near], reach[near], y[rows], k, y.shape[0], lo, act, steps)
+            dev = _deviation(zz[near], reach[near], y[rows], k, n or y.shape[0], lo, act, steps)
             out[near] = np.maximum(out[near], dev)
     return out
 
@@ -154,9 +155,14 @@ def kink_allowance(
         reach = model.ez + (0 if steps is None else 2 * (absX @ steps))
         dev = kink_deviation(model.z, reach, y, lo, act, steps=steps is not None)
         return np.array([float((absX @ np.abs(v)) @ dev)])
-    reach = model.ez[:, None] + (0 if steps is None else absX * (2 * steps))
-    reach = np.broadcast_to(reach, absX.shape)
-    return np.einsum("ij,ij->j", absX, kink_deviation(model.z, reach, y, lo, act, steps=steps is not None))
+    # only rows that some coordinate's reach can take to a kink: no (N, D) work on the others
+    with np.errstate(over="ignore"):  # an infinite reach takes the row in
+        bound = model.ez + (0 if steps is None else 2 * absX.max(axis=1) * float(np.max(steps)))
+        rows = np.flatnonzero(np.any([(bound > 0) & (np.abs(model.z - k) <= bound) for k in act.kinks], axis=0))
+        sub = absX[rows]
+        reach = np.broadcast_to(model.ez[rows, None] + (0 if steps is None else sub * (2 * steps)), sub.shape)
+    dev = kink_deviation(model.z[rows], reach, y[rows], lo, act, steps=steps is not None, n=y.shape[0])
+    return np.einsum("ij,ij->j", sub, dev)
 
 
 # ---- the check ----------------------------------------------------------------------------------------

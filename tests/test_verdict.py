@@ -155,8 +155,11 @@ def _ratios(family, act, loss, dtype, draw) -> dict[str, float]:
     absX, y64 = np.abs(X.astype(np.float64)), y.astype(np.float64)
     out = {}
     for m in methods:
-        steps = None if not m.startswith("numeric") else numeric.default_steps(W, m.split(":")[1], X)
-        allow = _check.kink_allowance(model, absX, None if steps is None else steps.astype(float), None, y64, lo, ac)
+        # a check differences a float32 problem in float64 (numeric.for_check): its steps are float64's
+        steps = None
+        if m.startswith("numeric"):
+            steps = numeric.default_steps(W.astype(np.float64), m.split(":")[1], X.astype(np.float64))
+        allow = _check.kink_allowance(model, absX, steps, None, y64, lo, ac)
         tol = errormodel.SAFETY[dtype] * report.errors[m] + allow
         out[m] = float(np.max(np.abs(report.gradients[m] - ref) / tol))
     return out
@@ -167,7 +170,7 @@ def tightness() -> dict[tuple[str, str], list[float]]:
     per_family = defaultdict(list)
     for family, act, loss in TIGHT_CASES:
         for dtype in ("float64", "float32"):
-            for draw in range(2):
+            for draw in range(3):
                 per_family[(family, dtype)].extend(_ratios(family, act, loss, dtype, draw).values())
     return per_family
 
@@ -178,7 +181,9 @@ def test_correct_gradients_never_exceed_their_tolerance(tightness):
 
 def test_tolerances_are_tight_in_every_family_and_dtype(tightness):
     # the largest |diff| / tol over correct gradients is at least 0.05 (was <= 0.034 in float32 and
-    # ~2e-4 on saturated units): no family's tolerance is more than 20 times the errors it admits
+    # ~2e-4 on saturated units): no family's tolerance is more than 20 times the errors it admits.
+    # The loosest is the family of columns 1e-6..1e6: with terms of random sign a sum's rounding is
+    # far below u sqrt(N) sum |x|, which is kept because it holds whatever order a method sums in
     loosest = {k: max(v) for k, v in tightness.items()}
     print("\nlargest |g - exact| / tol per family and dtype:", {k: round(v, 3) for k, v in loosest.items()})
     assert min(loosest.values()) >= 0.05, loosest

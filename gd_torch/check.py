@@ -8,7 +8,7 @@ of values with a reference (:func:`compare`) and the detection of kinks (:func:`
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,7 +16,8 @@ import numpy as np
 
 from . import _finite, _validate, errormodel
 from ._errors import GdTorchError, bad_value
-from .gradients import ALIASES, Estimate, Method, _device, lookup
+from .gradients import ALIASES, METHODS, Estimate, Method, _device, lookup
+from .gradients._user import candidate
 from .model import Activation, Loss, delta, prepare
 
 #: 'kink': outside the tolerance only by what samples at the activation's kink can explain;
@@ -236,7 +237,7 @@ def check(
     *,
     loss: str = "sse",
     activation: str = "sigmoid",
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[Any] | Mapping[str, Any] = DEFAULT_METHODS,
     mode: str = "full",
     device: str = "cpu",
     seed: int = 0,
@@ -249,14 +250,17 @@ def check(
     sit at the activation's kink (within a method's step, or z's rounding), the pair may differ
     by what those samples can contribute on top ('kink'); a NaN or inf is never agreement.
 
-    methods : names from gd_torch.METHODS ('numeric' is 'numeric:central')
+    methods : names from gd_torch.METHODS ('numeric' is 'numeric:central'), and your own
+        gradients: a callable ``g(W, X, y) -> array of W's shape`` (named by its ``__name__``),
+        a precomputed array, or a ``{name: callable or array}`` mapping.  Yours are held to the
+        rounding error of the exact formula, like analytic and autograd.
     mode : 'full' compares every coordinate; 'directional' compares v . g along one random unit
         vector v (seeded by ``seed``), costing O(1) objective evaluations whatever D is.
     device : passed to the methods that run on torch (autograd).
 
     Raises GdTorchError when the loss at W overflows X's dtype (nothing can be compared).
     """
-    resolved = _methods(methods, device)
+    methods, resolved = _methods(methods, device)
     seed = _validate.seed("seed", seed, none_ok=False)  # the random direction of mode='directional'
     _validate.choice("mode", mode, MODES)
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
@@ -283,14 +287,17 @@ def check(
     )
 
 
-def _methods(methods: Any, device: str) -> list[Method]:
-    # the boundary checks of methods and device, before any work
-    if isinstance(methods, str) or not isinstance(methods, Sequence) or len(methods) < 2:
-        raise bad_value("methods", methods, "at least two method names to compare")
-    resolved = [parse_method(spec) for spec in methods]
+def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:
+    # the boundary checks of methods and device, before any work: (the names, the methods)
+    named = _named(methods)
+    if len(named) < 2:
+        raise bad_value("methods", methods, "at least two method names to compare (or your gradients)")
+    names = [name for name, _ in named]
+    taken = {*METHODS, *ALIASES}
+    resolved = [parse_method(spec) if isinstance(spec, str) else candidate(spec, name, taken) for name, spec in named]
     # 'numeric' is 'numeric:central': the same computation under two names is no comparison
-    if len({m.name for m in resolved}) != len(methods):
-        raise bad_value("methods", list(methods), "distinct method names (" + _alias_text() + ")")
+    if len({m.name for m in resolved}) != len(named):
+        raise bad_value("methods", names, "distinct method names (" + _alias_text() + ")")
     if device != "cpu" and all("cuda" not in m.devices for m in resolved):
         # asking for a device no method runs on would silently run everything on the CPU
         raise bad_value(
@@ -299,7 +306,18 @@ def _methods(methods: Any, device: str) -> list[Method]:
     for m in resolved:
         if len(m.devices) > 1:
             _device.check(device, m.name, m.devices)  # refuse an absent device before any work
-    return resolved
+    # the report's names: as the caller spelt them ('numeric' stays 'numeric'), a candidate's own name
+    return [name if name is not None else m.name for (name, _), m in zip(named, resolved, strict=True)], resolved
+
+
+def _named(methods: Any) -> list[tuple[str | None, Any]]:
+    # methods as (name, spec) pairs: a built-in method's name, a user's callable (named by its
+    # __name__) or array, or a {name: callable or array} mapping of the user's own
+    if isinstance(methods, Mapping):
+        return [(str(k) if isinstance(k, str) else k, v) for k, v in methods.items()]
+    if isinstance(methods, str) or not isinstance(methods, Sequence):
+        raise bad_value("methods", methods, "at least two method names to compare (or your gradients), in a sequence")
+    return [(spec if isinstance(spec, str) else None, spec) for spec in methods]
 
 
 def _alias_text() -> str:

@@ -1,6 +1,9 @@
 """Assertions for your own test suite: pass silently, or fail with the checker's summary.
 
-    from gd_torch.testing import assert_function_gradient_close
+    from gd_torch.testing import assert_function_gradient_close, assert_gradient_close
+
+    def test_my_neuron_gradient():
+        assert_gradient_close(my_grad, W, X, y, loss="sse")      # the one-neuron model
 
     def test_my_backprop():
         assert_function_gradient_close(loss, params, my_backprop, torch_f=torch_loss)
@@ -14,10 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .check import CheckReport, check
+from .diagnose import diagnose
 from .function_check import check_function
 from .function_report import FunctionReport
 
-__all__ = ["assert_function_gradient_close"]
+__all__ = ["assert_function_gradient_close", "assert_gradient_close"]
 
 
 def assert_function_gradient_close(
@@ -45,5 +50,37 @@ def assert_function_gradient_close(
 
 
 # ---- the one-neuron model ------------------------------------------------------------
-# assert_gradient_close(W, X, y, ...) for gd_torch.check (the integrator adds it here, with
-# the same contract: silent on agreement, AssertionError(report.summary()) otherwise).
+
+
+def assert_gradient_close(
+    grad: Any,
+    W: Any,
+    X: Any,
+    y: Any,
+    *,
+    loss: Any = "sse",
+    activation: Any = "sigmoid",
+    against: tuple[str, ...] = ("autograd", "numeric"),
+    mode: str = "full",
+    seed: int = 0,
+) -> CheckReport:
+    """Raise AssertionError unless your gradient of the one-neuron loss at W agrees with
+    ``against`` (torch autograd and central differences by default); return the report.
+
+    ``grad`` is a callable ``grad(W, X, y) -> array`` or a precomputed array; ``loss`` and
+    ``activation`` are names or your own :class:`gd_torch.Loss` / :class:`gd_torch.Activation`.
+    The message is the check's summary and, where it helps, what your vector is the gradient
+    of (``gd_torch.diagnose``).  No atol or rtol: the tolerances are predicted from rounding
+    (see :func:`gd_torch.check`).
+    """
+    name = getattr(grad, "__name__", None) if callable(grad) else "your_gradient"
+    name = name if isinstance(name, str) and name not in against else "your_gradient"
+    methods = {m: m for m in against} | {name: grad}
+    report = check(W, X, y, loss=loss, activation=activation, methods=methods, mode=mode, seed=seed)
+    if report.ok:
+        return report
+    message = ["gradient check failed", report.summary()]
+    if mode == "full":
+        d = diagnose(report.gradients[name], W, X, y, loss=loss, activation=activation)
+        message.append(f"{name} is {d.summary()}")
+    raise AssertionError("\n".join(message))

@@ -102,7 +102,7 @@ def test_breast_cancer_dataset(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--loss", "foo"], r"--loss must be one of sse, mse, bce, logcosh; got 'foo'"),
+        (["--loss", "foo"], r"--loss must be one of sse, mse, bce, logcosh or FILE.py:NAME \(your own\); got 'foo'"),
         (["--activation", "swish"], r"--activation must be one of .*; got 'swish'"),
         (["--loss", "bce", "--activation", "tanh"], r"--activation must be one of 'sigmoid' with loss='bce'"),
         (["--n-samples", "1.5"], r"--n-samples must be a positive integer; got '1.5'"),
@@ -197,7 +197,10 @@ def test_console_entry_point_runs_as_a_module():
         cwd=root,
     )
     assert bad.returncode == 2 and bad.stdout == ""
-    assert bad.stderr == "gd-torch: error: --loss must be one of sse, mse, bce, logcosh; got 'foo'\n"
+    assert (
+        bad.stderr
+        == "gd-torch: error: --loss must be one of sse, mse, bce, logcosh or FILE.py:NAME (your own); got 'foo'\n"
+    )
 
 
 def test_seed_changes_W(capsys):

@@ -7,6 +7,7 @@ import contextlib
 import math
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from .._errors import GdTorchError, bad_value
 from ..data import blobs_bytes, load_csv, standardize, tutorial_data
 from ..gradients import ALIASES, METHODS
 from ..model import add_bias
+from . import _user_code
 
 DATASETS = ("blobs", "breast-cancer")
 
@@ -80,6 +82,26 @@ def one_of(names: Iterable[str]):
 
     parse.accepted = ", ".join(names)
     return parse
+
+
+def one_of_or_file(names: Iterable[str]):
+    """argparse type: one of ``names``, or FILE.py:NAME (your own, loaded by :func:`own_part`)."""
+    names = tuple(names)
+
+    def parse(text: str) -> str:
+        if text not in names and not _user_code.is_reference(text):
+            raise _refuse("one of " + ", ".join(names) + " or FILE.py:NAME (your own)", text)
+        return text
+
+    parse.accepted = ", ".join(names)
+    return parse
+
+
+def own_part(text: str, flag: str, kind: type) -> Any:
+    """``text`` as given (a registered name), or the ``kind`` object FILE.py:NAME defines."""
+    if not _user_code.is_reference(text):
+        return text
+    return _user_code.load(text, flag, kind, f"a gd_torch.{kind.__name__}")
 
 
 def list_of(item, what: str):

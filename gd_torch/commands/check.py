@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from ..check import DEFAULT_METHODS, MODES, check
 from ..diagnose import diagnose
-from ..model import ACTIVATIONS, LOSSES, init_weights
-from ._common import add_data_arguments, add_seed_argument, list_of, load_data, method_names, one_of
+from ..model import ACTIVATIONS, LOSSES, Activation, Loss, init_weights
+from . import _user_code
+from ._common import (
+    add_data_arguments,
+    add_seed_argument,
+    list_of,
+    load_data,
+    method_names,
+    one_of,
+    one_of_or_file,
+    own_part,
+)
 
 #: the library's parameters that are this command's flags under another name (see cli._name_flag)
 FLAGS = {"scheme": "--methods"}
@@ -15,9 +27,24 @@ FLAGS = {"scheme": "--methods"}
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
-    p.add_argument("--loss", type=one_of(LOSSES), default="sse", help=f"one of {', '.join(LOSSES)} (sse)")
     p.add_argument(
-        "--activation", type=one_of(ACTIVATIONS), default="sigmoid", help=f"one of {', '.join(ACTIVATIONS)} (sigmoid)"
+        "--loss",
+        type=one_of_or_file(LOSSES),
+        default="sse",
+        help=f"one of {', '.join(LOSSES)} (sse), or FILE.py:NAME, a gd_torch.Loss of your own",
+    )
+    p.add_argument(
+        "--activation",
+        type=one_of_or_file(ACTIVATIONS),
+        default="sigmoid",
+        help=f"one of {', '.join(ACTIVATIONS)} (sigmoid), or FILE.py:NAME, a gd_torch.Activation of your own",
+    )
+    p.add_argument(
+        "--gradient",
+        default=None,
+        metavar="FILE.py:NAME",
+        help="your own gradient: a numpy function NAME(W, X, y) -> dL/dW in FILE.py, checked against "
+        "--methods (exit 0 when it agrees, 1 when not, with what it is the gradient of)",
     )
     p.add_argument(
         "--methods",
@@ -38,15 +65,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    loss, activation = own_part(args.loss, "--loss", Loss), own_part(args.activation, "--activation", Activation)
+    methods: list = list(args.methods)
+    if args.gradient is not None:
+        methods.append(_user_code.load(args.gradient, "--gradient"))
     X, y, desc = load_data(args)
     W = init_weights(X.shape[1], "uniform", args.seed, X.dtype)
-    methods = list(args.methods)
     report = check(
         W,
         X,
         y,
-        loss=args.loss,
-        activation=args.activation,
+        loss=loss,
+        activation=activation,
         methods=methods,
         mode=args.mode,
         device=args.device,
@@ -56,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"W: uniform [0, 1) with seed {args.seed}")
     print(report)
     if not report.ok:
-        _print_diagnoses(report, W, X, y, args)
+        _print_diagnoses(report, W, X, y, loss, activation)
     return 0 if report.ok else 1
 
 
-def _print_diagnoses(report, W, X, y, args: argparse.Namespace) -> None:
+def _print_diagnoses(report, W, X, y, loss, activation) -> None:
     # what each failing method's vector actually is (the odd one out, or every method in a failing pair)
     failing = [report.odd_one_out] if report.odd_one_out else report.failing()
     print("")
@@ -69,5 +99,8 @@ def _print_diagnoses(report, W, X, y, args: argparse.Namespace) -> None:
         return
     for spec in failing:
         error = report.errors[spec] if spec.startswith("numeric") else None
-        d = diagnose(report.gradients[spec], W, X, y, loss=args.loss, activation=args.activation, error=error)
+        if not np.isfinite(report.gradients[spec]).all():
+            print(f"{spec} is not finite: no diagnosis")
+            continue
+        d = diagnose(report.gradients[spec], W, X, y, loss=loss, activation=activation, error=error)
         print(f"{spec} is {d.summary()}")

@@ -20,6 +20,7 @@ def candidate(spec: Any, name: str | None, taken: Any) -> Method:
     its ``__name__``); ``taken`` are the names it must not shadow."""
     if callable(spec):
         name = name or getattr(spec, "__name__", None) or "your_gradient"
+        name = "your_gradient" if name == "<lambda>" else name
         grad = _from_callable(spec, name)
         what = f"your function {name}(W, X, y)"
     else:

@@ -186,6 +186,8 @@ def explain_mlp(
     """
     lo, _ = resolve(loss, "sigmoid")
     f = _part("activation", activation, ACTIVATIONS, Activation)
+    if f.torch_f is None or lo.torch_terms is None:
+        raise bad_value("activation", f.name, "an activation (and loss) with a torch version (torch_f) for autograd")
     hidden = _validate.integer("hidden", hidden, minimum=1)
     seed = _validate.seed("seed", seed, none_ok=False)
     _, X, y = _validate.problem(_validate.zero_weights(X), X, y)

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from gd_torch import Activation, GdTorchError
 from gd_torch import explain_mlp as em
 from gd_torch.cli import main
 from gd_torch.explain_mlp import ORDER, Rule, explain_mlp
@@ -21,7 +22,7 @@ def test_every_stage_agrees_three_ways(blobs, activation, dtype):
     assert [s.name for s in r.stages] == list(ORDER)
     assert r.ok, str(r)
     for s in r.stages:
-        assert s.autograd is not None and s.autograd.status == "agree" or s.autograd.status == "kink"
+        assert s.autograd is not None and s.autograd.status in ("agree", "kink")
         assert s.numeric.status in ("agree", "kink")
         assert s.hand.shape == s.value.shape and s.hand.dtype == np.dtype(dtype)
 
@@ -65,19 +66,24 @@ def test_a_missing_transpose_is_caught_at_its_stage(blobs, monkeypatch):
 
 def test_a_wrong_local_derivative_is_caught_at_z1_and_below(blobs, monkeypatch):
     X, y = blobs
-    monkeypatch.setitem(
-        em.BACKWARD, "z1", Rule("z1", "", "{dL/dh}", lambda ns: ns["dL/dh"] * (1 - np.tanh(0) * ns["f'(z1)"]))
-    )
+    forgot_f_prime = Rule("z1 = X W1 + b1", "dh/dz1 = f'(z1)", "dL/dz1 = {dL/dh} -> {=dL/dz1}", lambda ns: ns["dL/dh"])
+    monkeypatch.setitem(em.BACKWARD, "z1", forgot_f_prime)
     r = explain_mlp(X, y, hidden=4, activation="tanh")
     assert [s.name for s in r.stages if not s.ok] == ["z1", "W1", "b1"]
 
 
 def test_bad_input_is_refused(blobs):
     X, y = blobs
-    with pytest.raises(Exception, match="hidden"):
+    with pytest.raises(GdTorchError, match=r"^hidden must be .*; got 0"):
         explain_mlp(X, y, hidden=0)
-    with pytest.raises(Exception, match="activation"):
+    with pytest.raises(GdTorchError, match=r"^activation must be one of 'sigmoid'"):
         explain_mlp(X, y, activation="nope")
+    with pytest.raises(GdTorchError, match=r"^activation must be"):
+        explain_mlp(
+            X, y, loss="bce", activation=Activation("cube", lambda z: z**3, lambda z, a: 3 * z**2, "a = z^3", "3 z^2")
+        )
+    with pytest.raises(GdTorchError, match=r"^X must"):
+        explain_mlp(X[:, 0], y)
 
 
 def test_cli_hidden_writes_graph_png(tmp_path, capsys):

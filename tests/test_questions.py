@@ -123,6 +123,33 @@ def _q6_steps(out: str) -> None:
     assert all(rows[h][:3] == [1.0, 1.0, 1.0] for h in rows if h <= 1e-9)  # float32: W_0 + h == W_0
 
 
+def _q7_neuron(out: str) -> None:
+    shapes = {ln.split(":")[0].strip(): ln.split(":")[1].strip() for ln in out.splitlines()[:4]}
+    assert shapes == {"X.T": "(3, 250)", "error": "(250,)", "X.T.dot(error)": "(3,)", "preds * (1 - preds)": "(250,)"}
+    assert "proposed: operands could not be broadcast together with shapes (3,) (250,)" in out
+    (right,) = _lines_with(out, "X.T.dot(2 * error * preds * (1 - preds)): (3,)")
+    assert _floats(right.split("autograd")[1])[0] < 8 * np.finfo(float).eps
+
+
+def _q7_mlp(out: str) -> None:
+    assert out.startswith("X.T.dot(dL_dh): (3, 4)   f'(z1): (250, 4)")
+    assert "proposed, one layer down: operands could not be broadcast together with shapes (3,4) (250,4)" in out
+    (right,) = _lines_with(out, "X.T.dot(dL_dh * fprime): (3, 4)")
+    assert _floats(right.split("dL/dW1:")[1])[0] < 8 * np.finfo(float).eps
+    assert "dL/dW1 = X^T (3x250) @ [dL/dh (250x4) * f'(z1) (250x4)] -> (3x4)" in out
+    assert out.rstrip().endswith("agree at every stage: True")
+
+
+def _q7_ledger(out: str) -> None:
+    assert out.rstrip().endswith("[exit status 0]")
+    assert "OK: hand, autograd and finite differences agree at every stage" in out
+    stages = [ln.split(":")[0].split()[1] for ln in out.splitlines() if ln.startswith("stage ")]
+    assert stages == ["L", "a", "z2", "w2", "b2", "h", "z1", "W1", "b1"]
+    errs = _lines_with(out, "  rel err")
+    assert len(errs) == 9 and all(ln.count("(agree)") == 2 for ln in errs)
+    assert "dL/dW1 = X^T (3x250) @ [dL/dh (250x4) * f'(z1) (250x4)] -> (3x4)" in out
+
+
 CLAIMS = {
     "q1-sse": _q1_sse,
     "q1-bce": _q1_bce,
@@ -136,6 +163,9 @@ CLAIMS = {
     "q4-train": _q4_train,
     "q5-train": _q5_train,
     "q6-steps": _q6_steps,
+    "q7-neuron": _q7_neuron,
+    "q7-mlp": _q7_mlp,
+    "q7-ledger": _q7_ledger,
 }
 
 

@@ -7,14 +7,25 @@ from pathlib import Path
 
 from .._errors import bad_value
 from ..explain import explain
-from ..graph_plot import draw_explanation
+from ..explain_mlp import explain_mlp
+from ..graph_plot import draw_explanation, draw_graph
 from ..model import ACTIVATIONS, LOSSES, init_weights
-from ._common import add_data_arguments, add_out_argument, add_seed_argument, load_data, one_of, output_folder
+from ._common import (
+    add_data_arguments,
+    add_out_argument,
+    add_seed_argument,
+    load_data,
+    one_of,
+    output_folder,
+    positive_int,
+)
 
 #: the library's parameters named by this command's flags
 FLAGS = {"path": "--dot"}
 #: the files this command writes into --out
 FILES = ("graph.dot", "graph.png")
+#: with --hidden: the two-layer graph drawn (no .dot: torch's graph text is written for the neuron only)
+FILES_MLP = ("graph.png",)
 #: what --dot may be called: Graphviz source, never the picture rendered from it
 DOT_SUFFIXES = (".dot", ".gv")
 
@@ -23,9 +34,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
     p.add_argument("--loss", type=one_of(LOSSES), default="sse", help=f"one of {', '.join(LOSSES)} (sse)")
     p.add_argument(
-        "--activation", type=one_of(ACTIVATIONS), default="sigmoid", help=f"one of {', '.join(ACTIVATIONS)} (sigmoid)"
+        "--activation",
+        type=one_of(ACTIVATIONS),
+        default=None,
+        help=f"one of {', '.join(ACTIVATIONS)}: the neuron's (sigmoid), or with --hidden the hidden layer's f (relu)",
     )
-    add_seed_argument(p, "the uniform [0, 1) weights W explained at")
+    p.add_argument(
+        "--hidden",
+        type=positive_int,
+        default=None,
+        metavar="H",
+        help="explain a two-layer network h = f(X W1 + b1), a = sigmoid(h w2 + b2) with H hidden units "
+        "(absent: one neuron); with --out, only graph.png is written (the .dot graph is for the neuron only)",
+    )
+    add_seed_argument(p, "the uniform [0, 1) weights W (with --hidden: the normal W1, b1, w2, b2) explained at")
     add_out_argument(p, "explain", FILES, "none: explain writes files only when asked")
     p.add_argument(
         "--dot",
@@ -42,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
             args.dot,
             "a file name ending in .dot or .gv (Graphviz source; dot -Tpng FILE.dot -o graph.png draws it)",
         )
+    if args.hidden is not None:
+        return _run_mlp(args)
+    args.activation = args.activation or "sigmoid"
     X, y, desc = load_data(args)
     W = init_weights(X.shape[1], "uniform", args.seed, X.dtype)
     result = explain(W, X, y, loss=args.loss, activation=args.activation)
@@ -62,4 +87,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"graph written to {path} (drawn with matplotlib)")
         else:
             print(f"graph written to {path} (render: dot -Tpng {path} -o graph.png)")
+    return 0 if result.ok else 1
+
+
+def _run_mlp(args: argparse.Namespace) -> int:
+    if args.dot is not None:
+        raise bad_value("--dot", args.dot, "no --dot with --hidden (the .dot graph is written for the one neuron only)")
+    X, y, desc = load_data(args)
+    seed = 42 if args.seed is None else args.seed
+    result = explain_mlp(X, y, hidden=args.hidden, activation=args.activation or "relu", loss=args.loss, seed=seed)
+    with output_folder(args, "explain", FILES_MLP, writes=False) as out:
+        if out is not None:
+            title = (
+                f"two layers: loss={result.loss}, hidden f={result.activation}, {result.dtype}, "
+                f"N={result.shape[0]}, D={result.shape[1]}, H={result.hidden}"
+            )
+            draw_graph(result.graph_stages(), out.file("graph.png"), title=title)
+    print(f"data: {desc}")
+    print(f"W1, b1, w2, b2: normal with seed {seed} (see gd_torch.explain_mlp.init_params)")
+    print(result)
+    if out is not None:
+        for path in out.written:
+            print(f"\ngraph written to {path} (drawn with matplotlib)")
     return 0 if result.ok else 1

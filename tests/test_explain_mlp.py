@@ -1,0 +1,103 @@
+"""gd_torch.explain_mlp: the two-layer ledger agrees three ways, prints the shapes it computed,
+catches a wrong rule at its stage, and the CLI draws the graph."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from gd_torch import Activation, GdTorchError
+from gd_torch import explain_mlp as em
+from gd_torch.cli import main
+from gd_torch.explain_mlp import ORDER, Rule, explain_mlp
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_every_stage_agrees_three_ways(blobs, activation, dtype):
+    X, y = (a.astype(dtype) for a in blobs)
+    r = explain_mlp(X, y, hidden=4, activation=activation)
+    assert [s.name for s in r.stages] == list(ORDER)
+    assert r.ok, str(r)
+    for s in r.stages:
+        assert s.autograd is not None and s.autograd.status in ("agree", "kink")
+        assert s.numeric.status in ("agree", "kink")
+        assert s.hand.shape == s.value.shape and s.hand.dtype == np.dtype(dtype)
+
+
+def test_printed_shapes_are_the_computed_arrays(blobs):
+    X, y = blobs
+    r = explain_mlp(X, y, hidden=4)
+    text = str(r)
+    n, d = X.shape
+    g = {s.name: s.hand for s in r.stages}
+    shape = em._shape
+    expect = {
+        "W1": f"dL/dW1 = X^T {shape(X.T.shape)} @ [dL/dh {shape(g['h'].shape)} * f'(z1) {shape(g['z1'].shape)}]"
+        f" -> {shape(g['W1'].shape)}",
+        "w2": f"dL/dw2 = h^T {shape(r.stage('h').value.T.shape)} @ dL/dz2 {shape(g['z2'].shape)} -> {shape(g['w2'].shape)}",
+    }
+    assert "dL/dW1 = X^T (3x250) @ [dL/dh (250x4) * f'(z1) (250x4)] -> (3x4)" in text
+    for line in expect.values():
+        assert line in text
+    for s in r.stages:  # every (name, shape) printed is the shape of that stage's array or of X, h
+        for name, shp in s.factors:
+            assert f"{name} {shape(shp)}" in text or f"-> {shape(shp)}" in text
+        assert not s.factors or s.factors[-1][1] == s.hand.shape  # the result's printed shape
+        assert f"stage {s.name}: {s.forward}    shape {shape(s.value.shape)}" in text
+    assert dict(r.stage("W1").factors)["X^T"] == X.T.shape == (d, n)
+
+
+def test_a_missing_transpose_is_caught_at_its_stage(blobs, monkeypatch):
+    # D = H = 3: dL/dz1^T @ X has W1's shape (3x3) but is dL/dW1 transposed
+    X, y = blobs
+    wrong = Rule(
+        "W1 (a leaf)", "dz1/dW1 = X", "dL/dW1 = {dL/dz1} @ {X^T} -> {=dL/dW1}", lambda ns: (ns["X^T"] @ ns["dL/dz1"]).T
+    )
+    monkeypatch.setitem(em.BACKWARD, "W1", wrong)
+    r = explain_mlp(X, y, hidden=3, activation="tanh")
+    assert not r.ok
+    assert [s.name for s in r.stages if not s.ok] == ["W1"]
+    assert r.stage("W1").autograd.status == "disagree" and r.stage("W1").numeric.status == "disagree"
+    assert "MISMATCH at stage(s): W1" in str(r)
+
+
+def test_a_wrong_local_derivative_is_caught_at_z1_and_below(blobs, monkeypatch):
+    X, y = blobs
+    forgot_f_prime = Rule("z1 = X W1 + b1", "dh/dz1 = f'(z1)", "dL/dz1 = {dL/dh} -> {=dL/dz1}", lambda ns: ns["dL/dh"])
+    monkeypatch.setitem(em.BACKWARD, "z1", forgot_f_prime)
+    r = explain_mlp(X, y, hidden=4, activation="tanh")
+    assert [s.name for s in r.stages if not s.ok] == ["z1", "W1", "b1"]
+
+
+def test_bad_input_is_refused(blobs):
+    X, y = blobs
+    with pytest.raises(GdTorchError, match=r"^hidden must be .*; got 0"):
+        explain_mlp(X, y, hidden=0)
+    with pytest.raises(GdTorchError, match=r"^activation must be one of 'sigmoid'"):
+        explain_mlp(X, y, activation="nope")
+    with pytest.raises(GdTorchError, match=r"^activation must be"):
+        explain_mlp(
+            X, y, loss="bce", activation=Activation("cube", lambda z: z**3, lambda z, a: 3 * z**2, "a = z^3", "3 z^2")
+        )
+    with pytest.raises(GdTorchError, match=r"^X must"):
+        explain_mlp(X[:, 0], y)
+
+
+def test_cli_hidden_writes_graph_png(tmp_path, capsys):
+    rc = main(["explain", "--hidden", "4", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    png = tmp_path / "graph.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert re.search(r"dL/dW1 = X\^T \(\d+x250\) @", out) and "OK: hand, autograd" in out
+    assert not (tmp_path / "graph.dot").exists()
+
+
+def test_cli_hidden_refuses_dot_and_zero(capsys):
+    assert main(["explain", "--hidden", "4", "--dot", "g.dot"]) == 2
+    assert main(["explain", "--hidden", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--dot" in err and "--hidden" in err and "Traceback" not in err

@@ -13,6 +13,7 @@ from .check import CheckReport, check
 from .data import load_csv, tutorial_data
 from .diagnose import Diagnosis, diagnose
 from .explain import Explanation, explain
+from .explain_mlp import MLPExplanation, explain_mlp
 from .function_check import FunctionReport, check_function
 from .gradients import METHODS, gradient, gradient_function
 from .model import (
@@ -28,6 +29,7 @@ from .model import (
     sigmoid,
     tanh,
 )
+from .steps import step_sweep
 from .train import FitResult, fit
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "CheckReport",
     "Diagnosis",
     "Explanation",
+    "MLPExplanation",
     "FitResult",
     "FunctionReport",
     "GDClassifier",
@@ -49,6 +52,8 @@ __all__ = [
     "check_function",
     "diagnose",
     "explain",
+    "explain_mlp",
+    "step_sweep",
     "fit",
     "gradient",
     "gradient_function",

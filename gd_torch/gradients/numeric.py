@@ -24,6 +24,7 @@ subtracted); for the complex step, only the floor left by subnormal underflow of
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,40 +129,47 @@ def _evaluate_blocked(Wb, X, y, lo, act):
 
     def block(i: int) -> None:
         s = i * rows
-        # Z_b as the transpose of Wb X_b^T: each column contiguous, so that the sum over rows
-        # below is numpy's pairwise summation (as for one perturbation), not a running sum
-        Zt = _product_t(Wb, X[s : s + rows])  # (k, rows)
-        terms = lo.terms(Zt.T, act.f(Zt).T, y[s : s + rows])  # (rows, k); f on the C-ordered array
-        acc[i % workers] += np.add.reduce(terms, axis=0)
+        acc[i % workers] += terms_sum(Wb, X[s : s + rows], y[s : s + rows], lo, act)
 
     _blas.parallel(block, blocks, workers)
     total = np.add.reduce(acc, axis=0)
     return total if lo.reduction == "sum" else total / n
 
 
-def _central(W, X, y, lo, act, h, batch):
+def terms_sum(Wb: np.ndarray, Xb: np.ndarray, yb: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
+    """sum_i l_i over the rows of one block X_b, for each row of Wb: k values (before any mean).
+
+    Z_b is taken as the transpose of Wb X_b^T: each column contiguous, so that the sum over
+    rows is numpy's pairwise summation (as for one perturbation), not a running sum.
+    """
+    Zt = _product_t(Wb, Xb)  # (k, rows)
+    terms = lo.terms(Zt.T, act.f(Zt).T, yb)  # (rows, k); f on the C-ordered array
+    return np.add.reduce(terms, axis=0)
+
+
+def _central(W, L, h):
     d = W.shape[0]
     E = np.diag(h)
-    vals = evaluate(np.concatenate([W + E, W - E]), X, y, lo, act, batch)
+    vals = L(np.concatenate([W + E, W - E]))
     return (vals[:d] - vals[d:]) / (2 * h), 2 * d, np.maximum(np.abs(vals[:d]), np.abs(vals[d:]))
 
 
-def _forward(W, X, y, lo, act, h, batch):
+def _forward(W, L, h):
     d = W.shape[0]
-    vals = evaluate(np.concatenate([W[None, :], W + np.diag(h)]), X, y, lo, act, batch)
+    vals = L(np.concatenate([W[None, :], W + np.diag(h)]))
     return (vals[1:] - vals[0]) / h, d + 1, np.maximum(np.abs(vals[1:]), np.abs(vals[0]))
 
 
-def _richardson(W, X, y, lo, act, h, batch):
+def _richardson(W, L, h):
     # two central differences, at h/2 and h/4, combined to cancel the h^2 term
-    d_half, n1, s1 = _central(W, X, y, lo, act, _realised(W, h / 2), batch)
-    d_quarter, n2, s2 = _central(W, X, y, lo, act, _realised(W, h / 4), batch)
+    d_half, n1, s1 = _central(W, L, _realised(W, h / 2))
+    d_quarter, n2, s2 = _central(W, L, _realised(W, h / 4))
     return (4 * d_quarter - d_half) / 3, n1 + n2, np.maximum(s1, s2)
 
 
-def _complex(W, X, y, lo, act, h, batch):
+def _complex(W, L, h):
     Wb = W.astype(np.result_type(W.dtype, np.complex64)) + 1j * np.diag(h)
-    vals = evaluate(Wb, X, y, lo, act, batch)
+    vals = L(Wb)
     return vals.imag / h, W.shape[0], np.abs(vals.real)
 
 
@@ -217,22 +225,44 @@ def grad(
     L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
     """
     h = check_options(W, act, scheme=scheme, step=step, batch=batch)
-    if scheme != "complex":
-        h = _realised(W, h)
     with _blas.single_thread():
         # one thread: a threaded BLAS call leaves its threads spinning for a while, taking
         # the cores from the blocked evaluation that follows; this product is cheap beside it
         _validate.z_of(X, W)
+    return differences(
+        W, lambda Wb: evaluate(Wb, X, y, lo, act, batch), X.shape[0], scheme=scheme, h=h, f_noise=f_noise, f_rel=f_rel
+    )
+
+
+def differences(
+    W: np.ndarray,
+    L: Callable[[np.ndarray], np.ndarray],
+    n_samples: int,
+    *,
+    scheme: str,
+    h: np.ndarray,
+    f_noise: float | None = None,
+    f_rel: float = 0.0,
+) -> NumericGradient:
+    """The finite differences of any objective ``L`` at W, with steps h (from :func:`check_options`).
+
+    L : maps a stack of weight vectors Wb, shape (k, D), real or complex, to the k values
+        L(Wb[i]) (:func:`evaluate` on one X; an all-reduced sum of row blocks in gd_torch.distributed)
+    n_samples : the number of loss terms L sums (the complex step's underflow floor grows with it)
+    f_noise, f_rel : as in :func:`grad`
+    """
+    if scheme != "complex":
+        h = _realised(W, h)
     rule = _RULES[scheme]
-    g, count, size = rule(W, X, y, lo, act, h, batch)
+    g, count, size = rule(W, L, h)
     error = None
     if f_noise is not None and scheme == "complex":
         # no subtraction, and a truncation of h^2 |d3L| / 6 ~ eps^4: what is left is underflow.
         # X_ij h can be subnormal, where the imaginary parts keep only an absolute accuracy of
         # the smallest subnormal s: a few operations per term, N terms, divided by h.
-        error = np.full(W.shape, _UNDERFLOW_OPS * X.shape[0] * float(np.finfo(W.dtype).smallest_subnormal)) / h
+        error = np.full(W.shape, _UNDERFLOW_OPS * n_samples * float(np.finfo(W.dtype).smallest_subnormal)) / h
     elif f_noise is not None:
-        g2, count2, size2 = rule(W, X, y, lo, act, _realised(W, 2 * h), batch)
+        g2, count2, size2 = rule(W, L, _realised(W, 2 * h))
         count += count2
         noise = np.maximum(f_noise, f_rel * np.maximum(size, size2))
         error = np.abs(g2 - g) / _TRUNCATION_DENOM[scheme] + _NOISE_AMPLIFICATION[scheme] * noise / h

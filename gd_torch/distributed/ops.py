@@ -1,0 +1,238 @@
+"""One rank's partial sums over its rows, all-reduced: the loss, every gradient method, the error model.
+
+The gradient of this model is a sum over samples, dL/dW = X^T dL/dz = sum_i X_i dL/dz_i,
+and the loss a sum of per-sample terms, so each rank sums over its own rows, in row blocks
+(gd_torch.ooc), and one all-reduce gives every rank the global value:
+
+    dL/dW = sum_ranks sum_blocks X_b^T dL/dz_b,     dL/dz_i with the global N for mean losses
+    L     = reduce(sum_ranks sum_blocks sum_i l_i)  (a mean divides by the global N)
+
+Every partial sum is accumulated in float64 and returned in X's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _validate, errormodel
+from .._errors import GdTorchError
+from ..gradients import METHODS, numeric, tutorial
+from ..gradients.analytic import delta as _delta  # dL/dz: moving to gd_torch.model.delta
+from ..model import Activation, Loss
+from ..ooc import Block, Dataset, row_bytes
+from .comm import Comm, RankFailure
+
+#: per-sample vectors a gradient pass keeps per row (z, a, dL/dz, y, ...), in bytes
+_VECTORS = 128
+
+
+@dataclass(frozen=True)
+class Part:
+    """This rank's rows [start, stop) of a dataset of ``n`` rows, and its Comm."""
+
+    data: Dataset
+    comm: Comm
+    start: int
+    stop: int
+
+    @property
+    def n(self) -> int:
+        return self.data.n
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def blocks(self, bytes_per_row: int, rows: np.ndarray | None = None) -> Iterator[Block]:
+        """The rank's rows in blocks within the budget; or, given sorted global ``rows`` (a
+        mini-batch's rows on this rank), those rows gathered in budget-sized groups."""
+        if rows is None:
+            yield from self.data.blocks(self.start, self.stop, bytes_per_row)
+            return
+        size = max(1, self.data.budget // bytes_per_row)
+        for s in range(0, rows.shape[0], size):
+            X, y = self.data.take(rows[s : s + size])
+            yield Block(int(rows[s]), X, y)
+
+
+def part(data: Dataset, comm: Comm) -> Part:
+    """This rank's contiguous share of ``data``, once every rank is seen to hold the same N, D
+    and dtype (refused before any step otherwise)."""
+    from .comm import rows
+
+    mine = np.array([data.n, data.d, data.dtype.itemsize], dtype=np.float64)
+    seen = comm.all_gather(mine, "the shape of the data")
+    for r in range(comm.world):
+        if (seen[r] != seen[0]).any():
+            n, d, size = (int(v) for v in seen[r])
+            n0, d0, size0 = (int(v) for v in seen[0])
+            raise RankFailure(
+                f"every rank must hold the same data: rank {r} sees {n} x {d} float{8 * size}, "
+                f"rank 0 sees {n0} x {d0} float{8 * size0}",
+                report=comm.rank == 0,
+                rank=r,
+            )
+    return Part(data, comm, *rows(data.n, comm.rank, comm.world))
+
+
+def check_labels(p: Part, why: str) -> None:
+    """Refuse labels other than 0 and 1 anywhere in the data (one pass over y), on every rank."""
+
+    def bad() -> np.ndarray:
+        for b in p.blocks(row_bytes(p.data.d, p.dtype)):
+            off = np.flatnonzero((b.y != 0) & (b.y != 1))
+            if off.size:
+                i = b.start + int(off[0])
+                raise GdTorchError(f"y must be 0 or 1 ({why}); got y[{i}] = {b.y[off[0]]}")
+        return np.zeros(1)
+
+    p.comm.reduce("a check of the labels", bad, np.zeros(1))
+
+
+def loss_values(p: Part, Wb: np.ndarray, lo: Loss, act: Activation, rows: np.ndarray | None = None, n=None):
+    """L at each row of Wb (shape (k, D), real or complex) over all the data, or over the
+    mini-batch whose rows on this rank are ``rows`` (n: the batch's size).  k values."""
+    k, cplx = Wb.shape[0], np.iscomplexobj(Wb)
+    per_row = row_bytes(p.data.d, p.dtype, per_row=4 * k * (16 if cplx else 8))
+
+    def partial() -> np.ndarray:
+        total = np.zeros(k, dtype=np.complex128 if cplx else np.float64)
+        for b in p.blocks(per_row, rows):
+            total += numeric.terms_sum(Wb, b.X, b.y, lo, act)
+        return total
+
+    like = np.zeros(k, dtype=np.complex128 if cplx else np.float64)
+    total = p.comm.reduce("the loss", partial, like)
+    return total if lo.reduction == "sum" else total / (p.n if n is None else n)
+
+
+def objective(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> float:
+    """L(W) over all the data; z = X W checked finite block by block (X's NaN or inf is named)."""
+
+    def partial() -> np.ndarray:
+        total = 0.0
+        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=_VECTORS)):
+            z = _check_z(b, W)
+            total += float(lo.terms(z, act.f(z), b.y).sum())
+        return np.array([total])
+
+    total = float(p.comm.reduce("the loss", partial, np.zeros(1))[0])
+    return total if lo.reduction == "sum" else total / p.n
+
+
+def _check_z(b: Block, W: np.ndarray) -> np.ndarray:
+    # z = X_b W, checked finite; a bad row is named by its global index
+    try:
+        return _validate.z_of(b.X, W)
+    except GdTorchError:
+        with np.errstate(invalid="ignore", over="ignore"):
+            i = int(np.flatnonzero(~np.isfinite(b.X @ W))[0])
+        raise GdTorchError(
+            f"X must be finite: row {b.start + i} of X gives z = X @ W = {b.X[i] @ W} (X holds a NaN or inf "
+            "in that row, or its values are so large that X @ W overflows)"
+        ) from None
+
+
+# ---- the exact methods: one block's share of dL/dW, for a problem of n samples ------------
+
+
+def _analytic_z(b: Block, z, a, lo: Loss, act: Activation, n: int) -> np.ndarray:
+    return b.X.T @ _delta(z, b.y, lo, act, n, a=a)  # X_b^T dL/dz_b
+
+
+def _tutorial_z(b: Block, z, a, lo: Loss, act: Activation, n: int) -> np.ndarray:
+    # the tutorial's X_b^T (a_b - y_b) / n_b, re-weighted to the global / N
+    return tutorial.from_z(b.X.T, z, a, b.y, lo, act) * (b.y.shape[0] / n)
+
+
+#: the methods that are a formula in z = X W: a training pass computes them from the loss's z
+FROM_Z: dict[str, Callable[..., np.ndarray]] = {"analytic": _analytic_z, "tutorial": _tutorial_z}
+
+
+def _from_z(method: str) -> Callable[..., np.ndarray]:
+    def share(W, b: Block, lo: Loss, act: Activation, n: int, device: str) -> np.ndarray:
+        z = _check_z(b, W)
+        return FROM_Z[method](b, z, act.f(z), lo, act, n)
+
+    return share
+
+
+def _torch(W, b: Block, lo: Loss, act: Activation, n: int, device: str) -> np.ndarray:
+    # torch's own autograd on the block's tensors; a block's mean re-weighted by n_b / N, as
+    # DistributedDataParallel averages per-rank means
+    g = METHODS["autograd"].load().grad(W, b.X, b.y, lo, act, device=device)  # torch imported here, on first use
+    return g * (b.y.shape[0] / n) if lo.reduction == "mean" else g
+
+
+#: method name -> one block's share of dL/dW
+PARTIALS: dict[str, Callable[..., np.ndarray]] = {**{m: _from_z(m) for m in FROM_Z}, "autograd": _torch}
+
+
+def exact_gradient(p: Part, W, lo, act, method: str, rows: np.ndarray | None = None, n=None) -> np.ndarray:
+    """dL/dW by an exact method (PARTIALS) over all the data, or over a mini-batch (``rows``
+    on this rank, ``n`` rows in all)."""
+    share = PARTIALS[method]
+    n = p.n if n is None else n
+
+    def partial() -> np.ndarray:
+        total = np.zeros(W.shape[0])
+        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=_VECTORS), rows):
+            total += share(W, b, lo, act, n, p.comm.device)
+        return total
+
+    return p.comm.reduce(f"the {method} gradient", partial, np.zeros(W.shape[0])).astype(p.dtype)
+
+
+def loss_and_gradient(p: Part, W, lo, act, method: str) -> tuple[float, np.ndarray | None]:
+    """L(W) over all the data and dL/dW by a FROM_Z method, in one pass over the rows (one
+    all-reduce of D + 1 numbers).  The gradient is None when some z is not finite (the loss
+    then is not finite either: training stops on it)."""
+    d = W.shape[0]
+
+    def partial() -> np.ndarray:
+        total = np.zeros(d + 2)  # [dL/dW, sum of terms, count of blocks with a non-finite z]
+        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=_VECTORS)):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                z = b.X @ W
+                a = act.f(z)
+                total[d] += float(lo.terms(z, a, b.y).sum())
+            if np.isfinite(z).all():
+                total[:d] += FROM_Z[method](b, z, a, lo, act, p.n)
+            else:
+                total[d + 1] += 1
+        return total
+
+    total = p.comm.reduce("the loss and gradient", partial, np.zeros(d + 2))
+    L = total[d] if lo.reduction == "sum" else total[d] / p.n
+    return float(L), (None if total[d + 1] else total[:d].astype(p.dtype))
+
+
+def numeric_gradient(
+    p: Part, W, lo, act, h: np.ndarray, scheme: str, model: errormodel.ErrorModel | None = None, rows=None, n=None
+) -> numeric.NumericGradient:
+    """Finite differences of the all-reduced loss: each perturbed loss a sum of the ranks'
+    sums, all perturbations of a scheme batched into one pass over the rows."""
+
+    def L(Wb: np.ndarray) -> np.ndarray:
+        return loss_values(p, Wb, lo, act, rows, n)
+
+    noise = {} if model is None else {"f_noise": model.f_noise, "f_rel": model.f_rel}
+    return numeric.differences(W, L, p.n if n is None else n, scheme=scheme, h=h, **noise)
+
+
+def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> errormodel.ErrorModel:
+    """gd_torch.errormodel with every sum over samples taken over all ranks' rows."""
+    d = p.data.d
+    per_row = row_bytes(d, p.dtype, per_entry=24, per_row=2 * _VECTORS)
+
+    def partial() -> np.ndarray:
+        total = np.zeros(3 * d + 3)
+        for b in p.blocks(per_row):
+            total += errormodel.partial_sums(W, b.X, b.y, lo, act, p.n)
+        return total
+
+    sums = p.comm.reduce("the error model's sums", partial, np.zeros(3 * d + 3))
+    return errormodel.from_sums(sums, p.n, p.dtype, lo, ranks=p.comm.world)

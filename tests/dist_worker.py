@@ -27,7 +27,7 @@ from gd_torch.distributed.comm import failure_line
 def gradients(job: dict, comm: dist.Comm) -> list:
     out = []
     for case in job["cases"]:
-        data = ooc.open_dataset(job["data"][case["dtype"]], budget=job.get("budget", 4096))
+        data = ooc.open_dataset(job["data"][case["data"]], budget=job.get("budget", 4096))
         W = np.asarray(case["W"], dtype=data.dtype)
         opts = {"scheme": case["scheme"]} if "scheme" in case else {}
         g = dist.gradient(
@@ -40,7 +40,7 @@ def gradients(job: dict, comm: dist.Comm) -> list:
 def checks(job: dict, comm: dist.Comm) -> list:
     out = []
     for case in job["cases"]:
-        data = ooc.open_dataset(job["data"][case["dtype"]], budget=job.get("budget", 4096))
+        data = ooc.open_dataset(job["data"][case["data"]], budget=job.get("budget", 4096))
         W = np.asarray(case["W"], dtype=data.dtype)
         r = dist.check(
             W, data, comm, loss=case["loss"], activation=case["activation"], methods=case["methods"], mode=case["mode"]
@@ -49,7 +49,7 @@ def checks(job: dict, comm: dist.Comm) -> list:
     return out
 
 
-#: faults planted on one rank before a step: how the others stop is what the test looks at
+#: faults planted on one rank before a step: how the others stop is what the tests look at
 FAULTS = {
     "kill": lambda W: os.kill(os.getpid(), signal.SIGKILL),
     "hang": lambda W: time.sleep(600),
@@ -57,35 +57,52 @@ FAULTS = {
 }
 
 
+def fit(case: dict, job: dict, comm: dist.Comm) -> dict:
+    data = ooc.open_dataset(job["data"][case["data"]], budget=job.get("budget", 4096))
+    st = dist.stepper(
+        data,
+        comm,
+        method=case["method"],
+        loss=case["loss"],
+        activation=case.get("activation", "sigmoid"),
+        batch_size=case.get("batch_size"),
+        seed=case["seed"],
+    )
+    W = gd_torch.init_weights(data.d, "uniform", case["seed"], data.dtype)
+    fault = case.get("fault")
+    losses = []
+    for k in range(case["epochs"] + 1):  # the loop gd_torch.train.run_loop will run
+        losses.append(st.loss(W))
+        if k == case["epochs"]:
+            break
+        if fault and fault["epoch"] == k and fault["rank"] == comm.rank:
+            FAULTS[fault["kind"]](W)
+        st.step(W, case["alpha"])
+    st.assert_identical(W)
+    return {"W": W.astype(np.float64).tolist(), "losses": losses}
+
+
 def fits(job: dict, comm: dist.Comm) -> list:
+    return [fit(case, job, comm) for case in job["cases"]]
+
+
+def errors(job: dict, comm: dist.Comm) -> list:
+    # cases that must fail on every rank alike: what each rank raised, and whether it reports it
     out = []
-    fault = job.get("fault")
     for case in job["cases"]:
-        data = ooc.open_dataset(job["data"][case["dtype"]], budget=job.get("budget", 4096))
-        st = dist.stepper(
-            data,
-            comm,
-            method=case["method"],
-            loss=case["loss"],
-            activation=case.get("activation", "sigmoid"),
-            batch_size=case.get("batch_size"),
-            seed=case["seed"],
-        )
-        W = gd_torch.init_weights(data.d, "uniform", case["seed"], data.dtype)
-        losses = []
-        for k in range(case["epochs"] + 1):  # the loop gd_torch.train.run_loop will run
-            losses.append(st.loss(W))
-            if k == case["epochs"]:
-                break
-            if fault and fault["epoch"] == k and fault["rank"] == comm.rank:
-                FAULTS[fault["kind"]](W)
-            st.step(W, case["alpha"])
-        st.assert_identical(W)
-        out.append({"W": W.astype(np.float64).tolist(), "losses": losses})
+        try:
+            if case["kind"] == "fit":
+                fit(case, job, comm)
+            else:
+                data = ooc.open_dataset(job["data"][case["data"][comm.rank % len(case["data"])]], budget=4096)
+                dist.gradient(np.ones(data.d, dtype=data.dtype), data, comm)
+            out.append(None)
+        except gd_torch.GdTorchError as exc:
+            out.append({"line": failure_line(exc), "message": str(exc)})
     return out
 
 
-TASKS = {"gradients": gradients, "checks": checks, "fits": fits}
+TASKS = {"gradients": gradients, "checks": checks, "fits": fits, "errors": errors}
 
 
 def main(path: str) -> int:
@@ -93,7 +110,7 @@ def main(path: str) -> int:
     comm = dist.init(timeout=job.get("timeout", 20.0))
     out = Path(job["out"])
     try:
-        results = TASKS[job["task"]](job, comm)
+        results = {task["task"]: TASKS[task["task"]](task | {"data": job["data"]}, comm) for task in job["tasks"]}
     except gd_torch.GdTorchError as exc:
         line = failure_line(exc)
         if line is not None:

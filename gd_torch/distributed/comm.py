@@ -11,7 +11,8 @@ Failures are collective, so that every rank stops with one story:
   the rank that failed reports it (``RankFailure.report``);
 * a rank that dies or hangs makes the others' all-reduce fail (at once for a closed
   connection, after ``timeout`` seconds for silence).  Each rank publishes a heartbeat
-  with what it is doing to the launcher's store every BEAT seconds; the survivors read
+  with what it is doing to the launcher's store (when that changes, and every BEAT
+  seconds); the survivors read
   them to name the rank that died (no heartbeat since) or hung (alive, doing something
   else), and the lowest surviving rank reports it in one line.
 """
@@ -29,8 +30,10 @@ import numpy as np
 from .._errors import GdTorchError
 
 #: seconds between heartbeats; a rank silent for HEARTBEAT_MISSES beats counts as dead
-BEAT = 0.25
-HEARTBEAT_MISSES = 4
+BEAT = 0.1
+HEARTBEAT_MISSES = 10
+#: seconds between two heartbeats at least (a change of ``doing`` is published after this)
+PUBLISH = 0.005
 #: seconds a collective waits for the others before it fails (the CLI's --timeout)
 DEFAULT_TIMEOUT = 60.0
 
@@ -54,6 +57,7 @@ class Comm:
 
     def __init__(self, rank: int = 0, world: int = 1, timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> None:
         self.rank, self.world, self.timeout, self.device = rank, world, timeout, device
+        self._changed = threading.Event()
         #: what this rank is doing now, in words ("computing the loss in epoch 3")
         self.doing = "starting"
         #: where the caller is ("epoch 3, step 2"), added to ``doing`` and to messages
@@ -138,18 +142,31 @@ class Comm:
 
     # ---- heartbeat and diagnosis --------------------------------------------------------
 
+    @property
+    def doing(self) -> str:
+        return self._doing
+
+    @doing.setter
+    def doing(self, text: str) -> None:
+        self._doing = text
+        self._changed.set()  # the heartbeat publishes it now, not at the next beat
+
     def start_heartbeat(self, store: Any) -> None:
-        """Publish ``doing`` to ``store`` (a torch.distributed Store) every BEAT seconds."""
+        """Publish ``doing`` to ``store`` (a torch.distributed Store) when it changes (at most
+        every PUBLISH seconds) and every BEAT seconds."""
         self._beat = store
 
         def beat() -> None:
             count = 0
-            while not self._stop.wait(BEAT):
+            while not self._stop.is_set():
                 count += 1
+                self._changed.clear()
                 try:
                     store.set(f"hb/{self.rank}", f"{count}|{self.doing}")
                 except Exception:  # the store's host is gone: nothing left to tell
                     return
+                time.sleep(PUBLISH)
+                self._changed.wait(BEAT)
 
         threading.Thread(target=beat, name="gd_torch-heartbeat", daemon=True).start()
 
@@ -164,7 +181,7 @@ class Comm:
 
     def _failure(self, detail: str, what: str, waited: float) -> RankFailure:
         cause = "no answer" if "timed out" in detail.lower() else "a lost connection"
-        mine = f"rank {self.rank} stopped {what} after {waited:.1f} s ({cause}; timeout {self.timeout:g} s)"
+        mine = f"rank {self.rank} stopped waiting for {what} after {waited:.1f} s ({cause}; timeout {self.timeout:g} s)"
         try:
             return self._diagnose(mine)
         except Exception:  # no store (one rank, or its host is gone): say what this rank knows
@@ -184,8 +201,8 @@ class Comm:
         # the first survivor to get here reports; the others stop quietly
         report = self._beat.add("reported", 1) == 1
         if dead:
-            doing = before[dead[0]][1] if dead[0] in before else "starting"
-            return RankFailure(f"rank {dead[0]} died while {doing}; {mine}", report=report, rank=dead[0])
+            last = f"while {before[dead[0]][1]}" if dead[0] in before else "before its first heartbeat"
+            return RankFailure(f"rank {dead[0]} died {last}; {mine}", report=report, rank=dead[0])
         if hung:
             return RankFailure(f"rank {hung[0]} hung while {after[hung[0]][1]}; {mine}", report=report, rank=hung[0])
         return RankFailure(f"a rank died or hung; {mine}", report=report, rank=None)
@@ -193,6 +210,7 @@ class Comm:
     def close(self) -> None:
         """Stop the heartbeat and leave the process group."""
         self._stop.set()
+        self._changed.set()
         if self.world > 1:
             import torch.distributed as dist
 

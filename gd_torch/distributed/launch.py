@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .._errors import bad_value
 
@@ -53,13 +54,15 @@ def launch(
     *,
     grace: float = GRACE,
     env: Mapping[str, str] | None = None,
-    stdout: int | None = None,
-    stderr: int | None = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    limit: float | None = None,
 ) -> int:
     """Run ``python argv...`` as ranks 0..world-1 on this machine; return the exit status.
 
     0 when every rank exits 0; otherwise the first failing rank's status (128 + N for a rank
-    killed by signal N).  stdout and stderr are the ranks' own (inherited unless given).
+    killed by signal N), or 124 when ``limit`` seconds passed first (every rank is then
+    stopped).  stdout and stderr are the ranks' own (inherited unless given).
     """
     if isinstance(world, bool) or not isinstance(world, int) or world < 1:
         raise bad_value("workers", world, "a positive integer (ranks to start on this machine)")
@@ -75,7 +78,7 @@ def launch(
             procs.append(
                 subprocess.Popen([sys.executable, *argv], env=child_env, stdout=stdout, stderr=stderr)  # noqa: S603
             )
-        return _watch(procs, grace)
+        return _watch(procs, grace, None if limit is None else time.monotonic() + limit)
     finally:
         _stop(procs)
         del store
@@ -85,11 +88,13 @@ def _status(code: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _watch(procs: list[subprocess.Popen], grace: float) -> int:
+def _watch(procs: list[subprocess.Popen], grace: float, end: float | None) -> int:
     # wait for every rank; after the first failure, wait at most `grace` more seconds
     deadline = None
     first = 0
     while True:
+        if end is not None and time.monotonic() > end:
+            return 124
         codes = [p.poll() for p in procs]
         for c in codes:
             if c not in (None, 0) and first == 0:

@@ -42,7 +42,7 @@ class Stepper:
         self.p, self.lo, self.act, self.method = p, lo, act, method
         self.batch_size = batch_size
         self.epoch = 0
-        self._cached: tuple[bytes, np.ndarray] | None = None
+        self._cached: np.ndarray | None = None
         if batch_size is not None:
             if seed is None and p.comm.world > 1:
                 raise GdTorchError("seed must be an integer for mini-batches on several ranks; got None")
@@ -54,12 +54,16 @@ class Stepper:
         self.p.comm.context = f"epoch {self.epoch + 1}"
         if self.batch_size is None and self.method in ops.FROM_Z:
             L, g = ops.loss_and_gradient(self.p, W, self.lo, self.act, self.method)
-            self._cached = None if g is None else (W.tobytes(), g)
+            self._cached = g
             return L
         return float(ops.loss_values(self.p, W[None, :], self.lo, self.act)[0])
 
     def step(self, W: np.ndarray, alpha: float) -> None:
-        """One epoch: W <- W - alpha dL/dW, once (full batch) or once per mini-batch; in place."""
+        """One epoch: W <- W - alpha dL/dW, once (full batch) or once per mini-batch; in place.
+
+        Called after ``loss(W)`` on the same W (as gd_torch.train's loop does), a full-batch
+        step takes the gradient that pass computed.
+        """
         self.epoch += 1
         comm = self.p.comm
         if self.batch_size is None:
@@ -75,10 +79,12 @@ class Stepper:
             W -= alpha * self._gradient(W, mine, batch.shape[0])
 
     def _gradient(self, W: np.ndarray, rows: np.ndarray | None = None, n: int | None = None) -> np.ndarray:
-        cached = self._cached
-        self._cached = None
-        if rows is None and cached is not None and cached[0] == W.tobytes():
-            return cached[1]
+        # the gradient the loss pass of this W computed, when this step follows it: used without
+        # looking at W, since a rank that looked and recomputed alone would leave the others
+        # waiting in another collective (a drifted W is caught by assert_identical instead)
+        cached, self._cached = self._cached, None
+        if rows is None and cached is not None:
+            return cached
         if self.method != "numeric":
             return ops.exact_gradient(self.p, W, self.lo, self.act, self.method, rows, n)
         h = numeric.check_options(W, self.act)
@@ -93,7 +99,7 @@ class Stepper:
             j = int(np.flatnonzero(every[r] != every[0])[0])
             raise RankFailure(
                 f"the weights differ between ranks after epoch {self.epoch}: rank {r} has W[{j}] = "
-                f"{every[r][j]!r}, rank 0 has {every[0][j]!r} (ranks {drifted} drifted; every rank must "
+                f"{float(every[r][j])!r}, rank 0 has {float(every[0][j])!r} (ranks {drifted} drifted; every rank must "
                 "apply the same update)",
                 report=self.p.comm.rank == 0,
                 rank=r,

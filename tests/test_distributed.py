@@ -1,0 +1,394 @@
+"""gd_torch.distributed on K ranks: 2 and 3 processes on 127.0.0.1 (gloo), started by
+gd_torch.distributed.launch, each running tests/dist_worker.py on its share of the rows.
+
+Each launch runs many cases at once (starting K processes that import torch is the cost),
+so the results are module fixtures and the tests below read them.  Every K-rank result is
+held against one process's result in this process, within the error model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TOLERANCES, away_from_kinks, pairs
+
+import gd_torch
+from gd_torch import errormodel
+from gd_torch.distributed.launch import launch
+from gd_torch.gradients import numeric
+from gd_torch.model import resolve
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gloo on the loopback interface 'lo'")
+
+WORKER = str(Path(__file__).with_name("dist_worker.py"))
+#: seconds a whole launch may take before it counts as hung (torch's import, K times, on 2 busy cores)
+LIMIT = 240.0
+DTYPES = ("float64", "float32")
+#: seconds a collective waits in the fault tests, and the launcher's grace after a failure
+FAULT_TIMEOUT = 3.0
+GRACE = 2.0
+
+
+def write_shards(folder: Path, X: np.ndarray, y: np.ndarray, rows: int) -> str:
+    folder.mkdir(parents=True)
+    for i, s in enumerate(range(0, X.shape[0], rows)):
+        np.save(folder / f"X-{i:05d}.npy", X[s : s + rows])
+        np.save(folder / f"y-{i:05d}.npy", y[s : s + rows])
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def problems(tmp_path_factory) -> dict:
+    """Datasets (shards of 100 rows, so that ranks and blocks cut across shards): a random
+    301 x 4 problem away from relu's kink at W0, the tutorial's data, a NaN in row 250."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(12)
+    W0 = rng.standard_normal(4) / 2
+    X = away_from_kinks(rng.standard_normal((301, 4)), W0, (0.0,), 0.1)
+    y = (rng.uniform(size=301) < 0.5).astype(float)
+    Xt, yt = gd_torch.tutorial_data()
+    Xn = X.copy()
+    Xn[250, 2] = np.nan
+    arrays = {"rand": (X, y), "tut": (Xt, yt)}
+    paths = {
+        f"{k}-{dt}": write_shards(root / f"{k}-{dt}", a.astype(dt), b.astype(dt), 100)
+        for k, (a, b) in arrays.items()
+        for dt in DTYPES
+    }
+    paths["nan"] = write_shards(root / "nan", Xn, y, 100)
+    return {"paths": paths, "arrays": arrays, "W0": W0}
+
+
+def run(tmp: Path, world: int, tasks: list, data: dict, timeout: float = 30.0) -> tuple[int, list[str], dict, float]:
+    """Launch ``world`` ranks on the tasks; return (exit status, stderr lines, rank -> results, seconds)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    job = tmp / "job.json"
+    job.write_text(json.dumps({"tasks": tasks, "data": data, "out": str(tmp), "timeout": timeout}))
+    started = time.monotonic()
+    with open(tmp / "stderr", "wb") as err:
+        code = launch([WORKER, str(job)], world, grace=GRACE, stderr=err, limit=LIMIT)
+    took = time.monotonic() - started
+    lines = (tmp / "stderr").read_text().splitlines()
+    results = {
+        r: json.loads((tmp / f"rank{r}.json").read_text()) for r in range(world) if (tmp / f"rank{r}.json").exists()
+    }
+    return code, lines, results, took
+
+
+# ---- the cases --------------------------------------------------------------------------------
+
+
+def gradient_cases(problems, subset: bool) -> list[dict]:
+    W = problems["W0"].tolist()
+    chosen = [("sigmoid", "sse"), ("sigmoid", "bce"), ("relu", "mse")] if subset else pairs()
+    cases = [
+        {"data": f"rand-{dt}", "dtype": dt, "W": W, "method": m, "loss": loss, "activation": act}
+        for dt in DTYPES
+        for act, loss in chosen
+        for m in ("analytic", "autograd", "numeric")
+    ]
+    # the tutorial's formula: with the sigmoid it is the mean cross-entropy's gradient, whatever the loss
+    cases += [
+        {"data": f"rand-{dt}", "dtype": dt, "W": W, "method": "tutorial", "loss": "sse", "activation": "sigmoid"}
+        for dt in DTYPES
+    ]
+    return cases
+
+
+def check_cases(problems, subset: bool) -> list[dict]:
+    W = gd_torch.init_weights(3, seed=0).tolist()
+    four = ["analytic", "autograd", "numeric", "tutorial"]
+    cases = [
+        {"data": f"tut-{dt}", "W": W, "loss": loss, "activation": "sigmoid", "methods": four, "mode": mode}
+        for dt in (("float64",) if subset else DTYPES)
+        for loss in ("sse", "bce")
+        for mode in (("full",) if subset else ("full", "directional"))
+    ]
+    if not subset:  # a kinked activation: the kink columns are OR-ed over ranks
+        cases.append(
+            {
+                "data": "rand-float64",
+                "W": problems["W0"].tolist(),
+                "loss": "mse",
+                "activation": "relu",
+                "methods": ["analytic", "numeric"],
+                "mode": "full",
+            }
+        )
+    return cases
+
+
+#: descent on the mean cross-entropy (the tutorial's rule is its gradient, whatever loss it prints):
+#: convex, so that with alpha <= 2 / L each step is non-expansive and rounding is not amplified
+FIT_CASES = [
+    {"data": "tut-float64", "method": "tutorial", "loss": "sse", "alpha": 0.01, "epochs": 100, "seed": 42},
+    {
+        "data": "tut-float64",
+        "method": "analytic",
+        "loss": "bce",
+        "alpha": 0.05,
+        "epochs": 100,
+        "seed": 1,
+        "batch_size": 32,
+    },
+    {
+        "data": "tut-float64",
+        "method": "autograd",
+        "loss": "bce",
+        "alpha": 0.05,
+        "epochs": 100,
+        "seed": 2,
+        "batch_size": 50,
+    },
+    {"data": "tut-float32", "method": "tutorial", "loss": "sse", "alpha": 0.01, "epochs": 100, "seed": 42},
+    {"data": "tut-float32", "method": "analytic", "loss": "bce", "alpha": 0.05, "epochs": 100, "seed": 3},
+]
+
+ERROR_CASES = [
+    {"kind": "gradient", "data": ["nan"]},
+    {"kind": "gradient", "data": ["rand-float64", "tut-float64"]},  # D = 4 on rank 0, 3 on rank 1
+    {"kind": "gradient", "data": ["rand-float64", "rand-float32"]},  # float64 on rank 0, float32 on rank 1
+    {
+        "kind": "fit",
+        "data": "tut-float64",
+        "method": "analytic",
+        "loss": "sse",
+        "alpha": 0.01,
+        "epochs": 5,
+        "seed": 0,
+        "fault": {"kind": "drift", "rank": 1, "epoch": 2},
+    },
+]
+
+
+def _launch(world: int, problems, tmp: Path) -> dict:
+    # one launch of K ranks running every gradient, check and fit case (K = 3: a subset)
+    subset = world == 3
+    tasks = [
+        {"task": "gradients", "cases": gradient_cases(problems, subset)},
+        {"task": "checks", "cases": check_cases(problems, subset)},
+        {"task": "fits", "cases": FIT_CASES[:2] if subset else FIT_CASES},
+    ]
+    if not subset:
+        tasks.append({"task": "errors", "cases": ERROR_CASES})
+    code, lines, results, took = run(tmp, world, tasks, problems["paths"])
+    assert code == 0, "\n".join(lines)
+    return {"world": world, "tasks": tasks, "results": results, "lines": lines, "seconds": took}
+
+
+@pytest.fixture(scope="module")
+def two_ranks(problems, tmp_path_factory) -> dict:
+    return _launch(2, problems, tmp_path_factory.mktemp("k2"))
+
+
+@pytest.fixture(scope="module")
+def three_ranks(problems, tmp_path_factory) -> dict:
+    return _launch(3, problems, tmp_path_factory.mktemp("k3"))
+
+
+@pytest.fixture(params=["two_ranks", "three_ranks"])
+def ranks(request) -> dict:
+    return request.getfixturevalue(request.param)
+
+
+def _task(ranks: dict, name: str) -> tuple[list, list]:
+    # the cases of one task and rank 0's results, after checking every rank returned the same
+    i = [t["task"] for t in ranks["tasks"]].index(name)
+    per_rank = [ranks["results"][r][name] for r in range(ranks["world"])]
+    assert all(p == per_rank[0] for p in per_rank[1:]), f"{name}: ranks returned different results"
+    return ranks["tasks"][i]["cases"], per_rank[0]
+
+
+# ---- gradients ------------------------------------------------------------------------------
+
+
+def test_k_rank_gradient_equals_the_one_process_gradient_within_the_error_model(ranks, problems):
+    X64, y64 = problems["arrays"]["rand"]
+    cases, results = _task(ranks, "gradients")
+    for case, g in zip(cases, results, strict=True):
+        dt, act = case["dtype"], case["activation"]
+        W, X, y = np.asarray(case["W"], dt), X64.astype(dt), y64.astype(dt)
+        g, loss = np.asarray(g), case["loss"]
+        lo, a = resolve("bce" if case["method"] == "tutorial" else loss, act)  # the tutorial's vector is bce's gradient
+        model = errormodel.build(W, X, y, lo, a)
+        # the K-rank sums carry the all-reduce's error too
+        exact_k = errormodel.from_sums(
+            errormodel.partial_sums(W, X, y, lo, a, X.shape[0]), X.shape[0], X.dtype, lo, ranks["world"]
+        ).exact
+        if case["method"] == "numeric":  # against analytic, within the finite difference's predicted error
+            ref = gd_torch.gradient(W, X, y, loss=loss, activation=act)
+            res = numeric.grad(W, X, y, lo, a, f_noise=model.f_noise, f_rel=model.f_rel)
+            tol = TOLERANCES["numeric_predicted"] * (res.error + model.exact)
+        else:
+            ref = gd_torch.gradient(W, X, y, method=case["method"], loss=loss, activation=act)
+            tol = TOLERANCES["exact_pair"] * (exact_k + model.exact)
+        assert (np.abs(g - ref) <= tol).all(), f"{case}: |diff| {np.abs(g - ref)} > {tol}"
+
+
+# ---- checks ---------------------------------------------------------------------------------
+
+
+def test_k_rank_check_gives_the_one_process_verdict(ranks, problems):
+    cases, results = _task(ranks, "checks")
+    for case, got in zip(cases, results, strict=True):
+        X, y = problems["arrays"][case["data"].split("-")[0]]
+        dt = case["data"].split("-")[1]
+        one = gd_torch.check(
+            np.asarray(case["W"], dt),
+            X.astype(dt),
+            y.astype(dt),
+            loss=case["loss"],
+            activation=case["activation"],
+            methods=case["methods"],
+            mode=case["mode"],
+        )
+        assert (got["ok"], got["odd"], got["statuses"]) == (one.ok, one.odd_one_out, [p.status for p in one.pairs]), (
+            got["text"]
+        )
+
+
+def test_k_rank_check_finds_the_tutorial_formula_wrong_for_sse_and_right_for_bce(ranks):
+    cases, results = _task(ranks, "checks")
+    verdicts = {
+        (c["data"], c["loss"], c["mode"]): (r["ok"], r["odd"])
+        for c, r in zip(cases, results, strict=True)
+        if "tutorial" in c["methods"]
+    }
+    assert verdicts[("tut-float64", "sse", "full")] == (False, "tutorial")
+    assert verdicts[("tut-float64", "bce", "full")] == (True, None)
+    text = next(r["text"] for c, r in zip(cases, results, strict=True) if c["loss"] == "sse")
+    assert "N=250 D=3" in text and "FAIL: tutorial disagrees with analytic, autograd, numeric" in text
+
+
+# ---- fits -----------------------------------------------------------------------------------
+
+
+def _batches(n: int, b: int, seed: int, epochs: int):
+    # the rows of every step, as gd_torch.fit draws them
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    order = np.arange(n)
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for s in range(0, n, b):
+            yield order[s : s + b]
+
+
+def _drift_bound(case: dict, r: gd_torch.FitResult, X: np.ndarray) -> float:
+    # Each step is W <- W - alpha g_B(W) on a batch B (all rows in full batch) of the mean
+    # cross-entropy, convex and L_B-smooth with L_B <= lambda_max(X_B^T X_B) / (4 |B|); for
+    # alpha <= 2 / L_B the step is non-expansive, so ||W_K - W_1|| grows by at most alpha
+    # ||g_K - g_1|| <= alpha 2 ||err|| per step (K ranks and one process each within err of the
+    # exact gradient: exact_pair).  err of a batch <= the error model's sums over all N rows
+    # with the batch's weights 1 / |B| (every summed term >= 0), at the worst epoch's weights.
+    lo, act = resolve("bce", "sigmoid")
+    n = X.shape[0]
+    b = case.get("batch_size") or n
+    smooth = max(
+        np.linalg.eigvalsh(X[B].T @ X[B]).max() / (4 * B.shape[0]) for B in _batches(n, b, case["seed"], case["epochs"])
+    )
+    assert case["alpha"] <= 2 / smooth, f"{case}: alpha > 2 / L = {2 / smooth:.3g}: steps may amplify rounding"
+    worst = max(
+        float(
+            np.linalg.norm(
+                errormodel.from_sums(
+                    errormodel.partial_sums(W, X, np.asarray(r.data[1]), lo, act, b), n, X.dtype, lo, 3
+                ).exact
+            )
+        )
+        for W in r.weights_history
+    )
+    steps = case["epochs"] * -(-n // b)
+    return TOLERANCES["exact_pair"] * 2 * case["alpha"] * steps * worst
+
+
+def test_k_rank_fit_follows_the_one_process_trajectory(ranks, problems):
+    X64, y64 = problems["arrays"]["tut"]
+    cases, results = _task(ranks, "fits")
+    for case, got in zip(cases, results, strict=True):
+        dt = case["data"].split("-")[1]
+        X, y = X64.astype(dt), y64.astype(dt)
+        r = gd_torch.fit(
+            X,
+            y,
+            method=case["method"],
+            loss=case["loss"],
+            alpha=case["alpha"],
+            epochs=case["epochs"],
+            batch_size=case.get("batch_size"),
+            seed=case["seed"],
+        )
+        W = np.asarray(got["W"])
+        bound = _drift_bound(case, r, X)
+        assert np.linalg.norm(W - r.weights) <= bound, (
+            f"{case}: |W_K - W_1| = {np.linalg.norm(W - r.weights):.3g} > {bound:.3g}"
+        )
+        np.testing.assert_allclose(got["losses"], r.loss_history, rtol=100 * np.finfo(dt).eps, atol=0)
+
+
+# ---- failures -------------------------------------------------------------------------------
+
+
+def test_an_error_on_one_rank_stops_every_rank_and_that_rank_alone_reports_it(two_ranks):
+    cases, _ = ERROR_CASES, None
+    per_rank = [two_ranks["results"][r]["errors"] for r in range(2)]
+    expected = [
+        # rank 1 (rows 150-300) meets the NaN of row 250; rank 0 stops quietly
+        (1, r"^gd-torch: error: rank 1: X must be finite: row 250 of X gives z = X @ W = nan"),
+        # data of another shape or dtype on one rank is refused before any step, by rank 0
+        (
+            0,
+            r"^gd-torch: error: every rank must hold the same data: rank 1 sees 250 x 3 float64, rank 0 sees 301 x 4 float64$",
+        ),
+        (
+            0,
+            r"^gd-torch: error: every rank must hold the same data: rank 1 sees 301 x 4 float32, rank 0 sees 301 x 4 float64$",
+        ),
+        # a rank whose weights drifted is an error at the end, on every rank
+        (
+            0,
+            r"^gd-torch: error: the weights differ between ranks after epoch 5: rank 1 has W\[0\] = .*, rank 0 has .* \(ranks \[1\] drifted",
+        ),
+    ]
+    assert len(cases) == len(expected)
+    for i, (reporter, pattern) in enumerate(expected):
+        got = [per_rank[r][i] for r in range(2)]
+        assert all(g is not None for g in got), f"case {i} did not fail on every rank"
+        assert re.match(pattern, got[reporter]["line"]), got
+        assert got[1 - reporter]["line"] is None, got  # one line in all
+
+
+def _fault_run(tmp: Path, problems, world: int, kind: str) -> tuple[int, list[str], float]:
+    case = {"data": "tut-float64", "method": "analytic", "loss": "sse", "alpha": 0.01, "epochs": 10_000, "seed": 0}
+    case["fault"] = {"kind": kind, "rank": 1, "epoch": 3}
+    code, lines, results, took = run(tmp, world, [{"task": "fits", "cases": [case]}], problems["paths"], FAULT_TIMEOUT)
+    assert results == {}  # no rank wrote its results
+    assert sorted(p.name for p in tmp.iterdir()) == ["job.json", "stderr"]  # no output file, no partial one
+    return code, lines, took
+
+
+def test_a_killed_rank_ends_the_run_with_one_line_naming_it(tmp_path, problems):
+    code, lines, took = _fault_run(tmp_path, problems, 3, "kill")
+    assert code == 128 + 9  # the launcher's status is the killed rank's
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    assert len(errors) == 1, lines
+    pattern = r"^gd-torch: error: rank 1 died while .*epoch \d+.*; rank [02] stopped .* after (\d+\.\d) s \(a lost connection; timeout 3 s\)$"
+    m = re.match(pattern, errors[0])
+    assert m, errors[0]
+    assert float(m.group(1)) < FAULT_TIMEOUT  # a closed connection is seen at once, not after the timeout
+
+
+def test_a_hung_rank_ends_the_run_within_the_timeout_with_one_line_naming_it(tmp_path, problems):
+    code, lines, took = _fault_run(tmp_path, problems, 2, "hang")
+    assert code == 2
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    assert len(errors) == 1, lines
+    pattern = r"^gd-torch: error: rank 1 hung while continuing after the loss and gradient in epoch 4; rank 0 stopped waiting for the loss and gradient in epoch 5 after (\d+\.\d) s \(no answer; timeout 3 s\)$"
+    m = re.match(pattern, errors[0])
+    assert m, errors[0]
+    assert FAULT_TIMEOUT - 0.5 <= float(m.group(1)) <= FAULT_TIMEOUT + 1.0

@@ -1,0 +1,290 @@
+"""Out-of-core data: shard folders, make_data, row blocks within a budget, and the memory cap.
+
+One process here (gd_torch.distributed with one rank computes out of core in row blocks);
+K ranks are in test_distributed.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import TOLERANCES, pairs
+
+import gd_torch
+import gd_torch.distributed as dist
+from gd_torch import GdTorchError, errormodel, ooc, synthetic
+from gd_torch.model import resolve
+
+
+def write_shards(folder, X, y, rows: int) -> None:
+    """X and y as shards of ``rows`` rows (tests only: make_data is the package's writer)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, s in enumerate(range(0, X.shape[0], rows)):
+        np.save(folder / f"X-{i:05d}.npy", X[s : s + rows])
+        np.save(folder / f"y-{i:05d}.npy", y[s : s + rows])
+
+
+# ---- make_data ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_make_data_is_separable_by_its_w_with_its_margin(tmp_path, dtype):
+    out = synthetic.make_data(1000, 6, dtype, tmp_path / "d", seed=3, shard_rows=300)
+    data = ooc.open_dataset(out)
+    meta = ooc.read_meta(out)
+    assert (data.n, data.d, str(data.dtype)) == (1000, 6, dtype)
+    assert [s.n for s in data.shards] == [300, 300, 300, 100]
+    X, y = data.take(np.arange(1000))
+    assert (X[:, 0] == 1).all() and set(np.unique(y)) == {0.0, 1.0}
+    z = X.astype(np.float64) @ np.array(meta["separating_W"])
+    u = np.finfo(dtype).eps
+    # sign (2y - 1) z >= margin, up to the rounding of X to dtype (|X_i| |W| u)
+    slack = np.abs(X).astype(np.float64) @ np.abs(meta["separating_W"]) * u
+    assert ((2 * y - 1) * z >= meta["margin"] - slack).all()
+
+
+def test_make_data_depends_on_the_seed_and_not_on_the_block_it_was_read_in(tmp_path):
+    a = ooc.open_dataset(synthetic.make_data(500, 4, "float64", tmp_path / "a", seed=1, shard_rows=200))
+    b = ooc.open_dataset(synthetic.make_data(500, 4, "float64", tmp_path / "b", seed=1, shard_rows=200), budget=4096)
+    c = ooc.open_dataset(synthetic.make_data(500, 4, "float64", tmp_path / "c", seed=2, shard_rows=200))
+    Xa, ya = a.take(np.arange(500))
+    Xb = np.concatenate([blk.X for blk in b.blocks(0, 500, ooc.row_bytes(4, b.dtype))])
+    np.testing.assert_array_equal(Xa, Xb)
+    assert not np.array_equal(Xa, c.take(np.arange(500))[0])
+
+
+def test_make_data_reports_progress_and_rewrites_its_own_folder_only(tmp_path):
+    seen = []
+    synthetic.make_data(300, 3, "float32", tmp_path / "d", shard_rows=100, progress=lambda k, n: seen.append((k, n)))
+    assert seen[-1] == (300, 300) and len(seen) == 3
+    synthetic.make_data(150, 3, "float32", tmp_path / "d", shard_rows=100)  # its own: replaced
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
+        "X-00000.npy",
+        "X-00001.npy",
+        "meta.json",
+        "y-00000.npy",
+        "y-00001.npy",
+    ]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(GdTorchError, match=r"^out must be a new or empty folder"):
+        synthetic.make_data(10, 3, "float32", tmp_path / "other")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n": 0}, r"^n must be an integer >= 1; got 0"),
+        ({"d": 1}, r"^d must be an integer >= 2; got 1"),
+        ({"dtype": "int8"}, r"^dtype must be 'float32' or 'float64'; got 'int8'"),
+        ({"seed": -1}, r"^seed must be a non-negative integer; got -1"),
+        ({"n": 1.5}, r"^n must be an integer >= 1; got 1.5"),
+    ],
+)
+def test_make_data_refuses_bad_arguments(tmp_path, kwargs, match):
+    args = {"n": 10, "d": 3, "dtype": "float32", "out": tmp_path / "d", **kwargs}
+    with pytest.raises(GdTorchError, match=match):
+        synthetic.make_data(**args)
+
+
+def test_an_interrupted_make_data_is_refused_not_read_as_less_data(tmp_path):
+    out = synthetic.make_data(300, 3, "float32", tmp_path / "d", shard_rows=100)
+    meta = ooc.read_meta(out)
+    meta.update(complete=False, written=1)
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(GdTorchError, match=r"is incomplete: make-data stopped after 1 of 3 shards; run it again"):
+        ooc.open_dataset(out)
+
+
+# ---- opening shards -------------------------------------------------------------------------
+
+
+def test_shards_of_different_width_or_dtype_are_refused_when_opened(tmp_path):
+    X = np.ones((10, 3))
+    write_shards(tmp_path / "w", X, np.zeros(10), 5)
+    np.save(tmp_path / "w" / "X-00001.npy", np.ones((5, 4)))
+    with pytest.raises(GdTorchError, match=r"one width and dtype: X-00001.npy is 5 x 4 float64, X-00000.npy has D = 3"):
+        ooc.open_dataset(tmp_path / "w")
+    write_shards(tmp_path / "t", X, np.zeros(10), 5)
+    np.save(tmp_path / "t" / "X-00001.npy", np.ones((5, 3), dtype=np.float32))
+    with pytest.raises(GdTorchError, match=r"X-00001.npy is 5 x 3 float32, X-00000.npy has D = 3 and dtype float64"):
+        ooc.open_dataset(tmp_path / "t")
+
+
+@pytest.mark.parametrize(
+    ("plant", "match"),
+    [
+        (lambda f: np.save(f / "y-00001.npy", np.zeros(4)), r"one real label per row: y-00001.npy holds 4 labels"),
+        (lambda f: (f / "y-00001.npy").unlink(), r"is missing y-00001.npy"),
+        (lambda f: np.save(f / "y-00001.npy", np.zeros(5, dtype=np.int8)), None),  # integer labels: fine
+        (lambda f: np.save(f / "X-00001.npy", np.asfortranarray(np.ones((5, 3)))), r"a C-order \(n, D\) X"),
+        (lambda f: np.save(f / "X-00001.npy", np.ones(15)), r"shape \(15,\), fortran_order=False"),
+        (lambda f: np.save(f / "X-00000.npy", np.ones((5, 3), dtype=np.int64)), r"X-00000.npy of dtype int64"),
+        (lambda f: (f / "X-00001.npy").write_bytes(b"not a npy"), r"cannot be read as .npy"),
+        (lambda f: _truncate(f / "X-00001.npy"), r"is truncated"),
+    ],
+)
+def test_bad_shards_are_refused_with_the_file_named(tmp_path, plant, match):
+    write_shards(tmp_path, np.ones((10, 3)), np.zeros(10), 5)
+    plant(tmp_path)
+    if match is None:
+        assert ooc.open_dataset(tmp_path).n == 10
+        return
+    with pytest.raises(GdTorchError, match=match):
+        ooc.open_dataset(tmp_path)
+
+
+def _truncate(path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:-8])
+
+
+@pytest.mark.parametrize("bad", [None, 0, 4095, True, 1.5e6])
+def test_the_budget_must_be_a_number_of_bytes(tmp_path, bad):
+    write_shards(tmp_path, np.ones((4, 3)), np.zeros(4), 4)
+    with pytest.raises(GdTorchError, match=r"^budget must be an integer number of bytes >= 4096"):
+        ooc.open_dataset(tmp_path, budget=bad)
+
+
+def test_not_a_dataset_folder(tmp_path):
+    with pytest.raises(GdTorchError, match=r"^dataset must be a folder of .npy shards"):
+        ooc.open_dataset(tmp_path / "absent")
+    with pytest.raises(GdTorchError, match=r"^dataset must be a folder holding X.npy and y.npy"):
+        ooc.open_dataset(tmp_path)
+
+
+def test_blocks_stay_within_the_budget_and_cover_every_row_once(tmp_path, rng):
+    X, y = rng.standard_normal((1000, 5)), rng.uniform(size=1000)
+    write_shards(tmp_path, X, y, 333)
+    data = ooc.open_dataset(tmp_path, budget=4096)
+    per_row = ooc.row_bytes(5, data.dtype)
+    blocks = list(data.blocks(100, 1000, per_row))
+    assert max(b.X.shape[0] for b in blocks) * per_row <= 4096
+    assert [b.start for b in blocks] == sorted(b.start for b in blocks)
+    np.testing.assert_array_equal(np.concatenate([b.X for b in blocks]), X[100:])
+    np.testing.assert_array_equal(np.concatenate([b.y for b in blocks]), y[100:])
+    rows = np.array([0, 332, 333, 999])
+    np.testing.assert_array_equal(data.take(rows)[0], X[rows])
+
+
+# ---- one process, out of core: the same numbers as in memory ---------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("activation", "loss"), pairs())
+@pytest.mark.parametrize("method", ["analytic", "autograd"])
+def test_block_gradient_equals_the_in_memory_gradient_within_the_error_model(
+    tmp_path, rng, dtype, activation, loss, method
+):
+    X = rng.standard_normal((500, 4)).astype(dtype)
+    y = (rng.uniform(size=500) < 0.5).astype(dtype)
+    W = (rng.standard_normal(4) / 2).astype(dtype)
+    write_shards(tmp_path, X, y, 170)
+    g = dist.gradient(W, ooc.open_dataset(tmp_path, budget=4096), method=method, loss=loss, activation=activation)
+    g1 = gd_torch.gradient(W, X, y, method=method, loss=loss, activation=activation)
+    assert g.dtype == g1.dtype == X.dtype
+    err = errormodel.build(W, X, y, *resolve(loss, activation)).exact
+    assert (np.abs(g.astype(np.float64) - g1) <= TOLERANCES["exact_pair"] * 2 * err).all()
+
+
+def test_one_process_out_of_core_check_gives_the_in_memory_report(tmp_path, blobs):
+    X, y = blobs
+    write_shards(tmp_path, X, y, 100)
+    W = gd_torch.init_weights(3, seed=0)
+    methods = ["analytic", "autograd", "numeric", "tutorial"]
+    for loss in ("sse", "bce"):
+        r = dist.check(W, ooc.open_dataset(tmp_path, budget=4096), loss=loss, methods=methods)
+        r1 = gd_torch.check(W, X, y, loss=loss, methods=methods)
+        assert (r.ok, r.odd_one_out, [p.status for p in r.pairs]) == (
+            r1.ok,
+            r1.odd_one_out,
+            [p.status for p in r1.pairs],
+        )
+    assert r.ok and not (dist.check(W, ooc.Arrays(X, y), methods=methods).ok)
+
+
+def test_a_nan_in_x_is_named_by_its_row_in_the_whole_data(tmp_path):
+    X = np.ones((300, 3))
+    X[217, 1] = np.nan
+    write_shards(tmp_path, X, np.zeros(300), 100)
+    with pytest.raises(GdTorchError, match=r"^X must be finite: row 217 of X gives z = X @ W = nan"):
+        dist.gradient(np.ones(3), ooc.open_dataset(tmp_path, budget=4096))
+
+
+def test_labels_other_than_0_and_1_are_refused_for_bce_and_for_training(tmp_path):
+    y = np.zeros(300)
+    y[250] = 0.5
+    write_shards(tmp_path, np.ones((300, 3)), y, 100)
+    data = ooc.open_dataset(tmp_path, budget=4096)
+    with pytest.raises(GdTorchError, match=r"y must be 0 or 1 \(loss='bce' is a cross-entropy.*\); got y\[250\] = 0.5"):
+        dist.gradient(np.ones(3), data, loss="bce")
+    with pytest.raises(GdTorchError, match=r"y must be 0 or 1 \(fit trains a binary classifier.*got y\[250\] = 0.5"):
+        dist.stepper(data)
+    assert np.isfinite(dist.gradient(np.ones(3), data)).all()  # sse takes any real label
+
+
+# ---- the memory cap -------------------------------------------------------------------------
+
+_CAPPED = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import gd_torch, gd_torch.distributed as dist
+    from gd_torch import ooc
+
+    def peak_kib():  # VmHWM: the peak resident set since the last reset
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+
+    def work(data):
+        W = np.zeros(data.d, dtype=data.dtype)
+        out = {"g": dist.gradient(W, data, loss="bce").tolist()}
+        out["ga"] = dist.gradient(W, data, method="autograd", loss="bce").tolist()
+        out["check"] = dist.check(W, data, loss="bce", mode="directional").ok
+        st = dist.stepper(data, loss="bce", seed=0)
+        for _ in range(3):
+            st.loss(W)
+            st.step(W, 0.5)
+        out["W"], out["L"] = W.tolist(), st.loss(W)
+        return out
+
+    # every code path once on a small problem, so that imports and lazy set-up are not counted
+    X, y = gd_torch.tutorial_data(dtype=np.float32)
+    work(ooc.Arrays(np.hstack([X] * 22)[:, :64], y))
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # reset VmHWM to the current resident set
+    base = peak_kib()
+    out = work(ooc.open_dataset(sys.argv[1], budget=int(sys.argv[2])))
+    out["growth_kib"] = peak_kib() - base
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status (Linux)")
+def test_a_memory_mapped_x_several_times_the_memory_cap_trains_and_checks_within_it(tmp_path):
+    # X: 300000 x 64 float32 = 73 MiB on disk, 9x the cap of 8 MiB of growth; budget 2 MiB per block
+    n, d, budget, cap = 300_000, 64, 2 << 20, 8 << 20
+    folder = synthetic.make_data(n, d, "float32", tmp_path / "d", seed=0, shard_rows=120_000)
+    x_bytes = n * d * 4
+    assert x_bytes >= 9 * cap
+    run = subprocess.run(
+        [sys.executable, "-c", _CAPPED, str(folder), str(budget)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["growth_kib"] * 1024 <= cap, f"peak resident set grew by {out['growth_kib']} KiB"
+    # and it did read all of X: the same gradient as in memory
+    data = ooc.open_dataset(folder)
+    X, y = data.take(np.arange(n))
+    g1 = gd_torch.gradient(np.zeros(d, np.float32), X, y, loss="bce")
+    err = errormodel.build(np.zeros(d, np.float32), X, y, *resolve("bce", "sigmoid")).exact
+    assert (np.abs(np.array(out["g"]) - g1) <= 2 * err).all()
+    assert (np.abs(np.array(out["ga"]) - g1) <= 2 * err).all()
+    assert out["check"] and out["L"] < np.log(2)  # three steps from W = 0 lowered the loss

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "time every gradient method on CPU (and CUDA) against the machine's floor"),
     "check": ("check", "compare gradient methods on a problem; exit 1 if they disagree"),
     "explain": ("explain", "backpropagation stage by stage: by hand, by autograd, by finite differences; the graph"),
+    "make-data": ("make_data", "write a synthetic separable problem of any size to disk, block by block (.npy shards)"),
     "landscape": ("landscape", "the loss surface over two weights, sse beside bce, with a descent path (PNG)"),
     "sweep": ("sweep", "final loss and accuracy over learning rates x gradient rules x seeds, table and heatmap"),
     "train": ("train", "gradient descent like the tutorial (default) or with any method, loss, activation"),

@@ -7,6 +7,7 @@ import argparse
 from ..check import DEFAULT_METHODS, check
 from ..diagnose import diagnose
 from ..model import ACTIVATIONS, LOSSES, init_weights
+from . import _launch
 from ._common import add_data_arguments, load_data
 
 
@@ -23,9 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", default="full", help="'full' (every coordinate) or 'directional' (one random direction)")
     p.add_argument("--device", default="cpu", help="device for autograd: cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0, help="seed of the uniform [0, 1) weights W checked at (0)")
+    _launch.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if _launch.wanted(args):  # a dataset folder, --workers or torchrun
+        return _launch.check(args)
     X, y, desc = load_data(args)
     W = init_weights(X.shape[1], "uniform", args.seed, X.dtype)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -18,6 +18,7 @@ from .._errors import GdTorchError
 from ..gradients import METHODS
 from ..model import ACTIVATIONS, INITS, LOSSES
 from ..train import FitResult, fit, predict_labels
+from . import _launch
 from ._common import add_data_arguments, load_data, positive_int
 
 DEFAULT_SEED = 42
@@ -49,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-plots", action="store_true", help="write no pictures")
     p.add_argument("--quiet", action="store_true", help="print only the final result and the files written")
+    _launch.add_arguments(p)
 
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
@@ -140,6 +142,8 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    if _launch.wanted(args):  # a dataset folder, --workers or torchrun
+        return _launch.train(args)
     X, y, desc = load_data(args)
     with output_folder(args, "gd-torch-train") as out:
         many = args.epochs > MANY_EPOCHS

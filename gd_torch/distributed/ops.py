@@ -236,3 +236,16 @@ def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> errormodel
 
     sums = p.comm.reduce("the error model's sums", partial, np.zeros(3 * d + 3))
     return errormodel.from_sums(sums, p.n, p.dtype, lo, ranks=p.comm.world)
+
+
+def accuracy(p: Part, W: np.ndarray, act: Activation) -> float:
+    """The fraction of all samples with (f(X_i W) >= 0.5) == y_i (the tutorial's threshold)."""
+
+    def partial() -> np.ndarray:
+        right = 0
+        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=_VECTORS)):
+            with np.errstate(over="ignore", invalid="ignore"):
+                right += int(np.count_nonzero((act.f(b.X @ W) >= 0.5) == b.y))
+        return np.array([right], dtype=np.float64)
+
+    return float(p.comm.reduce("the accuracy", partial, np.zeros(1))[0]) / p.n

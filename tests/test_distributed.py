@@ -9,7 +9,9 @@ held against one process's result in this process, within the error model.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -392,3 +394,33 @@ def test_a_hung_rank_ends_the_run_within_the_timeout_with_one_line_naming_it(tmp
     m = re.match(pattern, errors[0])
     assert m, errors[0]
     assert FAULT_TIMEOUT - 0.5 <= float(m.group(1)) <= FAULT_TIMEOUT + 1.0
+
+
+# ---- the command line -----------------------------------------------------------------------
+
+
+def test_cli_check_on_three_workers_prints_once_the_one_process_verdict(problems, capfd):
+    from gd_torch.cli import main
+
+    methods = "analytic,autograd,numeric,tutorial"
+    argv = ["check", "--dataset", problems["paths"]["tut-float64"], "--workers", "3", "--methods", methods]
+    assert main([*argv, "--timeout", "30"]) == 1  # the tutorial's rule is not sse's gradient
+    out, err = capfd.readouterr()
+    assert out.count("FAIL: tutorial disagrees with analytic, autograd, numeric, which agree with each other") == 1
+    assert out.startswith("data: ") and "3 rank(s) of about 83 rows each" in out and "N=250 D=3" in out
+    assert "error" not in err.lower(), err
+
+
+def test_torchrun_trains_like_one_process_and_only_rank_0_prints(tmp_path, problems):
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo"}
+    argv = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "gd_torch", "train"]
+    argv += ["--dataset", problems["paths"]["tut-float64"], "--epochs", "30", "--out", str(tmp_path / "o")]
+    run = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=LIMIT, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    X, y = problems["arrays"]["tut"]
+    r = gd_torch.fit(X, y, method="tutorial", loss="sse", alpha=0.01, epochs=30, seed=42)  # train's defaults
+    epochs = re.findall(r"^epoch #(\d+), loss=([0-9.]+)$", run.stdout, flags=re.M)
+    assert [int(k) for k, _ in epochs] == list(range(1, 31))  # printed once, by rank 0
+    assert all(v == f"{r.loss_history[int(k) - 1]:.7f}" for k, v in epochs)
+    assert run.stdout.count("final: ") == 1 and "2 rank(s)" in run.stdout
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["loss.png"]

@@ -7,6 +7,7 @@ K ranks are in test_distributed.py.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -288,3 +289,48 @@ def test_a_memory_mapped_x_several_times_the_memory_cap_trains_and_checks_within
     assert (np.abs(np.array(out["g"]) - g1) <= 2 * err).all()
     assert (np.abs(np.array(out["ga"]) - g1) <= 2 * err).all()
     assert out["check"] and out["L"] < np.log(2)  # three steps from W = 0 lowered the loss
+
+
+# ---- the command line, one process ----------------------------------------------------------
+
+
+def test_cli_make_data_then_train_and_check_out_of_core_as_in_memory(tmp_path, capsys):
+    from gd_torch.cli import main
+
+    folder = tmp_path / "d"
+    assert (
+        main(["make-data", "--n", "2e3", "--d", "4", "--dtype", "float64", "--out", str(folder), "--shard-rows", "700"])
+        == 0
+    )
+    out, err = capsys.readouterr()
+    assert out.startswith(f"wrote {folder}/: 2000 x 4 float64 in 3 shards") and "100%  2000/2000 rows" in err
+    argv = ["train", "--dataset", str(folder), "--loss", "bce", "--method", "analytic", "--alpha", "0.5"]
+    assert main([*argv, "--epochs", "20", "--block-mib", "0.01", "--out", str(tmp_path / "o")]) == 0
+    out, err = capsys.readouterr()
+    X, y = ooc.open_dataset(folder).take(np.arange(2000))
+    r = gd_torch.fit(X, y, method="analytic", loss="bce", alpha=0.5, epochs=20, seed=42)
+    for k, value in re.findall(r"^epoch #(\d+), loss=([0-9.]+)$", out, flags=re.M):
+        assert value == f"{r.loss_history[int(k) - 1]:.7f}"
+    assert f"final: loss={r.final_loss:.7f} (bce), accuracy={r.final_accuracy:.4f}" in out
+    assert (tmp_path / "o" / "loss.png").is_file() and "1 rank(s)" in out and err == ""
+    # the tutorial's rule checked on the same data: it is bce's gradient, not sse's
+    assert main(["check", "--dataset", str(folder), "--loss", "bce", "--methods", "analytic,tutorial"]) == 0
+    assert main(["check", "--dataset", str(folder), "--loss", "sse", "--methods", "analytic,tutorial"]) == 1
+    assert "FAIL: analytic, tutorial disagree" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--timeout", "0"], r"^gd-torch: error: --timeout must be a number of seconds > 0; got 0.0$"),
+        (["--block-mib", "nan"], r"^gd-torch: error: --block-mib must be a number of MiB >= 1/256"),
+        (["--device", "cuda"], r"^gd-torch: error: --device must be 'cpu' unless --method autograd"),
+    ],
+)
+def test_cli_out_of_core_flags_are_checked(tmp_path, capsys, flags, message):
+    from gd_torch.cli import main
+
+    synthetic.make_data(10, 3, "float32", tmp_path / "d")
+    assert main(["train", "--dataset", str(tmp_path / "d"), "--no-plots", *flags]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and re.match(message, err), err

@@ -38,8 +38,8 @@ from gd_torch.synthetic import make_data
 
 #: the projection's target: rows, machines, published figures (see docs/scaling.md)
 TARGET_N, TARGET_MACHINES = 1e10, 64
-#: per-message latency of one all-reduce step (s): InfiniBand MPI ~2 us, TCP over Ethernet ~30 us
-LATENCY = {"infiniband": 2e-6, "tcp": 30e-6}
+#: per-message latency of one all-reduce step (s): InfiniBand MPI ~1.5 us, TCP over Ethernet ~30 us
+LATENCY = {"infiniband": 1.5e-6, "tcp": 30e-6}
 #: link bandwidth (bytes/s): 200 Gb/s InfiniBand, 25 Gb/s Ethernet
 LINK = {"infiniband": 25e9, "tcp": 3.1e9}
 #: HBM bandwidth of an H200-class GPU (bytes/s): the floor for reading X once per step
@@ -117,16 +117,19 @@ def project(runs: list[dict]) -> dict:
     width = one["d"] * np.dtype(one["dtype"]).itemsize  # bytes of one row of X
     rows = TARGET_N / TARGET_MACHINES
     out = {"cost_per_byte_s": per_byte, "rows_per_machine": rows, "machines": TARGET_MACHINES}
+    m = TARGET_MACHINES
+    message = 8 * (one["d"] + 2 + m)  # gradient, loss, a flag and one failure flag per rank, float64
     for net, alpha in LATENCY.items():
-        m = TARGET_MACHINES
         # ring all-reduce (Thakur, Rabenseifner and Gropp 2005): 2 (m - 1) alpha + 2 (m - 1) / m * bytes / link
-        comm = 2 * (m - 1) * alpha + 2 * (m - 1) / m * one["d"] * 4 / LINK[net]
+        comm = 2 * (m - 1) * alpha + 2 * (m - 1) / m * message / LINK[net]
         out[f"allreduce_{net}_s"] = comm
         for c, cost in per_byte.items():
             compute = rows * width * cost
             out[f"step_{c}_{net}_s"] = compute + comm
-            # communication passes compute when a machine holds fewer rows than this
+            # communication passes compute when a rank holds fewer rows than this
             out[f"crossover_rows_{c}_{net}"] = comm / (width * cost)
+            # ring latency (grows as K) meets compute (shrinks as 1 / K) at K* = sqrt(N w c / (2 alpha))
+            out[f"crossover_machines_{c}_{net}"] = (TARGET_N * width * cost / (2 * alpha)) ** 0.5
     out["step_hbm_floor_s"] = rows * width / HBM
     out["crossover_rows_hbm_infiniband"] = out["allreduce_infiniband_s"] * HBM / width
     return out

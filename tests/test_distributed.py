@@ -424,3 +424,39 @@ def test_torchrun_trains_like_one_process_and_only_rank_0_prints(tmp_path, probl
     assert all(v == f"{r.loss_history[int(k) - 1]:.7f}" for k, v in epochs)
     assert run.stdout.count("final: ") == 1 and "2 rank(s)" in run.stdout
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["loss.png"]
+
+
+# ---- docs/scaling.md ------------------------------------------------------------------------
+
+
+def test_the_scaling_projection_in_the_docs_is_the_benchmarks_formula():
+    # the page's table, from the benchmark's own projection with the page's assumed costs per byte
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from distributed import project
+    finally:
+        sys.path.pop(0)
+    x_bytes = 1e7 * 64 * 4
+    one = {"world": 1, "n": 1e7, "d": 64, "dtype": "float32"}
+    p = project([one | {"gradient_warm_s": [x_bytes * 1e-10], "gradient_cold_s": [x_bytes / 3e9]}])
+    page = (Path(__file__).resolve().parents[1] / "docs" / "scaling.md").read_text()
+    row = lambda *cells: "| " + " | ".join(cells) + " |"  # noqa: E731
+    fmt = lambda v, unit, scale: f"{v * scale:.2g}".rstrip("0").rstrip(".") + unit  # noqa: E731
+    steps = [p[f"step_{c}_{n}_s"] - p[f"allreduce_{n}_s"] for c in ("warm", "cold") for n in ("infiniband", "tcp")]
+    assert row("compute per step, 40 GB per machine", *(f"{s:.1f} s" for s in steps)) in page
+    ring = [p[f"allreduce_{n}_s"] for n in ("infiniband", "tcp")] * 2
+    assert row("ring all-reduce, K = 64", *(fmt(r, " ms", 1e3) for r in ring)) in page
+    rows = [p[f"crossover_rows_{c}_{n}"] for c in ("warm", "cold") for n in ("infiniband", "tcp")]
+    assert (
+        row("rows per rank below which communication dominates (n*)", *(f"{float(f'{r:.2g}'):,.0f}" for r in rows))
+        in page
+    )
+    machines = [p[f"crossover_machines_{c}_{n}"] for c in ("warm", "cold") for n in ("infiniband", "tcp")]
+    assert (
+        row("machines at which a ring's latency meets compute (K*)", *(f"{float(f'{m:.2g}'):,.0f}" for m in machines))
+        in page
+    )
+    assert (
+        f"{p['step_hbm_floor_s'] * 1e3:.1f} ms" in page
+        and f"{p['crossover_rows_hbm_infiniband'] / 1e6:.1f} million rows" in page
+    )

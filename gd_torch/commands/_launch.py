@@ -86,7 +86,8 @@ def _data(args: argparse.Namespace) -> tuple[ooc.Dataset, str]:
     budget = int(args.block_mib * 2**20)
     if Path(args.dataset).is_dir():
         data = ooc.open_dataset(args.dataset, budget)
-        return data, f"{args.dataset}: {data.n} x {data.d} {data.dtype} in {len(data.shards)} .npy shards"
+        shards = f"{len(data.shards)} .npy shard" + ("s" if len(data.shards) > 1 else "")
+        return data, f"{args.dataset}: {data.n} x {data.d} {data.dtype} in {shards}"
     X, y, desc = load_data(args)
     return ooc.Arrays(X, y, budget), desc
 
@@ -179,7 +180,8 @@ def _report(args, desc: str, W0, W, losses: list[float], reason: str, acc: float
         batch = "full batch" if args.batch_size is None else f"mini-batches of {args.batch_size}, one global shuffle"
         print(f"data: {desc}")
         print(f"gradient: {describe_gradient(args.method, args.loss, args.activation)}")
-        print(f"initial W: {args.init} with seed {args.seed}: {np.array2string(W0, precision=6)}")
+        init = {"uniform": "uniform on [0, 1)", "normal": "normal (0, 1)"}.get(args.init, args.init)
+        print(f"initial W: {init} with seed {args.seed}: {np.array2string(W0, precision=6)}")
         print(f"alpha={args.alpha:g}, epochs={args.epochs}, {batch}")
         stride = 1 if args.epochs <= MANY_EPOCHS else math.ceil(run / 20)
         for k in range(0, run, stride):

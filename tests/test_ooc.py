@@ -334,3 +334,15 @@ def test_cli_out_of_core_flags_are_checked(tmp_path, capsys, flags, message):
     assert main(["train", "--dataset", str(tmp_path / "d"), "--no-plots", *flags]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and re.match(message, err), err
+
+
+def test_cli_flags_that_a_dataset_folder_overrides_are_refused_not_ignored(tmp_path, capsys):
+    from gd_torch.cli import main
+
+    synthetic.make_data(10, 3, "float64", tmp_path / "d")
+    for flags, message in (
+        (["--dtype", "float32"], "--dtype must be the dataset's own dtype (float64) or left out; got 'float32'"),
+        (["--label", "y"], "--label must be given only with a CSV --dataset (a dataset folder holds y); got 'y'"),
+    ):
+        assert main(["check", "--dataset", str(tmp_path / "d"), *flags]) == 2
+        assert capsys.readouterr().err == f"gd-torch: error: {message}\n"

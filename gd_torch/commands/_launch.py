@@ -85,7 +85,11 @@ def _start(command: str, args: argparse.Namespace) -> int:
 def _data(args: argparse.Namespace) -> tuple[ooc.Dataset, str]:
     budget = int(args.block_mib * 2**20)
     if Path(args.dataset).is_dir():
+        if args.label is not None:
+            raise bad_value("--label", args.label, "given only with a CSV --dataset (a dataset folder holds y)")
         data = ooc.open_dataset(args.dataset, budget)
+        if args.dtype not in ("float64", str(data.dtype)):  # float64 is also the default: not refused
+            raise bad_value("--dtype", args.dtype, f"the dataset's own dtype ({data.dtype}) or left out")
         shards = f"{len(data.shards)} .npy shard" + ("s" if len(data.shards) > 1 else "")
         return data, f"{args.dataset}: {data.n} x {data.d} {data.dtype} in {shards}"
     X, y, desc = load_data(args)

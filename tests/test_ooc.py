@@ -346,3 +346,36 @@ def test_cli_flags_that_a_dataset_folder_overrides_are_refused_not_ignored(tmp_p
     ):
         assert main(["check", "--dataset", str(tmp_path / "d"), *flags]) == 2
         assert capsys.readouterr().err == f"gd-torch: error: {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda d: dist.gradient(np.ones(3), d, method="magic"), r"^method must be one of 'analytic', "),
+        (lambda d: dist.gradient(np.ones(3), d, method="analytic", step=1e-3), r"^options \['step'\] are not accepted"),
+        (lambda d: dist.gradient(np.ones(4), d), r"^W must be of shape \(n_features,\) = \(3,\)"),
+        (
+            lambda d: dist.gradient(np.array([1.0, np.nan, 0]), d),
+            r"^W must be finite \(no NaN or inf\); got 'W\[1\] = nan'",
+        ),
+        (
+            lambda d: dist.gradient(np.ones(3), d, loss="bce", activation="relu"),
+            r"^activation must be one of 'sigmoid'",
+        ),
+        (lambda d: dist.gradient(np.ones(3), d, method="numeric", scheme="magic"), r"^scheme must be one of"),
+        (lambda d: dist.check(np.ones(3), d, mode="all"), r"^mode must be one of 'full', 'directional'; got 'all'"),
+        (lambda d: dist.check(np.ones(3), d, methods=["analytic"]), r"^methods must be at least two method names"),
+        (lambda d: dist.check(np.ones(3), d, methods=["numeric", "numeric:central"]), r"^methods must be distinct"),
+        (lambda d: dist.stepper(d, batch_size=0), r"^batch_size must be None or an integer from 1 to n_samples = 20"),
+        (lambda d: dist.stepper(d, method="magic"), r"^method must be one of 'analytic', 'tutorial', 'autograd'"),
+        (lambda d: dist.stepper(d, seed=-1), r"^seed must be None or a non-negative integer; got -1"),
+        (lambda d: dist.init(timeout=0), r"^timeout must be a number of seconds > 0; got 0"),
+        (lambda d: dist.init(device="cuda:99"), r"^device must be"),
+    ],
+)
+def test_the_distributed_functions_check_their_input_at_the_boundary(call, match):
+    X = np.ones((20, 3))
+    X[:, 1:] = np.arange(40).reshape(20, 2) / 40
+    data = ooc.Arrays(X, (np.arange(20) % 2).astype(float))
+    with pytest.raises(GdTorchError, match=match):
+        call(data)

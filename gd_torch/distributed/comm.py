@@ -225,6 +225,10 @@ def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
 
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout < 1e6:
         raise bad_value("timeout", timeout, "a number of seconds > 0")
+    if device != "cpu":  # refuse an absent CUDA device here, in one line
+        from ..gradients import METHODS
+
+        METHODS["autograd"].load().resolve_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Comm(0, 1, float(timeout), device)

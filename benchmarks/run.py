@@ -799,7 +799,12 @@ def plots(result: dict, stem: Path) -> list[str]:
     dtypes = [dt for dt in DTYPES if any(r["dtype"] == dt for r in rows)]
     ds = sorted({r["d"] for r in rows})
     fig, axes = plt.subplots(
-        len(dtypes), len(ds), figsize=(4.2 * len(ds), 3.6 * len(dtypes)), squeeze=False, sharex=True
+        len(dtypes),
+        len(ds),
+        figsize=(4.2 * len(ds), 3.6 * len(dtypes) + 0.8),
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
     )
     series = sorted({(r["method"], r["device"]) for r in rows}, key=lambda k: (k[1], list(METHODS).index(k[0])))
     for i, dt in enumerate(dtypes):
@@ -824,16 +829,18 @@ def plots(result: dict, stem: Path) -> list[str]:
             ax.set_xlabel("N (samples)")
             ax.set_ylabel("seconds per gradient")
             ax.grid(True, which="both", alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
+    _figure_legend(fig, axes)
     fig.suptitle(
         f"gd_torch gradient time vs N ({result['machine'].get('cpu')}, {result['config'].get('threads')} threads)"
+        f"\n{_grid_note(result['config'])}"
     )
-    fig.tight_layout()
     out = [str(stem) + "-time-vs-n.png"]
     fig.savefig(out[0], dpi=110)
     plt.close(fig)
     if any(r["device"] == "cuda" and r["method"] == "autograd" for r in rows):
-        fig, axes = plt.subplots(len(dtypes), len(ds), figsize=(4.2 * len(ds), 3.6 * len(dtypes)), squeeze=False)
+        fig, axes = plt.subplots(
+            len(dtypes), len(ds), figsize=(4.2 * len(ds), 3.6 * len(dtypes) + 0.8), squeeze=False, layout="constrained"
+        )
         for i, dt in enumerate(dtypes):
             for j, d in enumerate(ds):
                 ax = axes[i][j]
@@ -863,12 +870,34 @@ def plots(result: dict, stem: Path) -> list[str]:
                 ax.set_xlabel("N (samples)")
                 ax.set_ylabel("seconds per gradient")
                 ax.grid(True, which="both", alpha=0.3)
-        axes[0][-1].legend(fontsize=7)
-        fig.tight_layout()
+        _figure_legend(fig, axes)
+        fig.suptitle(f"CPU vs CUDA: gd_torch gradient time vs N\n{_grid_note(result['config'])}")
         out.append(str(stem) + "-crossover.png")
         fig.savefig(out[-1], dpi=110)
         plt.close(fig)
     return out
+
+
+def _figure_legend(fig, axes) -> None:
+    # one legend for every panel, below them: never on top of a curve (one row when wide, else two)
+    entries: dict[str, object] = {}
+    for ax in (a for row in axes for a in row):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        ncols = len(entries) if len(axes[0]) >= 3 else math.ceil(len(entries) / 2)
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=ncols, fontsize=8)
+
+
+def _grid_note(config: dict) -> str:
+    # the title says which grid was timed: the quick one is a smoke run, not the benchmark
+    ns = ", ".join(f"{n:g}".replace("e+0", "e") for n in config.get("n", ()))
+    grid = f"N in {ns}; D in {', '.join(map(str, config.get('d', ())))}"
+    if config.get("quick"):
+        return (
+            f"QUICK GRID (--quick: {grid}; {config.get('min_run_time', 0):g} s per row): a smoke run, not the benchmark"
+        )
+    return f"grid: {grid}"
 
 
 def write_outputs(result: dict, stem: Path) -> str:

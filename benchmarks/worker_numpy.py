@@ -21,9 +21,9 @@ from gd_torch.model import loss_from_z, resolve, sigmoid
 
 #: numeric methods: gradient_function options
 NUMERIC = {
-    "central-batched": {"scheme": "central"},
-    "central-loop": {"scheme": "central", "batch": 1},
-    "complex": {"scheme": "complex"},
+    "central-batched": ("numeric:central", {}),
+    "central-loop": ("numeric:central", {"batch": 1}),
+    "complex": ("numeric:complex", {}),
 }
 _CHUNK_BYTES = 32 << 20  # as gd_torch.gradients.numeric
 
@@ -97,8 +97,7 @@ def gradient_rows(cell: list[dict], plan: dict, p: dict) -> None:
                         | {"estimate_s": est}
                     )
                     continue
-            options = NUMERIC.get(task["method"], {})
-            method = "numeric" if options else task["method"]
+            method, options = NUMERIC.get(task["method"], (task["method"], {}))
             g = gradient_function(X, y, method=method, loss=LOSS, activation=ACTIVATION, **options)
             row = {**base_row(task), "status": "ok", **blocked_autorange(lambda g=g: g(W), plan["min_run_time"])}
             if est is not None:
@@ -135,8 +134,8 @@ def train_rows(tasks: list[dict], plan: dict) -> None:
             fn = partial(fit, X, y, method=method, loss=LOSS, activation=ACTIVATION, alpha=ALPHA, epochs=EPOCHS, seed=0)
             driver = "gd_torch.train.fit"
         else:
-            options = NUMERIC.get(m, {})
-            g = gradient_function(X, y, method="numeric" if options else m, loss=LOSS, activation=ACTIVATION, **options)
+            method, options = NUMERIC.get(m, (m, {}))
+            g = gradient_function(X, y, method=method, loss=LOSS, activation=ACTIVATION, **options)
             fn = lambda g=g: loop(g, W0, EPOCHS, ALPHA)  # noqa: E731
         r = blocked_autorange(fn, plan["min_run_time"])
         row = {**base_row(task), "status": "ok", **r, "epochs": EPOCHS, "driver": driver}

@@ -8,18 +8,32 @@
 True
 """
 
-from ._errors import GdTorchError
+from ._errors import GdTorchError, TrainingDiverged
 from .check import CheckReport, check
 from .data import load_csv, tutorial_data
 from .diagnose import Diagnosis, diagnose
 from .explain import Explanation, explain
 from .gradients import METHODS, gradient, gradient_function
-from .model import ACTIVATIONS, LOSSES, add_bias, identity, init_weights, objective, relu, sigmoid, tanh
+from .model import (
+    ACTIVATIONS,
+    LOSSES,
+    Activation,
+    Loss,
+    add_bias,
+    identity,
+    init_weights,
+    objective,
+    relu,
+    sigmoid,
+    tanh,
+)
 from .train import FitResult, fit
 
 __all__ = [
     "ACTIVATIONS",
+    "Activation",
     "LOSSES",
+    "Loss",
     "METHODS",
     "CheckReport",
     "Diagnosis",
@@ -27,6 +41,7 @@ __all__ = [
     "FitResult",
     "GDClassifier",
     "GdTorchError",
+    "TrainingDiverged",
     "add_bias",
     "check",
     "diagnose",

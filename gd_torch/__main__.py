@@ -1,4 +1,4 @@
-"""``python -m gd_torch``: the gd-torch command line (torchrun launches it as ``-m gd_torch``)."""
+"""``python -m gd_torch`` runs the gd-torch command line."""
 
 from .cli import main_exit
 

@@ -7,13 +7,7 @@ class GdTorchError(ValueError):
     """Bad input or an impossible request, with the parameter, the value and what is accepted.
 
     A subclass of ``ValueError`` so that callers who catch ``ValueError`` keep working.
-    Optional keyword attributes (``epoch``, ``weights``, ...) carry context for callers.
     """
-
-    def __init__(self, message: str, **context: object) -> None:
-        super().__init__(message)
-        for key, value in context.items():
-            setattr(self, key, value)
 
 
 def bad_value(name: str, value: object, accepted: str, where: str = "") -> GdTorchError:
@@ -25,3 +19,19 @@ def bad_value(name: str, value: object, accepted: str, where: str = "") -> GdTor
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class TrainingDiverged(GdTorchError):
+    """Training stopped because the loss ran away: NaN, inf, or grown by more than
+    ``gd_torch.train.DIVERGENCE_FACTOR`` over its start while still growing."""
+
+    def __init__(self, message: str, *, epoch: int, alpha: float, weights: object, loss_history: object) -> None:
+        super().__init__(message)
+        #: the epoch whose loss ran away
+        self.epoch = epoch
+        #: the learning rate of the run
+        self.alpha = alpha
+        #: the last weights with a finite, not yet runaway loss
+        self.weights = weights
+        #: the losses before that epoch
+        self.loss_history = loss_history

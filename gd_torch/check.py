@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from . import _validate, errormodel
 from ._errors import bad_value
-from .gradients import METHODS
-from .gradients import numeric as _numeric
-from .model import Activation, Loss, prepare
+from .gradients import ALIASES, Estimate, Method, _device, lookup
+from .model import prepare
+
+#: 'kink': the pair differs only where a finite difference straddles the activation's kink
+Status = Literal["agree", "disagree", "kink"]
 
 DEFAULT_METHODS = ("analytic", "autograd", "numeric")
 MODES = ("full", "directional")
@@ -27,7 +28,7 @@ class PairResult:
     a: str
     b: str
     #: 'agree', 'disagree', or 'kink' (disagree only where a finite difference straddles a kink)
-    status: str
+    status: Status
     max_rel_err: float
     #: index of the coordinate with the largest |diff| / tolerance, its values and tolerance
     worst: int
@@ -38,7 +39,7 @@ class PairResult:
     ratio: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckReport:
     """What :func:`check` found.  ``ok`` is True when every pair agrees (or differs only at a kink)."""
 
@@ -52,7 +53,11 @@ class CheckReport:
     pairs: list[PairResult]
     odd_one_out: str | None
     kinks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    ok: bool = True
+
+    @property
+    def ok(self) -> bool:
+        """True when no pair disagrees (a pair that differs only at a kink is not a disagreement)."""
+        return all(p.status != "disagree" for p in self.pairs)
 
     def failing(self) -> list[str]:
         """Methods in at least one disagreeing pair."""
@@ -108,16 +113,9 @@ class CheckReport:
         return "\n".join(out)
 
 
-def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
-    """'analytic' -> ('analytic', {}); 'numeric:complex' -> ('numeric', {'scheme': 'complex'})."""
-    if not isinstance(spec, str):
-        raise bad_value("methods", spec, "method names such as 'analytic' or 'numeric:complex'")
-    name, colon, scheme = spec.partition(":")
-    accepted = ", ".join([*METHODS, *(f"numeric:{s}" for s in _numeric.SCHEMES)])
-    # with a colon, a scheme must follow ('numeric:' is not a name, though it ran as 'numeric')
-    if name not in METHODS or (colon and name != "numeric") or (colon and scheme not in _numeric.SCHEMES):
-        raise bad_value("methods", spec, f"a list of: {accepted}")
-    return name, ({"scheme": scheme} if scheme else {})
+def parse_method(spec: Any) -> Method:
+    """The registered method a name in ``methods`` stands for ('numeric' is 'numeric:central')."""
+    return lookup(spec, "methods")
 
 
 def check(
@@ -138,27 +136,27 @@ def check(
     predicted by :mod:`gd_torch.errormodel` from the dtype's epsilon, the sizes of the terms
     summed, and (for finite differences) their truncation and rounding error.
 
-    methods : names from gd_torch.METHODS; 'numeric:<scheme>' picks a finite-difference scheme
+    methods : names from gd_torch.METHODS ('numeric' is 'numeric:central')
     mode : 'full' compares every coordinate; 'directional' compares v . g along one random unit
         vector v (seeded by ``seed``), costing O(1) objective evaluations whatever D is.
-    device : passed to the autograd method.
+    device : passed to the methods that run on torch (autograd).
     """
     _validate.choice("mode", mode, MODES)
-    if isinstance(methods, str) or len(methods) < 2:
+    if isinstance(methods, str) or not isinstance(methods, Sequence) or len(methods) < 2:
         raise bad_value("methods", methods, "at least two method names to compare")
-    specs = [parse_method(s) for s in methods]
+    resolved = [parse_method(spec) for spec in methods]
     # 'numeric' is 'numeric:central': the same computation under two names is no comparison
-    same = {(name, opts.get("scheme", "central" if name == "numeric" else "")) for name, opts in specs}
-    if len(same) != len(methods):
-        raise bad_value("methods", list(methods), "distinct method names")
+    if len({m.name for m in resolved}) != len(methods):
+        raise bad_value("methods", list(methods), "distinct method names (" + _alias_text() + ")")
     seed = _validate.seed("seed", seed, none_ok=False)  # the random direction of mode='directional'
-    if device != "cpu":
-        # only autograd runs on a device: asking for one without it would silently run on the CPU
-        if "autograd" not in [name for name, _ in specs]:
-            raise bad_value(
-                "device", device, "'cpu' unless 'autograd' is among methods (the only method that runs on CUDA)"
-            )
-        METHODS["autograd"].load().resolve_device(device)  # refuse an absent device before any work
+    if device != "cpu" and all("cuda" not in m.devices for m in resolved):
+        # asking for a device no method runs on would silently run everything on the CPU
+        raise bad_value(
+            "device", device, "'cpu' unless a method that runs on CUDA (such as 'autograd') is among methods"
+        )
+    for m in resolved:
+        if len(m.devices) > 1:
+            _device.check(device, m.name, m.devices)  # refuse an absent device before any work
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     _validate.z_of(X, W)
     model = errormodel.build(W, X, y, lo, act)
@@ -166,70 +164,33 @@ def check(
     if mode == "directional":
         v = np.random.default_rng(seed).standard_normal(W.shape[0])
         v /= np.linalg.norm(v)
-    grads: dict[str, np.ndarray] = {}
-    errs: dict[str, np.ndarray] = {}
-    steps: dict[str, np.ndarray] = {}
-    for spec, (name, opts) in zip(methods, specs, strict=True):
-        module = METHODS[name].load()
-        if name == "numeric" and v is not None:
-            g, e, h = _directional(W, X, y, lo, act, v, opts.get("scheme", "central"), model)
-            if opts.get("scheme") == "complex":
-                e = e + np.abs(v) @ model.exact
-            steps[spec] = h * np.abs(v)
-        elif name == "numeric":
-            res = module.grad(W, X, y, lo, act, f_noise=model.f_noise, f_rel=model.f_rel, **opts)
-            # the complex step evaluates the formula to rounding (model.exact) plus its own underflow floor
-            e = model.exact + res.error if opts.get("scheme") == "complex" else res.error
-            g, steps[spec] = res.grad, res.steps
-        else:
-            g = module.grad(W, X, y, lo, act, **({"device": device} if name == "autograd" else {}))
-            e = model.exact
-        if v is not None and name != "numeric":
-            g, e = np.array([float(v @ g.astype(np.float64))]), np.array([float(np.abs(v) @ e)])
-        grads[spec], errs[spec] = np.asarray(g, dtype=np.float64), np.asarray(e, dtype=np.float64)
+    estimates = {
+        spec: _estimate(m, W, X, y, lo, act, model, v, device) for spec, m in zip(methods, resolved, strict=True)
+    }
+    grads = {spec: e.grad for spec, e in estimates.items()}
+    errs = {spec: e.error for spec, e in estimates.items()}
+    steps = {spec: e.steps for spec, e in estimates.items() if e.steps is not None}
     kink_cols = _kink_columns(X, model.z, act, steps) if act.kinks and steps else {}
     pairs = [_compare(a, b, grads, errs, model, kink_cols) for a, b in itertools.combinations(methods, 2)]
-    ok = all(p.status != "disagree" for p in pairs)
     kinks = np.flatnonzero(np.isin(model.z, act.kinks) | _near_kink(X, model.z, act, steps))
     return CheckReport(
-        lo.name,
-        act.name,
-        str(X.dtype),
-        mode,
-        X.shape,
-        grads,
-        errs,
-        pairs,
-        _odd_one_out(list(methods), pairs),
-        kinks,
-        ok,
+        lo.name, act.name, str(X.dtype), mode, X.shape, grads, errs, pairs, _odd_one_out(list(methods), pairs), kinks
     )
 
 
-def _directional(W, X, y, lo, act, v, scheme, model):
-    # the numeric method along v: L(W + t v) as a function of the scalar t, any scheme
-    _numeric.check_options(W, act, scheme=scheme)  # the same refusals as mode='full' (complex step at a kink)
-    t = _numeric.default_steps(np.zeros(1, dtype=W.dtype), scheme)[0] * max(1.0, float(np.abs(W) @ np.abs(v)))
-    # the 1-D problem in t: design column X v, weight 0, offset z0 = X W
-    Xv = (X @ v.astype(W.dtype))[:, None]
-    lo_t, act_t = _shifted(lo, act, X @ W)
-    res = _numeric.grad(
-        np.zeros(1, dtype=W.dtype), Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=model.f_noise, f_rel=model.f_rel
-    )
-    return res.grad, res.error, res.steps
+def _alias_text() -> str:
+    return ", ".join(f"{a!r} is {n!r}" for a, n in ALIASES.items())
 
 
-def _shifted(lo: Loss, act: Activation, z0: np.ndarray) -> tuple[Loss, Activation]:
-    # the loss and activation of the pre-activation z0 + t, for fixed offsets z0: lets the
-    # 1-D problem L(W + t v) reuse the numeric module.  Both are shifted: a loss written
-    # from z (bce = softplus(z) - y z) reads z directly, not only through a = f(z).
-    def shift(t):
-        return t + (z0[:, None] if np.ndim(t) == 2 else z0)
-
-    return (
-        dataclasses.replace(lo, terms=lambda t, a, y: lo.terms(shift(t), a, y)),
-        dataclasses.replace(act, f=lambda t: act.f(shift(t))),
-    )
+def _estimate(m: Method, W, X, y, lo, act, model, v, device) -> Estimate:
+    # a method with its own error estimate brings it; the others are exact up to rounding
+    kw = m.bind(device, {})
+    if m.estimate is not None:
+        return m.estimate(W, X, y, lo, act, model, v, **kw)
+    g = np.asarray(m.grad(W, X, y, lo, act, **kw), dtype=np.float64)
+    if v is None:
+        return Estimate(g, np.asarray(model.exact, dtype=np.float64))
+    return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
 
 
 def _near_kink(X, z, act, steps) -> np.ndarray:

@@ -40,21 +40,19 @@ f_rel = u (sqrt(N) + C_LOCAL), at each point P = W +- h e_j it evaluates: near a
 L(W) ~ 0 while L(P) ~ h^2, and f_noise at W alone would predict no noise at all.
 
 On K ranks (gd_torch.distributed) every sum over samples above is taken globally: each
-rank's :func:`partial_sums` over its rows, all-reduced; the all-reduce then adds K partial
-results, which adds (K - 1) u sum_i |X_ij d_i| to err_j and (K - 1) u |L| to f_noise.
+rank's :func:`partial_sums` over its rows, all-reduced, then :func:`from_sums`; the all-reduce
+adds K partial results, which adds (K - 1) u sum_i |X_ij d_i| to err_j and (K - 1) u |L| to f_noise.
 
 Two methods agree at j when |g_A - g_B| <= SAFETY * (err_A + err_B).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from .gradients.analytic import delta
-from .model import Activation, Loss
+from .model import Activation, Loss, delta, loss_from_z, reduce
 
 #: multiplies the summed error estimates into a tolerance: the estimates are typical
 #: sizes (sqrt(N), sqrt(D)), not worst-case bounds, so a small margin is kept
@@ -76,7 +74,7 @@ class ErrorModel:
     #: relative rounding noise of one evaluation of L, u (sqrt(N) + C_LOCAL): the floor a
     #: finite difference applies to the values it actually subtracts (see numeric.grad)
     f_rel: float
-    #: z = X W in float64, for kink detection (None when built from sums over row blocks)
+    #: z = X W in float64, for kink detection (None from :func:`from_sums`: no sample at hand)
     z: np.ndarray | None
 
     def tolerance(self, err_a: np.ndarray, err_b: np.ndarray) -> np.ndarray:
@@ -85,39 +83,60 @@ class ErrorModel:
 
 def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> ErrorModel:
     """The error model of one problem (an extra pass or two over X: checks are not hot paths)."""
-    n = X.shape[0]
-    model = from_sums(partial_sums(W, X, y, lo, act, n), n, X.dtype, lo)
-    return dataclasses.replace(model, z=X.astype(np.float64) @ W.astype(np.float64))
-
-
-def partial_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int) -> np.ndarray:
-    """The sums over samples the model needs, over the rows of X: a block of a problem of n samples.
-
-    Additive over row blocks and ranks (a K-rank check all-reduces them).  Shape (3 D + 3,),
-    float64: [sum_i |X_ij| |d_i|, sum_i |X_ij| m_i, sum_i |X_ij| |dd/dz|_i ez_i (each over j),
-    sum_i l_i, sum_i t_i, sum_i |d_i| ez_i], computed in float64 from X's values.
-    """
+    u = float(np.finfo(X.dtype).eps)
     X64, W64, y64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64)
-    d = X64.shape[1]
+    n, d = X64.shape
     absX = np.abs(X64)
     z = X64 @ W64
     a = act.f(z)
-    d_z = delta(z, y64, lo, act, n)
+    d_z = delta(z, y64, lo, act)
+    if lo.dL_dz is not None:  # fused dL/dz: its own pieces
+        m = lo.dL_abs(a, y64, n)
+    else:  # d = p q: u (|p| Q + P |q|)
+        m = np.abs(lo.dL_da(a, y64, n)) * act.df_abs(z, a) + lo.dL_abs(a, y64, n) * np.abs(act.df(z, a))
+    s = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(z))
+    dd_dz = np.abs(delta(z + s, y64, lo, act) - delta(z - s, y64, lo, act)) / (2 * s)
+    ez = np.sqrt(d) * (absX @ np.abs(W64))
+    exact = u * (np.sqrt(n) * (absX.T @ np.abs(d_z)) + C_LOCAL * (absX.T @ m) + absX.T @ (dd_dz * ez))
+    exact += n * float(np.finfo(X.dtype).smallest_subnormal)
+    L = float(loss_from_z(z, y64, lo, act))
+    pieces = float(reduce(lo, lo.terms_abs(z, a, y64)))
+    f_noise = u * (np.sqrt(n) * abs(L) + C_LOCAL * pieces + float(np.abs(d_z) @ ez))
+    f_noise += n * float(np.finfo(X.dtype).smallest_subnormal)  # underflow, as in exact
+    return ErrorModel(u, str(X.dtype), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), z)
+
+
+# ---- the same model from sums over row blocks (gd_torch.distributed all-reduces them) --------
+
+
+def partial_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int) -> np.ndarray:
+    """The sums over samples :func:`build` takes, over the rows of X only: a block of a problem
+    of ``n`` samples (dL/dz of a mean loss divides by n).
+
+    Additive over row blocks and ranks.  Shape (3 D + 3,), float64: [sum_i |X_ij| |d_i|,
+    sum_i |X_ij| m_i, sum_i |X_ij| |dd/dz|_i ez_i (each over j), sum_i l_i, sum_i t_i,
+    sum_i |d_i| ez_i], with d, m, dd/dz, ez as in :func:`build`, computed in float64.
+    """
+    X64, W64, y64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64)
+    absX = np.abs(X64)
+    z = X64 @ W64
+    a = act.f(z)
+    d_z = delta(z, y64, lo, act, n, a)
     if lo.dL_dz is not None:  # fused dL/dz: its own pieces
         m = lo.dL_abs(a, y64, n)
     else:  # d = p q: u (|p| Q + P |q|)
         m = np.abs(lo.dL_da(a, y64, n)) * act.df_abs(z, a) + lo.dL_abs(a, y64, n) * np.abs(act.df(z, a))
     s = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(z))
     dd_dz = np.abs(delta(z + s, y64, lo, act, n) - delta(z - s, y64, lo, act, n)) / (2 * s)
-    ez = np.sqrt(d) * (absX @ np.abs(W64))
+    ez = np.sqrt(X64.shape[1]) * (absX @ np.abs(W64))
     scalars = [lo.terms(z, a, y64).sum(), lo.terms_abs(z, a, y64).sum(), np.abs(d_z) @ ez]
     return np.concatenate([absX.T @ np.abs(d_z), absX.T @ m, absX.T @ (dd_dz * ez), scalars])
 
 
 def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 1) -> ErrorModel:
-    """The model from :func:`partial_sums` taken over all n samples (``z`` left None).
+    """:func:`build`'s model from :func:`partial_sums` taken over all n samples (``z`` None).
 
-    ranks : how many partial results an all-reduce adds up (K ranks): adding K partial sums
+    ranks : how many partial results the all-reduce added (K ranks): adding K partial sums
         rounds each coordinate by at most (K - 1) u times the sum of their sizes, which is at
         most sum_i |X_ij d_i| for the gradient and |L| for the loss.
     """
@@ -125,8 +144,7 @@ def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 
     d = (sums.shape[0] - 3) // 3
     absX_d, absX_m, absX_ddez = sums[:d], sums[d : 2 * d], sums[2 * d : 3 * d]
     terms, pieces, d_ez = (float(v) for v in sums[3 * d :])
-    mean = lo.reduction == "mean"
-    L, pieces = (terms / n, pieces / n) if mean else (terms, pieces)
+    L, pieces = (terms / n, pieces / n) if lo.reduction == "mean" else (terms, pieces)
     underflow = n * float(np.finfo(dtype).smallest_subnormal)
     exact = u * (np.sqrt(n) * absX_d + C_LOCAL * absX_m + absX_ddez + (ranks - 1) * absX_d) + underflow
     f_noise = u * (np.sqrt(n) * abs(L) + C_LOCAL * pieces + d_ez + (ranks - 1) * abs(L)) + underflow

@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from ._errors import bad_value
-from .model import ACTIVATIONS, add_bias
+from .model import add_bias, resolve
 from .train import fit
 
 
@@ -121,7 +121,7 @@ class GDClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         z = X @ self.coef_[0].astype(X.dtype, copy=False) + self.intercept_[0]
         with np.errstate(over="ignore"):
-            return ACTIVATIONS[self.activation].f(z)
+            return resolve(self.loss, self.activation)[1].f(z)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """a - 0.5 with a = f(w0 + X w), shape (n_samples,): >= 0 predicts classes_[1] (the tutorial's a >= 0.5)."""

@@ -33,9 +33,9 @@ from scipy import special
 
 from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
-from .gradients import analytic
+from ._io import write_text
 from .gradients import numeric as _numeric
-from .model import Activation, Loss, prepare, reduce
+from .model import Activation, Loss, delta, prepare, reduce
 
 #: entries of each N-vector stage printed (plus the one with the largest gradient)
 SHOWN = 3
@@ -174,15 +174,11 @@ class Explanation:
         return "\n".join(out) + "\n"
 
     def write_dot(self, path: str | Path) -> Path:
-        """Write :meth:`to_dot` to ``path``; a path that cannot be written is a GdTorchError."""
-        p = Path(path)
+        """Write :meth:`to_dot` to ``path`` atomically; a path that cannot be written is a GdTorchError."""
         try:
-            p.write_text(self.to_dot())
-        except OSError as exc:
-            raise GdTorchError(
-                f"dot path must be a writable file: cannot write {str(p)!r} ({exc.strerror or exc})"
-            ) from None
-        return p
+            return write_text(path, self.to_dot())
+        except GdTorchError as exc:
+            raise GdTorchError(f"dot path must be a writable file: {exc}") from None
 
     def __str__(self) -> str:
         n, d = self.shape
@@ -299,7 +295,7 @@ def explain(
         # ---- by hand: each gradient is the next one times the local derivative ----------------
         g_e = lo.dL_da(a, y, n)  # dL/de = dL/da (de/da = 1)
         g_a = g_e * 1  # dL/da = dL/de * de/da
-        g_z = analytic.delta(z, y, lo, act)  # dL/dz = dL/da * da/dz (fused where it simplifies)
+        g_z = delta(z, y, lo, act)  # dL/dz = dL/da * da/dz (fused where it simplifies)
         g_W = X.T @ g_z  # dL/dW = X^T dL/dz
         hand = {"L": np.asarray(1.0, dtype=X.dtype), "e": g_e, "a": g_a, "z": g_z, "W": g_W}
         values = {"L": np.asarray(L, dtype=X.dtype), "e": e, "a": a, "z": z, "W": W}
@@ -441,7 +437,7 @@ def _hand_error(W, X, y, lo, act, model) -> dict[str, np.ndarray]:
         return lo.dL_da(t, y64, n)
 
     def g_z(t):
-        return analytic.delta(t, y64, lo, act)
+        return delta(t, y64, lo, act)
 
     def sensitivity(g, t, lo_edge=None):
         s = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(t))
@@ -519,7 +515,7 @@ def _finite_differences(W, X, y, lo, act, values, model):
             for k in act.kinks:
                 kink |= np.abs(T - k) <= 2 * h
         out[name] = (d1, np.arange(T.shape[0]), err, kink)
-    res = _numeric.grad(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
+    res = _numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
     kink = np.zeros(W.shape[0], dtype=bool)
     for k in act.kinks:  # W_j +- 2 h_j moves z_i by |X_ij| 2 h_j
         kink |= ((np.abs(X) * (2 * res.steps)) >= np.abs(values["z"] - k)[:, None]).any(axis=0)

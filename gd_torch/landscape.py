@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate
-from ._errors import GdTorchError, bad_value
+from ._errors import bad_value
 from .gradients import numeric as _numeric
 from .model import prepare
 
@@ -145,10 +145,14 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
     """Draw the surfaces side by side with the path and write a PNG to ``out``.
 
     Filled contours of each loss (log colour scale for strictly positive ones), hatching where
-    the surface is flat, the path from its start (circle) to its end (star).
+    the surface is flat, the path from its start (circle) to its end (star).  The file is
+    written atomically (:func:`gd_torch.plots.save_figure`) into an existing folder.
     """
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    from .plots import save_figure
 
     out = Path(out)
     if out.suffix.lower() != ".png":
@@ -163,7 +167,11 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
         positive = bool((S > 0).all())
         levels = np.geomspace(S.min(), S.max(), 30) if positive else 30
         cs = ax.contourf(Gi, Gj, S, levels=levels, cmap="viridis", norm=LogNorm() if positive else None)
-        fig.colorbar(cs, ax=ax, label=f"{name} loss" + (" (log scale)" if positive else ""), format="%.3g")
+        cb = fig.colorbar(cs, ax=ax, label=f"{name} loss" + (" (log scale)" if positive else ""))
+        if positive:  # ticks at round values 1, 2, 5 x 10^k, not at the contour levels
+            cb.set_ticks(round_ticks(float(S.min()), float(S.max())))
+            cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            cb.ax.yaxis.set_minor_locator(NullLocator())
         ax.contourf(Gi, Gj, result.plateau[name].astype(float), levels=[0.5, 1.5], colors="none", hatches=["..."])
         ax.contour(Gi, Gj, result.plateau[name].astype(float), levels=[0.5], colors="white", linewidths=0.8)
         ax.plot(
@@ -190,14 +198,25 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
         + f"activation={result.activation}; other weights held at the path's end ({held}); "
         f"hatched plateau: |grad| < {FLAT_FRACTION:g} x max and loss > min + {HIGH_FRACTION:g} x range"
     )
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
-    except OSError as exc:
-        raise GdTorchError(
-            f"out must be a writable .png path: cannot write {str(out)!r} ({exc.strerror or exc})"
-        ) from None
-    return out
+    return save_figure(fig, out)
+
+
+def round_ticks(lo: float, hi: float) -> list[float]:
+    """Round values in [lo, hi] (0 < lo < hi) for a log colour bar: 1, 2, 5 x 10^k, or every
+    m x 10^k (m = 1 .. 9) when that gives fewer than three, or else matplotlib's nice linear steps
+    (a range within one decade, such as 3.1 to 3.9)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if not (0 < lo < hi and np.isfinite(hi)):
+        raise bad_value("lo, hi", (lo, hi), "0 < lo < hi < inf")
+    decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    for subs in ((1, 2, 5), tuple(range(1, 10))):
+        # each candidate rounded to a few digits, so that 0.3 is 0.3 and not 0.30000000000000004
+        ticks = [float(f"{m * 10.0**k:.6g}") for k in decades for m in subs]
+        ticks = [t for t in ticks if lo <= t <= hi]
+        if len(ticks) >= 3:
+            return ticks
+    return [float(f"{t:.6g}") for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi]
 
 
 def _pair(i: Any, j: Any, d: int) -> tuple[int, int]:

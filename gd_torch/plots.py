@@ -122,6 +122,35 @@ def animate_boundary(
     return stride, len(rows)
 
 
+def plot_sweep(result: Any, path: str | Path) -> Path:
+    """A heatmap of final accuracy per (alpha, seed), one panel per (method, loss) row of a
+    :class:`gd_torch.sweep.SweepResult`, as a PNG.  The colour scale runs from 0.5, chance
+    level for two balanced classes, to 1 (cividis: readable with every common colour-vision
+    deficiency and in grey); each cell also prints its value ('div': the run diverged)."""
+    rows, alphas, seeds = result.rows, result.alphas, result.seeds
+    width = max(6.4, 1.8 + 0.55 * len(seeds))
+    height = 0.8 + len(rows) * (0.9 + 0.32 * len(alphas))
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, (method, loss) in zip(axes, rows, strict=True):
+        acc = np.array([[result.cell(method, loss, a, s).accuracy for s in seeds] for a in alphas])
+        im = ax.imshow(acc, vmin=0.5, vmax=1.0, cmap="cividis", aspect="auto")
+        for i in range(len(alphas)):
+            for j in range(len(seeds)):
+                v = acc[i, j]
+                # light text on the dark (low) end of cividis, dark text elsewhere and on NaN (blank)
+                colour = "white" if v < 0.8 else "black"
+                ax.text(j, i, "div" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7, color=colour)
+        ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
+        ax.set_xticks(range(len(seeds)), [str(s) for s in seeds])
+        ax.set_ylabel("alpha")
+        ax.set_title(f"{method} gradient, loss {loss}", fontsize=9)
+    axes[-1].set_xlabel("seed of the initial weights")
+    fig.suptitle(f"final accuracy after {result.epochs} epochs (0.5 = chance level)", fontsize=10)
+    fig.colorbar(im, ax=list(axes), label="final accuracy (0.5 = chance)")
+    return save_figure(fig, path)
+
+
 # ---- helpers ---------------------------------------------------------------------------
 
 

@@ -5,10 +5,12 @@ For z = X @ W, a = f(z), L = loss(a, y), each epoch takes the step
     W <- W - alpha * dL/dW
 
 on the whole data (``batch_size=None``, the tutorial's vanilla descent) or on mini-batches
-of a reshuffled copy (``batch_size=b``).  The gradient comes from the registry of
-:mod:`gd_torch.gradients`; the loop is plain numpy, reports through a callback and never
-prints.  Divergence (a NaN or inf loss) raises :class:`GdTorchError` with the epoch, the
-learning rate and the last finite weights.
+of a reshuffled copy (``batch_size=b``).  The pieces are apart: :func:`fit` validates its
+arguments once (:mod:`gd_torch._fit_args`), picks a :class:`Stepper` (full batch or
+mini-batch, :mod:`gd_torch._steppers`), and :func:`run_loop` runs epochs until a stop rule
+holds.  The loop reports through a callback and never prints.  A loss that runs away (NaN,
+inf, or more than DIVERGENCE_FACTOR times its start and still growing) raises
+:class:`TrainingDiverged` with the epoch, the learning rate and the last good weights.
 """
 
 from __future__ import annotations
@@ -17,17 +19,23 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from . import _validate
-from ._errors import GdTorchError, bad_value
-from .gradients import METHODS, analytic, gradient_function, tutorial
-from .model import ACTIVATIONS, Activation, Loss, check_labels, init_weights, reduce, resolve
+from ._errors import TrainingDiverged
+from ._fit_args import FitArgs, fit_args
+from ._steppers import Stepper, make_stepper
+from .model import init_weights
 
 #: why a run stopped
-STOP_REASONS = ("epochs", "tol", "patience", "callback")
+StopReason = Literal["epochs", "tol", "patience", "callback"]
+STOP_REASONS: tuple[StopReason, ...] = ("epochs", "tol", "patience", "callback")
+#: a loss above this multiple of its start that grew for GROWING epochs in a row is a divergence
+#: (reported before it reaches inf; a converging run never multiplies its loss by 1e10)
+DIVERGENCE_FACTOR = 1e10
+GROWING = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,8 +56,7 @@ class FitResult:
     weights_history: np.ndarray
     #: number of epochs (passes over the data) run
     epochs_run: int
-    #: one of STOP_REASONS
-    stop_reason: str
+    stop_reason: StopReason
     method: str
     loss: str
     activation: str
@@ -58,6 +65,8 @@ class FitResult:
     seed: int | None
     #: the training data (references, not copies), for accuracy_history
     data: tuple[np.ndarray, np.ndarray] = field(repr=False, compare=False)
+    #: the activation function, for accuracy_history
+    f: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
     @functools.cached_property
     def accuracy_history(self) -> np.ndarray:
@@ -65,12 +74,11 @@ class FitResult:
         row of weights_history, a = f(X W_k).  Computed on first use, in one batched pass
         (the training loop does not pay for it)."""
         X, y = self.data
-        act = ACTIVATIONS[self.activation]
         out = np.empty(self.weights_history.shape[0], dtype=np.float64)
         rows = max(1, (4 << 20) // (X.shape[0] * X.itemsize))  # blocks of A of about 4 MiB
         with np.errstate(over="ignore", invalid="ignore"):
             for s in range(0, out.shape[0], rows):
-                A = act.f(self.weights_history[s : s + rows] @ X.T)  # (rows, n_samples)
+                A = self.f(self.weights_history[s : s + rows] @ X.T)  # (rows, n_samples)
                 out[s : s + rows] = np.count_nonzero((A >= 0.5) == y, axis=1)
         return out / X.shape[0]
 
@@ -81,11 +89,6 @@ class FitResult:
     @property
     def final_accuracy(self) -> float:
         return float(self.accuracy_history[-1])
-
-
-# Methods that are a formula in z = X @ W reuse the z and a = f(z) the loop has already
-# computed for the loss (one pass over X per step instead of two), through their module's from_z.
-_FROM_Z: dict[str, Callable[..., np.ndarray]] = {"analytic": analytic.from_z, "tutorial": tutorial.from_z}
 
 
 def fit(
@@ -112,8 +115,8 @@ def fit(
     X : array of shape (n_samples, n_features), float32 or float64, with the bias column
         already in it if one is wanted (see :func:`gd_torch.add_bias`; the tutorial's data has it first)
     y : array of shape (n_samples,), labels 0 or 1
-    method : a gradient method of :data:`gd_torch.METHODS`: 'analytic', 'autograd', 'numeric'
-        (central differences, its default scheme) or 'tutorial' (X^T (f(XW) - y) / N)
+    method : a gradient method of :data:`gd_torch.METHODS` ('analytic', 'autograd',
+        'numeric' (= 'numeric:central'), 'numeric:<scheme>', 'tutorial' (X^T (f(XW) - y) / N))
     loss, activation : see :func:`gd_torch.objective`
     alpha : learning rate, finite and > 0
     epochs : maximum number of passes over the data, a positive integer
@@ -130,7 +133,7 @@ def fit(
     seed : seeds the initial weights (as :func:`gd_torch.init_weights`) and, through an
         independent stream, the mini-batch shuffles; a seeded run is reproducible bit for bit
         on the CPU.  None draws fresh entropy.
-    device : 'cpu', or 'cuda'/'cuda:N' for method='autograd'
+    device : 'cpu', or 'cuda'/'cuda:N' for a method that runs on torch
     callback : called as ``callback(k, W_k, L_k)`` for k = 0, 1, ..., epochs_run once the loss of
         the weights after k epochs is known; ``W_k`` is a row of the result's history (do not
         modify it).  Returning True stops the run (stop_reason 'callback').  The rules are
@@ -139,120 +142,109 @@ def fit(
     Returns
     -------
     FitResult
-        ``loss_history[k]`` is L at the weights after k epochs, computed on the whole data
-        from the same z = X W the next full-batch step uses; ``accuracy_history`` is computed
-        from ``weights_history`` in one batched pass when first read.
 
     Raises
     ------
     GdTorchError
-        On bad input, naming the parameter, the value and what is accepted; and when the
-        loss becomes NaN or inf (``.epoch``, ``.alpha``, ``.weights`` = the last weights
-        with a finite loss, ``.loss_history``).
+        On bad input, naming the parameter, the value and what is accepted.
+    TrainingDiverged
+        When the loss runs away (a GdTorchError with ``.epoch``, ``.alpha``, ``.weights`` = the
+        last good weights, ``.loss_history``).
     """
-    lo, act = resolve(loss, activation)
-    X, y = _xy(X, y)
-    check_labels(lo, y)
-    _validate.binary_labels(y, "fit trains a binary classifier; map the two classes to 0 and 1")
-    n, d = X.shape
-    alpha = _alpha(alpha)
-    epochs = _count("epochs", epochs, "a positive integer")
-    if batch_size is not None:
-        batch_size = _count("batch_size", batch_size, f"None or an integer from 1 to n_samples = {n}")
-        if batch_size > n:
-            raise bad_value("batch_size", batch_size, f"None or an integer from 1 to n_samples = {n}")
-    real = int | float | np.integer | np.floating  # np.float32(10.0) is a number too
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, real) or not math.isfinite(tol)):
-        raise bad_value("tol", tol, "None or a finite number (stop once the loss is at or below it)")
-    if patience is not None:
-        patience = _count("patience", patience, "None or a positive integer (epochs without improvement)")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
-        raise bad_value("seed", seed, "None or a non-negative integer")
-    if callback is not None and not callable(callback):
-        raise bad_value("callback", callback, "None or a callable callback(epoch, weights, loss)")
-    # names, device and method options are checked here, once
-    g_full = gradient_function(X, y, method=method, loss=loss, activation=activation, device=device)
-    if method == "autograd":
-        METHODS[method].load().resolve_device(device)  # gradient_function defers this to the first call
-    from_z = _FROM_Z.get(method)
-    batch_grad = None if from_z is not None else _batch_gradient(method, lo, act, device)
-
-    # work arrays, allocated once; row k of weights is W after k epochs, the step writes row k + 1
-    weights = np.empty((epochs + 1, d), dtype=X.dtype)
-    weights[0] = init_weights(d, init, None if seed is None else int(seed), X.dtype)
-    losses = np.empty(epochs + 1, dtype=np.float64)
-    z = np.empty(n, dtype=X.dtype)
-    XT = X.T
-    if batch_size is not None:
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
-        order = np.arange(n)
-        Xs = np.empty_like(X)
-        ys = np.empty_like(y)
-    f, terms = act.f, lo.terms
-    best, since, reason = math.inf, 0, "epochs"
-
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        # overflow is an expected outcome of a too-large alpha: the loss check below reports it
-        for k in range(epochs + 1):
-            W = weights[k]
-            np.matmul(X, W, out=z)
-            a = f(z)
-            L = float(reduce(lo, terms(z, a, y)))
-            if not math.isfinite(L):
-                _diverged(k, L, z, alpha, weights, losses)
-            losses[k] = L
-            stop = callback is not None and bool(callback(k, W, L))
-            if k == epochs:
-                break
-            if tol is not None and L <= tol:
-                reason = "tol"
-                break
-            if patience is not None:
-                best, since = (L, 0) if L < best else (best, since + 1)
-                if since >= patience:
-                    reason = "patience"
-                    break
-            if stop:
-                reason = "callback"
-                break
-            try:
-                if batch_size is None:
-                    # W_{k+1} = W_k - alpha dL/dW(W_k), the gradient from the z above when it is a formula in z
-                    g = from_z(XT, z, a, y, lo, act) if from_z is not None else g_full(W)
-                    np.subtract(W, alpha * g, out=weights[k + 1])
-                    continue
-                W = weights[k + 1]
-                W[:] = weights[k]
-                rng.shuffle(order)
-                np.take(X, order, axis=0, out=Xs)
-                np.take(y, order, out=ys)
-                for s in range(0, n, batch_size):
-                    Xb, yb = Xs[s : s + batch_size], ys[s : s + batch_size]
-                    if from_z is not None:
-                        zb = Xb @ W
-                        W -= alpha * from_z(Xb.T, zb, f(zb), yb, lo, act)
-                    else:
-                        W -= alpha * batch_grad(W, Xb, yb)
-            except GdTorchError:
-                # a method's own check refused z = X W: X was finite at epoch 0, so if W or X W is
-                # not finite now, W blew up; anything else is not a divergence
-                if np.isfinite(W).all() and np.isfinite(X @ W).all():
-                    raise
-                _diverged(k + 1, math.nan, z, alpha, weights, losses)
-
+    a = fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, patience, init, seed, device, callback)
+    W0 = init_weights(a.X.shape[1], a.init, a.seed, a.X.dtype)
+    stepper = make_stepper(a)
+    weights, losses, k, reason = run_loop(W0, stepper, a)
     return FitResult(
         weights=weights[k].copy(),
-        loss_history=losses[: k + 1],
-        weights_history=weights[: k + 1],
+        loss_history=losses,
+        weights_history=weights,
         epochs_run=k,
         stop_reason=reason,
-        method=method,
-        loss=lo.name,
-        activation=act.name,
+        method=a.method.name,
+        loss=a.lo.name,
+        activation=a.act.name,
+        alpha=a.alpha,
+        batch_size=a.batch_size,
+        seed=a.seed,
+        data=(a.X, a.y),
+        f=a.act.f,
+    )
+
+
+def run_loop(W0: np.ndarray, stepper: Stepper, a: FitArgs) -> tuple[np.ndarray, np.ndarray, int, StopReason]:
+    """Epochs 0, 1, ... until a stop rule holds: (weights history, loss history, epochs run, reason)."""
+    history = _History(W0)
+    stop = _StopRules(a)
+    for k in range(a.epochs + 1):
+        W = history.weights[k]
+        L = stepper.loss(W)  # L at the weights after k epochs, on all the data
+        history.losses[k] = L
+        _check_divergence(k, L, history, a.alpha)
+        reason = stop(k, W, L)
+        if reason is not None:
+            return history.weights[: k + 1], history.losses[: k + 1].copy(), k, reason
+        W_next = history.next_row(k)
+        W_next[:] = W
+        stepper.step(W_next, a.alpha)  # one epoch: W_{k+1} = W_k - alpha dL/dW, in place
+    raise AssertionError("unreachable: the epochs rule stops at k = epochs")  # pragma: no cover
+
+
+class _StopRules:
+    # the rules in the order epochs, tol, patience, callback; __call__ gives the first that holds
+    def __init__(self, a: FitArgs) -> None:
+        self.a, self.best, self.since = a, math.inf, 0
+
+    def __call__(self, k: int, W: np.ndarray, L: float) -> StopReason | None:
+        a = self.a
+        by_callback = a.callback is not None and bool(a.callback(k, W, L))
+        self.best, self.since = (L, 0) if L < self.best else (self.best, self.since + 1)
+        rules: tuple[tuple[StopReason, bool], ...] = (
+            ("epochs", k == a.epochs),
+            ("tol", a.tol is not None and L <= a.tol),
+            ("patience", a.patience is not None and self.since >= a.patience),
+            ("callback", by_callback),
+        )
+        return next((reason for reason, holds in rules if holds), None)
+
+
+class _History:
+    # weights and losses per epoch, grown by doubling (not preallocated at epochs x D)
+    def __init__(self, W0: np.ndarray) -> None:
+        self.weights = np.empty((16, W0.shape[0]), dtype=W0.dtype)
+        self.weights[0] = W0
+        self.losses = np.empty(16, dtype=np.float64)
+
+    def next_row(self, k: int) -> np.ndarray:
+        if k + 1 >= self.weights.shape[0]:
+            self.weights = np.concatenate([self.weights, np.empty_like(self.weights)])
+            self.losses = np.concatenate([self.losses, np.empty_like(self.losses)])
+        return self.weights[k + 1]
+
+
+def _check_divergence(k: int, L: float, h: _History, alpha: float) -> None:
+    # NaN or inf, or more than DIVERGENCE_FACTOR times the start and growing for GROWING epochs
+    L0 = h.losses[0]
+    recent = h.losses[max(0, k - GROWING) : k + 1]
+    running_away = L0 > 0 and L > DIVERGENCE_FACTOR * L0 and k >= GROWING and bool(np.all(np.diff(recent) > 0))
+    if math.isfinite(L) and not running_away:
+        return
+    if k == 0:
+        raise TrainingDiverged(
+            f"the loss at the initial weights is {L}: X's values are too large for this loss; scale X",
+            epoch=0,
+            alpha=alpha,
+            weights=h.weights[0].copy(),
+            loss_history=h.losses[:0].copy(),
+        )
+    how = f"{L:.3g}" + (f" ({L / L0:.2g} times its start, and growing)" if math.isfinite(L) else "")
+    raise TrainingDiverged(
+        f"training diverged at epoch {k}: the loss became {how} with alpha={alpha:g}; "
+        f"try a smaller learning rate, e.g. alpha={alpha / 10:g}",
+        epoch=k,
         alpha=alpha,
-        batch_size=batch_size,
-        seed=None if seed is None else int(seed),
-        data=(X, y),
+        weights=h.weights[k - 1].copy(),
+        loss_history=h.losses[:k].copy(),
     )
 
 
@@ -261,56 +253,5 @@ def predict_labels(a: np.ndarray) -> np.ndarray:
     return (a >= 0.5).astype(np.int64)
 
 
-# ---- helpers ---------------------------------------------------------------------------
-
-
-def _xy(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    # the core's shape/dtype checks on X and y alone
-    _, X, y = _validate.problem(_validate.zero_weights(X), X, y)
-    return X, y
-
-
-def _alpha(alpha: Any) -> float:
-    ok = isinstance(alpha, int | float | np.floating | np.integer) and not isinstance(alpha, bool)
-    if not ok or not math.isfinite(alpha) or alpha <= 0:
-        raise bad_value("alpha", alpha, "a finite number > 0 (the learning rate)")
-    return float(alpha)
-
-
-def _count(name: str, value: Any, accepted: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise bad_value(name, value, accepted)
-    return int(value)
-
-
-def _batch_gradient(method: str, lo: Loss, act: Activation, device: str) -> Callable[..., np.ndarray]:
-    # mini-batch steps of the methods that are not a formula in z: the module's grad on the
-    # batch's rows (already validated as part of X and y)
-    module = METHODS[method].load()
-    options = {"device": device} if method == "autograd" else {}
-
-    def grad(W: np.ndarray, Xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
-        g = module.grad(W, Xb, yb, lo, act, **options)
-        return g if isinstance(g, np.ndarray) else g.grad
-
-    return grad
-
-
-def _diverged(k: int, L: float, z: np.ndarray, alpha: float, weights: np.ndarray, losses: np.ndarray) -> None:
-    if k == 0:
-        _validate.finite_z(z)  # a NaN or inf in X shows here first
-        raise GdTorchError(
-            f"the loss at the initial weights is {L}: X's values are too large for this loss; scale X",
-            epoch=0,
-            alpha=alpha,
-            weights=weights[0].copy(),
-            loss_history=losses[:0].copy(),
-        )
-    raise GdTorchError(
-        f"training diverged at epoch {k}: the loss became {L} with alpha={alpha:g}; "
-        f"try a smaller learning rate, e.g. alpha={alpha / 10:g}",
-        epoch=k,
-        alpha=alpha,
-        weights=weights[k - 1].copy(),
-        loss_history=losses[:k].copy(),
-    )
+__all__ = ["DIVERGENCE_FACTOR", "STOP_REASONS", "FitResult", "StopReason", "fit", "predict_labels", "run_loop"]
+_ = _validate  # validation lives in _fit_args

@@ -6,6 +6,7 @@ parametrised case draws fresh inputs, and a failure reproduces exactly on a reru
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import numpy as np
@@ -124,7 +125,7 @@ def away_from_kinks(X: np.ndarray, W: np.ndarray, kinks: tuple[float, ...], marg
 
 def scaled_difference(ga: np.ndarray, gb: np.ndarray, W, X, y, loss: str, activation: str) -> np.ndarray:
     """|g_A - g_B|_j / (u S_j), S_j = sum_i |X_ij dL/dz_i| (0 where S_j = 0)."""
-    from gd_torch.gradients.analytic import delta
+    from gd_torch.model import delta
 
     lo, act = LOSSES[loss], ACTIVATIONS[activation]
     X64, W64, y64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64)
@@ -151,3 +152,32 @@ requires_cuda = pytest.mark.skipif(
 def cuda_test(fn):
     """Decorator: mark a test 'cuda' (select with -m cuda) and skip it with a reason without CUDA."""
     return pytest.mark.cuda(requires_cuda(fn))
+
+
+def patch_grad(monkeypatch, name, grad):
+    """Replace the registered method ``name``'s gradient by ``grad`` for one test (a bug injected
+    through the registry, as a user's faulty method would arrive)."""
+    import dataclasses
+
+    from gd_torch.gradients import METHODS
+
+    monkeypatch.setitem(METHODS, name, dataclasses.replace(METHODS[name], grad=grad, make=None))
+
+
+# ---- oldest declared dependencies -------------------------------------------------------
+#
+# CI's second environment (constraints-oldest.txt) runs the suite with GD_TORCH_OLDEST_DEPS=1.
+# There matplotlib 3.7 calls pyparsing's camelCase names, which today's pyparsing (any 3.x
+# that matplotlib 3.7 accepts, picked newest by pip) deprecates.  Those warnings, and only
+# those, are ignored there: matched by message AND by the matplotlib module that raises
+# them, so a warning from gd_torch (or anywhere else) still fails the run.
+OLD_LIBRARY_WARNINGS: tuple[str, ...] = (
+    r"ignore:'\w+' (argument is )?deprecated:DeprecationWarning:matplotlib\._(mathtext|fontconfig_pattern)$",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With GD_TORCH_OLDEST_DEPS=1, add OLD_LIBRARY_WARNINGS after the ini's "error" filter."""
+    if os.environ.get("GD_TORCH_OLDEST_DEPS") == "1":
+        for line in OLD_LIBRARY_WARNINGS:
+            config.addinivalue_line("filterwarnings", line)

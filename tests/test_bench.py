@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_info
 from gd_torch import GdTorchError, gradient, gradient_function
 from gd_torch.cli import main
 from gd_torch.gradients import analytic, numeric
-from gd_torch.model import loss_from_z, resolve
+from gd_torch.model import delta, loss_from_z, resolve
 
 METHODS = ("floor", "analytic", "autograd", "formula-torch", "central-batched", "central-loop", "complex")
 
@@ -167,7 +167,7 @@ def test_blocked_threaded_analytic_matches_two_pass_formula(loss, activation, dt
     W, X, y = _problem(rng, 70_001, 8, dtype)  # >= 4 MiB in float64: blocks spread over the cores
     lo, act = resolve(loss, activation)
     X64, y64 = X.astype(np.float64), y.astype(np.float64)
-    d64 = analytic.delta(X64 @ W.astype(np.float64), y64, lo, act)
+    d64 = delta(X64 @ W.astype(np.float64), y64, lo, act)
     ref, scale = X64.T @ d64, np.abs(X64).T @ np.abs(d64)
     tol = 4 * np.finfo(dtype).eps * np.sqrt(X.shape[0])  # rounding of a sum of N terms
     for g in (analytic.grad(W, X, y, lo, act), gradient_function(X, y, loss=loss, activation=activation)(W)):
@@ -210,7 +210,7 @@ def test_autograd_fast_path_matches_analytic_in_float64(loss, activation, n):
     np.testing.assert_allclose(gb, ga, rtol=1e-12, atol=1e-14 * np.abs(ga).max())
 
 
-def test_autograd_row_split_path_names_the_bad_row():
+def test_autograd_on_a_large_problem_names_the_bad_row():
     rng = np.random.default_rng(15)
     W, X, y = _problem(rng, 120_000, 5, np.float64)
     X[98_765, 0] = np.nan
@@ -256,3 +256,27 @@ def test_cuda_summary_finds_the_crossover_and_bandwidth_fraction(tmp_path):
     assert result["cuda"]["fraction_of_peak_floor"] == pytest.approx(2.0)
     assert (tmp_path / "syn-crossover.png").is_file()
     assert "CUDA autograd beats CPU autograd from N=100000" in (tmp_path / "syn.md").read_text()
+
+
+def test_plot_titles_say_which_grid_and_keep_the_legend_off_the_data():
+    from gd_torch.commands.bench import _runner
+
+    run = _runner()
+    quick = run._grid_note({"quick": True, "n": [250, 10_000], "d": [3, 64], "min_run_time": 0.05})
+    assert quick.startswith("QUICK GRID (--quick: N in 250, 10000; D in 3, 64; 0.05 s per row)")
+    assert "not the benchmark" in quick
+    assert run._grid_note({"quick": False, "n": [250, 1_000_000], "d": [3]}) == "grid: N in 250, 1e6; D in 3"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, squeeze=False, layout="constrained")
+    axes[0][0].plot([1, 2], label="a")
+    axes[0][1].plot([1, 2], label="a")
+    axes[0][1].plot([2, 1], label="b")
+    run._figure_legend(fig, axes)
+    assert all(ax.get_legend() is None for ax in axes[0])  # no legend inside a panel
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"]  # each series once
+    plt.close(fig)

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import make_problem, pairs
+from conftest import make_problem, pairs, patch_grad
 
 import gd_torch
 from gd_torch.gradients import analytic, autograd, numeric
@@ -72,7 +72,7 @@ def _forgot_the_factor_2(W, X, y, lo, act):
 
 def test_wrong_derivation_is_named_with_its_worst_coordinate(rng, monkeypatch):
     W, X, y = make_problem(rng, "tutorial", "sse", "sigmoid")
-    monkeypatch.setattr(analytic, "grad", _forgot_the_factor_2)
+    patch_grad(monkeypatch, "analytic", _forgot_the_factor_2)
     report = gd_torch.check(W, X, y, methods=("analytic", "autograd", "numeric"))
     assert not report.ok
     assert report.odd_one_out == "analytic"
@@ -107,7 +107,7 @@ def test_a_tiny_error_in_one_coordinate_is_caught(rng, monkeypatch, rel):
         g[7] *= 1 + rel
         return g
 
-    monkeypatch.setattr(autograd, "grad", off_at_7)
+    patch_grad(monkeypatch, "autograd", off_at_7)
     report = gd_torch.check(W, X, y, loss="mse", activation="tanh", methods=("analytic", "autograd", "numeric:complex"))
     assert not report.ok
     assert report.odd_one_out == "autograd"
@@ -118,7 +118,7 @@ def test_a_tiny_error_in_one_coordinate_is_caught(rng, monkeypatch, rel):
 
 def test_two_methods_disagreeing_name_no_odd_one_out(rng, monkeypatch):
     W, X, y = make_problem(rng, "tutorial", "sse", "sigmoid")
-    monkeypatch.setattr(analytic, "grad", _forgot_the_factor_2)
+    patch_grad(monkeypatch, "analytic", _forgot_the_factor_2)
     report = gd_torch.check(W, X, y, methods=("analytic", "autograd"))
     assert not report.ok and report.odd_one_out is None
     assert "FAIL: analytic, autograd disagree, and no single method is the odd one out" in str(report)
@@ -161,7 +161,7 @@ def test_central_difference_at_a_kink_averages_the_one_sided_slopes():
     from gd_torch import errormodel
 
     model = errormodel.build(W, X, y, lo, act)
-    res = numeric.grad(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
+    res = numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
     g = gd_torch.gradient(W, X, y, loss="sse", activation="relu")
     k = KINK_ROWS
     right_slope = (2 * (0 - y[k])[:, None] * X[k]).sum(axis=0)
@@ -194,7 +194,7 @@ def test_a_wrong_gradient_away_from_the_kink_is_still_a_disagreement(monkeypatch
         g[2] *= 1.001  # column 2: no kink sample has a nonzero entry there
         return g
 
-    monkeypatch.setattr(analytic, "grad", off_at_2)
+    patch_grad(monkeypatch, "analytic", off_at_2)
     report = gd_torch.check(KINK_W, KINK_X, KINK_Y, activation="relu", methods=("analytic", "autograd", "numeric"))
     assert not report.ok
     status = {(p.a, p.b): p.status for p in report.pairs}
@@ -248,7 +248,7 @@ def test_directional_mode_uses_O1_objective_evaluations(rng, monkeypatch):
 
 def test_directional_mode_with_a_wrong_derivation(rng, monkeypatch):
     W, X, y = make_problem(rng, "tutorial", "sse", "sigmoid")
-    monkeypatch.setattr(analytic, "grad", _forgot_the_factor_2)
+    patch_grad(monkeypatch, "analytic", _forgot_the_factor_2)
     report = gd_torch.check(W, X, y, methods=("analytic", "autograd", "numeric"), mode="directional")
     assert not report.ok and report.odd_one_out == "analytic"
     assert "v.g" in str(report)

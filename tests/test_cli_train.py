@@ -1,4 +1,4 @@
-"""gd-torch train and gd-torch sweep: the tutorial run, the pictures, the saturation effect, bad input."""
+"""gd-torch train: the tutorial run, its printout, the pictures, bad input (sweep: test_cli_sweep.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from PIL import Image
 
 from gd_torch import fit, tutorial_data
 from gd_torch.cli import main
-from gd_torch.commands import sweep as sweep_cmd
 
 
 def run_cli(capsys, *argv):
@@ -50,6 +49,11 @@ def test_default_run_reproduces_the_tutorial(tmp_path, capsys):
     assert [int(k) for k, _ in epochs] == list(range(1, 101))
     for k, value in epochs:
         assert value == f"{r.loss_history[int(k) - 1]:.7f}"
+    # the epoch lines say which loss they show, and the final line which one it is: both true of r
+    header = "(epoch #k, loss=...: the loss before epoch k's update, as the tutorial prints it)\nepoch #1, loss="
+    assert header in out
+    assert f"final: loss={r.loss_history[100]:.7f} (sse) after epoch #100's update, accuracy=" in out
+    assert r.loss_history[100] < r.loss_history[99]  # the last epoch line shows the loss before that step
     assert "gradient: tutorial" in out and "binary cross-entropy" in out and "not of the loss printed (sse" in out
     assert "initial W: uniform on [0, 1) with seed 42" in out
     samples = re.findall(r"sample +(\d+): activation=([0-9.]+); predicted_label=(\d), true_label=(\d)", out)
@@ -59,7 +63,10 @@ def test_default_run_reproduces_the_tutorial(tmp_path, capsys):
         assert float(a) == pytest.approx(a_lib, abs=5e-5)  # printed with 4 decimals
         assert int(pred) == (a_lib >= 0.5) and int(true) == y[int(i)]
     assert f"accuracy={r.final_accuracy:.4f}" in out and r.final_accuracy >= 0.98
-    assert "boundary.gif (101 frames: epochs 0 to 100, stride 1)" in out
+    assert out.endswith(
+        f"wrote {out_dir}/loss.png\nwrote {out_dir}/boundary.png\n"
+        f"wrote {out_dir}/boundary.gif (101 frames: epochs 0 to 100, stride 1)\n"
+    )
     assert_image(out_dir / "loss.png", "PNG")
     assert_image(out_dir / "boundary.png", "PNG")
     assert_image(out_dir / "boundary.gif", "GIF", frames=101)
@@ -71,10 +78,10 @@ def test_default_folder_is_fresh_and_named(tmp_path, capsys, monkeypatch):
     rc, out, _ = run_cli(capsys, "train", "--epochs", "3", "--quiet")
     assert rc == 0
     (folder,) = list(tmp_path.iterdir())
-    assert folder.name.startswith("gd-torch-train-")
-    assert f"wrote into {folder.name}/" in out
+    assert re.fullmatch(r"gd-torch-train-\d{8}-\d{6}", folder.name)
+    assert f"wrote {folder.name}/boundary.gif (4 frames: epochs 0 to 3, stride 1)" in out
     assert_image(folder / "boundary.gif", "GIF", frames=4)
-    assert "epoch #" not in out  # --quiet
+    assert not re.search(r"^\(?epoch #", out, flags=re.M)  # --quiet: no epoch lines
 
 
 def test_no_plots_writes_nothing(tmp_path, capsys, monkeypatch):
@@ -88,8 +95,8 @@ def test_no_plots_writes_nothing(tmp_path, capsys, monkeypatch):
 def test_many_epochs_give_a_progress_bar_not_thousands_of_lines(capsys):
     rc, out, err = run_cli(capsys, "train", "--epochs", "1000", "--no-plots")
     assert rc == 0
-    assert len(re.findall(r"^epoch #", out, flags=re.M)) <= 21
-    assert "(loss every 50 epochs)" in out
+    assert len(re.findall(r"^epoch #", out, flags=re.M)) == 20  # epochs 1, 51, ..., 951
+    assert "(epoch #k, loss=...: the loss before epoch k's update, as the tutorial prints it, every 50 epochs)" in out
     assert "\r[" in err and "100%" in err
 
 
@@ -101,8 +108,15 @@ def test_options_reach_fit(tmp_path, capsys):
     X, y = tutorial_data()
     r = fit(X, y, method="analytic", loss="bce", alpha=0.5, epochs=50, batch_size=25, seed=3, init="zeros", tol=0.05)
     assert r.stop_reason == "tol"
-    assert f"final: loss={r.final_loss:.7f} (bce)" in out
+    assert f"final: loss={r.final_loss:.7f} (bce) after epoch #{r.epochs_run}'s update" in out
     assert f"stopped after {r.epochs_run} epochs: loss <= tol=0.05" in out
+
+
+def test_tol_met_at_the_start_prints_no_epoch_line(capsys):
+    rc, out, _ = run_cli(capsys, "train", "--no-plots", "--tol", "1000")
+    assert rc == 0
+    assert not re.search(r"^\(?epoch #", out, flags=re.M)
+    assert "(sse) at the initial weights, accuracy=" in out and "stopped after 0 epochs" in out
 
 
 def test_breast_cancer_has_no_boundary_picture(tmp_path, capsys):
@@ -125,26 +139,35 @@ def test_csv_dataset(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("argv", "fragments"),
+    ("argv", "message"),
     [
-        (["--epochs", "1.5"], ["--epochs", "positive integer", "'1.5'"]),
-        (["--epochs", "0"], ["--epochs", "'0'"]),
-        (["--alpha", "0"], ["alpha must be", "got 0.0"]),
-        (["--alpha", "nan"], ["alpha must be", "nan"]),
-        (["--alpha", "-1"], ["alpha must be"]),
-        (["--batch-size", "251"], ["batch_size must be", "251"]),
-        (["--batch-size", "0"], ["--batch-size", "'0'"]),
-        (["--dataset", "iris"], ["--dataset must be", "'iris'"]),
-        (["--method", "adam"], ["method must be", "'adam'"]),
-        (["--loss", "bce", "--activation", "relu"], ["activation must be", "'relu'"]),
-        (["--seed", "-3"], ["seed must be", "-3"]),
-        (["--device", "cuda:0", "--method", "analytic"], ["device must be 'cpu'"]),
+        (["--epochs", "1.5"], "--epochs must be a positive integer; got '1.5'"),
+        (["--epochs", "0"], "--epochs must be a positive integer; got '0'"),
+        (["--epochs", "\uff15"], "--epochs must be a positive integer; got '\uff15'"),  # a full-width 5
+        (["--epochs", "1_0"], "--epochs must be a positive integer; got '1_0'"),
+        (["--epoch", "5"], "unrecognized arguments: --epoch 5"),  # no abbreviations
+        (["--alpha", "0"], "--alpha must be a finite number > 0; got '0'"),
+        (["--alpha", "nan"], "--alpha must be a finite number > 0; got 'nan'"),
+        (["--alpha", "-1"], "--alpha must be a finite number > 0; got '-1'"),
+        (["--alpha", "1e999"], "--alpha must be a finite number > 0; got '1e999'"),
+        (["--tol", "inf"], "--tol must be a finite number; got 'inf'"),
+        (["--batch-size", "1000"], "--batch-size must be at most the number of samples, 250; got 1000"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer; got '0'"),
+        (["--patience", "-2"], "--patience must be a positive integer; got '-2'"),
+        (["--dataset", "iris"], "--dataset must be one of blobs, breast-cancer or a path ending in .csv; got 'iris'"),
+        (["--method", "adam"], "--method must be one of analytic, autograd, "),
+        (["--loss", "hinge"], "--loss must be one of sse, mse, bce, logcosh; got 'hinge'"),
+        (["--init", "ones"], "--init must be one of uniform, zeros, normal; got 'ones'"),
+        (["--loss", "bce", "--activation", "relu"], "--activation must be one of 'sigmoid' with loss='bce'"),
+        (["--seed", "-3"], "--seed must be a non-negative integer; got '-3'"),
+        (["--device", "cuda:0", "--method", "analytic"], "--device must be 'cpu' for method='analytic'"),
+        (["--out", ""], "--out must be a folder path; got ''"),
     ],
 )
-def test_bad_options(tmp_path, capsys, monkeypatch, argv, fragments):
+def test_bad_options(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     rc, out, err = run_cli(capsys, "train", *argv)
-    assert_one_line_error(rc, out, err, *fragments)
+    assert_one_line_error(rc, out, err, f"gd-torch: error: {message}")
     assert list(tmp_path.iterdir()) == []  # no output folder left behind
 
 
@@ -172,7 +195,9 @@ def test_unwritable_out_folder(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     rc, out, err = run_cli(capsys, "train", "--epochs", "2", "--out", str(blocker / "sub"))
-    assert_one_line_error(rc, out, err, "--out folder", "cannot be written")
+    assert_one_line_error(rc, out, err, f"--out folder '{blocker / 'sub'}' cannot be created: Not a directory")
+    rc, out, err = run_cli(capsys, "train", "--epochs", "2", "--out", str(blocker))
+    assert_one_line_error(rc, out, err, f"--out must be a folder; got '{blocker}', which is a file")
     assert out == ""  # refused before training
 
 
@@ -181,62 +206,6 @@ def test_divergence_exits_2_and_leaves_no_files(tmp_path, capsys):
     rc, out, err = run_cli(capsys, "train", "--activation", "identity", "--alpha", "1", "--out", str(out_dir))
     assert_one_line_error(rc, out, err, "diverged at epoch", "alpha=1", "smaller learning rate")
     assert not out_dir.exists()  # this run created it, and removed it again empty
-
-
-# ---- sweep ---------------------------------------------------------------------------
-
-
-def test_sweep_shows_the_saturation_effect():
-    # measured, not assumed: at alpha 0.01 the tutorial's rule trains every seed, the exact sse gradient not
-    X, y = tutorial_data()
-    rules = [("tutorial", "sse"), ("analytic", "sse")]
-    cells = sweep_cmd.sweep(
-        X, y, rules, [0.01], range(10), activation="sigmoid", epochs=100, batch_size=None, init="uniform", device="cpu"
-    )
-    trained = {
-        rule: [c.seed for c in cells if c.rule == rule and c.accuracy >= sweep_cmd.TRAINED]
-        for rule in ("tutorial:sse", "analytic:sse")
-    }
-    stuck = sorted(set(range(10)) - set(trained["analytic:sse"]))
-    assert trained["tutorial:sse"] == list(range(10))
-    assert stuck, "the exact sse gradient trained every seed"
-    for c in cells:
-        if c.rule == "analytic:sse" and c.seed in stuck:
-            # stuck because the sigmoid is saturated on the misclassified samples: f'(z) = a (1 - a)
-            # there is far below its peak of 1/4, so their terms 2 (a - y) a (1 - a) x vanish
-            assert c.slope < 0.01
-            assert c.loss > 100  # about half the 250 samples wrong, each costing ~1
-
-
-def test_sweep_cli_table_and_heatmap(tmp_path, capsys):
-    rc, out, err = run_cli(
-        capsys, "sweep", "--alphas", "0.01,0.1", "--seeds", "3", "--epochs", "30", "--out", str(tmp_path)
-    )
-    assert rc == 0, err
-    for header in ("final accuracy", "final loss", "f'(z) on the errors"):
-        assert header in out
-    # one row per rule in each of the three tables
-    assert len(re.findall(r"^(tutorial|analytic):sse\s+0\.01 \|", out, flags=re.M)) == 6
-    assert_image(tmp_path / "heatmap.png", "PNG")
-
-
-@pytest.mark.parametrize(
-    ("argv", "fragments"),
-    [
-        (["--alphas", "0.1,x"], ["--alphas must be"]),
-        (["--alphas", "-1"], ["--alphas must be"]),
-        (["--rules", "adam"], ["--rules method must be", "'adam'"]),
-        (["--rules", "analytic:hinge"], ["--rules loss must be", "'hinge'"]),
-        (["--seeds", "0"], ["--seeds"]),
-        (["--alphas", "0.1,1e-1"], ["--alphas must be distinct learning rates", "'0.1,1e-1'"]),
-        (["--rules", "analytic,analytic:sse"], ["--rules must be distinct rules (analytic:sse is given twice)"]),
-    ],
-)
-def test_sweep_bad_options(tmp_path, capsys, monkeypatch, argv, fragments):
-    monkeypatch.chdir(tmp_path)
-    rc, out, err = run_cli(capsys, "sweep", *argv)
-    assert_one_line_error(rc, out, err, *fragments)
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_seeded_cli_runs_are_identical(capsys):
@@ -312,3 +281,25 @@ def test_atomic_write_replaces_a_planted_symlink_and_keeps_the_old_file_on_failu
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "victim.txt"]
     (tmp_path / ".out.1-abc.partial.txt").write_text("stale")
     assert [p.name for p in _io.remove_stale_partials(tmp_path)] == [".out.1-abc.partial.txt"]
+
+
+def test_the_readme_shows_the_real_tutorial_run(capsys):
+    # the README's `gd-torch train` block, line by line ("..." skips lines; the folder name differs)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```console\n\$ gd-torch train\n(.*?)```", readme, flags=re.S)[1]
+    shown = [ln for ln in block.splitlines() if not ln.startswith("wrote ")]
+    rc, out, _ = run_cli(capsys, "train", "--no-plots")
+    assert rc == 0
+    real = out.splitlines()
+    k, skipping = 0, False
+    for line in shown:
+        if line == "...":
+            skipping = True
+            continue
+        while skipping and k < len(real) and real[k] != line:
+            k += 1
+        assert k < len(real) and real[k] == line, f"README line not next in the real output: {line}"
+        k, skipping = k + 1, False
+    assert k == len(real)
+    wrote = [ln.split("/", 1)[1] for ln in block.splitlines() if ln.startswith("wrote ")]
+    assert wrote == ["loss.png", "boundary.png", "boundary.gif (101 frames: epochs 0 to 100, stride 1)"]

@@ -53,11 +53,11 @@ def test_method_agrees_with_analytic(rng, shape, activation, loss, method, dtype
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize(("activation", "loss"), pairs())
 def test_central_within_predicted_error(rng, shape, activation, loss):
-    """numeric.grad(f_noise=ErrorModel.f_noise).error predicts |central - analytic|."""
+    """numeric.estimate(f_noise=ErrorModel.f_noise).error predicts |central - analytic|."""
     W, X, y = make_problem(rng, shape, loss, activation, kink_margin=0.25)
     lo, act = LOSSES[loss], ACTIVATIONS[activation]
     model = errormodel.build(W, X, y, lo, act)
-    res = numeric.grad(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
+    res = numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
     g = gd_torch.gradient(W, X, y, loss=loss, activation=activation)
     assert res.error is not None and (res.error > 0).all()
     np.testing.assert_array_less(np.abs(res.grad - g), TOLERANCES["numeric_predicted"] * (res.error + model.exact))
@@ -75,7 +75,7 @@ def test_rounding_dominated_differences_within_predicted_error(rng, shape, activ
     lo, act = LOSSES[loss], ACTIVATIONS[activation]
     model = errormodel.build(W, X, y, lo, act)
     step = default_step(W, scheme) * 1e-4
-    res = numeric.grad(W, X, y, lo, act, scheme=scheme, step=step, f_noise=model.f_noise, f_rel=model.f_rel)
+    res = numeric.estimate(W, X, y, lo, act, scheme=scheme, step=step, f_noise=model.f_noise, f_rel=model.f_rel)
     g = gd_torch.gradient(W, X, y, loss=loss, activation=activation)
     np.testing.assert_array_less(np.abs(res.grad - g), TOLERANCES["numeric_predicted"] * (res.error + model.exact))
 
@@ -126,7 +126,7 @@ def test_default_steps_follow_eps_and_W(scheme, dtype):
     X = np.array([[1.0, 2.0, -1.0, 0.5], [0.5, -1.0, 2.0, 1.0]], dtype=dtype)
     W = np.array([0.1, -3.0, 250.0, 0.0], dtype=dtype)
     y = np.array([0.0, 1.0], dtype=dtype)
-    res = numeric.grad(W, X, y, LOSSES["sse"], ACTIVATIONS["identity"], scheme=scheme)
+    res = numeric.estimate(W, X, y, LOSSES["sse"], ACTIVATIONS["identity"], scheme=scheme)
     expected = default_step(W, scheme)
     if scheme == "complex":  # no subtraction, so the step is taken as it is
         np.testing.assert_array_equal(res.steps, expected)
@@ -138,7 +138,7 @@ def test_default_steps_follow_eps_and_W(scheme, dtype):
 @pytest.mark.parametrize("step", [1e-4, [1e-3, 1e-4, 1e-5]])
 def test_step_override(rng, step):
     W, X, y = make_problem(rng, "tutorial", "sse", "sigmoid")
-    res = numeric.grad(W, X, y, LOSSES["sse"], ACTIVATIONS["sigmoid"], scheme="central", step=step)
+    res = numeric.estimate(W, X, y, LOSSES["sse"], ACTIVATIONS["sigmoid"], scheme="central", step=step)
     realised = (W + np.asarray(step)) - W
     np.testing.assert_array_equal(res.steps, realised)
     # and gradient() passes it through
@@ -151,8 +151,8 @@ def test_batched_evaluation_equals_per_coordinate_loop(rng, scheme):
     W, X, y = make_problem(rng, "tutorial", "sse", "sigmoid")
     lo, act = LOSSES["sse"], ACTIVATIONS["sigmoid"]
     f_noise = errormodel.build(W, X, y, lo, act).f_noise
-    batched = numeric.grad(W, X, y, lo, act, scheme=scheme)
-    one_by_one = numeric.grad(W, X, y, lo, act, scheme=scheme, batch=1)
+    batched = numeric.estimate(W, X, y, lo, act, scheme=scheme)
+    one_by_one = numeric.estimate(W, X, y, lo, act, scheme=scheme, batch=1)
     h = batched.steps
     np.testing.assert_array_equal(one_by_one.steps, h)
     bound = TOLERANCES["loop_vs_batched"] * f_noise / h
@@ -182,7 +182,7 @@ def test_evaluation_count(rng, monkeypatch, scheme, count):
     rows = []
     real = numeric.evaluate
     monkeypatch.setattr(numeric, "evaluate", lambda Wb, *a, **k: rows.append(Wb.shape[0]) or real(Wb, *a, **k))
-    res = numeric.grad(W, X, y, lo, act, scheme=scheme)
+    res = numeric.estimate(W, X, y, lo, act, scheme=scheme)
     assert res.evaluations == sum(rows) == count(W.shape[0])
     # batched: a few calls of evaluate, not one per coordinate
     assert len(rows) <= 2 * (2 if scheme == "richardson" else 1)
@@ -193,8 +193,8 @@ def test_complex_step_is_exact_to_rounding_where_central_is_not(rng):
     lo, act = LOSSES["sse"], ACTIVATIONS["sigmoid"]
     model = errormodel.build(W, X, y, lo, act)
     g = gd_torch.gradient(W, X, y)
-    cx = gd_torch.gradient(W, X, y, method="numeric", scheme="complex")
-    central = numeric.grad(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
+    cx = gd_torch.gradient(W, X, y, method="numeric:complex")
+    central = numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
     np.testing.assert_array_less(np.abs(cx - g), TOLERANCES["exact_pair"] * 2 * model.exact)
     # the central difference's own predicted error is orders of magnitude above rounding
     assert np.median(central.error / model.exact) > 1e2
@@ -228,8 +228,8 @@ def test_gradient_function_validates_once(rng, monkeypatch):
 
 def test_gradient_function_options_reach_the_method(rng):
     W, X, y = make_problem(rng, "tutorial", "sse", "sigmoid")
-    g = gd_torch.gradient_function(X, y, method="numeric", scheme="forward", step=1e-3)
-    np.testing.assert_array_equal(g(W), gd_torch.gradient(W, X, y, method="numeric", scheme="forward", step=1e-3))
+    g = gd_torch.gradient_function(X, y, method="numeric:forward", step=1e-3)
+    np.testing.assert_array_equal(g(W), gd_torch.gradient(W, X, y, method="numeric:forward", step=1e-3))
 
 
 # ---- CUDA -----------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -59,8 +61,9 @@ def test_default_limits_hold_the_path_and_center(blobs, path):
 def test_plot_writes_a_png(blobs, path, tmp_path):
     X, y = blobs
     scape = landscape(path, X, y, resolution=24, label="tutorial")
-    out = plot(scape, tmp_path / "sub" / "scape.png")
+    out = plot(scape, tmp_path / "scape.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["scape.png"]  # written atomically: no temporary left
 
 
 @pytest.mark.parametrize(
@@ -91,36 +94,82 @@ def test_unwritable_or_misnamed_png(blobs, path, tmp_path):
         plot(scape, tmp_path / "scape.jpg")
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(gd_torch.GdTorchError, match="out must be a writable .png path"):
+    with pytest.raises(gd_torch.GdTorchError, match=r"could not write '.*file/scape\.png': Not a directory"):
         plot(scape, blocker / "scape.png")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "planted.png").symlink_to(victim)
+    plot(scape, tmp_path / "planted.png")  # the planted link is replaced, never written through
+    assert victim.read_text() == "keep me" and not (tmp_path / "planted.png").is_symlink()
 
 
 def test_cli_landscape(capsys, tmp_path):
-    out = tmp_path / "scape.png"
+    out = tmp_path / "scape"
     argv = ["landscape", "--method", "analytic", "--epochs", "20", "--resolution", "41", "--out", str(out)]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert out.read_bytes()[:4] == b"\x89PNG" and f"wrote {out}" in text
+    png = out / "landscape.png"
+    assert png.read_bytes()[:4] == b"\x89PNG" and text.endswith(f"wrote {png}\n")
     assert "sse: min" in text and "bce: min" in text
+    assert [p.name for p in out.iterdir()] == ["landscape.png"]
+
+
+def test_cli_landscape_draws_the_path_train_takes(capsys, tmp_path):
+    # one default seed: the path starts at the initial W that gd-torch train prints
+    assert main(["train", "--no-plots", "--epochs", "1"]) == 0
+    w0 = re.search(r"^initial W: uniform on \[0, 1\) with seed 42: \[(.*)\]$", capsys.readouterr().out, re.M)[1]
+    assert main(["landscape", "--epochs", "1", "--resolution", "8", "--out", str(tmp_path)]) == 0
+    start = re.search(r"^path: .*, W from \[(.*)\] to", capsys.readouterr().out, re.M)[1]
+    np.testing.assert_allclose([float(v) for v in start.split(",")], [float(v) for v in w0.split()], atol=5e-7)
 
 
 @pytest.mark.parametrize(
-    ("extra", "match"),
+    ("extra", "message"),
     [
-        (["--weights", "1"], "--weights must be"),
-        (["--weights", "0,0"], "j must be a weight index other than"),
-        (["--activation", "relu"], "activation must be one of 'sigmoid' with loss='bce'"),
+        (["--weights", "1"], "--weights must be two different weight indices 'i,j', e.g. '1,2'; got '1'"),
+        (["--weights", "0,0"], "--weights must be two different weight indices 'i,j', e.g. '1,2'; got '0,0'"),
+        (["--weights", "1,3"], "--weights must be two weight indices from 0 to 2; got '1,3'"),
+        (["--weights=-1,2"], "--weights must be two different weight indices 'i,j', e.g. '1,2'; got '-1,2'"),
+        (["--resolution", "3"], "--resolution must be an integer from 8 to 1001; got 3"),
+        (["--surfaces", "sse,sse"], "--surfaces must be a comma-separated list of distinct losses; got 'sse,sse'"),
+        (["--surfaces", "sse,hinge"], "--surfaces must be a comma-separated list of losses from: sse, mse, bce"),
+        (["--activation", "relu"], "--activation must be one of 'sigmoid' with loss='bce'"),
+        (["--alpha", "0"], "--alpha must be a finite number > 0; got '0'"),
     ],
 )
-def test_cli_landscape_bad_input(capsys, tmp_path, extra, match):
-    assert main(["landscape", "--epochs", "2", "--out", str(tmp_path / "x.png"), *extra]) == 2
+def test_cli_landscape_bad_input(capsys, tmp_path, extra, message):
+    assert main(["landscape", "--epochs", "2", "--out", str(tmp_path / "x"), *extra]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and match in err
+    assert err.count("\n") == 1 and err.startswith(f"gd-torch: error: {message}"), err
+    assert not (tmp_path / "x").exists()  # refused before the folder was made
 
 
 def test_cli_landscape_unwritable_out(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert main(["landscape", "--epochs", "2", "--resolution", "8", "--out", str(blocker / "x.png")]) == 2
+    assert main(["landscape", "--epochs", "2", "--resolution", "8", "--out", str(blocker / "x")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "out must be a writable .png path" in err
+    assert err == f"gd-torch: error: --out folder '{blocker / 'x'}' cannot be created: Not a directory\n"
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"),
+    [
+        (0.46, 206.8, [0.5, 1, 2, 5, 10, 20, 50, 100, 200]),  # the tutorial's sse surface
+        (0.01979, 7.117, [0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]),  # its bce surface
+        (1.5, 4.2, [2, 3, 4]),  # fewer than three of 1, 2, 5: every m x 10^k
+        (3.1, 3.9, [3.2, 3.4, 3.6, 3.8]),  # within one decade: nice linear steps
+    ],
+)
+def test_colour_bar_ticks_are_round_values(lo, hi, ticks):
+    from gd_torch.landscape import round_ticks
+
+    assert round_ticks(lo, hi) == ticks
+
+
+def test_round_ticks_refuses_a_range_a_log_scale_cannot_show():
+    from gd_torch import GdTorchError
+    from gd_torch.landscape import round_ticks
+
+    with pytest.raises(GdTorchError, match=r"^lo, hi must be 0 < lo < hi < inf; got \(0.0, 1.0\)"):
+        round_ticks(0.0, 1.0)

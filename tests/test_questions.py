@@ -147,6 +147,25 @@ def _q5_train(out: str) -> None:
     assert out.rstrip().endswith("agree at every stage: True")
 
 
+def _q6_steps(out: str) -> None:
+    tables = out.split("float32:")
+    assert len(tables) == 2 and tables[0].startswith("float64:")
+    for dtype, text in zip(("float64", "float32"), tables, strict=True):
+        eps = float(np.finfo(dtype).eps)
+        rows = {v[0]: v[1:] for v in (_floats(ln) for ln in text.splitlines() if ln.startswith(("  1e-", "  1e+")))}
+        assert len(rows) == 8 and all(len(v) == 4 for v in rows.values())
+        forward, central, complex_ = ([rows[h][k] for h in sorted(rows, reverse=True)] for k in (0, 1, 3))
+        for col in (forward, central):  # down, then up again: no error at h -> 0 is below the valley's floor
+            k = int(np.argmin(col))
+            assert 0 < k < 7 and col[k] < 1e-2 * col[-1] and col[-1] >= 0.1
+        assert max(e for h, e in zip(sorted(rows, reverse=True), complex_, strict=True) if h <= 1e-7) <= 4 * eps
+        (best,) = [ln for ln in text.splitlines() if ln.strip().startswith("central: best h")]
+        h_best, h_star, e_best, e_star = _floats(best)[:4]
+        assert h_star / 10 <= h_best <= 10 * h_star and e_star / 10 <= e_best <= 10 * e_star
+        assert 0.1 < e_star / eps ** (2 / 3) < 10
+    assert all(rows[h][:3] == [1.0, 1.0, 1.0] for h in rows if h <= 1e-9)  # float32: W_0 + h == W_0
+
+
 CLAIMS = {
     "q1-sse": _q1_sse,
     "q1-bce": _q1_bce,
@@ -159,6 +178,7 @@ CLAIMS = {
     "q4-bce": _q4_bce,
     "q4-train": _q4_train,
     "q5-train": _q5_train,
+    "q6-steps": _q6_steps,
 }
 
 

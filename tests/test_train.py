@@ -155,10 +155,30 @@ def test_fit_prints_nothing(blobs, capsys):
 # ---- divergence ------------------------------------------------------------------------
 
 
+def test_a_runaway_loss_stops_before_it_reaches_inf(blobs):
+    # identity + analytic at alpha 0.01 grows without bound: it used to end at loss 4e159, exit 0
+    from gd_torch import TrainingDiverged
+    from gd_torch.train import DIVERGENCE_FACTOR
+
+    X, y = blobs
+    with pytest.raises(TrainingDiverged, match=r"times its start, and growing") as info:
+        fit(X, y, method="analytic", activation="identity", epochs=30, seed=42)
+    err = info.value
+    assert err.loss_history[-1] <= DIVERGENCE_FACTOR * err.loss_history[0] or err.epoch >= 3
+    assert np.isfinite(err.loss_history).all() and err.epoch < 30
+
+
+def test_a_converging_run_is_not_called_divergent(blobs):
+    X, y = blobs
+    r = fit(X, y, method="analytic", loss="bce", alpha=0.5, epochs=300, seed=1)
+    assert r.stop_reason == "epochs"
+
+
 def test_divergence_names_epoch_and_alpha(blobs):
     X, y = blobs
     with pytest.raises(
-        GdTorchError, match=r"diverged at epoch \d+: the loss became (inf|nan) with alpha=1; try a smaller"
+        GdTorchError,
+        match=r"diverged at epoch \d+: the loss became (inf|nan|\S+ \(\S+ times its start, and growing\)) with alpha=1; try a smaller",
     ) as info:
         fit(X, y, activation="identity", alpha=1.0, seed=0)
     err = info.value
@@ -246,7 +266,7 @@ def test_mini_batch_trains(blobs):
         ({"seed": -1}, "seed must be None or a non-negative integer; got -1"),
         ({"seed": 1.5}, "seed must be"),
         ({"callback": 3}, "callback must be"),
-        ({"method": "adam"}, "method must be one of 'analytic', 'autograd', 'numeric', 'tutorial'; got 'adam'"),
+        ({"method": "adam"}, "method must be one of 'analytic', 'autograd', 'numeric:central', .*; got 'adam'"),
         ({"loss": "hinge"}, "loss must be one of"),
         ({"activation": "softmax"}, "activation must be one of"),
         ({"loss": "bce", "activation": "tanh"}, "activation must be one of 'sigmoid' with loss='bce'"),

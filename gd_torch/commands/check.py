@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import argparse
 
-from ..check import DEFAULT_METHODS, check
+from ..check import DEFAULT_METHODS, MODES, check
 from ..diagnose import diagnose
 from ..model import ACTIVATIONS, LOSSES, init_weights
 from . import _launch
-from ._common import add_data_arguments, load_data
+from ._common import add_data_arguments, add_seed_argument, list_of, load_data, method_names, one_of
+
+#: the library's parameters that are this command's flags under another name (see cli._name_flag)
+FLAGS = {"scheme": "--methods"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p)
-    p.add_argument("--loss", default="sse", help=f"one of {', '.join(LOSSES)} (sse)")
-    p.add_argument("--activation", default="sigmoid", help=f"one of {', '.join(ACTIVATIONS)} (sigmoid)")
+    p.add_argument("--loss", type=one_of(LOSSES), default="sse", help=f"one of {', '.join(LOSSES)} (sse)")
+    p.add_argument(
+        "--activation", type=one_of(ACTIVATIONS), default="sigmoid", help=f"one of {', '.join(ACTIVATIONS)} (sigmoid)"
+    )
     p.add_argument(
         "--methods",
-        default=",".join(DEFAULT_METHODS),
-        help="comma-separated: analytic, autograd, numeric, numeric:forward, numeric:complex, "
-        "numeric:richardson, tutorial (default: %(default)s)",
+        type=list_of(one_of(method_names()), "gradient methods"),
+        default=DEFAULT_METHODS,
+        metavar="M1,M2,...",
+        help=f"gradient methods to compare, comma-separated, from: {', '.join(method_names())} "
+        f"(default: {','.join(DEFAULT_METHODS)})",
     )
-    p.add_argument("--mode", default="full", help="'full' (every coordinate) or 'directional' (one random direction)")
+    p.add_argument(
+        "--mode",
+        type=one_of(MODES),
+        default="full",
+        help="'full' (every coordinate) or 'directional' (one random direction)",
+    )
     p.add_argument("--device", default="cpu", help="device for autograd: cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0, help="seed of the uniform [0, 1) weights W checked at (0)")
+    add_seed_argument(p, "the uniform [0, 1) weights W checked at (and of the direction with --mode directional)")
     _launch.add_arguments(p)
 
 
@@ -32,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         return _launch.check(args)
     X, y, desc = load_data(args)
     W = init_weights(X.shape[1], "uniform", args.seed, X.dtype)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = list(args.methods)
     report = check(
         W,
         X,

@@ -1,16 +1,16 @@
-"""Every way of computing dL/dW, behind one registry and one function.
+"""Every way of computing dL/dW, behind one registry of :class:`Method` values.
 
-Each method module exposes ``grad(W, X, y, lo, act, **options)`` on validated inputs and
-returns an array of W's shape and dtype (numeric returns a NumericGradient holding one).
-The CLI, the checker, the trainer, the tests and the benchmarks all loop over METHODS.
+The CLI, the checker, the trainer, the tests and the benchmarks all loop over METHODS and
+call the methods' behaviour; none of them compares method names.  Adding a method is one
+module plus one :func:`register` line.  Names are those ``check`` uses: the finite
+differences are one entry per scheme ('numeric:central', ...), and 'numeric' is the
+central scheme's other name.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from types import ModuleType
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,31 +18,84 @@ import numpy as np
 from .. import _validate
 from .._errors import GdTorchError, bad_value
 from ..model import prepare
+from . import _device, analytic, numeric, tutorial
+from ._method import Estimate, GradFn, Method
+
+__all__ = ["ALIASES", "METHODS", "Estimate", "Method", "gradient", "gradient_function", "lookup", "register"]
+
+METHODS: dict[str, Method] = {}
+#: other names of registered methods
+ALIASES: dict[str, str] = {"numeric": "numeric:central"}
 
 
-@dataclass(frozen=True)
-class Method:
-    """A gradient method: where it lives, the keyword options it takes, what it computes."""
-
-    name: str
-    module: str
-    options: tuple[str, ...]
-    description: str
-
-    def load(self) -> ModuleType:
-        # imported on first use, so that numpy-only work never imports torch
-        return importlib.import_module(f"{__name__}.{self.module}")
+def register(method: Method) -> Method:
+    """Add ``method`` to METHODS under its name (refusing a name already taken); return it."""
+    if method.name in METHODS or method.name in ALIASES:
+        raise bad_value("method.name", method.name, "a name not yet registered")
+    METHODS[method.name] = method
+    return method
 
 
-METHODS: dict[str, Method] = {
-    m.name: m
-    for m in (
-        Method("analytic", "analytic", (), "chain rule derived by hand, numpy"),
-        Method("autograd", "autograd", ("device",), "torch autograd on the same forward pass"),
-        Method("numeric", "numeric", ("scheme", "step", "batch"), "finite differences of the objective"),
-        Method("tutorial", "tutorial", (), "the tutorial's X^T (f(XW) - y) / N, whatever the loss"),
+def lookup(name: Any, parameter: str = "method") -> Method:
+    """The registered method called ``name`` (or one of its ALIASES); refuse anything else."""
+    if not isinstance(name, str) or (name not in METHODS and name not in ALIASES):
+        aliases = ", ".join(f"{a!r} for {n!r}" for a, n in ALIASES.items())
+        raise bad_value(parameter, name, "one of " + ", ".join(map(repr, METHODS)) + f" (or {aliases})")
+    return METHODS[ALIASES.get(name, name)]
+
+
+def _autograd(attr: str) -> Callable[..., Any]:
+    # torch is imported when autograd is first used, so that numpy-only work never loads it
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from . import autograd
+
+        return getattr(autograd, attr)(*args, **kwargs)
+
+    return call
+
+
+register(
+    Method(
+        "analytic",
+        "the chain rule derived by hand (numpy)",
+        analytic.FORMULA,
+        analytic.grad,
+        analytic.make,
+        from_z=analytic.from_z,
     )
-}
+)
+register(
+    Method(
+        "autograd",
+        "torch autograd on the same forward pass",
+        "torch derives X^T (dL/da * da/dz) from the recorded z = X W, a = f(z), L",
+        _autograd("grad"),
+        _autograd("make"),
+        devices=("cpu", "cuda"),
+    )
+)
+for _scheme, _text in numeric.DESCRIPTIONS.items():
+    register(
+        Method(
+            f"numeric:{_scheme}",
+            f"finite differences of the objective, {_scheme}",
+            _text,
+            partial(numeric.grad, scheme=_scheme),
+            estimate=partial(numeric.for_check, scheme=_scheme),
+            validate=partial(numeric.check_options, scheme=_scheme),
+            options=("step", "batch"),
+        )
+    )
+register(
+    Method(
+        "tutorial",
+        "the tutorial's X^T (f(XW) - y) / N, whatever the loss",
+        tutorial.FORMULA,
+        tutorial.grad,
+        from_z=tutorial.from_z,
+        gradient_of=tutorial.gradient_of,
+    )
+)
 
 
 def gradient(
@@ -63,19 +116,19 @@ def gradient(
     W : array of shape (n_features,)
     X : array of shape (n_samples, n_features), float32 or float64
     y : array of shape (n_samples,)
-    method : 'analytic' (hand-derived chain rule), 'autograd' (torch), 'numeric'
-        (finite differences; options ``scheme`` = 'central' | 'forward' | 'complex' |
-        'richardson', ``step``, ``batch``) or 'tutorial' (the tutorial's formula)
+    method : a name of :data:`METHODS`: 'analytic' (hand-derived chain rule), 'autograd'
+        (torch), 'numeric:central' (= 'numeric'), 'numeric:forward', 'numeric:richardson',
+        'numeric:complex' (finite differences; options ``step``, ``batch``) or 'tutorial'
+        (the tutorial's formula)
     loss, activation : see :func:`gd_torch.objective`
-    device : 'cpu', 'cuda' or 'cuda:N'; only the autograd method runs elsewhere than the CPU
+    device : 'cpu', 'cuda' or 'cuda:N'; only methods that run on torch run elsewhere than the CPU
 
     Returns
     -------
     ndarray of shape (n_features,), in X's dtype
     """
-    m, W, X, y, lo, act, options = _resolve(W, X, y, method, loss, activation, device, options)
-    result = m.load().grad(W, X, y, lo, act, **options)
-    return result if isinstance(result, np.ndarray) else result.grad
+    m, W, X, y, lo, act, kw = _resolve(W, X, y, method, loss, activation, device, options)
+    return m.grad(W, X, y, lo, act, **kw)
 
 
 def gradient_function(
@@ -87,24 +140,17 @@ def gradient_function(
     activation: str = "sigmoid",
     device: str = "cpu",
     **options: Any,
-) -> Callable[[np.ndarray], np.ndarray]:
+) -> GradFn:
     """Validate X, y and the names once; return ``g(W) -> dL/dW`` for repeated calls.
 
     This is what training loops call every step: the boundary checks (shapes, labels,
-    names, device) are paid once, and a method may keep work arrays between calls (its
-    module's ``make``).  W passed to ``g`` must be a float array of shape (n_features,)
-    in X's dtype; z = X @ W is still checked for NaN/inf on every call.
+    names, device, options) are paid once, and a method may keep work arrays between calls
+    (its ``make``).  W passed to ``g`` must be a float array of shape (n_features,) in X's
+    dtype; z = X @ W is still checked for NaN/inf on every call.
     """
     W0 = _validate.zero_weights(X)
-    m, _, X, y, lo, act, options = _resolve(W0, X, y, method, loss, activation, device, options)
-    module = m.load()
-    if hasattr(module, "make"):
-        inner = module.make(X, y, lo, act, **options)
-    elif m.name == "numeric":
-        module.check_options(W0.astype(X.dtype), act, **options)  # scheme, step, batch: now, not at the first call
-        inner = lambda W: module.grad(W, X, y, lo, act, **options).grad  # noqa: E731
-    else:
-        inner = lambda W: module.grad(W, X, y, lo, act, **options)  # noqa: E731
+    m, W0, X, y, lo, act, kw = _resolve(W0, X, y, method, loss, activation, device, options)
+    inner = m.function(X, y, lo, act, **kw)
     shape, dt = (X.shape[1],), X.dtype
 
     def g(W: np.ndarray) -> np.ndarray:
@@ -126,18 +172,17 @@ def gradient_function(
 
 def _resolve(W, X, y, method, loss, activation, device, options):
     # boundary checks shared by gradient and gradient_function
-    m = METHODS[_validate.choice("method", method, METHODS)]
+    m = lookup(method)
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     unknown = sorted(set(options) - set(m.options))
     if unknown:
         accepted = ", ".join(m.options) or "none"
-        raise GdTorchError(f"options {unknown} are not accepted by method={method!r}; accepted: {accepted}")
-    if m.name == "autograd":
-        m.load().resolve_device(device)  # refuse an absent CUDA device now, not at the first call
-        options["device"] = device
-    elif device != "cpu":
-        raise GdTorchError(
-            f"device must be 'cpu' for method={method!r} (a numpy method); got {device!r}. "
-            "Only method='autograd' runs on CUDA."
+        hint = " (a finite-difference scheme is part of the method's name, e.g. 'numeric:complex')" * (
+            "scheme" in unknown
         )
-    return m, W, X, y, lo, act, options
+        raise GdTorchError(f"options {unknown} are not accepted by method={method!r}; accepted: {accepted}{hint}")
+    _device.check(device, method, m.devices)  # refuse an absent CUDA device now, not at the first call
+    kw = m.bind(device, options)
+    if m.validate is not None:  # the method's own options (a step, a batch), before any work
+        m.validate(W, act, **kw)
+    return m, W, X, y, lo, act, kw

@@ -106,38 +106,3 @@ def parallel(fn, jobs: int, n_workers: int) -> list:
     for t, part in enumerate(shares):
         out[t::n_workers] = part
     return out
-
-
-def _halves(n: int, parts: int) -> list[tuple[int, int]]:
-    cuts = [round(i * n / parts) for i in range(parts + 1)]
-    return [(cuts[i], cuts[i + 1]) for i in range(parts)]
-
-
-def matvec(X, w, n_workers: int):
-    """X @ w, rows split between ``n_workers`` threads (one gemv each, BLAS on one thread)."""
-    import numpy as np
-
-    out = np.empty(X.shape[0], dtype=np.result_type(X, w))
-    ranges = _halves(X.shape[0], n_workers)
-
-    def job(t: int) -> None:
-        s, e = ranges[t]
-        np.matmul(X[s:e], w, out=out[s:e])
-
-    parallel(job, len(ranges), n_workers)
-    return out
-
-
-def rmatvec(X, v, n_workers: int):
-    """X^T v, rows split between ``n_workers`` threads, their partial sums added at the end."""
-    import numpy as np
-
-    ranges = _halves(X.shape[0], n_workers)
-    parts = np.empty((len(ranges), X.shape[1]), dtype=np.result_type(X, v))
-
-    def job(t: int) -> None:
-        s, e = ranges[t]
-        np.matmul(X[s:e].T, v[s:e], out=parts[t])
-
-    parallel(job, len(ranges), n_workers)
-    return parts.sum(axis=0)

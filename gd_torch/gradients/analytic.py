@@ -28,29 +28,20 @@ from functools import partial
 import numpy as np
 
 from .. import _validate
-from ..model import Activation, Loss
+from ..model import Activation, Loss, delta
 from . import _blas
 
+FORMULA = "X^T (dL/da * da/dz), dL/da and da/dz written by hand"
 #: bytes of X per block: sized to stay in a core's share of the cache while it is used twice
 _BLOCK_BYTES = 2 << 20
 #: rows per block at most, so that the per-block vectors (z, a, dL/dz) stay under 128 KiB (no mmap)
 _MAX_ROWS = 12288
 #: below this many bytes of X one thread and two plain passes are faster than the machinery
 _THREADED_BYTES = 4 << 20
+#: groups of row blocks summed apart (fixed: the result must not depend on the thread count)
+_GROUPS = 8
 #: at most this many entries, BLAS runs on one thread anyway (OpenBLAS's gemv threshold)
 _TINY = 9216
-
-
-def delta(
-    z: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int | None = None, a: np.ndarray | None = None
-) -> np.ndarray:
-    """dL/dz for pre-activations z of shape (n_samples,); ``n`` is the loss's sample count
-    when z and y are one block of a larger problem; ``a`` = f(z) when the caller has it."""
-    a = act.f(z) if a is None else a
-    n = y.shape[0] if n is None else n
-    if lo.dL_dz is not None:  # the pair where the chain rule collapses (bce with sigmoid)
-        return lo.dL_dz(a, y, n)
-    return lo.dL_da(a, y, n) * act.df(z, a)  # dL/dz = dL/da * da/dz
 
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
@@ -93,28 +84,30 @@ def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):
 
 
 class _Plan:
-    # dL/dW on one fixed (X, y): blocks, accumulators and thread ranges decided once
+    # dL/dW on one fixed (X, y): row blocks, fixed groups of blocks and their accumulators
+    # decided once.  The groups do not depend on the number of threads, and each group's
+    # blocks are added in order, so a seeded result is bit for bit the same on 1 or 16 cores.
     def __init__(self, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> None:
         self.X, self.y, self.lo, self.act = X, y, lo, act
         n, d = X.shape
         self.n = n
         self.rows = _rows(X)
-        workers = _blas.workers() if X.nbytes >= _THREADED_BYTES else 1
         blocks = math.ceil(n / self.rows)
-        workers = max(1, min(workers, blocks))
-        # contiguous ranges of whole blocks, one per thread
-        cuts = [round(i * blocks / workers) * self.rows for i in range(workers + 1)]
-        self.ranges = [(cuts[i], min(cuts[i + 1], n)) for i in range(workers)]
-        self.acc = np.zeros((workers, d), dtype=X.dtype)  # one accumulator per thread
-        self.part = np.empty((workers, d), dtype=X.dtype)  # X_b^T dL/dz_b before it is added
-        self.z = np.empty((workers, self.rows), dtype=X.dtype)
-        self.finite = np.empty((workers, self.rows), dtype=bool)
+        groups = max(1, min(_GROUPS, blocks))
+        self.workers = max(1, min(_blas.workers() if X.nbytes >= _THREADED_BYTES else 1, groups))
+        # contiguous ranges of whole blocks, one per group
+        cuts = [round(i * blocks / groups) * self.rows for i in range(groups + 1)]
+        self.ranges = [(cuts[i], min(cuts[i + 1], n)) for i in range(groups)]
+        self.acc = np.zeros((groups, d), dtype=X.dtype)  # one accumulator per group
+        self.part = np.empty((self.workers, d), dtype=X.dtype)  # X_b^T dL/dz_b before it is added
+        self.z = np.empty((self.workers, self.rows), dtype=X.dtype)
+        self.finite = np.empty((self.workers, self.rows), dtype=bool)
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
         X = self.X
         if self.rows >= self.n:
             return _one_block(W, X, self.y, self.lo, self.act)
-        bad = _blas.parallel(partial(self._run, W), len(self.ranges), len(self.ranges))
+        bad = _blas.parallel(partial(self._run, W), len(self.ranges), self.workers)
         bad = [b for b in bad if b is not None]
         if bad:
             # some z_b was not finite: name the first bad row as the one-pass check does
@@ -122,13 +115,15 @@ class _Plan:
             return _two_pass(W, X, self.y, self.lo, self.act)  # not reached: finite_z raised
         return self.acc.sum(axis=0)
 
-    def _run(self, W: np.ndarray, t: int) -> int | None:
-        # rows ranges[t] in blocks: z_b = X_b W, then acc += X_b^T dL/dz_b while X_b is cached;
-        # stops at the first block whose z is not finite and returns the row where it ends
+    def _run(self, W: np.ndarray, g: int) -> int | None:
+        # group g's rows in blocks: z_b = X_b W, then acc += X_b^T dL/dz_b while X_b is cached;
+        # stops at the first block whose z is not finite and returns the row where it ends.
+        # Job g runs on thread g % workers (gd_torch.gradients._blas.parallel): its buffers.
         X, y, rows, n = self.X, self.y, self.rows, self.n
-        acc, part, zbuf, fin = self.acc[t], self.part[t], self.z[t], self.finite[t]
+        t = g % self.workers
+        acc, part, zbuf, fin = self.acc[g], self.part[t], self.z[t], self.finite[t]
         acc[:] = 0
-        start, stop = self.ranges[t]
+        start, stop = self.ranges[g]
         for s in range(start, stop, rows):
             e = min(s + rows, stop)
             Xb, zb = X[s:e], zbuf[: e - s]

@@ -1,6 +1,9 @@
 """The gradient by torch autograd, on the same forward pass as gd_torch.model.
 
-torch is imported here and nowhere below, so that the numpy paths never load it.
+Every operation here is torch's own, on every size and device: z = X W, a = f(z) (the
+activation's ``torch_f``), the loss (the loss's ``torch_terms``, or a fused torch kernel),
+and the backward pass torch derives from them.  Nothing in the graph is shared with the
+numpy methods, so that autograd is an independent witness of the hand-derived gradient.
 """
 
 from __future__ import annotations
@@ -13,72 +16,41 @@ import numpy as np
 import torch
 
 from .. import _validate
-from .._errors import GdTorchError, bad_value
+from .._errors import GdTorchError
 from ..model import Activation, Loss
-from . import _blas
+from ._device import resolve as resolve_device
 
-#: the forward pass in torch, keyed like gd_torch.model.ACTIVATIONS
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "identity": lambda z: z,
-}
+__all__ = ["forward", "grad", "grad_tensor", "make", "resolve_device"]
 
 
-def _sq(z: torch.Tensor, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    e = a - y
-    return e * e
-
-
-#: per-sample loss terms, keyed like gd_torch.model.LOSSES (bce from the logit z, as there)
-TERMS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "sse": _sq,
-    "mse": _sq,
-    # softplus(z) = log(e^0 + e^z); torch.nn.functional.softplus would return z itself above its
-    # threshold=20, making d/dz exactly 1 there instead of sigmoid(z) = 1 - e^-z
-    "bce": lambda z, a, y: torch.logaddexp(z, torch.zeros_like(z)) - y * z,
-}
-
-
-def resolve_device(name: Any) -> torch.device:
-    """Resolve 'cpu', 'cuda' or 'cuda:N', refusing a CUDA device that is not there."""
-    if not isinstance(name, str | torch.device):
-        raise bad_value("device", name, "'cpu', 'cuda' or 'cuda:N'")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise bad_value("device", name, "'cpu', 'cuda' or 'cuda:N'") from None
-    if dev.type == "cpu":
-        return dev
-    if dev.type != "cuda":
-        raise bad_value("device", name, "'cpu', 'cuda' or 'cuda:N'")
-    if not torch.cuda.is_available():
-        raise GdTorchError(
-            f"device must be available: got {str(name)!r}, but torch {torch.__version__} sees no CUDA device "
-            f"here (torch.cuda.is_available() is False); use device='cpu'"
-        )
-    count = torch.cuda.device_count()
-    if dev.index is not None and dev.index >= count:
-        raise bad_value("device", name, f"'cuda' or 'cuda:N' with N < {count} (CUDA devices here)")
-    return dev
+def _torch_parts(lo: Loss, act: Activation) -> tuple[Callable, Callable]:
+    # a part without a torch forward cannot be differentiated by autograd: say so
+    for part, fn, what in ((act, act.torch_f, "torch_f"), (lo, lo.torch_terms, "torch_terms")):
+        if fn is None:
+            kind = type(part).__name__.lower()
+            raise GdTorchError(
+                f"method='autograd' needs the {kind}'s torch forward: {kind} {part.name!r} has no {what}; "
+                f"define it (a function of torch tensors) or use method='analytic' or 'numeric'"
+            )
+    return act.torch_f, lo.torch_terms
 
 
 def forward(
     W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, lo: Loss, act: Activation
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """z = X W, a = f(z), L: the tensors autograd records (z and a are returned for hooks)."""
+    f, terms = _torch_parts(lo, act)
     z = X @ W
-    a = ACTIVATIONS[act.name](z)
-    terms = TERMS[lo.name](z, a, y)
-    L = terms.sum() if lo.reduction == "sum" else terms.mean()
+    a = f(z)
+    t = terms(z, a, y)
+    L = t.sum() if lo.reduction == "sum" else t.mean()
     return z, a, L
 
 
-#: L straight from (z, a, y) with torch's fused loss kernels: one node forward and one
-#: backward instead of three (e = a - y, e * e, sum).  What grad_tensor differentiates;
-#: ``forward`` keeps the step-by-step graph (gd_torch.explain walks it).  Same formulas:
-#: sse = sum (a - y)^2, mse = mean (a - y)^2, bce = mean [softplus(z) - y z] from the logit.
+#: L straight from (z, a, y) with torch's fused loss kernels, where torch has one: one node
+#: forward and one backward instead of three (e = a - y, e * e, sum).  Same formulas as the
+#: losses' torch_terms: sse = sum (a - y)^2, mse = mean (a - y)^2, bce = mean [softplus(z) - y z].
+#: A loss not listed here (a user's own) goes through ``forward``'s terms.
 FUSED_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "sse": lambda z, a, y: torch.nn.functional.mse_loss(a, y, reduction="sum"),
     "mse": lambda z, a, y: torch.nn.functional.mse_loss(a, y, reduction="mean"),
@@ -86,80 +58,46 @@ FUSED_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
 }
 
 
+def _loss(lo: Loss, act: Activation, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    from ..model import LOSSES
+
+    f, terms = _torch_parts(lo, act)
+    if LOSSES.get(lo.name) is lo and lo.name in FUSED_LOSSES:  # a built-in loss: its fused kernel
+        a = z if lo.dL_dz is not None else f(z)  # bce works from the logit z
+        return FUSED_LOSSES[lo.name](z, a, y)
+    t = terms(z, f(z), y)
+    return t.sum() if lo.reduction == "sum" else t.mean()
+
+
 def grad_tensor(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor, lo: Loss, act: Activation) -> torch.Tensor:
     """dL/dW by autograd on tensors already on their device (the benchmarks time this).
 
-    Autograd records z = X W, a = f(z) and the loss (fused kernels, see FUSED_LOSSES) and
-    runs the chain rule backwards: dL/dW = X^T (dL/da * da/dz).
+    Autograd records z = X W, a = f(z) and the loss and runs the chain rule backwards:
+    dL/dW = X^T (dL/da * da/dz).
     """
     Wt = W.detach().requires_grad_(True)
-    z = matvec(X, Wt)  # z = X W, (N,)
+    z = X @ Wt  # z = X W, (N,)
     _finite(z)
-    a = z if lo.name == "bce" else ACTIVATIONS[act.name](z)  # bce works from the logit z
-    L = FUSED_LOSSES[lo.name](z, a, y)
-    (g,) = torch.autograd.grad(L, Wt)
+    (g,) = torch.autograd.grad(_loss(lo, act, z, y), Wt)
     return g
 
 
-class _RowSplitMatVec(torch.autograd.Function):
-    # z = X W and its backward dL/dW = X^T dL/dz on large CPU tensors, computed zero-copy
-    # through numpy with the rows split between the cores (gd_torch.gradients._blas).
-    # torch's own CPU matrix-vector product calls MKL's gemv, 2-2.5x slower than this on
-    # AMD CPUs (benchmarks/); autograd records this node and calls its backward like any
-    # other: only the kernel differs.
-
-    @staticmethod
-    def forward(ctx, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(X)
-        return torch.from_numpy(_blas.matvec(X.numpy(), W.detach().numpy(), _blas.workers()))
-
-    @staticmethod
-    def backward(ctx, dz: torch.Tensor) -> tuple[None, torch.Tensor]:
-        (X,) = ctx.saved_tensors
-        # dL/dW = X^T dL/dz
-        return None, torch.from_numpy(_blas.rmatvec(X.numpy(), dz.detach().contiguous().numpy(), _blas.workers()))
-
-
-#: from this many bytes of X on, the row-split product beats torch's own
-_ROW_SPLIT_BYTES = 4 << 20
-
-
-def _row_split(X: torch.Tensor, v: torch.Tensor) -> bool:
-    # large dense float CPU tensors that do not need dL/dX take the row-split products
-    return (
-        X.device.type == "cpu"
-        and X.dtype in (torch.float32, torch.float64)
-        and X.dtype == v.dtype
-        and X.numel() * X.element_size() >= _ROW_SPLIT_BYTES
-        and not X.requires_grad
-        and X.layout == torch.strided
-    )
-
-
-def matvec(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """z = X W, shape (N,), recorded by autograd; large CPU problems use the row-split kernel."""
-    return _RowSplitMatVec.apply(X, W) if _row_split(X, W) else X @ W
-
-
-def rmatvec(X: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """X^T v, shape (D,), with the same kernel choice as :func:`matvec` (not recorded by autograd)."""
-    if _row_split(X, v):
-        return torch.from_numpy(_blas.rmatvec(X.numpy(), v.detach().contiguous().numpy(), _blas.workers()))
-    return X.T @ v
-
-
 def _finite(z: torch.Tensor) -> None:
-    # one sum instead of torch.isfinite's four passes: NaN or inf in z makes it non-finite;
+    # one sum instead of torch.isfinite's passes: NaN or inf in z makes it non-finite;
     # a sum that overflows from finite values goes to the exact check, which passes
     if not math.isfinite(z.detach().sum().item()):
         _validate.finite_z(z)
 
 
+def _tensor(a: np.ndarray, dev: Any) -> torch.Tensor:
+    # torch.from_numpy shares memory and warns on a read-only array; such an array is copied
+    return torch.from_numpy(a if a.flags.writeable else a.copy()).to(dev)
+
+
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, *, device: Any = "cpu") -> np.ndarray:
     """dL/dW by autograd; numpy in, numpy out, in the input's dtype (float32 stays float32)."""
     dev = resolve_device(device)
-    to = {"device": dev}
-    g = grad_tensor(torch.from_numpy(W).to(**to), torch.from_numpy(X).to(**to), torch.from_numpy(y).to(**to), lo, act)
+    g = grad_tensor(_tensor(W, dev), _tensor(X, dev), _tensor(y, dev), lo, act)
     return g.detach().cpu().numpy()
 
 
@@ -168,9 +106,10 @@ def make(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """g(W) -> dL/dW for training loops: X and y become tensors on the device once, here."""
     dev = resolve_device(device)
-    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
+    _torch_parts(lo, act)
+    Xt, yt = _tensor(X, dev), _tensor(y, dev)
 
     def g(W: np.ndarray) -> np.ndarray:
-        return grad_tensor(torch.from_numpy(W).to(dev), Xt, yt, lo, act).cpu().numpy()
+        return grad_tensor(_tensor(W, dev), Xt, yt, lo, act).cpu().numpy()
 
     return g

@@ -23,6 +23,7 @@ subtracted); for the complex step, only the floor left by subnormal underflow of
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,8 +35,16 @@ from .. import _validate
 from .._errors import GdTorchError, bad_value
 from ..model import ACTIVATIONS, LOSSES, Activation, Loss, loss_from_z
 from . import _blas
+from ._method import Estimate
 
 SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
+#: each scheme's formula, for reports (the methods 'numeric:<scheme>' of the registry)
+DESCRIPTIONS: dict[str, str] = {
+    "central": "(L(W + h e_j) - L(W - h e_j)) / 2h",
+    "forward": "(L(W + h e_j) - L(W)) / h",
+    "richardson": "(4 D(h/4) - D(h/2)) / 3 on central differences D",
+    "complex": "Im L(W + i h e_j) / h",
+}
 #: Z = X @ Wb^T near this size per product when X is not cut into row blocks
 _CHUNK_BYTES = 32 << 20
 #: multiply-adds per product below which BLAS runs on one thread
@@ -214,10 +223,25 @@ def grad(
     scheme: str = "central",
     step: Any = None,
     batch: int | None = None,
+) -> np.ndarray:
+    """The numeric gradient by ``scheme``, an array of W's shape and dtype (the method protocol)."""
+    return estimate(W, X, y, lo, act, scheme=scheme, step=step, batch=batch).grad
+
+
+def estimate(
+    W: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    lo: Loss,
+    act: Activation,
+    *,
+    scheme: str = "central",
+    step: Any = None,
+    batch: int | None = None,
     f_noise: float | None = None,
     f_rel: float = 0.0,
 ) -> NumericGradient:
-    """The numeric gradient by ``scheme``; see the module docstring for the formulas.
+    """The numeric gradient by ``scheme`` with its steps and error estimate; see the module docstring.
 
     With ``f_noise`` (absolute rounding noise of one evaluation of L at W) an error estimate
     is returned; ``f_rel`` (relative rounding of one evaluation) raises the noise for
@@ -279,3 +303,58 @@ def _steps(W: np.ndarray, scheme: str, step: Any) -> np.ndarray:
     if h is None or not (np.isfinite(h).all() and (h > 0).all()):
         raise bad_value("step", step, f"a positive finite number or an array of {W.shape[0]} of them")
     return h.copy()
+
+
+def for_check(
+    W: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    lo: Loss,
+    act: Activation,
+    model: Any,
+    v: np.ndarray | None = None,
+    *,
+    scheme: str = "central",
+    step: Any = None,
+    batch: int | None = None,
+) -> Estimate:
+    """The method's :class:`Estimate` for a check against the error model ``model``: every
+    coordinate (v None) or the derivative along the unit direction v.  The complex step
+    evaluates the formula to rounding, so it carries the exact methods' error plus its own
+    underflow floor."""
+    if v is None:
+        res = estimate(
+            W, X, y, lo, act, scheme=scheme, step=step, batch=batch, f_noise=model.f_noise, f_rel=model.f_rel
+        )
+        exact = model.exact
+        steps = res.steps
+    else:
+        res = _directional(W, X, y, lo, act, v, scheme, model)
+        exact = np.abs(v) @ model.exact
+        steps = res.steps * np.abs(v)
+    error = res.error + exact if scheme == "complex" else res.error
+    return Estimate(np.asarray(res.grad, dtype=np.float64), np.asarray(error, dtype=np.float64), steps)
+
+
+def _directional(W, X, y, lo, act, v, scheme, model) -> NumericGradient:
+    # the numeric method along v: L(W + t v) as a function of the scalar t, any scheme
+    check_options(W, act, scheme=scheme)  # the same refusals as every coordinate (complex step at a kink)
+    t = default_steps(np.zeros(1, dtype=W.dtype), scheme)[0] * max(1.0, float(np.abs(W) @ np.abs(v)))
+    # the 1-D problem in t: design column X v, weight 0, offset z0 = X W
+    Xv = (X @ v.astype(W.dtype))[:, None]
+    lo_t, act_t = _shifted(lo, act, X @ W)
+    zero = np.zeros(1, dtype=W.dtype)
+    return estimate(zero, Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=model.f_noise, f_rel=model.f_rel)
+
+
+def _shifted(lo: Loss, act: Activation, z0: np.ndarray) -> tuple[Loss, Activation]:
+    # the loss and activation of the pre-activation z0 + t, for fixed offsets z0: lets the
+    # 1-D problem L(W + t v) reuse this module.  Both are shifted: a loss written from z
+    # (bce = softplus(z) - y z) reads z directly, not only through a = f(z).
+    def shift(t):
+        return t + (z0[:, None] if np.ndim(t) == 2 else z0)
+
+    return (
+        dataclasses.replace(lo, terms=lambda t, a, y: lo.terms(shift(t), a, y)),
+        dataclasses.replace(act, f=lambda t: act.f(shift(t))),
+    )

@@ -15,6 +15,22 @@ import numpy as np
 from .. import _validate
 from ..model import Activation, Loss
 
+FORMULA = "X^T (f(X W) - y) / N"
+
+
+#: what X^T (f(XW) - y) / N is the gradient of, per activation (the others: of no loss), and
+#: the registered loss that is, if any
+_OF: dict[str, tuple[str, str | None]] = {
+    "sigmoid": ("the mean binary cross-entropy L = mean_i [-y_i log a_i - (1 - y_i) log(1 - a_i)]", "bce"),
+    "identity": ("half the mean squared error L = mean_i (a_i - y_i)^2 / 2", None),
+}
+
+
+def gradient_of(lo: Loss, act: Activation) -> tuple[str, str | None]:
+    """What this rule is the gradient of with the activation ``act``, whatever the loss ``lo``:
+    the text, and the name of the registered loss it is (None: none)."""
+    return _OF.get(act.name, (f"no loss: it leaves out the activation's derivative ({act.dformula})", None))
+
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
     """X^T (f(X W) - y) / N, ignoring ``lo``."""

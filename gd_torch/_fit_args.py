@@ -1,0 +1,94 @@
+"""The boundary checks of :func:`gd_torch.fit`, apart from the algorithm (as scipy's
+``_derivative_iv``): one function that returns the validated arguments."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _validate
+from ._errors import bad_value
+from .gradients import Method, _device, lookup
+from .model import Activation, Loss, check_labels, resolve
+
+
+@dataclass(frozen=True)
+class FitArgs:
+    """fit's arguments, validated: arrays in their final dtype, names resolved to objects."""
+
+    X: np.ndarray
+    y: np.ndarray
+    method: Method
+    lo: Loss
+    act: Activation
+    alpha: float
+    epochs: int
+    batch_size: int | None
+    tol: float | None
+    patience: int | None
+    init: str
+    seed: int | None
+    device: Any
+    callback: Callable[[int, np.ndarray, float], bool | None] | None
+
+
+def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, patience, init, seed, device, callback):
+    """Validate fit's arguments (see :func:`gd_torch.fit`); return them as a :class:`FitArgs`."""
+    lo, act = resolve(loss, activation)
+    m = lookup(method)
+    _, X, y = _validate.problem(_validate.zero_weights(X), X, y)
+    check_labels(lo, y)
+    _validate.binary_labels(y, "fit trains a binary classifier; map the two classes to 0 and 1")
+    n = X.shape[0]
+    if batch_size is not None:
+        batch_size = _count("batch_size", batch_size, f"None or an integer from 1 to n_samples = {n}")
+        if batch_size > n:
+            raise bad_value("batch_size", batch_size, f"None or an integer from 1 to n_samples = {n}")
+    if callback is not None and not callable(callback):
+        raise bad_value("callback", callback, "None or a callable callback(epoch, weights, loss)")
+    _device.check(device, m.name, m.devices)
+    kw = m.bind(device, {})
+    if m.validate is not None:
+        m.validate(_validate.zero_weights(X), act, **kw)
+    return FitArgs(
+        X=X,
+        y=y,
+        method=m,
+        lo=lo,
+        act=act,
+        alpha=_alpha(alpha),
+        epochs=_count("epochs", epochs, "a positive integer"),
+        batch_size=batch_size,
+        tol=_tol(tol),
+        patience=None
+        if patience is None
+        else _count("patience", patience, "None or a positive integer (epochs without improvement)"),
+        init=init,
+        seed=_validate.seed("seed", seed),
+        device=device,
+        callback=callback,
+    )
+
+
+def _alpha(alpha: Any) -> float:
+    ok = isinstance(alpha, int | float | np.floating | np.integer) and not isinstance(alpha, bool)
+    if not ok or not math.isfinite(alpha) or alpha <= 0:
+        raise bad_value("alpha", alpha, "a finite number > 0 (the learning rate)")
+    return float(alpha)
+
+
+def _tol(tol: Any) -> float | None:
+    real = int | float | np.integer | np.floating  # np.float32(10.0) is a number too
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, real) or not math.isfinite(tol)):
+        raise bad_value("tol", tol, "None or a finite number (stop once the loss is at or below it)")
+    return None if tol is None else float(tol)
+
+
+def _count(name: str, value: Any, accepted: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise bad_value(name, value, accepted)
+    return int(value)

@@ -23,19 +23,19 @@ import numpy as np
 from .. import _validate
 from .._errors import GdTorchError, bad_value
 from ..check import DEFAULT_METHODS, CheckReport
-from ..gradients import METHODS, numeric
+from ..gradients import _device, lookup, numeric
 from ..model import Activation, Loss, resolve
 from ..ooc import Dataset
 from . import check as _check
 from . import ops
 from .comm import DEFAULT_TIMEOUT, Comm, RankFailure, init, rows
-from .train import METHODS as STEPPER_METHODS
-from .train import Stepper
+from .train import Run, Stepper, run
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "Comm",
     "RankFailure",
+    "Run",
     "Stepper",
     "check",
     "gradient",
@@ -43,12 +43,17 @@ __all__ = [
     "objective",
     "prepare",
     "rows",
+    "run",
     "stepper",
 ]
 
+#: the options a finite-difference method takes on row blocks (every perturbation of a scheme
+#: meets each block in one product: the in-memory ``batch`` has nothing to choose here)
+NUMERIC_OPTIONS = ("step",)
+
 
 def prepare(
-    W: Any, data: Dataset, comm: Comm | None, loss: str, activation: str
+    W: Any, data: Dataset, comm: Comm | None, loss: str | Loss, activation: str | Activation
 ) -> tuple[np.ndarray | None, ops.Part, Loss, Activation]:
     """The boundary checks shared by every function here: names, W against the data (shape,
     dtype, finite; None passes), the same data on every rank, 0/1 labels where the loss needs them."""
@@ -62,7 +67,14 @@ def prepare(
     return W, p, lo, act
 
 
-def objective(W: Any, data: Dataset, comm: Comm | None = None, *, loss="sse", activation="sigmoid") -> float:
+def objective(
+    W: Any,
+    data: Dataset,
+    comm: Comm | None = None,
+    *,
+    loss: str | Loss = "sse",
+    activation: str | Activation = "sigmoid",
+) -> float:
     """L(W) over the whole data (all ranks' rows), as :func:`gd_torch.objective`."""
     W, p, lo, act = prepare(W, data, comm, loss, activation)
     return ops.objective(p, W, lo, act)
@@ -74,32 +86,43 @@ def gradient(
     comm: Comm | None = None,
     *,
     method: str = "analytic",
-    loss: str = "sse",
-    activation: str = "sigmoid",
+    loss: str | Loss = "sse",
+    activation: str | Activation = "sigmoid",
     **options: Any,
 ) -> np.ndarray:
     """dL/dW over the whole data, as :func:`gd_torch.gradient`: each rank's partial sum over its
-    rows in blocks, then one all-reduce.  Every method: 'analytic', 'tutorial', 'autograd'
-    (torch's autograd per block, then the all-reduce, as DistributedDataParallel does) and
-    'numeric' (options ``scheme``, ``step``: each perturbed loss is an all-reduced sum of the
-    ranks' sums, all perturbations batched into one pass).
+    rows in blocks, then one all-reduce.  Every method of gd_torch.METHODS: the exact ones
+    (analytic, tutorial, autograd: torch's autograd per block on the rank's device, then the
+    all-reduce, as DistributedDataParallel does) and the finite differences 'numeric:<scheme>'
+    (option ``step``: each perturbed loss is an all-reduced sum of the ranks' sums, all
+    perturbations of the scheme batched into one pass).
 
     Returns an array of shape (D,) in the data's dtype, the same on every rank.
     """
-    _validate.choice("method", method, METHODS)
-    accepted = {"numeric": ("scheme", "step")}.get(method, ())
+    m = lookup(method)
+    scheme = ops.SCHEMES.get(m.name)
+    accepted = NUMERIC_OPTIONS if scheme is not None else ()
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise GdTorchError(
-            f"options {unknown} are not accepted by method={method!r}; accepted: {', '.join(accepted) or 'none'}"
+            f"options {unknown} are not accepted by method={method!r} on row blocks; accepted: "
+            f"{', '.join(accepted) or 'none'}"
         )
     W, p, lo, act = prepare(W, data, comm, loss, activation)
-    if method != "numeric":
-        ops.objective(p, W, lo, act)  # z = X W finite, or the row that is not
-        return ops.exact_gradient(p, W, lo, act, method)
-    scheme = options.get("scheme", "central")
+    _device.check(p.comm.device, m.name, m.devices)
+    if scheme is None:
+        return ops.exact_gradient(p, W, lo, act, _exact(m, lo, act, p.comm.device))
     h = numeric.check_options(W, act, scheme=scheme, step=options.get("step"))
+    ops.objective(p, W, lo, act)  # z = X W finite, or the row that is not
     return ops.numeric_gradient(p, W, lo, act, h, scheme).grad
+
+
+def _exact(m, lo: Loss, act: Activation, device: str) -> ops.Exact:
+    # a method with its own error estimate other than the registry's finite differences works
+    # on X in memory only
+    if m.estimate is not None:
+        raise bad_value("method", m.name, "a method without an error estimate of its own, or 'numeric:<scheme>'")
+    return ops.exact(m, lo, act, device)
 
 
 def check(
@@ -107,8 +130,8 @@ def check(
     data: Dataset,
     comm: Comm | None = None,
     *,
-    loss: str = "sse",
-    activation: str = "sigmoid",
+    loss: str | Loss = "sse",
+    activation: str | Activation = "sigmoid",
     methods: Sequence[str] = DEFAULT_METHODS,
     mode: str = "full",
     seed: int = 0,
@@ -124,19 +147,22 @@ def stepper(
     comm: Comm | None = None,
     *,
     method: str = "analytic",
-    loss: str = "sse",
-    activation: str = "sigmoid",
+    loss: str | Loss = "sse",
+    activation: str | Activation = "sigmoid",
     batch_size: int | None = None,
     seed: int | None = None,
 ) -> Stepper:
-    """A :class:`Stepper` (``loss(W)``, ``step(W, alpha)``) for gd_torch.train's loop, on K ranks."""
-    _validate.choice("method", method, STEPPER_METHODS)
+    """A :class:`Stepper` (``loss(W)``, ``step(W, alpha)``) for :func:`run` (gd_torch.train's
+    run_loop), on K ranks; every method of gd_torch.METHODS."""
+    m = lookup(method)
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or not 1 <= batch_size <= data.n
     ):
         raise bad_value("batch_size", batch_size, f"None or an integer from 1 to n_samples = {data.n}")
     seed = _validate.seed("seed", seed)
     _, p, lo, act = prepare(None, data, comm, loss, activation)
+    _device.check(p.comm.device, m.name, m.devices)
     if not lo.binary:  # prepare checked them for a cross-entropy
         ops.check_labels(p, "fit trains a binary classifier; map the two classes to 0 and 1")
-    return Stepper(p, lo, act, method, batch_size, seed)
+    e = None if ops.SCHEMES.get(m.name) is not None else _exact(m, lo, act, p.comm.device)
+    return Stepper(p, lo, act, m, e, batch_size, seed)

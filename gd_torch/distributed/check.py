@@ -21,7 +21,7 @@ from .._validate import seed as _seed
 
 # gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
 from ..check import DEFAULT_METHODS, MODES, CheckReport, _compare, _kink_columns, _near_kink, _odd_one_out, parse_method
-from ..gradients import numeric
+from ..gradients import Estimate, Method, _device, numeric
 from ..model import Activation, Loss
 from ..ooc import row_bytes
 from . import ops
@@ -44,53 +44,65 @@ def check(
     W is validated (shape, dtype, finite), lo and act resolved; methods, mode and seed are
     checked here as gd_torch.check checks them.  Every rank returns the same report.
     """
-    specs = _methods(methods)
+    resolved = _methods(methods)
     choice("mode", mode, MODES)
     seed = _seed("seed", seed, none_ok=False)
+    for m in resolved:
+        _device.check(p.comm.device, m.name, m.devices)
+    exact = {m.name: ops.exact(m, lo, act, p.comm.device) for m in resolved if ops.SCHEMES.get(m.name) is None}
     ops.objective(p, W, lo, act)  # z = X W finite on every rank, or a message naming the row
     model = ops.error_model(p, W, lo, act)
     v = None
     if mode == "directional":
         v = np.random.default_rng(seed).standard_normal(W.shape[0])
         v /= np.linalg.norm(v)
-    grads, errs, steps = {}, {}, {}
-    for spec, (name, opts) in zip(methods, specs, strict=True):
-        g, e, h = _one_method(p, W, lo, act, name, opts.get("scheme", "central"), model, v)
-        if h is not None:
-            steps[spec] = h
-        if v is not None and name != "numeric":
-            g, e = np.array([float(v @ g.astype(np.float64))]), np.array([float(np.abs(v) @ e)])
-        grads[spec], errs[spec] = np.asarray(g, dtype=np.float64), np.asarray(e, dtype=np.float64)
+    estimates = {
+        spec: _estimate(p, W, lo, act, m, exact.get(m.name), model, v)
+        for spec, m in zip(methods, resolved, strict=True)
+    }
+    grads = {spec: e.grad for spec, e in estimates.items()}
+    errs = {spec: e.error for spec, e in estimates.items()}
+    steps = {spec: e.steps for spec, e in estimates.items() if e.steps is not None}
     kink_cols, kinks = _kinks(p, W, act, steps)
     pairs = [_compare(a, b, grads, errs, model, kink_cols) for a, b in itertools.combinations(methods, 2)]
-    ok = all(pr.status != "disagree" for pr in pairs)
     shape = (p.n, W.shape[0])
     odd = _odd_one_out(list(methods), pairs)
-    return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, ok)
+    return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks)
 
 
-def _methods(methods: Sequence[str]) -> list[tuple[str, dict]]:
-    # the same refusals as gd_torch.check: at least two, known, distinct ('numeric' is numeric:central)
-    if isinstance(methods, str) or len(methods) < 2:
+def _methods(methods: Sequence[str]) -> list[Method]:
+    # the same refusals as gd_torch.check: at least two, known, distinct ('numeric' is numeric:central),
+    # and on row blocks no method with an in-memory error estimate of its own
+    if isinstance(methods, str) or not isinstance(methods, Sequence) or len(methods) < 2:
         raise bad_value("methods", methods, "at least two method names to compare")
-    specs = [parse_method(s) for s in methods]
-    same = {(name, opts.get("scheme", "central" if name == "numeric" else "")) for name, opts in specs}
-    if len(same) != len(methods):
-        raise bad_value("methods", list(methods), "distinct method names")
-    return specs
+    resolved = [parse_method(s) for s in methods]
+    if len({m.name for m in resolved}) != len(methods):
+        raise bad_value("methods", list(methods), "distinct method names ('numeric' is 'numeric:central')")
+    for m in resolved:
+        if m.estimate is not None and ops.SCHEMES.get(m.name) is None:
+            raise bad_value("methods", m.name, "methods without an error estimate of their own, or 'numeric:<scheme>'")
+    return resolved
 
 
-def _one_method(p, W, lo, act, name, scheme, model: errormodel.ErrorModel, v):
-    # (gradient, its error estimate, the numeric steps or None), as gd_torch.check computes them
-    if name != "numeric":
-        return ops.exact_gradient(p, W, lo, act, name), model.exact, None
+def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.ErrorModel, v) -> Estimate:
+    # as gd_torch.check's: an exact method is held to the model's rounding error; a finite
+    # difference brings its own estimate (the complex step adds the exact methods' error to its
+    # underflow floor: it evaluates the formula to rounding)
+    if e is not None:
+        g = ops.exact_gradient(p, W, lo, act, e).astype(np.float64)
+        if v is None:
+            return Estimate(g, np.asarray(model.exact, dtype=np.float64))
+        return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
+    scheme = ops.SCHEMES[m.name]
+    complex_step = scheme == "complex"  # as numeric.for_check adds model.exact to it
     if v is not None:
-        g, e, h = _directional(p, W, lo, act, v, scheme, model)
-        return g, (e + np.abs(v) @ model.exact if scheme == "complex" else e), h * np.abs(v)
+        g, err, h = _directional(p, W, lo, act, v, scheme, model)
+        exact = np.abs(v) @ model.exact
+        return Estimate(g.astype(np.float64), err + exact if complex_step else err, h * np.abs(v))
     h = numeric.check_options(W, act, scheme=scheme)
     res = ops.numeric_gradient(p, W, lo, act, h, scheme, model)
-    # the complex step evaluates the formula to rounding (model.exact) plus its own underflow floor
-    return res.grad, (model.exact + res.error if scheme == "complex" else res.error), res.steps
+    err = model.exact + res.error if complex_step else res.error
+    return Estimate(res.grad.astype(np.float64), np.asarray(err, dtype=np.float64), res.steps)
 
 
 def _directional(p: ops.Part, W, lo, act, v, scheme, model):

@@ -19,6 +19,7 @@ Failures are collective, so that every rank stops with one story:
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import GdTorchError
+from .._errors import GdTorchError, TrainingDiverged
 
 #: seconds between heartbeats; a rank silent for HEARTBEAT_MISSES beats counts as dead
 BEAT = 0.1
@@ -55,8 +56,13 @@ def rows(n: int, rank: int, world: int) -> tuple[int, int]:
 class Comm:
     """One process's rank among ``world``, its all-reduce and its heartbeat (see the module docstring)."""
 
-    def __init__(self, rank: int = 0, world: int = 1, timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> None:
+    def __init__(
+        self, rank: int = 0, world: int = 1, timeout: float = DEFAULT_TIMEOUT, device: str = "cpu", group: Any = None
+    ) -> None:
         self.rank, self.world, self.timeout, self.device = rank, world, timeout, device
+        #: the torch.distributed process group of the collectives (None: the default group, which
+        #: :meth:`close` then leaves; a group of its own is destroyed by close)
+        self.group = group
         self._changed = threading.Event()
         #: what this rank is doing now, in words ("computing the loss in epoch 3")
         self.doing = "starting"
@@ -108,7 +114,7 @@ class Comm:
         flat = np.concatenate([r.ravel().astype(np.float64) for r in real]) if len(real) > 1 else None
         # one collective: the pieces in float64 when they are several, else in their own dtype
         buf = torch.from_numpy(flat if flat is not None else real[0].ravel().copy()).to(self.device)
-        self._collective(lambda: dist.all_reduce(buf, op=ops[op]), what)
+        self._collective(lambda: dist.all_reduce(buf, op=ops[op], group=self.group), what)
         summed = buf.cpu().numpy()
         at = 0
         for a, r in zip(arrays, real, strict=True):
@@ -126,7 +132,7 @@ class Comm:
 
         mine = torch.from_numpy(np.ascontiguousarray(array).copy()).to(self.device)
         parts = [torch.empty_like(mine) for _ in range(self.world)]
-        self._collective(lambda: dist.all_gather(parts, mine), what)
+        self._collective(lambda: dist.all_gather(parts, mine, group=self.group), what)
         return np.stack([p.cpu().numpy() for p in parts])
 
     def _collective(self, op: Callable[[], Any], what: str) -> None:
@@ -215,7 +221,7 @@ class Comm:
             import torch.distributed as dist
 
             if dist.is_initialized():
-                dist.destroy_process_group()
+                dist.destroy_process_group(self.group)
 
 
 def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
@@ -226,9 +232,9 @@ def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout < 1e6:
         raise bad_value("timeout", timeout, "a number of seconds > 0")
     if device != "cpu":  # refuse an absent CUDA device here, in one line
-        from ..gradients import METHODS
+        from ..gradients import _device
 
-        METHODS["autograd"].load().resolve_device(device)
+        _device.resolve(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Comm(0, 1, float(timeout), device)
@@ -243,8 +249,13 @@ def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
 
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         torch.cuda.set_device(device)
-    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
-    comm = Comm(rank, world, float(timeout), device)
+    wait = datetime.timedelta(seconds=timeout)
+    group = None
+    if dist.is_initialized():  # the program already joined the ranks: a group of its own, with this timeout
+        group = dist.new_group(backend=backend, timeout=wait)
+    else:
+        dist.init_process_group(backend, timeout=wait)
+    comm = Comm(rank, world, float(timeout), device, group)
     store = dist.TCPStore(
         os.environ["MASTER_ADDR"],
         int(os.environ["MASTER_PORT"]),
@@ -252,13 +263,21 @@ def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
         timeout=datetime.timedelta(seconds=5),
     )
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")  # torchrun's restarts share its store
-    comm.start_heartbeat(dist.PrefixStore(f"gd_torch/{attempt}", store))
+    # each Comm of this process its own keys (every rank makes its Comms in the same order)
+    comm.start_heartbeat(dist.PrefixStore(f"gd_torch/{attempt}/{next(_SERIAL)}", store))
     return comm
 
 
-def failure_line(exc: BaseException) -> str | None:
-    """The one line a rank prints for ``exc``, or None on the ranks that should stop quietly
-    (every rank but one, for a failure they all saw)."""
+#: numbers the Comms :func:`init` makes in this process, in order (they name their heartbeat keys)
+_SERIAL = itertools.count(1)
+
+
+def failure_line(exc: BaseException, rank: int = 0) -> str | None:
+    """The one line rank ``rank`` prints for ``exc``, or None on the ranks that should stop
+    quietly: for a failure they all saw (a RankFailure), every rank but the one it names as the
+    reporter; for a divergence (the same all-reduced losses on every rank), every rank but 0."""
     if isinstance(exc, RankFailure) and not exc.report:
+        return None
+    if isinstance(exc, TrainingDiverged) and rank != 0:
         return None
     return f"gd-torch: error: {exc}"

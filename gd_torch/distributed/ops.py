@@ -12,15 +12,14 @@ Every partial sum is accumulated in float64 and returned in X's dtype.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _validate, errormodel
 from .._errors import GdTorchError
-from ..gradients import METHODS, numeric, tutorial
-from ..gradients.analytic import delta as _delta  # dL/dz: moving to gd_torch.model.delta
+from ..gradients import Method, numeric
 from ..model import Activation, Loss
 from ..ooc import Block, Dataset, row_bytes
 from .comm import Comm, RankFailure
@@ -136,58 +135,79 @@ def _check_z(b: Block, W: np.ndarray) -> np.ndarray:
         ) from None
 
 
-# ---- the exact methods: one block's share of dL/dW, for a problem of n samples ------------
+# ---- the exact methods: one block's share of dL/dW ----------------------------------------
+
+#: the finite-difference methods of the registry and their schemes: on row blocks they are
+#: differences of the all-reduced loss (numeric.differences), not the method's in-memory grad
+SCHEMES: dict[str, str] = {f"numeric:{s}": s for s in numeric.SCHEMES}
 
 
-def _analytic_z(b: Block, z, a, lo: Loss, act: Activation, n: int) -> np.ndarray:
-    return b.X.T @ _delta(z, b.y, lo, act, n, a=a)  # X_b^T dL/dz_b
+@dataclass(frozen=True)
+class Exact:
+    """An exact method (no error estimate of its own) split over row blocks.
 
+    The split needs g(X) = c(N) sum_i g_i(X_i, y_i), a sum over samples (c = 1) or their mean
+    (c = 1 / N, a mean loss's gradient, or the tutorial's rule whatever the loss): block b of
+    n_b rows then contributes g(X_b) (a sum) or g(X_b) n_b / N (a mean), as DistributedDataParallel
+    re-weights per-rank means.  Which one is read off the method itself (:func:`exact`).
+    """
 
-def _tutorial_z(b: Block, z, a, lo: Loss, act: Activation, n: int) -> np.ndarray:
-    # the tutorial's X_b^T (a_b - y_b) / n_b, re-weighted to the global / N
-    return tutorial.from_z(b.X.T, z, a, b.y, lo, act) * (b.y.shape[0] / n)
+    method: Method
+    #: True when g divides by the number of samples it is given
+    mean: bool
+    #: the keyword arguments of the method's calls (the rank's device for a method that runs on torch)
+    kw: dict
 
-
-#: the methods that are a formula in z = X W: a training pass computes them from the loss's z
-FROM_Z: dict[str, Callable[..., np.ndarray]] = {"analytic": _analytic_z, "tutorial": _tutorial_z}
-
-
-def _from_z(method: str) -> Callable[..., np.ndarray]:
-    def share(W, b: Block, lo: Loss, act: Activation, n: int, device: str) -> np.ndarray:
+    def share(self, W: np.ndarray, b: Block, lo: Loss, act: Activation, n: int) -> np.ndarray:
+        """Block b's share of dL/dW for a problem of n samples; z = X_b W checked finite."""
         z = _check_z(b, W)
-        return FROM_Z[method](b, z, act.f(z), lo, act, n)
+        if self.method.from_z is not None:  # the formula in z: no second product X_b W
+            g = self.method.from_z(b.X.T, z, act.f(z), b.y, lo, act)
+        else:
+            g = self.method.grad(W, b.X, b.y, lo, act, **self.kw)
+        return g * (b.y.shape[0] / n) if self.mean else g
 
-    return share
-
-
-def _torch(W, b: Block, lo: Loss, act: Activation, n: int, device: str) -> np.ndarray:
-    # torch's own autograd on the block's tensors; a block's mean re-weighted by n_b / N, as
-    # DistributedDataParallel averages per-rank means
-    g = METHODS["autograd"].load().grad(W, b.X, b.y, lo, act, device=device)  # torch imported here, on first use
-    return g * (b.y.shape[0] / n) if lo.reduction == "mean" else g
-
-
-#: method name -> one block's share of dL/dW
-PARTIALS: dict[str, Callable[..., np.ndarray]] = {**{m: _from_z(m) for m in FROM_Z}, "autograd": _torch}
+    def from_z(self, b: Block, z: np.ndarray, a: np.ndarray, lo: Loss, act: Activation, n: int) -> np.ndarray:
+        """Block b's share from a z = X_b W and a = f(z) the caller has (the method has from_z)."""
+        g = self.method.from_z(b.X.T, z, a, b.y, lo, act)
+        return g * (b.y.shape[0] / n) if self.mean else g
 
 
-def exact_gradient(p: Part, W, lo, act, method: str, rows: np.ndarray | None = None, n=None) -> np.ndarray:
-    """dL/dW by an exact method (PARTIALS) over all the data, or over a mini-batch (``rows``
-    on this rank, ``n`` rows in all)."""
-    share = PARTIALS[method]
+def exact(m: Method, lo: Loss, act: Activation, device: str = "cpu") -> Exact:
+    """``m`` ready for row blocks: whether it sums or averages over samples is measured on a
+    small fixed problem and on the same rows twice (a sum doubles, a mean stays); a method that
+    does neither cannot be split over rows and is refused."""
+    X = np.column_stack([np.ones(6), np.random.default_rng(0).standard_normal((6, 2))])
+    y, W = np.array([0.0, 1, 0, 1, 1, 0]), np.array([0.1, 0.6, -0.4])
+    on_cpu = m.bind("cpu", {})
+    one = np.asarray(m.grad(W, X, y, lo, act, **on_cpu), dtype=np.float64)
+    two = np.asarray(m.grad(W, np.vstack([X, X]), np.concatenate([y, y]), lo, act, **on_cpu), dtype=np.float64)
+    ratio = float(two @ one / (one @ one)) if (one @ one) > 0 else np.nan
+    for mean, r in ((False, 2.0), (True, 1.0)):
+        if abs(ratio - r) <= 1e-9:
+            return Exact(m, mean, m.bind(device, {}))
+    raise GdTorchError(
+        f"method={m.name!r} cannot be split over row blocks: on the same rows twice its gradient is {ratio:.6g} "
+        "times the gradient on them once; a sum over samples gives 2, their mean 1"
+    )
+
+
+def exact_gradient(p: Part, W, lo, act, e: Exact, rows: np.ndarray | None = None, n=None) -> np.ndarray:
+    """dL/dW by an exact method over all the data, or over a mini-batch (``rows`` on this
+    rank, ``n`` rows in all)."""
     n = p.n if n is None else n
 
     def partial() -> np.ndarray:
         total = np.zeros(W.shape[0])
         for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=_VECTORS), rows):
-            total += share(W, b, lo, act, n, p.comm.device)
+            total += e.share(W, b, lo, act, n)
         return total
 
-    return p.comm.reduce(f"the {method} gradient", partial, np.zeros(W.shape[0])).astype(p.dtype)
+    return p.comm.reduce(f"the {e.method.name} gradient", partial, np.zeros(W.shape[0])).astype(p.dtype)
 
 
-def loss_and_gradient(p: Part, W, lo, act, method: str) -> tuple[float, np.ndarray | None]:
-    """L(W) over all the data and dL/dW by a FROM_Z method, in one pass over the rows (one
+def loss_and_gradient(p: Part, W, lo, act, e: Exact) -> tuple[float, np.ndarray | None]:
+    """L(W) over all the data and dL/dW by a method with ``from_z``, in one pass over the rows (one
     all-reduce of D + 1 numbers).  The gradient is None when some z is not finite (the loss
     then is not finite either: training stops on it)."""
     d = W.shape[0]
@@ -200,7 +220,7 @@ def loss_and_gradient(p: Part, W, lo, act, method: str) -> tuple[float, np.ndarr
                 a = act.f(z)
                 total[d] += float(lo.terms(z, a, b.y).sum())
             if np.isfinite(z).all():
-                total[:d] += FROM_Z[method](b, z, a, lo, act, p.n)
+                total[:d] += e.from_z(b, z, a, lo, act, p.n)
             else:
                 total[d + 1] += 1
         return total

@@ -1,47 +1,56 @@
-"""Gradient descent on K ranks (or on one, out of core) as a Stepper: loss(W) and step(W, alpha).
+"""Gradient descent on K ranks (or on one, out of core): a Stepper for gd_torch.train.run_loop.
 
 Every rank holds the same W and applies the same update, W <- W - alpha dL/dW with the
 all-reduced gradient, so the weights stay identical on all ranks (checked by
-:meth:`Stepper.assert_identical`: a rank that drifts is an error).
+:meth:`Stepper.assert_identical`: a rank that drifts is an error).  The epochs, the stop rules
+and divergence detection are gd_torch.train.run_loop's own, on the all-reduced loss, so every
+rank decides alike.
 
-Full batch: one step per epoch, the gradient of the whole data; for the methods that are a
-formula in z (analytic, tutorial) the loss of W and its gradient come from one pass over
-the rows.  Mini-batch: each epoch reshuffles one global permutation of the N rows, drawn
-exactly as gd_torch.fit draws it (numpy's Generator on SeedSequence(seed, spawn_key=(1,))),
-so that K ranks follow one process's trajectory; each step's batch is the next b indices
-of it, each rank summing over those of its own rows.  The permutation is the one O(N)
-allocation: 8 bytes per row on every rank.
+Full batch: one step per epoch, the gradient of the whole data; for a method with ``from_z``
+(analytic, tutorial) the loss of W and its gradient come from one pass over the rows.
+Mini-batch: each epoch reshuffles one global permutation of the N rows, drawn exactly as
+gd_torch.fit draws it (numpy's Generator on SeedSequence(seed, spawn_key=(1,))), so that K
+ranks follow one process's trajectory; each step's batch is the next b indices of it, each
+rank summing over those of its own rows.  The permutation is the one O(N) allocation: 8 bytes
+per row on every rank.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
-from .._errors import GdTorchError
-from ..gradients import numeric
+from .._errors import GdTorchError, bad_value
+from .._fit_args import FitArgs, _alpha, _count, _tol
+from ..gradients import Method, numeric
 from ..model import Activation, Loss
+from ..train import StopReason, run_loop
 from . import ops
 from .comm import RankFailure
 
-#: the gradient methods a Stepper follows
-METHODS = (*ops.PARTIALS, "numeric")
-
 
 class Stepper:
-    """Steps of gradient descent on this rank's Part; every rank must build one alike."""
+    """Steps of gradient descent on this rank's Part (``loss(W)``, ``step(W, alpha)``: the
+    protocol of gd_torch._steppers); every rank must build one alike."""
 
     def __init__(
         self,
         p: ops.Part,
         lo: Loss,
         act: Activation,
-        method: str = "analytic",
+        method: Method,
+        exact: ops.Exact | None,
         batch_size: int | None = None,
         seed: int | None = None,
     ) -> None:
-        self.p, self.lo, self.act, self.method = p, lo, act, method
+        """``exact``: the method split over row blocks (ops.exact), None for a finite difference."""
+        self.p, self.lo, self.act, self.method, self.exact = p, lo, act, method, exact
+        self.scheme = ops.SCHEMES.get(method.name)  # the finite difference's scheme, or None
         self.batch_size = batch_size
         self.epoch = 0
+        self._checked = False
         self._cached: np.ndarray | None = None
         if batch_size is not None:
             if seed is None and p.comm.world > 1:
@@ -52,8 +61,11 @@ class Stepper:
     def loss(self, W: np.ndarray) -> float:
         """L(W) on all the data, the same float on every rank (NaN or inf when training diverged)."""
         self.p.comm.context = f"epoch {self.epoch + 1}"
-        if self.batch_size is None and self.method in ops.FROM_Z:
-            L, g = ops.loss_and_gradient(self.p, W, self.lo, self.act, self.method)
+        if not self._checked:  # a NaN or inf in X, named by its row, before it reads as a divergence
+            ops.objective(self.p, W, self.lo, self.act)
+            self._checked = True
+        if self.batch_size is None and self.exact is not None and self.method.from_z is not None:
+            L, g = ops.loss_and_gradient(self.p, W, self.lo, self.act, self.exact)
             self._cached = g
             return L
         return float(ops.loss_values(self.p, W[None, :], self.lo, self.act)[0])
@@ -61,8 +73,8 @@ class Stepper:
     def step(self, W: np.ndarray, alpha: float) -> None:
         """One epoch: W <- W - alpha dL/dW, once (full batch) or once per mini-batch; in place.
 
-        Called after ``loss(W)`` on the same W (as gd_torch.train's loop does), a full-batch
-        step takes the gradient that pass computed.
+        Called after ``loss(W)`` on the same W (as run_loop does), a full-batch step takes the
+        gradient that pass computed.
         """
         self.epoch += 1
         comm = self.p.comm
@@ -85,10 +97,10 @@ class Stepper:
         cached, self._cached = self._cached, None
         if rows is None and cached is not None:
             return cached
-        if self.method != "numeric":
-            return ops.exact_gradient(self.p, W, self.lo, self.act, self.method, rows, n)
-        h = numeric.check_options(W, self.act)
-        return ops.numeric_gradient(self.p, W, self.lo, self.act, h, "central", rows=rows, n=n).grad
+        if self.exact is not None:
+            return ops.exact_gradient(self.p, W, self.lo, self.act, self.exact, rows, n)
+        h = numeric.check_options(W, self.act, scheme=self.scheme)
+        return ops.numeric_gradient(self.p, W, self.lo, self.act, h, self.scheme, rows=rows, n=n).grad
 
     def assert_identical(self, W: np.ndarray) -> None:
         """Raise on every rank unless W is bit for bit the same on all ranks."""
@@ -104,3 +116,53 @@ class Stepper:
                 report=self.p.comm.rank == 0,
                 rank=r,
             )
+
+
+@dataclass(frozen=True)
+class Run:
+    """What :func:`run` did: as gd_torch.FitResult's fields of the same names (the accuracy is
+    the final weights' only: the history's would be one more pass over the data per epoch)."""
+
+    weights: np.ndarray
+    loss_history: np.ndarray
+    weights_history: np.ndarray
+    epochs_run: int
+    stop_reason: StopReason
+    final_accuracy: float
+
+
+def run(
+    st: Stepper,
+    W0: np.ndarray,
+    *,
+    alpha: float = 0.01,
+    epochs: int = 100,
+    tol: float | None = None,
+    patience: int | None = None,
+    callback: Callable[[int, np.ndarray, float], bool | None] | None = None,
+) -> Run:
+    """gd_torch.train.run_loop on the stepper's ranks from W0; the final weights are compared
+    over the ranks (a drift raises on every rank).  A divergence (gd_torch.TrainingDiverged) is
+    raised on every rank alike (see comm.failure_line)."""
+    if callback is not None and not callable(callback):
+        raise bad_value("callback", callback, "None or a callable callback(epoch, weights, loss)")
+    a = FitArgs(
+        X=None,  # type: ignore[arg-type]  # the data are row blocks on the ranks: run_loop reads neither
+        y=None,  # type: ignore[arg-type]
+        method=st.method,
+        lo=st.lo,
+        act=st.act,
+        alpha=_alpha(alpha),
+        epochs=_count("epochs", epochs, "a positive integer"),
+        batch_size=st.batch_size,
+        tol=_tol(tol),
+        patience=None if patience is None else _count("patience", patience, "None or a positive integer"),
+        init="given",
+        seed=None,
+        device=st.p.comm.device,
+        callback=callback,
+    )
+    weights, losses, k, reason = run_loop(W0, st, a)
+    W = weights[k].copy()
+    st.assert_identical(W)
+    return Run(W, losses, weights, k, reason, ops.accuracy(st.p, W, st.act))

@@ -25,9 +25,23 @@ import numpy as np
 
 from .. import distributed, ooc
 from .._errors import GdTorchError, bad_value
+from .._io import OutputFolder
+from ..cli import _name_flag
 from ..distributed.comm import failure_line
+from ..gradients import _device, lookup
 from ..model import init_weights
-from ._common import load_data, positive_int
+from ._common import load_data, output_folder, positive_float, positive_int, print_written
+
+
+def _mib(text: str) -> float:
+    # argparse type: MiB of working memory per row block, at least 4 KiB
+    try:
+        value = positive_float(text)
+    except argparse.ArgumentTypeError:
+        value = 0.0
+    if value < 1 / 256:
+        raise argparse.ArgumentTypeError(f"must be a number of MiB >= 1/256 (4 KiB); got {text!r}")
+    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,11 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=distributed.DEFAULT_TIMEOUT,
         help="seconds a rank waits for the others before it stops, naming the rank that died or hung (%(default)g)",
     )
-    g.add_argument("--block-mib", type=float, default=64, help="working memory per row block, MiB (%(default)g)")
+    g.add_argument("--block-mib", type=_mib, default=64, help="working memory per row block, MiB (%(default)g)")
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -61,25 +75,39 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _start(command: str, args: argparse.Namespace) -> int:
-    if not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise bad_value("--timeout", args.timeout, "a number of seconds > 0")
-    if not (math.isfinite(args.block_mib) and args.block_mib >= 1 / 256):
-        raise bad_value("--block-mib", args.block_mib, "a number of MiB >= 1/256 (4 KiB)")
-    if args.workers is not None and "WORLD_SIZE" not in os.environ:
+    _BEFORE[command](args)
+    if args.workers is not None and "WORLD_SIZE" in os.environ:
+        raise bad_value("--workers", args.workers, "left out under torchrun (it starts the ranks itself)")
+    if args.workers is not None:
         from ..distributed.launch import launch
 
+        _data(args)  # bad data refused here, in one line, before K ranks start
         settings = {k: v for k, v in vars(args).items() if not k.startswith("_")} | {"workers": None}
         return launch(["-m", __name__, json.dumps({"command": command, "args": settings})], args.workers)
     comm = distributed.init(timeout=args.timeout, device=args.device)
     try:
         return _BODIES[command](args, comm)
     except GdTorchError as exc:
-        line = failure_line(exc)
-        if line is not None:
-            print(line, file=sys.stderr, flush=True)
+        if failure_line(exc, comm.rank) is not None:  # one rank prints a failure they all saw
+            message = _name_flag(str(exc), args) if hasattr(args, "_parser") else str(exc)
+            print(f"gd-torch: error: {message}", file=sys.stderr, flush=True)
         return 2
     finally:
         comm.close()
+
+
+def _before_train(args: argparse.Namespace) -> None:
+    # what in-memory train refuses before any work, refused here before any rank starts
+    m = lookup(args.method)
+    _device.check(args.device, m.name, m.devices)
+
+
+def _before_check(args: argparse.Namespace) -> None:
+    if args.device != "cpu":  # the methods run per block on the CPU; the ranks all-reduce over gloo
+        raise bad_value("--device", args.device, "'cpu' for a check on a dataset folder or several ranks")
+
+
+_BEFORE = {"train": _before_train, "check": _before_check}
 
 
 def _data(args: argparse.Namespace) -> tuple[ooc.Dataset, str]:
@@ -105,8 +133,8 @@ def _train(args: argparse.Namespace, comm: distributed.Comm) -> int:
     from . import train as cmd
 
     data, desc = _data(args)
-    if args.device != "cpu" and args.method != "autograd":
-        raise bad_value("--device", args.device, "'cpu' unless --method autograd (the only method that runs on CUDA)")
+    if args.batch_size is not None and args.batch_size > data.n:
+        raise bad_value("--batch-size", args.batch_size, f"at most the number of samples, {data.n}")
     st = distributed.stepper(
         data,
         comm,
@@ -116,99 +144,113 @@ def _train(args: argparse.Namespace, comm: distributed.Comm) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
     )
-    W = init_weights(data.d, args.init, args.seed, data.dtype)
-    W0 = W.copy()
+    W0 = init_weights(data.d, args.init, args.seed, data.dtype)
     rank0 = comm.rank == 0
     with contextlib.ExitStack() as stack:
-        out = []
+        folders: list[OutputFolder | None] = []
 
         def prepare() -> np.ndarray:  # rank 0's --out folder, before any step (a failure stops every rank)
             if rank0:
-                out.append(stack.enter_context(cmd.output_folder(args, "gd-torch-train")))
+                folders.append(stack.enter_context(output_folder(args, "train", cmd.FILES, writes=not args.no_plots)))
             return np.zeros(1)
 
         comm.reduce("the --out folder", prepare, np.zeros(1))
         progress = cmd._Progress(args.epochs) if rank0 and args.epochs > cmd.MANY_EPOCHS and not args.quiet else None
         try:
-            losses, reason = _loop(st, W, args, progress)
+            r = distributed.run(
+                st, W0, alpha=args.alpha, epochs=args.epochs, tol=args.tol, patience=args.patience, callback=progress
+            )
         finally:
             if progress is not None:
                 progress.close()
-        st.assert_identical(W)
-        acc = distributed.ops.accuracy(st.p, W, st.act)
         if rank0:
-            _report(args, desc + "; " + _describe(data, comm, args), W0, W, losses, reason, acc, data.n)
-            if out[0] is not None:
-                _pictures(out[0], args, losses, comm.world)
+            _report(args, data, f"{desc}; {_describe(data, comm, args)}", r)
+            if not args.no_plots:
+                _pictures(folders[0], args, r, comm.world)
+    if rank0:
+        print_written(folders[0])
     return 0
 
 
-def _pictures(out: Path, args: argparse.Namespace, losses: list[float], world: int) -> None:
+def _pictures(out: OutputFolder, args: argparse.Namespace, r: distributed.Run, world: int) -> None:
+    # the loss curve; the boundary pictures need every sample in memory
     from .. import plots
 
     title = f"Training loss ({args.method} gradient, alpha={args.alpha:g}, {world} rank(s))"
-    plots.plot_loss(np.array(losses), out / "loss.png", title=title, ylabel=f"loss ({args.loss})")
-    print(f"wrote into {out}/: loss.png")
+    plots.plot_loss(r.loss_history, out.file("loss.png"), title=title, ylabel=f"loss ({args.loss})")
+    print("no boundary.png/boundary.gif: they draw every sample, and a dataset folder or ranks keep them on disk")
 
 
-def _loop(st, W: np.ndarray, args: argparse.Namespace, callback) -> tuple[list[float], str]:
-    # the epochs, tol and patience rules on the all-reduced loss (every rank decides alike);
-    # gd_torch.train.run_loop's job once it exists
-    losses, best, since = [], math.inf, 0
-    for k in range(args.epochs + 1):
-        L = st.loss(W)
-        if not math.isfinite(L):
-            raise GdTorchError(
-                f"training diverged at epoch {k}: the loss became {L} with alpha={args.alpha:g}; "
-                f"try a smaller learning rate, e.g. --alpha {args.alpha / 10:g}"
-            )
-        losses.append(L)
-        if callback is not None:
-            callback(k, W, L)
-        if k == args.epochs:
-            return losses, "epochs"
-        if args.tol is not None and L <= args.tol:
-            return losses, "tol"
-        best, since = (L, 0) if L < best else (best, since + 1)
-        if args.patience is not None and since >= args.patience:
-            return losses, "patience"
-        st.step(W, args.alpha)
-    return losses, "epochs"
-
-
-def _report(args, desc: str, W0, W, losses: list[float], reason: str, acc: float, n: int) -> None:
+def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distributed.Run) -> None:
+    # gd-torch train's report, worded as the in-memory run words it
     from .train import MANY_EPOCHS, describe_gradient
 
-    run = len(losses) - 1
+    n = data.n
     if not args.quiet:
         batch = "full batch" if args.batch_size is None else f"mini-batches of {args.batch_size}, one global shuffle"
         print(f"data: {desc}")
         print(f"gradient: {describe_gradient(args.method, args.loss, args.activation)}")
         init = {"uniform": "uniform on [0, 1)", "normal": "normal (0, 1)"}.get(args.init, args.init)
-        print(f"initial W: {init} with seed {args.seed}: {np.array2string(W0, precision=6)}")
+        print(f"initial W: {init} with seed {args.seed}: {np.array2string(r.weights_history[0], precision=6)}")
         print(f"alpha={args.alpha:g}, epochs={args.epochs}, {batch}")
-        stride = 1 if args.epochs <= MANY_EPOCHS else math.ceil(run / 20)
-        for k in range(0, run, stride):
-            print(f"epoch #{k + 1}, loss={losses[k]:.7f}")
-    stop = {"tol": f"loss <= tol={args.tol}", "patience": f"no improvement for {args.patience} epochs"}.get(reason)
-    stop = f"stopped after {run} epochs: {stop}" if stop else f"ran all {run} epochs"
-    print(f"final: loss={losses[-1]:.7f} ({args.loss}), accuracy={acc:.4f} ({round(acc * n)}/{n}); {stop}")
-    print(f"final W: {np.array2string(W, precision=6)} (identical on every rank)")
+        stride = 1 if args.epochs <= MANY_EPOCHS else math.ceil(r.epochs_run / 20)
+        if r.epochs_run:
+            every = f", every {stride} epochs" if stride > 1 else ""
+            print(f"(epoch #k, loss=...: the loss before epoch k's update, as the tutorial prints it{every})")
+        for k in range(0, r.epochs_run, stride):
+            print(f"epoch #{k + 1}, loss={r.loss_history[k]:.7f}")
+        _samples(args, data, r.weights)
+    stop = {
+        "tol": lambda: f"loss <= tol={args.tol:g}",
+        "patience": lambda: f"no improvement for {args.patience} epochs",
+    }
+    why = stop.get(r.stop_reason)
+    stop_text = f"stopped after {r.epochs_run} epochs: {why()}" if why else f"ran all {r.epochs_run} epochs"
+    after = f"after epoch #{r.epochs_run}'s update" if r.epochs_run else "at the initial weights"
+    print(
+        f"final: loss={r.loss_history[-1]:.7f} ({args.loss}) {after}, accuracy={r.final_accuracy:.4f} "
+        f"({round(r.final_accuracy * n)}/{n}; label 1 where activation >= 0.5); {stop_text}"
+    )
+    print(f"final W: {np.array2string(r.weights, precision=6)} (identical on every rank)")
+
+
+def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None:
+    # the ten samples the in-memory run shows (the same seeded draw), read from the data
+    from ..model import ACTIVATIONS
+    from ..train import predict_labels
+
+    rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(2,)))
+    picks = rng.choice(data.n, size=min(10, data.n), replace=False)
+    order = np.argsort(picks)
+    X, y = data.take(picks[order])
+    a = np.empty(picks.shape[0])
+    a[order] = ACTIVATIONS[args.activation].f(X @ W)
+    labels = np.empty(picks.shape[0], dtype=np.float64)
+    labels[order] = y
+    print(f"{len(picks)} samples chosen with seed {args.seed}:")
+    for i, ai, pi, yi in zip(picks, a, predict_labels(a), labels, strict=True):
+        print(f"  sample {i:4d}: activation={ai:.4f}; predicted_label={pi}, true_label={yi:g}")
 
 
 def _check(args: argparse.Namespace, comm: distributed.Comm) -> int:
     data, desc = _data(args)
-    if args.device != "cpu":
-        raise bad_value("--device", args.device, "'cpu' for a check on row blocks or several ranks")
     W = init_weights(data.d, "uniform", args.seed, data.dtype)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     report = distributed.check(
-        W, data, comm, loss=args.loss, activation=args.activation, methods=methods, mode=args.mode, seed=args.seed
+        W,
+        data,
+        comm,
+        loss=args.loss,
+        activation=args.activation,
+        methods=list(args.methods),
+        mode=args.mode,
+        seed=args.seed,
     )
     if comm.rank == 0:
         print(f"data: {desc}; {_describe(data, comm, args)}")
         print(f"W: uniform [0, 1) with seed {args.seed}")
         print(report)
+        if not report.ok:  # gd-torch check's diagnosis reads X in memory
+            print("\ndiagnosis: not on a dataset folder or ranks (it needs X in memory); run check on a CSV for it")
     return 0 if report.ok else 1
 
 

@@ -2,13 +2,16 @@
 
 Runs the job's cases with gd_torch.distributed on this rank's rows and writes this rank's
 results to ``<out>/rank<r>.json``; rank 0 also writes ``<out>/result.json`` last, through
-gd_torch._io (a run that fails leaves neither).  A job may plant a fault on one rank
-(kill, hang, drift) to see how the others stop.  Errors print as the CLI prints them: one
-line, by one rank.
+gd_torch._io (a run that fails leaves neither).  Then a job may run one more training with a
+fault planted on one rank (kill, hang), on a Comm of its own with a short timeout, to see
+how the others stop; it would write ``<out>/fault/rank<r>.json`` at its end.  Errors print as
+the CLI prints them: one line, by one rank.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -21,6 +24,7 @@ import numpy as np
 import gd_torch
 import gd_torch.distributed as dist
 from gd_torch import _io, ooc
+from gd_torch.cli import main as main_cli
 from gd_torch.distributed.comm import failure_line
 
 
@@ -68,18 +72,15 @@ def fit(case: dict, job: dict, comm: dist.Comm) -> dict:
         batch_size=case.get("batch_size"),
         seed=case["seed"],
     )
-    W = gd_torch.init_weights(data.d, "uniform", case["seed"], data.dtype)
+    W0 = gd_torch.init_weights(data.d, "uniform", case["seed"], data.dtype)
     fault = case.get("fault")
-    losses = []
-    for k in range(case["epochs"] + 1):  # the loop gd_torch.train.run_loop will run
-        losses.append(st.loss(W))
-        if k == case["epochs"]:
-            break
+
+    def plant(k: int, W: np.ndarray, L: float) -> None:  # run_loop's callback, before epoch k + 1's step
         if fault and fault["epoch"] == k and fault["rank"] == comm.rank:
             FAULTS[fault["kind"]](W)
-        st.step(W, case["alpha"])
-    st.assert_identical(W)
-    return {"W": W.astype(np.float64).tolist(), "losses": losses}
+
+    r = dist.run(st, W0, alpha=case["alpha"], epochs=case["epochs"], callback=plant)
+    return {"W": r.weights.astype(np.float64).tolist(), "losses": r.loss_history.tolist()}
 
 
 def fits(job: dict, comm: dist.Comm) -> list:
@@ -98,11 +99,23 @@ def errors(job: dict, comm: dist.Comm) -> list:
                 dist.gradient(np.ones(data.d, dtype=data.dtype), data, comm)
             out.append(None)
         except gd_torch.GdTorchError as exc:
-            out.append({"line": failure_line(exc), "message": str(exc)})
+            out.append({"line": failure_line(exc, comm.rank), "message": str(exc)})
     return out
 
 
-TASKS = {"gradients": gradients, "checks": checks, "fits": fits, "errors": errors}
+def cli(job: dict, comm: dist.Comm) -> list:
+    # gd-torch on every rank, as torchrun runs it (a Comm of its own inside this one): its
+    # exit status and what it printed, per rank
+    out = []
+    for argv in job["cases"]:
+        printed, errors = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
+            code = main_cli(argv)
+        out.append({"code": code, "out": printed.getvalue(), "err": errors.getvalue()})
+    return out
+
+
+TASKS = {"gradients": gradients, "checks": checks, "fits": fits, "errors": errors, "cli": cli}
 
 
 def main(path: str) -> int:
@@ -110,15 +123,26 @@ def main(path: str) -> int:
     comm = dist.init(timeout=job.get("timeout", 20.0))
     out = Path(job["out"])
     try:
-        results = {task["task"]: TASKS[task["task"]](task | {"data": job["data"]}, comm) for task in job["tasks"]}
+        results, seconds = {}, {}
+        for task in job["tasks"]:
+            started = time.monotonic()
+            results[task["task"]] = TASKS[task["task"]](task | {"data": job["data"]}, comm)
+            seconds[task["task"]] = time.monotonic() - started
+        results["seconds"] = seconds  # where a launch's time goes
+        _io.write_text(out / f"rank{comm.rank}.json", json.dumps(results))
+        if comm.rank == 0:
+            _io.write_text(out / "result.json", json.dumps({"world": comm.world}))
+        if "fault" in job:  # last: a run of its own (a Comm with the fault's timeout) that must fail
+            faulty = dist.init(timeout=job["fault_timeout"])
+            result = fit(job["fault"], job, faulty)
+            (out / "fault").mkdir(exist_ok=True)
+            _io.write_text(out / "fault" / f"rank{comm.rank}.json", json.dumps(result))
+            faulty.close()
     except gd_torch.GdTorchError as exc:
-        line = failure_line(exc)
+        line = failure_line(exc, comm.rank)
         if line is not None:
             print(line, file=sys.stderr, flush=True)
         return 2
-    _io.write_text(out / f"rank{comm.rank}.json", json.dumps(results))
-    if comm.rank == 0:
-        _io.write_text(out / "result.json", json.dumps({"world": comm.world}))
     comm.close()
     return 0
 

@@ -14,6 +14,8 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +69,14 @@ def problems(tmp_path_factory) -> dict:
     return {"paths": paths, "arrays": arrays, "W0": W0}
 
 
-def run(tmp: Path, world: int, tasks: list, data: dict, timeout: float = 30.0) -> tuple[int, list[str], dict, float]:
-    """Launch ``world`` ranks on the tasks; return (exit status, stderr lines, rank -> results, seconds)."""
+def run(tmp: Path, world: int, job: dict) -> tuple[int, list[str], dict, float]:
+    """Launch ``world`` ranks on the job; return (exit status, stderr lines, rank -> results, seconds)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    job = tmp / "job.json"
-    job.write_text(json.dumps({"tasks": tasks, "data": data, "out": str(tmp), "timeout": timeout}))
+    path = tmp / "job.json"
+    path.write_text(json.dumps(job | {"out": str(tmp)}))
     started = time.monotonic()
     with open(tmp / "stderr", "wb") as err:
-        code = launch([WORKER, str(job)], world, grace=GRACE, stderr=err, limit=LIMIT)
+        code = launch([WORKER, str(path)], world, grace=GRACE, stderr=err, limit=LIMIT)
     took = time.monotonic() - started
     lines = (tmp / "stderr").read_text().splitlines()
     results = {
@@ -137,7 +139,7 @@ FIT_CASES = [
         "alpha": 0.05,
         "epochs": 100,
         "seed": 1,
-        "batch_size": 32,
+        "batch_size": 100,
     },
     {
         "data": "tut-float64",
@@ -146,7 +148,7 @@ FIT_CASES = [
         "alpha": 0.05,
         "epochs": 100,
         "seed": 2,
-        "batch_size": 50,
+        "batch_size": 125,
     },
     {"data": "tut-float32", "method": "tutorial", "loss": "sse", "alpha": 0.01, "epochs": 100, "seed": 42},
     {"data": "tut-float32", "method": "analytic", "loss": "bce", "alpha": 0.05, "epochs": 100, "seed": 3},
@@ -169,29 +171,75 @@ ERROR_CASES = [
 ]
 
 
+def cli_cases(problems) -> list[list[str]]:
+    # gd-torch check on every rank, as under torchrun: the tutorial's rule is not sse's gradient
+    methods = "analytic,autograd,numeric,tutorial"
+    return [["check", "--dataset", problems["paths"]["tut-float64"], "--methods", methods, "--timeout", "30"]]
+
+
+def fault_case(kind: str) -> dict:
+    # a long training in which rank 1 is killed or hangs before epoch 4's step
+    case = {"data": "tut-float64", "method": "analytic", "loss": "sse", "alpha": 0.01, "epochs": 10_000, "seed": 0}
+    return case | {"fault": {"kind": kind, "rank": 1, "epoch": 3}}
+
+
 def _launch(world: int, problems, tmp: Path) -> dict:
-    # one launch of K ranks running every gradient, check and fit case (K = 3: a subset)
+    # One launch of K ranks runs every case, then a training with a fault planted on rank 1 (a
+    # Comm of its own with a short timeout): K = 2 every gradient, check, fit and error case and
+    # a hung rank; K = 3 a subset, gd-torch check on every rank, and a killed rank
     subset = world == 3
     tasks = [
         {"task": "gradients", "cases": gradient_cases(problems, subset)},
         {"task": "checks", "cases": check_cases(problems, subset)},
         {"task": "fits", "cases": FIT_CASES[:2] if subset else FIT_CASES},
+        {"task": "cli", "cases": cli_cases(problems)} if subset else {"task": "errors", "cases": ERROR_CASES},
     ]
-    if not subset:
-        tasks.append({"task": "errors", "cases": ERROR_CASES})
-    code, lines, results, took = run(tmp, world, tasks, problems["paths"])
-    assert code == 0, "\n".join(lines)
-    return {"world": world, "tasks": tasks, "results": results, "lines": lines, "seconds": took}
+    fault = fault_case("kill" if subset else "hang")
+    job = {"tasks": tasks, "data": problems["paths"], "timeout": 30.0, "fault": fault, "fault_timeout": FAULT_TIMEOUT}
+    code, lines, results, took = run(tmp, world, job)
+    assert sorted(results) == list(range(world)), "\n".join(lines)  # every rank finished the cases
+    return {"world": world, "tasks": tasks, "results": results, "lines": lines, "code": code, "out": tmp}
 
 
 @pytest.fixture(scope="module")
-def two_ranks(problems, tmp_path_factory) -> dict:
-    return _launch(2, problems, tmp_path_factory.mktemp("k2"))
+def launches(problems, tmp_path_factory) -> dict:
+    """The two worker launches (K = 2, 3) and gd-torch under torchrun, run at the same time:
+    most of a launch is waiting (K processes importing torch, collectives' latency, a fault's
+    timeout), which the others fill."""
+    tmp = tmp_path_factory.mktemp("torchrun")
+    argv = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "gd_torch", "train"]
+    argv += ["--dataset", problems["paths"]["tut-float64"], "--epochs", "30", "--out", str(tmp / "o")]
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo"}
+    torchrun = subprocess.Popen(
+        [sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp
+    )
+    folders = {world: tmp_path_factory.mktemp(f"k{world}") for world in (2, 3)}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        running = {world: pool.submit(_launch, world, problems, folder) for world, folder in folders.items()}
+        done: dict = {world: future.result() for world, future in running.items()}
+    stdout, stderr = torchrun.communicate(timeout=LIMIT)
+    done["torchrun"] = Finished(torchrun.returncode, stdout, stderr, tmp / "o")
+    return done
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A command's exit status and output, and its --out folder."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    out: Path
 
 
 @pytest.fixture(scope="module")
-def three_ranks(problems, tmp_path_factory) -> dict:
-    return _launch(3, problems, tmp_path_factory.mktemp("k3"))
+def two_ranks(launches) -> dict:
+    return launches[2]
+
+
+@pytest.fixture(scope="module")
+def three_ranks(launches) -> dict:
+    return launches[3]
 
 
 @pytest.fixture(params=["two_ranks", "three_ranks"])
@@ -225,7 +273,7 @@ def test_k_rank_gradient_equals_the_one_process_gradient_within_the_error_model(
         ).exact
         if case["method"] == "numeric":  # against analytic, within the finite difference's predicted error
             ref = gd_torch.gradient(W, X, y, loss=loss, activation=act)
-            res = numeric.grad(W, X, y, lo, a, f_noise=model.f_noise, f_rel=model.f_rel)
+            res = numeric.estimate(W, X, y, lo, a, f_noise=model.f_noise, f_rel=model.f_rel)
             tol = TOLERANCES["numeric_predicted"] * (res.error + model.exact)
         else:
             ref = gd_torch.gradient(W, X, y, method=case["method"], loss=loss, activation=act)
@@ -365,57 +413,58 @@ def test_an_error_on_one_rank_stops_every_rank_and_that_rank_alone_reports_it(tw
         assert got[1 - reporter]["line"] is None, got  # one line in all
 
 
-def _fault_run(tmp: Path, problems, world: int, kind: str) -> tuple[int, list[str], float]:
-    case = {"data": "tut-float64", "method": "analytic", "loss": "sse", "alpha": 0.01, "epochs": 10_000, "seed": 0}
-    case["fault"] = {"kind": kind, "rank": 1, "epoch": 3}
-    code, lines, results, took = run(tmp, world, [{"task": "fits", "cases": [case]}], problems["paths"], FAULT_TIMEOUT)
-    assert results == {}  # no rank wrote its results
-    assert sorted(p.name for p in tmp.iterdir()) == ["job.json", "stderr"]  # no output file, no partial one
-    return code, lines, took
+def _fault(ranks: dict) -> list[str]:
+    # the fault's run left no output file and no partial one; the one error line it printed
+    out = ranks["out"]
+    assert not (out / "fault").exists()
+    assert [p.name for p in out.rglob("*") if ".partial" in p.name] == []
+    errors = [ln for ln in ranks["lines"] if "error" in ln.lower()]
+    assert len(errors) == 1, ranks["lines"]
+    return errors
 
 
-def test_a_killed_rank_ends_the_run_with_one_line_naming_it(tmp_path, problems):
-    code, lines, took = _fault_run(tmp_path, problems, 3, "kill")
-    assert code == 128 + 9  # the launcher's status is the killed rank's
-    errors = [ln for ln in lines if "error" in ln.lower()]
-    assert len(errors) == 1, lines
+def test_a_killed_rank_ends_the_run_with_one_line_naming_it(three_ranks):
+    assert three_ranks["code"] == 128 + 9  # the launcher's status is the killed rank's
     pattern = r"^gd-torch: error: rank 1 died while .*epoch \d+.*; rank [02] stopped .* after (\d+\.\d) s \(a lost connection; timeout 3 s\)$"
-    m = re.match(pattern, errors[0])
-    assert m, errors[0]
+    m = re.match(pattern, _fault(three_ranks)[0])
+    assert m, three_ranks["lines"]
     assert float(m.group(1)) < FAULT_TIMEOUT  # a closed connection is seen at once, not after the timeout
 
 
-def test_a_hung_rank_ends_the_run_within_the_timeout_with_one_line_naming_it(tmp_path, problems):
-    code, lines, took = _fault_run(tmp_path, problems, 2, "hang")
-    assert code == 2
-    errors = [ln for ln in lines if "error" in ln.lower()]
-    assert len(errors) == 1, lines
+def test_a_hung_rank_ends_the_run_within_the_timeout_with_one_line_naming_it(two_ranks):
+    assert two_ranks["code"] == 2
     pattern = r"^gd-torch: error: rank 1 hung while continuing after the loss and gradient in epoch 4; rank 0 stopped waiting for the loss and gradient in epoch 5 after (\d+\.\d) s \(no answer; timeout 3 s\)$"
-    m = re.match(pattern, errors[0])
-    assert m, errors[0]
+    m = re.match(pattern, _fault(two_ranks)[0])
+    assert m, two_ranks["lines"]
     assert FAULT_TIMEOUT - 0.5 <= float(m.group(1)) <= FAULT_TIMEOUT + 1.0
 
 
 # ---- the command line -----------------------------------------------------------------------
 
 
-def test_cli_check_on_three_workers_prints_once_the_one_process_verdict(problems, capfd):
-    from gd_torch.cli import main
-
-    methods = "analytic,autograd,numeric,tutorial"
-    argv = ["check", "--dataset", problems["paths"]["tut-float64"], "--workers", "3", "--methods", methods]
-    assert main([*argv, "--timeout", "30"]) == 1  # the tutorial's rule is not sse's gradient
-    out, err = capfd.readouterr()
+def test_cli_check_on_three_ranks_prints_once_the_one_process_verdict(three_ranks):
+    per_rank = [three_ranks["results"][r]["cli"][0] for r in range(3)]
+    assert [r["code"] for r in per_rank] == [1, 1, 1]  # the tutorial's rule is not sse's gradient
+    out = per_rank[0]["out"]
     assert out.count("FAIL: tutorial disagrees with analytic, autograd, numeric, which agree with each other") == 1
     assert out.startswith("data: ") and "3 rank(s) of about 83 rows each" in out and "N=250 D=3" in out
+    assert [r["out"] for r in per_rank[1:]] == ["", ""]  # rank 0 alone prints
+    assert all("error" not in r["err"].lower() for r in per_rank), per_rank
+
+
+def test_cli_workers_starts_the_ranks_and_prints_the_verdict_once(problems, capfd):
+    from gd_torch.cli import main
+
+    argv = ["check", "--dataset", problems["paths"]["tut-float64"], "--workers", "2", "--methods", "analytic,tutorial"]
+    assert main([*argv, "--loss", "bce", "--timeout", "30"]) == 0  # the tutorial's rule is bce's gradient
+    out, err = capfd.readouterr()
+    assert out.count("OK: all methods agree within their predicted tolerances") == 1
+    assert out.startswith("data: ") and "2 rank(s) of about 125 rows each" in out and "N=250 D=3" in out
     assert "error" not in err.lower(), err
 
 
-def test_torchrun_trains_like_one_process_and_only_rank_0_prints(tmp_path, problems):
-    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo"}
-    argv = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "gd_torch", "train"]
-    argv += ["--dataset", problems["paths"]["tut-float64"], "--epochs", "30", "--out", str(tmp_path / "o")]
-    run = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=LIMIT, env=env, cwd=tmp_path)
+def test_torchrun_trains_like_one_process_and_only_rank_0_prints(launches, problems):
+    run = launches["torchrun"]
     assert run.returncode == 0, run.stderr
     X, y = problems["arrays"]["tut"]
     r = gd_torch.fit(X, y, method="tutorial", loss="sse", alpha=0.01, epochs=30, seed=42)  # train's defaults
@@ -423,7 +472,7 @@ def test_torchrun_trains_like_one_process_and_only_rank_0_prints(tmp_path, probl
     assert [int(k) for k, _ in epochs] == list(range(1, 31))  # printed once, by rank 0
     assert all(v == f"{r.loss_history[int(k) - 1]:.7f}" for k, v in epochs)
     assert run.stdout.count("final: ") == 1 and "2 rank(s)" in run.stdout
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["loss.png"]
+    assert sorted(p.name for p in run.out.iterdir()) == ["loss.png"]
 
 
 # ---- docs/scaling.md ------------------------------------------------------------------------

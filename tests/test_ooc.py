@@ -311,7 +311,12 @@ def test_cli_make_data_then_train_and_check_out_of_core_as_in_memory(tmp_path, c
     r = gd_torch.fit(X, y, method="analytic", loss="bce", alpha=0.5, epochs=20, seed=42)
     for k, value in re.findall(r"^epoch #(\d+), loss=([0-9.]+)$", out, flags=re.M):
         assert value == f"{r.loss_history[int(k) - 1]:.7f}"
-    assert f"final: loss={r.final_loss:.7f} (bce), accuracy={r.final_accuracy:.4f}" in out
+    assert f"final: loss={r.final_loss:.7f} (bce) after epoch #20's update, accuracy={r.final_accuracy:.4f}" in out
+    # the ten samples the in-memory run shows, as it shows them
+    picks = np.random.default_rng(np.random.SeedSequence(42, spawn_key=(2,))).choice(2000, size=10, replace=False)
+    a = 1 / (1 + np.exp(-(X[picks] @ r.weights)))
+    shown = re.findall(r"^  sample +(\d+): activation=([0-9.]+);", out, flags=re.M)
+    assert shown == [(str(i), f"{v:.4f}") for i, v in zip(picks, a, strict=True)]
     assert (tmp_path / "o" / "loss.png").is_file() and "1 rank(s)" in out and err == ""
     # the tutorial's rule checked on the same data: it is bce's gradient, not sse's
     assert main(["check", "--dataset", str(folder), "--loss", "bce", "--methods", "analytic,tutorial"]) == 0
@@ -322,9 +327,12 @@ def test_cli_make_data_then_train_and_check_out_of_core_as_in_memory(tmp_path, c
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--timeout", "0"], r"^gd-torch: error: --timeout must be a number of seconds > 0; got 0.0$"),
+        (["--timeout", "0"], r"^gd-torch: error: --timeout must be a finite number > 0; got '0'$"),
         (["--block-mib", "nan"], r"^gd-torch: error: --block-mib must be a number of MiB >= 1/256"),
-        (["--device", "cuda"], r"^gd-torch: error: --device must be 'cpu' unless --method autograd"),
+        (
+            ["--device", "cuda"],
+            r"^gd-torch: error: --device must be 'cpu' for method='tutorial' \(it runs on the CPU only\)",
+        ),
     ],
 )
 def test_cli_out_of_core_flags_are_checked(tmp_path, capsys, flags, message):
@@ -362,12 +370,22 @@ def test_cli_flags_that_a_dataset_folder_overrides_are_refused_not_ignored(tmp_p
             lambda d: dist.gradient(np.ones(3), d, loss="bce", activation="relu"),
             r"^activation must be one of 'sigmoid'",
         ),
-        (lambda d: dist.gradient(np.ones(3), d, method="numeric", scheme="magic"), r"^scheme must be one of"),
+        (
+            lambda d: dist.gradient(np.ones(3), d, method="numeric", scheme="complex"),
+            r"^options \['scheme'\] are not accepted by method='numeric' on row blocks; accepted: step$",
+        ),
+        (
+            lambda d: dist.gradient(np.ones(3), d, method="numeric", step=-1.0),
+            r"^step must be a positive finite number",
+        ),
         (lambda d: dist.check(np.ones(3), d, mode="all"), r"^mode must be one of 'full', 'directional'; got 'all'"),
         (lambda d: dist.check(np.ones(3), d, methods=["analytic"]), r"^methods must be at least two method names"),
         (lambda d: dist.check(np.ones(3), d, methods=["numeric", "numeric:central"]), r"^methods must be distinct"),
         (lambda d: dist.stepper(d, batch_size=0), r"^batch_size must be None or an integer from 1 to n_samples = 20"),
-        (lambda d: dist.stepper(d, method="magic"), r"^method must be one of 'analytic', 'tutorial', 'autograd'"),
+        (
+            lambda d: dist.stepper(d, method="magic"),
+            r"^method must be one of 'analytic', 'autograd', 'numeric:central'",
+        ),
         (lambda d: dist.stepper(d, seed=-1), r"^seed must be None or a non-negative integer; got -1"),
         (lambda d: dist.init(timeout=0), r"^timeout must be a number of seconds > 0; got 0"),
         (lambda d: dist.init(device="cuda:99"), r"^device must be"),

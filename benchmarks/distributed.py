@@ -33,7 +33,7 @@ import gd_torch.distributed as dist
 from gd_torch import _io, ooc
 from gd_torch.distributed import ops
 from gd_torch.distributed.launch import launch
-from gd_torch.model import resolve
+from gd_torch.gradients import lookup
 from gd_torch.synthetic import make_data
 
 #: the projection's target: rows, machines, published figures (see docs/scaling.md)
@@ -83,10 +83,12 @@ def rank_main(job: dict) -> int:
     data = ooc.open_dataset(job["data"], budget=job["budget"])
     _, p, lo, act = dist.prepare(None, data, comm, "bce", "sigmoid")
     W = np.zeros(data.d, dtype=data.dtype)
-    st = dist.Stepper(p, *resolve("bce", "sigmoid"), "analytic")
-    grad = lambda: ops.exact_gradient(p, W, lo, act, "analytic")  # noqa: E731
+    st = dist.stepper(data, comm, method="analytic", loss="bce")
+    analytic = ops.exact(lookup("analytic"), lo, act)
+    grad = lambda: ops.exact_gradient(p, W, lo, act, analytic)  # noqa: E731
     epoch = lambda: (st.loss(W), st.step(W, 0.0))  # noqa: E731  (alpha 0: W, and so the work, stays put)
     grad()  # warm: the rank's rows now in the page cache
+    st.loss(W)  # its first call also checks z = X W finite, once
     res = {"world": comm.world, "n": data.n, "d": data.d, "dtype": str(data.dtype), "budget": job["budget"]}
     res["omp_threads"] = os.environ.get("OMP_NUM_THREADS")
     res["gradient_warm_s"] = _timed(comm, grad, job["repeats"])

@@ -9,9 +9,10 @@ u, so that W = (0, u) separates the classes with margin MARGIN:
 
 Rows are drawn in chunks, each from its own seeded stream (SeedSequence(seed, spawn_key=
 (chunk,))), written into shards of at most ``shard_rows`` rows: the data depend on (n, d,
-dtype, seed, shard_rows), never on memory.  Every file is written atomically; ``meta.json``
-is written first marked incomplete and last marked complete, so that an interrupted run is
-refused by :func:`gd_torch.ooc.open_dataset` instead of read as a smaller dataset.
+dtype, seed, shard_rows), never on memory.  The folder is written as every gd-torch output
+folder is (gd_torch._io.output_folder): every file staged and moved in when all are written,
+``meta.json`` last, so that an interrupted run leaves the previous dataset (or none) as it was,
+never a smaller one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ MARGIN = 0.5
 CHUNK_ROWS = 1 << 16
 #: shard size by default: 1 GiB of X
 SHARD_BYTES = 1 << 30
+#: meta.json's "format": what make_data writes (and rewrites)
+FORMAT = "gd-torch dataset"
 
 
 def make_data(
@@ -46,12 +49,19 @@ def make_data(
     *,
     shard_rows: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    flag: str = "out",
 ) -> Path:
     """Write the problem of the module docstring: X of shape (n, d) (bias column first), y.
 
-    out : a new or empty folder, or one a previous make_data wrote (its shards are replaced)
+    out : the dataset folder, created if needed, as every gd-torch output folder
+        (:func:`gd_torch._io.output_folder`): locked while written, the shards and ``meta.json``
+        staged in a hidden folder inside it and moved in when all are written (an interrupted
+        run leaves the previous dataset as it was; a rewrite needs room for both meanwhile);
+        the previous dataset's shards that this run does not rewrite are removed, other files
+        are left alone.  A ``meta.json`` of another program is refused, not overwritten.
     shard_rows : rows per shard (default: 1 GiB of X per shard)
     progress : called as progress(rows_written, n) after each chunk
+    flag : the name messages give ``out`` (the command line's '--out')
 
     Returns the folder; ``meta.json`` in it holds the separating W (``separating_W``).
     """
@@ -61,15 +71,15 @@ def make_data(
     if shard_rows is None:
         shard_rows = max(1, SHARD_BYTES // (d * dt.itemsize))
     shard_rows = _count("shard_rows", shard_rows, 1)
-    out = _prepare(Path(out))
     u = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**32,))).standard_normal(d - 1)
     u /= np.linalg.norm(u)
     shards = [(s, min(s + shard_rows, n)) for s in range(0, n, shard_rows)]
     names = [{"X": f"X-{i:05d}.npy", "y": f"y-{i:05d}.npy", "rows": e - s} for i, (s, e) in enumerate(shards)]
+    files = [f for sh in names for f in (sh["X"], sh["y"])]
     meta = {
-        "format": "gd-torch dataset",
-        "complete": False,
-        "written": 0,
+        "format": FORMAT,
+        "complete": True,
+        "written": len(names),
         "n": n,
         "d": d,
         "dtype": str(dt),
@@ -80,14 +90,25 @@ def make_data(
         "description": f"blobs at +-{MU} u with N(0, I) noise, column 0 the bias, separable with margin "
         f"{MARGIN} by W = separating_W",
     }
-    _write_meta(out, meta)
     chunk = min(CHUNK_ROWS, shard_rows)
-    for i, (s, e) in enumerate(shards):
-        _write_shard(out, names[i], s, e, d, dt, u, seed, chunk, progress, n)
-        meta["written"] = i + 1
-    meta["complete"] = True
-    _write_meta(out, meta)
-    return out
+    owned = (*dict.fromkeys([*files, *_previous(Path(out), flag)]), META)
+    with _io.output_folder(out, "make-data", owned, flag=flag) as folder:
+        for i, (s, e) in enumerate(shards):
+            _write_shard(folder, names[i], s, e, d, dt, u, seed, chunk, progress, n)
+        # meta.json last: moved in after every shard it lists
+        _io.write_text(folder.file(META), json.dumps(meta, indent=1) + "\n")
+    return Path(out)
+
+
+def _previous(out: Path, flag: str) -> list[str]:
+    # the shards of the dataset already in ``out`` (removed unless rewritten); a meta.json that
+    # is not ours is refused before anything is written
+    if not (out / META).is_file():
+        return []
+    info = read_meta(out)
+    if info.get("format") != FORMAT:
+        raise bad_value(flag, str(out), f"a folder whose {META}, if any, is a gd-torch dataset's")
+    return [f for sh in info.get("shards", []) for f in (sh.get("X"), sh.get("y")) if isinstance(f, str)]
 
 
 def _count(name: str, value: Any, least: int) -> int:
@@ -99,32 +120,11 @@ def _count(name: str, value: Any, least: int) -> int:
     return int(value)
 
 
-def _prepare(out: Path) -> Path:
-    # a new or empty folder, or our own earlier output (its old shards and partials removed)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GdTorchError(f"out folder {str(out)!r} cannot be created: {exc.strerror or exc}") from None
-    _io.remove_stale_partials(out)
-    entries = list(out.iterdir())
-    if entries and not (out / META).is_file():
-        raise bad_value("out", str(out), "a new or empty folder, or one that make-data wrote before")
-    if entries:
-        read_meta(out)  # refuse a meta.json that is not ours before deleting anything
-        for p in entries:
-            if p.name == META or (p.suffix == ".npy" and p.name[:2] in ("X-", "y-")):
-                p.unlink()
-    return out
-
-
-def _write_meta(out: Path, meta: dict) -> None:
-    _io.write_text(out / META, json.dumps(meta, indent=1) + "\n")
-
-
-def _write_shard(out, names, start, stop, d, dt, u, seed, chunk, progress, n) -> None:
+def _write_shard(folder, names, start, stop, d, dt, u, seed, chunk, progress, n) -> None:
     rows = stop - start
-    with _io.atomic_path(out / names["X"]) as tx, _io.atomic_path(out / names["y"]) as ty:
-        with tx.open("wb") as fx, ty.open("wb") as fy:
+    path = folder.file(names["X"])
+    try:
+        with path.open("wb") as fx, folder.file(names["y"]).open("wb") as fy:
             np.lib.format.write_array_header_1_0(fx, _descr(dt, (rows, d)))
             np.lib.format.write_array_header_1_0(fy, _descr(dt, (rows,)))
             for s in range(start, stop, chunk):
@@ -133,6 +133,8 @@ def _write_shard(out, names, start, stop, d, dt, u, seed, chunk, progress, n) ->
                 y.astype(dt).tofile(fy)
                 if progress is not None:
                     progress(min(s + chunk, stop), n)
+    except OSError as exc:  # a full disk, a file-size limit: named as the final file (see _io.output_folder)
+        raise GdTorchError(f"could not write {str(path)!r}: {exc.strerror or exc}") from None
 
 
 def _descr(dt: np.dtype, shape: tuple[int, ...]) -> dict:

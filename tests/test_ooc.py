@@ -59,22 +59,42 @@ def test_make_data_depends_on_the_seed_and_not_on_the_block_it_was_read_in(tmp_p
     assert not np.array_equal(Xa, c.take(np.arange(500))[0])
 
 
-def test_make_data_reports_progress_and_rewrites_its_own_folder_only(tmp_path):
+def test_make_data_reports_progress_and_rewrites_its_own_files_only(tmp_path):
     seen = []
     synthetic.make_data(300, 3, "float32", tmp_path / "d", shard_rows=100, progress=lambda k, n: seen.append((k, n)))
     assert seen[-1] == (300, 300) and len(seen) == 3
-    synthetic.make_data(150, 3, "float32", tmp_path / "d", shard_rows=100)  # its own: replaced
+    (tmp_path / "d" / "notes.txt").write_text("mine")
+    synthetic.make_data(150, 3, "float32", tmp_path / "d", shard_rows=100)  # its own: replaced, the third shard gone
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [
         "X-00000.npy",
         "X-00001.npy",
         "meta.json",
+        "notes.txt",
         "y-00000.npy",
         "y-00001.npy",
     ]
+    assert ooc.open_dataset(tmp_path / "d").n == 150
     (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(GdTorchError, match=r"^out must be a new or empty folder"):
+    (tmp_path / "other" / "meta.json").write_text('{"format": "something else"}')
+    with pytest.raises(GdTorchError, match=r"^out must be a folder whose meta.json, if any, is a gd-torch dataset's"):
         synthetic.make_data(10, 3, "float32", tmp_path / "other")
+    assert (tmp_path / "other" / "meta.json").read_text() == '{"format": "something else"}'
+
+
+def test_an_interrupted_make_data_leaves_the_previous_dataset_as_it_was(tmp_path):
+    out = synthetic.make_data(300, 3, "float64", tmp_path / "d", seed=1, shard_rows=100)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupt(rows: int, n: int) -> None:
+        if rows > 200:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.make_data(400, 3, "float64", out, seed=2, shard_rows=100, progress=interrupt)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no partial, no new shard
+    with pytest.raises(KeyboardInterrupt):  # into a new folder: nothing left, not even the folder
+        synthetic.make_data(400, 3, "float64", tmp_path / "new", shard_rows=100, progress=interrupt)
+    assert not (tmp_path / "new").exists()
 
 
 @pytest.mark.parametrize(
@@ -93,7 +113,7 @@ def test_make_data_refuses_bad_arguments(tmp_path, kwargs, match):
         synthetic.make_data(**args)
 
 
-def test_an_interrupted_make_data_is_refused_not_read_as_less_data(tmp_path):
+def test_a_dataset_marked_incomplete_is_refused_not_read_as_less_data(tmp_path):
     out = synthetic.make_data(300, 3, "float32", tmp_path / "d", shard_rows=100)
     meta = ooc.read_meta(out)
     meta.update(complete=False, written=1)
@@ -322,6 +342,29 @@ def test_cli_make_data_then_train_and_check_out_of_core_as_in_memory(tmp_path, c
     assert main(["check", "--dataset", str(folder), "--loss", "bce", "--methods", "analytic,tutorial"]) == 0
     assert main(["check", "--dataset", str(folder), "--loss", "sse", "--methods", "analytic,tutorial"]) == 1
     assert "FAIL: analytic, tutorial disagree" in capsys.readouterr().out
+
+
+def test_cli_make_data_names_its_flags_in_errors(tmp_path, capsys):
+    from gd_torch.cli import main
+
+    (tmp_path / "file").write_text("")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "meta.json").write_text("{}")
+    base = ["make-data", "--n", "10", "--d", "3", "--quiet"]
+    for flags, message in (
+        (["--out", str(tmp_path / "file")], f"--out must be a folder; got {str(tmp_path / 'file')!r}, which is a file"),
+        (
+            ["--out", str(tmp_path / "foreign")],
+            "--out must be a folder whose meta.json, if any, is a gd-torch dataset's",
+        ),
+        (["--out", str(tmp_path / "d"), "--dtype", "int8"], "--dtype must be one of float32, float64; got 'int8'"),
+        (["--out", str(tmp_path / "d"), "--shard-rows", "0"], "--shard-rows must be a positive integer; got '0'"),
+        (["--out", str(tmp_path / "d"), "--n", "1.5"], "--n must be a positive whole number such as 1000000 or 1e6"),
+    ):
+        assert main([*base, *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"gd-torch: error: {message}") and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize(

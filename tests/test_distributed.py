@@ -168,6 +168,16 @@ ERROR_CASES = [
         "seed": 0,
         "fault": {"kind": "drift", "rank": 1, "epoch": 2},
     },
+    {
+        "kind": "fit",
+        "data": "tut-float64",
+        "method": "analytic",
+        "loss": "mse",
+        "activation": "identity",
+        "alpha": 10.0,
+        "epochs": 200,
+        "seed": 0,
+    },
 ]
 
 
@@ -404,6 +414,8 @@ def test_an_error_on_one_rank_stops_every_rank_and_that_rank_alone_reports_it(tw
             0,
             r"^gd-torch: error: the weights differ between ranks after epoch 5: rank 1 has W\[0\] = .*, rank 0 has .* \(ranks \[1\] drifted",
         ),
+        # a divergence: every rank sees the same all-reduced losses; rank 0 says so
+        (0, r"^gd-torch: error: training diverged at epoch \d+: the loss became .* with alpha=10; try a smaller"),
     ]
     assert len(cases) == len(expected)
     for i, (reporter, pattern) in enumerate(expected):

@@ -440,3 +440,134 @@ def test_the_distributed_functions_check_their_input_at_the_boundary(call, match
     data = ooc.Arrays(X, (np.arange(20) % 2).astype(float))
     with pytest.raises(GdTorchError, match=match):
         call(data)
+
+
+# ---- the pieces main's modules gave the distributed code -------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("activation", "loss"), pairs())
+def test_the_error_model_from_sums_over_row_blocks_is_the_one_built_in_memory(rng, dtype, activation, loss):
+    # errormodel.partial_sums / from_sums restate build's sums; they must stay the same model
+    X = rng.standard_normal((300, 4)).astype(dtype)
+    y = (rng.uniform(size=300) < 0.5).astype(dtype)
+    W = (rng.standard_normal(4) / 2).astype(dtype)
+    lo, act = resolve(loss, activation)
+    one = errormodel.build(W, X, y, lo, act)
+    sums = sum(errormodel.partial_sums(W, X[s : s + 70], y[s : s + 70], lo, act, 300) for s in range(0, 300, 70))
+    blocks = errormodel.from_sums(sums, 300, X.dtype, lo)
+    np.testing.assert_allclose(blocks.exact, one.exact, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(blocks.f_noise, one.f_noise, rtol=1e-12, atol=0)
+    assert (blocks.u, blocks.dtype, blocks.f_rel) == (one.u, one.dtype, one.f_rel)
+    k3 = errormodel.from_sums(sums, 300, X.dtype, lo, ranks=3)  # the all-reduce's own rounding on top
+    assert (k3.exact > blocks.exact).all() and k3.f_noise > blocks.f_noise
+
+
+def _summed(W, X, y, lo, act):
+    # the tutorial's rule times N: a sum over samples
+    return (X.T @ (act.f(X @ W) - y)).astype(X.dtype)
+
+
+def _first_sample(W, X, y, lo, act):
+    # looks at one sample whatever the rows: neither a sum nor a mean over them
+    return (X[0] * (act.f(X[0] @ W) - y[0])).astype(X.dtype)
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    # a copy of the registry for this test, with two methods of a user's
+    from gd_torch.gradients import METHODS, Method, register
+
+    monkeypatch.setattr(gd_torch.gradients, "METHODS", dict(METHODS))
+    register(Method("summed", "X^T (f(XW) - y)", "X^T (f(XW) - y)", _summed))
+    register(Method("first", "one sample's term", "X_0 (f(X_0 W) - y_0)", _first_sample))
+
+
+def test_a_method_added_through_the_registry_alone_is_split_over_row_blocks(registered, tmp_path):
+    X, y = gd_torch.tutorial_data()
+    write_shards(tmp_path, X, y, 100)
+    data = ooc.open_dataset(tmp_path, budget=4096)
+    W = gd_torch.init_weights(3, seed=0)
+    g = dist.gradient(W, data, method="summed")  # a sum over samples: blocks add up
+    np.testing.assert_allclose(g, _summed(W, X, y, *resolve("sse", "sigmoid")), rtol=1e-13)
+    g = dist.gradient(W, data, method="tutorial", loss="sse")  # a mean: blocks weighted n_b / N
+    np.testing.assert_allclose(g, gd_torch.gradient(W, X, y, method="tutorial"), rtol=1e-13)
+    report = dist.check(W, data, loss="bce", methods=["analytic", "autograd", "summed"])
+    assert not report.ok and report.odd_one_out == "summed"  # N times bce's gradient
+    st = dist.stepper(data, method="summed", seed=0)
+    r = dist.run(st, W, alpha=1e-3, epochs=3)
+    f = gd_torch.fit(X, y, method="summed", alpha=1e-3, epochs=3, init="uniform", seed=0)
+    np.testing.assert_allclose(r.loss_history[0], f.loss_history[0], rtol=1e-13)
+    with pytest.raises(GdTorchError, match=r"^method='first' cannot be split over row blocks: on the same rows"):
+        dist.gradient(W, data, method="first")
+    with pytest.raises(GdTorchError, match=r"^method='first' cannot be split"):
+        dist.stepper(data, method="first")
+
+
+def test_a_users_activation_and_loss_work_on_row_blocks(tmp_path, rng):
+    softsign = gd_torch.Activation(
+        "softsign",
+        f=lambda z: z / (1 + abs(z)),
+        df=lambda z, a: 1 / (1 + abs(z)) ** 2,
+        formula="a = z / (1 + |z|)",
+        dformula="da/dz = 1 / (1 + |z|)^2",
+        smooth=False,
+        torch_f=lambda z: z / (1 + z.abs()),
+    )
+    X, y = rng.standard_normal((300, 3)), (rng.uniform(size=300) < 0.5).astype(float)
+    W = rng.standard_normal(3)
+    write_shards(tmp_path, X, y, 120)
+    data = ooc.open_dataset(tmp_path, budget=4096)
+    for method in ("analytic", "autograd", "numeric"):
+        g = dist.gradient(W, data, method=method, loss="mse", activation=softsign)
+        g1 = gd_torch.gradient(W, X, y, method=method, loss="mse", activation=softsign)
+        np.testing.assert_allclose(g, g1, rtol=1e-9 if method == "numeric" else 1e-13)
+    assert dist.check(W, data, loss="mse", activation=softsign, methods=["analytic", "autograd", "numeric"]).ok
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [({"tol": 0.2}, "tol"), ({"patience": 2}, "patience"), ({}, "epochs")],
+)
+def test_distributed_run_stops_and_diverges_as_fit_does(blobs, kwargs, reason):
+    X, y = blobs
+    alpha = 5.0 if reason == "patience" else 0.1  # too large a step stops improving
+    st = dist.stepper(ooc.Arrays(X, y), method="analytic", loss="bce", seed=0)
+    W0 = gd_torch.init_weights(3, seed=0)
+    r = dist.run(st, W0, alpha=alpha, epochs=60, **kwargs)
+    f = gd_torch.fit(X, y, method="analytic", loss="bce", alpha=alpha, epochs=60, seed=0, **kwargs)
+    assert (r.stop_reason, r.epochs_run) == (f.stop_reason, f.epochs_run) == (reason, r.epochs_run)
+    np.testing.assert_allclose(r.loss_history, f.loss_history, rtol=1e-12)
+    assert r.final_accuracy == f.final_accuracy
+
+
+def test_a_distributed_divergence_is_fits_training_diverged(blobs):
+    X, y = blobs
+    kw = {"method": "analytic", "loss": "mse", "activation": "identity"}
+    with pytest.raises(gd_torch.TrainingDiverged) as one:
+        gd_torch.fit(X, y, alpha=10.0, epochs=200, seed=0, **kw)
+    with pytest.raises(gd_torch.TrainingDiverged) as blocks:
+        dist.run(
+            dist.stepper(ooc.Arrays(X, y, 4096), seed=0, **kw), gd_torch.init_weights(3, seed=0), alpha=10.0, epochs=200
+        )
+    assert str(blocks.value) == str(one.value) and blocks.value.epoch == one.value.epoch
+
+
+def test_a_failure_all_ranks_saw_is_printed_by_one(blobs):
+    from gd_torch.distributed.comm import RankFailure, failure_line
+
+    diverged = gd_torch.TrainingDiverged("training diverged", epoch=3, alpha=1.0, weights=None, loss_history=None)
+    assert [failure_line(diverged, r) for r in range(3)] == ["gd-torch: error: training diverged", None, None]
+    failed = RankFailure("rank 1 died", report=False, rank=1)
+    assert failure_line(failed, 0) is None
+    assert failure_line(GdTorchError("on this rank"), 2) == "gd-torch: error: on this rank"
+
+
+def test_cli_workers_under_torchrun_is_refused_not_ignored(tmp_path, capsys, monkeypatch):
+    from gd_torch.cli import main
+
+    synthetic.make_data(10, 3, "float64", tmp_path / "d")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it for each rank
+    assert main(["train", "--dataset", str(tmp_path / "d"), "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err == "gd-torch: error: --workers must be left out under torchrun (it starts the ranks itself); got 2\n"

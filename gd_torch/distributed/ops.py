@@ -175,13 +175,15 @@ class Exact:
 
 def exact(m: Method, lo: Loss, act: Activation, device: str = "cpu") -> Exact:
     """``m`` ready for row blocks: whether it sums or averages over samples is measured on a
-    small fixed problem and on the same rows twice (a sum doubles, a mean stays); a method that
-    does neither cannot be split over rows and is refused."""
+    small fixed problem and on its rows twice, in another order (a sum doubles, a mean stays);
+    a method that does neither cannot be split over rows and is refused."""
     X = np.column_stack([np.ones(6), np.random.default_rng(0).standard_normal((6, 2))])
     y, W = np.array([0.0, 1, 0, 1, 1, 0]), np.array([0.1, 0.6, -0.4])
     on_cpu = m.bind("cpu", {})
     one = np.asarray(m.grad(W, X, y, lo, act, **on_cpu), dtype=np.float64)
-    two = np.asarray(m.grad(W, np.vstack([X, X]), np.concatenate([y, y]), lo, act, **on_cpu), dtype=np.float64)
+    # the rows twice, the first copy reversed: a method that looks at rows by position is not fooled
+    twice = np.vstack([X[::-1], X]), np.concatenate([y[::-1], y])
+    two = np.asarray(m.grad(W, *twice, lo, act, **on_cpu), dtype=np.float64)
     ratio = float(two @ one / (one @ one)) if (one @ one) > 0 else np.nan
     for mean, r in ((False, 2.0), (True, 1.0)):
         if abs(ratio - r) <= 1e-9:

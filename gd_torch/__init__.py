@@ -13,6 +13,7 @@ from .check import CheckReport, check
 from .data import load_csv, tutorial_data
 from .diagnose import Diagnosis, diagnose
 from .explain import Explanation, explain
+from .function_check import FunctionReport, check_function
 from .gradients import METHODS, gradient, gradient_function
 from .model import (
     ACTIVATIONS,
@@ -39,11 +40,13 @@ __all__ = [
     "Diagnosis",
     "Explanation",
     "FitResult",
+    "FunctionReport",
     "GDClassifier",
     "GdTorchError",
     "TrainingDiverged",
     "add_bias",
     "check",
+    "check_function",
     "diagnose",
     "explain",
     "fit",

@@ -7,7 +7,13 @@ class GdTorchError(ValueError):
     """Bad input or an impossible request, with the parameter, the value and what is accepted.
 
     A subclass of ``ValueError`` so that callers who catch ``ValueError`` keep working.
+    ``param`` names the parameter the error is about, where the message alone does not
+    (the command line maps it to its flag).
     """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 def bad_value(name: str, value: object, accepted: str, where: str = "") -> GdTorchError:
@@ -35,3 +41,14 @@ class TrainingDiverged(GdTorchError):
         self.weights = weights
         #: the losses before that epoch
         self.loss_history = loss_history
+
+
+class NotEnoughMemory(GdTorchError):
+    """An allocation refused before it was tried: it needs more memory than is available."""
+
+    def __init__(self, message: str, *, needed: int, available: int, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        #: bytes the allocation needs (estimated)
+        self.needed = needed
+        #: bytes available when it was refused
+        self.available = available

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,9 +44,9 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
     _validate.binary_labels(y, "fit trains a binary classifier; map the two classes to 0 and 1")
     n = X.shape[0]
     if batch_size is not None:
-        batch_size = _count("batch_size", batch_size, f"None or an integer from 1 to n_samples = {n}")
-        if batch_size > n:
-            raise bad_value("batch_size", batch_size, f"None or an integer from 1 to n_samples = {n}")
+        batch_size = _validate.integer(
+            "batch_size", batch_size, minimum=1, maximum=n, accepted=f"None or an integer from 1 to n_samples = {n}"
+        )
     if callback is not None and not callable(callback):
         raise bad_value("callback", callback, "None or a callable callback(epoch, weights, loss)")
     _device.check(device, m.name, m.devices)
@@ -60,35 +59,17 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
         method=m,
         lo=lo,
         act=act,
-        alpha=_alpha(alpha),
-        epochs=_count("epochs", epochs, "a positive integer"),
+        alpha=_validate.number("alpha", alpha, above=0, accepted="a finite number > 0 (the learning rate)"),
+        epochs=_validate.integer("epochs", epochs, minimum=1),
         batch_size=batch_size,
-        tol=_tol(tol),
-        patience=None
-        if patience is None
-        else _count("patience", patience, "None or a positive integer (epochs without improvement)"),
+        tol=_validate.number(
+            "tol", tol, none_ok=True, accepted="a finite number (stop once the loss is at or below it)"
+        ),
+        patience=_validate.integer(
+            "patience", patience, minimum=1, none_ok=True, accepted="a positive integer (epochs without improvement)"
+        ),
         init=init,
         seed=_validate.seed("seed", seed),
         device=device,
         callback=callback,
     )
-
-
-def _alpha(alpha: Any) -> float:
-    ok = isinstance(alpha, int | float | np.floating | np.integer) and not isinstance(alpha, bool)
-    if not ok or not math.isfinite(alpha) or alpha <= 0:
-        raise bad_value("alpha", alpha, "a finite number > 0 (the learning rate)")
-    return float(alpha)
-
-
-def _tol(tol: Any) -> float | None:
-    real = int | float | np.integer | np.floating  # np.float32(10.0) is a number too
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, real) or not math.isfinite(tol)):
-        raise bad_value("tol", tol, "None or a finite number (stop once the loss is at or below it)")
-    return None if tol is None else float(tol)
-
-
-def _count(name: str, value: Any, accepted: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise bad_value(name, value, accepted)
-    return int(value)

@@ -178,7 +178,7 @@ class Explanation:
         try:
             return write_text(path, self.to_dot())
         except GdTorchError as exc:
-            raise GdTorchError(f"dot path must be a writable file: {exc}") from None
+            raise GdTorchError(f"path must be a writable file for the dot graph: {exc}") from None
 
     def __str__(self) -> str:
         n, d = self.shape

@@ -119,8 +119,9 @@ def landscape(
         raise bad_value("path", f"row {k} = {P[k]}", "finite weights (the run diverged; use a smaller alpha)")
     if isinstance(losses, str) or not losses:
         raise bad_value("losses", losses, "a non-empty tuple of loss names such as ('sse', 'bce')")
-    if not isinstance(resolution, int | np.integer) or isinstance(resolution, bool) or not 8 <= resolution <= 1001:
-        raise bad_value("resolution", resolution, "an integer from 8 to 1001")
+    resolution = _validate.integer(
+        "resolution", resolution, minimum=8, maximum=1001, accepted="an integer from 8 to 1001"
+    )
     W = P[-1] if center is None else center
     W, X, y, _, _ = prepare(W, X, y, losses[0], activation)
     for name in losses[1:]:
@@ -221,8 +222,7 @@ def round_ticks(lo: float, hi: float) -> list[float]:
 
 def _pair(i: Any, j: Any, d: int) -> tuple[int, int]:
     for name, v in (("i", i), ("j", j)):
-        if not isinstance(v, int | np.integer) or isinstance(v, bool) or not 0 <= v < d:
-            raise bad_value(name, v, f"a weight index from 0 to {d - 1}")
+        _validate.integer(name, v, minimum=0, maximum=d - 1, accepted=f"a weight index from 0 to {d - 1}")
     if i == j:
         raise bad_value("j", j, f"a weight index other than i = {i}")
     if d < 2:

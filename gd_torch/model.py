@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate
+from . import _memory, _validate
 from ._errors import bad_value
 from .activations import ACTIVATIONS, Activation, identity, relu, sigmoid, softplus, tanh
 from .losses import LOSSES, Loss
@@ -144,9 +144,10 @@ INITS = ("uniform", "zeros", "normal")
 def init_weights(n_features: int, init: str = "uniform", seed: int | None = None, dtype: Any = np.float64) -> Array:
     """Initial W of shape (n_features,): 'uniform' on [0, 1) as the tutorial, 'zeros', or 'normal' (0, 1)."""
     _validate.choice("init", init, INITS)
-    if not isinstance(n_features, int | np.integer) or isinstance(n_features, bool) or n_features < 1:
-        raise bad_value("n_features", n_features, "a positive integer")
+    n_features = _validate.integer("n_features", n_features, minimum=1)
+    dt = _validate.dtype("dtype", dtype)
+    _memory.require(2 * _memory.array_bytes((n_features,), np.float64), f"W ({n_features} float64)", "n_features")
     rng = np.random.default_rng(_validate.seed("seed", seed))
     draw = {"uniform": lambda: rng.uniform(size=n_features), "zeros": lambda: np.zeros(n_features)}
     W = draw.get(init, lambda: rng.standard_normal(n_features))()
-    return W.astype(_validate.dtype("dtype", dtype))
+    return W.astype(dt)

@@ -25,6 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from . import _validate
 from ._errors import GdTorchError, bad_value
 from ._io import atomic_path
 
@@ -90,8 +91,7 @@ def animate_boundary(
     X, y, _ = _boundary_inputs(X, y, H[0])
     if stride is None:
         stride = max(1, math.ceil((H.shape[0] - 1) / (MAX_FRAMES - 1)))
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise bad_value("stride", stride, "a positive integer")
+    stride = _validate.integer("stride", stride, minimum=1)
     rows = list(range(0, H.shape[0], stride))
     if rows[-1] != H.shape[0] - 1:
         rows.append(H.shape[0] - 1)

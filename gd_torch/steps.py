@@ -188,8 +188,7 @@ def step_sweep(
 
 def _options(coordinate, d, dtypes, schemes, steps, act: Activation):
     # boundary checks of step_sweep's options
-    if isinstance(coordinate, bool) or not isinstance(coordinate, int | np.integer) or not 0 <= coordinate < d:
-        raise bad_value("coordinate", coordinate, f"a weight index from 0 to {d - 1}")
+    _validate.integer("coordinate", coordinate, minimum=0, maximum=d - 1, accepted=f"a weight index from 0 to {d - 1}")
     if isinstance(dtypes, str) or not dtypes:
         raise bad_value("dtypes", dtypes, "a non-empty sequence of 'float64' and/or 'float32'")
     dts = [_validate.dtype("dtypes", dt) for dt in dtypes]

@@ -207,14 +207,10 @@ def _names(name: str, values: Any) -> tuple[str, ...]:
 def _alphas(values: Any) -> tuple[float, ...]:
     accepted = "finite learning rates > 0"
     items = _distinct("alphas", values, accepted)
-    for a in items:
-        if (
-            isinstance(a, bool)
-            or not isinstance(a, int | float | np.integer | np.floating)
-            or not (math.isfinite(a) and a > 0)
-        ):
-            raise bad_value("alphas", values, f"a non-empty sequence of distinct {accepted}")
-    return tuple(float(a) for a in items)
+    try:
+        return tuple(_validate.number("alphas", a, above=0) for a in items)
+    except GdTorchError:
+        raise bad_value("alphas", values, f"a non-empty sequence of distinct {accepted}") from None
 
 
 def _seeds(values: Any) -> tuple[int, ...]:

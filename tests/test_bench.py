@@ -1,8 +1,9 @@
-"""Smoke test of the benchmark (structure of --quick's output, bad input, interrupted runs; never a
-time) and the fast paths it times (same results as the plain formulas)."""
+"""Smoke test of the benchmark (structure of --quick's output, bad input, interrupted and contended
+runs, --compare; never a time) and the fast paths it times (same results as the plain formulas)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -12,24 +13,42 @@ import torch
 from threadpoolctl import threadpool_info
 
 from gd_torch import GdTorchError, gradient, gradient_function
+from gd_torch.bench import plan as bench_plan
+from gd_torch.bench.options import Config
 from gd_torch.cli import main
+from gd_torch.gradients import METHODS as REGISTRY
 from gd_torch.gradients import analytic, numeric
 from gd_torch.model import delta, loss_from_z, resolve
 
-METHODS = ("floor", "analytic", "autograd", "formula-torch", "central-batched", "central-loop", "complex")
+#: the numpy and torch-eager rows (the other frameworks: test_frameworks_side_by_side)
+METHODS = (
+    "floor",
+    "analytic",
+    "autograd",
+    "tutorial",
+    "numeric:central",
+    "numeric:forward",
+    "numeric:richardson",
+    "numeric:complex",
+    "numeric:central/loop",
+    "formula-torch",
+)
+GRID = ["--n", "250,2000", "--d", "3,8"]
+TARGETS = {"analytic", "fit(method='tutorial')", "fit(method='analytic')", "fit(method='autograd')"}
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    rc = main(["bench", "--quick", "--out", str(out)])
+    argv = ["--quick", *GRID, "--methods", ",".join(METHODS), "--min-run-time", "0.01", "--retries", "0"]
+    rc = main(["bench", *argv, "--out", str(out)])
     return rc, out
 
 
-def test_quick_writes_json_markdown_plots_and_rows(quick):
+def test_quick_writes_json_markdown_plots_and_rows(quick, capsys):
     rc, out = quick
     assert rc == 0
-    assert {p.name for p in out.iterdir()} >= {"quick.jsonl", "quick.json", "quick.md", "quick-time-vs-n.png"}
+    assert {p.name for p in out.iterdir()} == {"quick.jsonl", "quick.json", "quick.md", "quick-time-vs-n.png"}
     result = json.loads((out / "quick.json").read_text())
     assert result["complete"] is True
     m = result["machine"]
@@ -40,7 +59,7 @@ def test_quick_writes_json_markdown_plots_and_rows(quick):
     assert result["config"]["threads"] >= 1
     grad = [r for r in result["rows"] if r["kind"] == "gradient"]
     cells = {(r["n"], r["d"], r["dtype"]) for r in grad}
-    assert cells == {(n, d, dt) for n in (250, 10_000) for d in (3, 64) for dt in ("float64", "float32")}
+    assert cells == {(n, d, dt) for n in (250, 2000) for d in (3, 8) for dt in ("float64", "float32")}
     for cell in cells:
         methods = {r["method"] for r in grad if (r["n"], r["d"], r["dtype"]) == cell}
         assert methods == set(METHODS), cell
@@ -54,12 +73,43 @@ def test_quick_writes_json_markdown_plots_and_rows(quick):
             assert "budget" in r["reason"] or "GiB" in r["reason"]
     floors = [r for r in grad if r["method"] == "floor"]
     assert all(r["status"] == "ok" and r["bandwidth_GBps"] > 0 for r in floors)
+    assert all(r["best_op"] in r["ops_s"] and r["matmul_s"] == r["ops_s"]["X @ W"] for r in floors)
     train = {r["method"]: r for r in result["rows"] if r["kind"] == "train"}
-    assert set(train) >= {"numpy-loop", "analytic", "autograd", "formula-torch", "central-batched"}
+    assert set(train) >= {
+        "tutorial/bare-loop",
+        "analytic/bare-loop",
+        "autograd/bare-loop",
+        "analytic",
+        "autograd",
+        "tutorial",
+        "formula-torch",
+        "numeric:central",
+    }
     assert all(r["us_per_epoch"] > 0 and r["epochs"] == 100 for r in train.values())
-    assert {t["target"].split(" ")[0] for t in result["targets"]} >= {"autograd"}
+    assert {t["target"].split(" ")[0] for t in result["targets"]} == TARGETS
+    assert all(t["verdict"] in ("met", "not met", "not measured") for t in result["targets"])
+    assert {t["target"].split(" ")[0]: t["verdict"] for t in result["targets"]}[
+        "analytic"
+    ] == "not measured"  # no 1e6 x 64 here
     md = (out / "quick.md").read_text()
-    assert "| N | D | dtype |" in md and "x bare numpy loop" in md
+    assert "| N | D | dtype |" in md and "x its bare loop" in md and "Targets" in md
+
+
+def test_rows_carry_calibration_load_and_peak_memory_and_one_cell_is_timed_together(quick):
+    _, out = quick
+    rows = [r for r in json.loads((out / "quick.json").read_text())["rows"] if r["status"] == "ok"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        c = r["calibration"]
+        assert c["before_s"] > 0 and c["after_s"] > 0 and c["attempts"] == 1 and c["tolerance"] == 0.2
+        assert c["change"] == pytest.approx(c["after_s"] / c["before_s"] - 1)
+        assert r["contended"] == (abs(c["change"]) >= 0.2)
+        assert r["loadavg_1m"] >= 0
+        assert r["peak_rss_bytes"] > 0 and r["peak_traced_bytes"] >= 0
+        groups.setdefault((r["kind"], r["library"], r["n"], r["d"], r["dtype"]), []).append(r)
+    for key, group in groups.items():  # interleaved: one calibration pair around the whole group
+        assert len({json.dumps(r["calibration"], sort_keys=True) for r in group}) == 1, key
+    assert any(len(g) > 1 for g in groups.values())
 
 
 def test_interrupted_run_keeps_its_rows(quick, tmp_path):
@@ -75,6 +125,51 @@ def test_interrupted_run_keeps_its_rows(quick, tmp_path):
     assert "Incomplete run" in (tmp_path / "cut.md").read_text()
 
 
+TINY = ["--quick", "--no-train", "--methods", "floor", "--n", "10", "--d", "2", "--dtype", "float64"]
+
+
+def test_a_contended_run_does_not_replace_earlier_results_unless_forced(tmp_path, capsys):
+    (tmp_path / "quick.json").write_text('{"earlier": "results"}\n')
+    first = (tmp_path / "quick.json").read_bytes()
+    # tolerance 0: every cell counts as contended, whatever the machine does
+    assert main(["bench", *TINY, "--calibration-tolerance", "0", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]  # after the progress lines
+    assert "were not replaced" in err and "--force" in err
+    assert (tmp_path / "quick.json").read_bytes() == first
+    aside = json.loads((tmp_path / "quick-contended.json").read_text())
+    assert aside["contended_rows"] == 1 and all(r["contended"] for r in aside["rows"])
+    assert all(r["calibration"]["attempts"] == 2 for r in aside["rows"])  # retried once, then marked
+    assert "marked *" in (tmp_path / "quick-contended.md").read_text()
+    assert main(["bench", *TINY, "--calibration-tolerance", "0", "--force", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "quick.json").read_text())["contended_rows"] == 1
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_compare_lists_rows_off_by_more_than_one_and_a_half(quick, tmp_path, capsys):
+    _, out = quick
+    committed = json.loads((out / "quick.json").read_text())
+    keep = [r for r in committed["rows"] if r["kind"] == "gradient" and r["method"] in ("floor", "analytic")]
+    slow = next(r for r in keep if (r["method"], r["n"], r["d"], r["dtype"]) == ("analytic", 2000, 8, "float64"))
+    slow["median_s"] *= 1e6  # committed a million times slower than any machine: off whatever the load
+    path = tmp_path / "committed.json"
+    path.write_text(json.dumps(committed | {"rows": keep}))
+    assert main(["bench", "--compare", str(path), "--sample", "2", "--quick", "--out", str(tmp_path / "c")]) == 1
+    result = json.loads((tmp_path / "c" / "compare.json").read_text())
+    assert [t["verdict"] for t in result["targets"]] == ["not met"]
+    assert result["targets"][0]["value"] >= 1e5
+    md = (tmp_path / "c" / "compare.md").read_text()
+    assert "off by more than 1.5x" in md and "**off**" in md
+    cells = {(r["n"], r["d"], r["dtype"]) for r in result["rows"]}
+    assert cells == {(250, 3, "float32"), (2000, 8, "float64")}  # the smallest X and the largest
+
+
+def test_compare_refuses_a_file_that_is_not_a_result(capsys, tmp_path):
+    other = tmp_path / "notes.json"
+    other.write_text("{}")
+    assert main(["bench", "--compare", str(other), "--out", str(tmp_path / "c")]) == 2
+    assert "--compare must be an existing benchmark result" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -84,6 +179,8 @@ def test_interrupted_run_keeps_its_rows(quick, tmp_path):
         (["--dtype", "float16"], "--dtype must be float64 or float32"),
         (["--device", "tpu"], "--device must be 'cpu' or 'cuda'"),
         (["--seed", "-1"], "--seed must be a non-negative integer; got -1"),
+        (["--threads", "0"], "--threads must be a positive integer; got 0"),
+        (["--calibration-tolerance", "-0.1"], "--calibration-tolerance: must be a number >= 0"),
         (
             ["--tag", "../escaped", "--quick", "--no-train", "--methods", "floor", "--n", "10", "--d", "2"],
             "--tag must be a file name stem without a folder",
@@ -113,12 +210,11 @@ def test_a_crashed_worker_makes_the_run_exit_1(capsys, tmp_path, monkeypatch):
     crash.write_text("#!/bin/sh\ncat > /dev/null\necho 'worker blew up' >&2\nexit 3\n")
     crash.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(crash))
-    argv = ["bench", "--quick", "--no-train", "--methods", "floor", "--n", "10", "--d", "2", "--out", str(tmp_path)]
-    assert main(argv) == 1
+    assert main(["bench", *TINY, "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "row(s) failed: worker_numpy.py exited with 3: worker blew up" in err
+    assert "row(s) failed: gd_torch.bench.worker_numpy exited with 3: worker blew up" in err
     rows = [json.loads(x) for x in (tmp_path / "quick.jsonl").read_text().splitlines()]
-    assert [r["status"] for r in rows if r.get("kind") == "gradient"] == ["error", "error"]
+    assert [r["status"] for r in rows if r.get("kind") == "gradient"] == ["error"]
 
 
 def test_unwritable_out_is_one_line_and_exit_2(capsys, tmp_path):
@@ -129,6 +225,118 @@ def test_unwritable_out_is_one_line_and_exit_2(capsys, tmp_path):
     assert f"--out folder {str(blocker / 'results')!r} cannot be written" in err and err.count("\n") == 1
 
 
+def test_default_out_is_a_fresh_folder_here_and_every_path_is_printed(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", *TINY]) in (0, 1)
+    (folder,) = tmp_path.iterdir()
+    assert folder.name.startswith("gd-torch-bench-")
+    printed = [
+        line.removeprefix("wrote ") for line in capsys.readouterr().out.splitlines() if line.startswith("wrote ")
+    ]
+    assert sorted(printed) == sorted(str(folder.relative_to(tmp_path) / p.name) for p in folder.iterdir())
+
+
+# ---- the plan: rows from the registry, optional frameworks -------------------------------------
+
+
+def _config(**kw) -> Config:
+    base = dict(n=(10,), d=(2,), dtype=("float64",), methods=("floor", "analytic"), device="cpu", threads=1, min_run_time=0.01,
+                budget_s=0.01, train=True, seed=0, quick=True, explicit_sizes=True, calibration_tolerance=0.2, retries=1)  # fmt: skip
+    return Config(**(base | kw))
+
+
+def test_gradient_rows_come_from_the_registry_under_check_names(monkeypatch):
+    rows = bench_plan.catalog()
+    for name in (
+        "analytic",
+        "autograd",
+        "tutorial",
+        "numeric:central",
+        "numeric:forward",
+        "numeric:richardson",
+        "numeric:complex",
+    ):
+        assert rows[name].gradient and rows[name].train, name
+    assert rows["autograd"].workers == {"cpu": "torch", "cuda": "torch"}
+    assert set(rows) - set(bench_plan.registry_methods()) == {m.name for m in bench_plan.EXTRA}
+    # a method added to the registry alone is a row of the benchmark
+    monkeypatch.setitem(REGISTRY, "throwaway", dataclasses.replace(REGISTRY["analytic"], name="throwaway"))
+    plan = bench_plan.plan_tasks(_config(methods=("floor", "throwaway")), 0)
+    assert [(t.kind, t.method, t.library) for t in plan.tasks if t.method == "throwaway"] == [
+        ("gradient", "throwaway", "numpy"),
+        ("train", "throwaway", "numpy"),
+    ]
+
+
+def test_an_absent_framework_is_skipped_with_the_extra_and_refused_when_asked_by_name(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(
+        bench_plan.LIBRARIES, "jax", bench_plan.Library("gd_torch.bench.worker_jax", "no_such_module_gd", "jax")
+    )
+    plan = bench_plan.plan_tasks(_config(methods=("floor", "jax.jit")), 0)
+    assert [t.method for t in plan.tasks] == ["floor"]
+    assert {(r["kind"], r["method"], r["reason"]) for r in plan.skipped} == {
+        (kind, "jax.jit", "no_such_module_gd is not installed (the optional extra: pip install 'gd-torch[jax]')")
+        for kind in ("gradient", "train")
+    }
+    assert main(["bench", "--methods", "jax.jit", "--out", str(tmp_path)]) == 2
+    assert (
+        "--methods jax.jit needs no_such_module_gd is not installed (the optional extra: pip install 'gd-torch[jax]')"
+        in capsys.readouterr().err
+    )
+
+
+def test_quick_plans_every_framework_and_skips_the_absent_ones_with_the_reason(monkeypatch):
+    from gd_torch.bench import options
+    from gd_torch.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick"])
+    plan = bench_plan.plan_tasks(options.config(args), 0)
+    planned = {t.library for t in plan.tasks} | {r["library"] for r in plan.skipped}
+    assert planned == set(bench_plan.LIBRARIES)
+    for r in plan.skipped:  # here, only a library that is not installed is skipped before running
+        assert r["reason"] == bench_plan.LIBRARIES[r["library"]].missing()
+
+
+def test_a_worker_that_imports_another_gd_torch_is_refused(capsys, tmp_path, monkeypatch):
+    fake = tmp_path / "python.sh"  # stands in for a python finding another gd_torch first
+    fake.write_text(
+        '#!/bin/sh\ncat > /dev/null\necho \'{"kind": "meta", "library": "numpy", "gd_torch": "/elsewhere/gd_torch/__init__.py"}\'\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    assert main(["bench", *TINY, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the numpy worker imported gd_torch from /elsewhere/gd_torch/__init__.py" in err
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.slow  # about 25 s of CPU: four worker processes, torch.compile and jax.jit compile
+def test_frameworks_side_by_side(tmp_path):
+    # one tiny cell: every framework in its own worker; JAX skipped with the reason where it is absent
+    jax_missing = bench_plan.LIBRARIES["jax"].missing()
+    methods = "autograd,torch.func,torch.compile" + ("" if jax_missing else ",jax.jit")  # named while absent: refused
+    argv = ["--quick", "--n", "64", "--d", "3", "--dtype", "float64", "--methods", methods]
+    assert main(["bench", *argv, "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "quick.json").read_text())
+    rows = {(r["kind"], r["method"]): r for r in result["rows"]}
+    for kind in ("gradient", "train"):
+        for method, library in (
+            ("autograd", "torch"),
+            ("torch.func", "torch.func"),
+            ("torch.compile", "torch.compile"),
+            *(() if jax_missing else (("jax.jit", "jax"),)),  # absent: skipped, see the test below
+        ):
+            r = rows[(kind, method)]
+            assert r["library"] == library
+            assert r["status"] == "ok", r
+            if method in ("torch.compile", "jax.jit"):
+                assert r["compile_s"] > 0  # the first call, apart from the time per call
+    assert set(result["machine"]["workers"]) == {"numpy", "torch", "torch.func", "torch.compile"} | (
+        set() if jax_missing else {"jax"}
+    )
+    assert "Compile time" in (tmp_path / "quick.md").read_text()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA; the refusal is for machines without")
 def test_cuda_without_cuda_is_refused(capsys, tmp_path):
     assert main(["bench", "--device", "cuda", "--out", str(tmp_path)]) == 2
@@ -137,14 +345,27 @@ def test_cuda_without_cuda_is_refused(capsys, tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_grid_has_cuda_rows_and_a_crossover_summary(tmp_path):
-    argv = ["--device", "cuda", "--n", "250,10000", "--d", "3", "--dtype", "float32", "--no-train"]
+    argv = [
+        "--device",
+        "cuda",
+        "--n",
+        "250,10000",
+        "--d",
+        "3",
+        "--dtype",
+        "float32",
+        "--no-train",
+        "--methods",
+        "floor,analytic,autograd,formula-torch",
+    ]
     assert main(["bench", *argv, "--min-run-time", "0.02", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "cuda.json").read_text())
     assert result["machine"]["gpu"]["name"]
     cuda = {(r["method"], r["n"]) for r in result["rows"] if r["device"] == "cuda" and r["status"] == "ok"}
     assert cuda == {(m, n) for m in ("floor", "autograd", "formula-torch") for n in (250, 10_000)}
     assert all(r["ratio_to_floor"] > 0 for r in result["rows"] if r["device"] == "cuda" and r["method"] != "floor")
-    assert [c["d"] for c in result["cuda"]["crossover"]] == [3]
+    assert all(r["peak_device_bytes"] > 0 for r in result["rows"] if r["device"] == "cuda")
+    assert [(c["method"], c["d"]) for c in result["cuda"]["crossover"]] == [("autograd", 3), ("formula-torch", 3)]
     assert (tmp_path / "cuda-crossover.png").is_file()
 
 
@@ -246,37 +467,19 @@ def test_cuda_summary_finds_the_crossover_and_bandwidth_fraction(tmp_path):
     cross = result["cuda"]["crossover"]
     # CPU autograd: 8e-5 s at 1e4 < 1.006e-4 on CUDA; 8e-4 at 1e5 > 1.064e-4: CUDA wins from 1e5
     assert cross == [
-        {"d": 8, "dtype": "float64", "cuda_beats_cpu_autograd_from_n": 100_000, "cuda_beats_best_cpu_from_n": 100_000}
+        {
+            "method": "autograd",
+            "d": 8,
+            "dtype": "float64",
+            "cuda_beats_cpu_same_from_n": 100_000,
+            "cuda_beats_best_cpu_from_n": 100_000,
+        }
     ]
     largest = result["cuda"]["largest"]
     assert largest["n"] == 100_000
-    assert result["cuda"]["fraction_of_peak_autograd"] == pytest.approx(
-        100_000 * 8 * 8 / (1e-4 + 100_000 * 6.4e-11) / 1e9 / 1000
-    )
+    (autograd,) = largest["methods"]
+    assert autograd["method"] == "autograd"
+    assert autograd["fraction_of_peak"] == pytest.approx(100_000 * 8 * 8 / (1e-4 + 100_000 * 6.4e-11) / 1e9 / 1000)
     assert result["cuda"]["fraction_of_peak_floor"] == pytest.approx(2.0)
     assert (tmp_path / "syn-crossover.png").is_file()
-    assert "CUDA autograd beats CPU autograd from N=100000" in (tmp_path / "syn.md").read_text()
-
-
-def test_plot_titles_say_which_grid_and_keep_the_legend_off_the_data():
-    from gd_torch.commands.bench import _runner
-
-    run = _runner()
-    quick = run._grid_note({"quick": True, "n": [250, 10_000], "d": [3, 64], "min_run_time": 0.05})
-    assert quick.startswith("QUICK GRID (--quick: N in 250, 10000; D in 3, 64; 0.05 s per row)")
-    assert "not the benchmark" in quick
-    assert run._grid_note({"quick": False, "n": [250, 1_000_000], "d": [3]}) == "grid: N in 250, 1e6; D in 3"
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, squeeze=False, layout="constrained")
-    axes[0][0].plot([1, 2], label="a")
-    axes[0][1].plot([1, 2], label="a")
-    axes[0][1].plot([2, 1], label="b")
-    run._figure_legend(fig, axes)
-    assert all(ax.get_legend() is None for ax in axes[0])  # no legend inside a panel
-    (legend,) = fig.legends
-    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"]  # each series once
-    plt.close(fig)
+    assert "autograd, D=8 float64: CUDA beats the CPU's autograd from N=100000" in (tmp_path / "syn.md").read_text()

@@ -142,7 +142,7 @@ def test_bad_input(blobs, kwargs, match):
 def test_unwritable_dot_path(blobs, tmp_path):
     X, y = blobs
     r = explain(np.zeros(3), X, y)
-    with pytest.raises(gd_torch.GdTorchError, match="dot path must be a writable file"):
+    with pytest.raises(gd_torch.GdTorchError, match="path must be a writable file for the dot graph"):
         r.write_dot(tmp_path / "no" / "such" / "dir" / "g.dot")
 
 
@@ -157,7 +157,7 @@ def test_cli_explain(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["explain", "--dot", "/nonexistent-dir/x/g.dot"], "dot path must be a writable file"),
+        (["explain", "--dot", "/nonexistent-dir/x/g.dot"], "--dot must be a writable file for the dot graph"),
         (["explain", "--loss", "nope"], "loss must be one of"),
         (["explain", "--activation", "nope"], "activation must be one of"),
     ],

@@ -1,61 +1,18 @@
 """docs/questions.md cannot drift: every marked block is re-run and the claim it supports asserted.
 
-Blocks are marked ``<!-- run: ID -->``: a ```console block whose first line is
-``$ gd-torch ARGS`` (its output follows in the same block), or a ```python block followed
-by a ```text block with its output.  The test runs each one in-process, checks that the page
-shows the same output up to the digits of numbers, and asserts CLAIMS[ID] on the real output.
+The mechanism (marked blocks, output compared up to the digits of numbers) is tests/docblocks.py.
 ``python tests/test_questions.py --update`` rewrites the outputs in the page from real runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
-import shlex
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from docblocks import ROOT, blocks, floats, run_block, shown, skeleton, update
 
-ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "questions.md"
-
-_BLOCK = re.compile(
-    r"<!-- run: (?P<id>[\w-]+) -->\n"
-    r"(?:```console\n\$ gd-torch (?P<args>[^\n]*)\n(?P<cout>.*?)```\n"
-    r"|```python\n(?P<code>.*?)```\n(?:\n```text\n(?P<pout>.*?)```\n)?)",
-    re.S,
-)
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-
-
-def blocks(text: str) -> list[re.Match]:
-    return list(_BLOCK.finditer(text))
-
-
-def run_block(m: re.Match) -> str:
-    """Run one block in-process; return what it printed (the CLI's exit status appended)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        if m["args"] is not None:
-            from gd_torch.cli import main
-
-            rc = main(shlex.split(m["args"]))
-        else:
-            exec(compile(m["code"], f"{DOC.name}:{m['id']}", "exec"), {"__name__": "__questions__"})
-    text = out.getvalue() + err.getvalue()
-    return text + (f"[exit status {rc}]\n" if m["args"] is not None else "")
-
-
-def shown(m: re.Match) -> str:
-    return m["cout"] if m["args"] is not None else (m["pout"] or "")
-
-
-def skeleton(text: str) -> list[str]:
-    """The output with every number masked and runs of spaces collapsed: wording and layout only."""
-    return [" ".join(_NUMBER.sub("#", line).split()) for line in text.strip().splitlines()]
 
 
 def _lines_with(out: str, start: str) -> list[str]:
@@ -63,7 +20,7 @@ def _lines_with(out: str, start: str) -> list[str]:
 
 
 def _floats(line: str) -> list[float]:
-    return [float(v) for v in _NUMBER.findall(line)]
+    return floats(line)
 
 
 def _q1_sse(out: str) -> None:
@@ -191,26 +148,13 @@ def test_every_block_has_a_claim_and_every_claim_a_block():
 @pytest.mark.parametrize("block_id", list(CLAIMS))
 def test_block(block_id):
     (m,) = [m for m in blocks(DOC.read_text()) if m["id"] == block_id]
-    out = run_block(m)
+    out = run_block(m, DOC.name)
     assert skeleton(shown(m)) == skeleton(out), f"docs/questions.md shows an outdated output for {block_id}"
     CLAIMS[block_id](out)
-
-
-def update() -> None:
-    """Rewrite every block's output in docs/questions.md from a real run."""
-    text = DOC.read_text()
-
-    def fill(m: re.Match) -> str:
-        out = run_block(m)
-        if m["args"] is not None:
-            return f"<!-- run: {m['id']} -->\n```console\n$ gd-torch {m['args']}\n{out}```\n"
-        return f"<!-- run: {m['id']} -->\n```python\n{m['code']}```\n\n```text\n{out}```\n"
-
-    DOC.write_text(_BLOCK.sub(fill, text))
 
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--update"]:
         sys.exit("usage: python tests/test_questions.py --update   (from the repository root)")
     sys.path.insert(0, str(ROOT))
-    update()
+    update(DOC)

@@ -237,7 +237,7 @@ def test_check_seed_must_be_a_non_negative_integer(problem, seed):
 def test_data_and_weight_seeds(seed):
     with raises(rf"^seed must be None or a non-negative integer; got {re.escape(repr(seed))}$"):
         gd_torch.init_weights(3, seed=seed)
-    with raises(rf"^seed must be a non-negative integer; got {re.escape(repr(seed))}$"):
+    with raises(rf"^seed must be a non-negative integer < 2\*\*32; got {re.escape(repr(seed))}$"):
         gd_torch.tutorial_data(seed=seed)
 
 
@@ -412,7 +412,7 @@ def test_load_csv_missing_label_column(tmp_path):
     ("body", "message"),
     [
         ("1,2,0\n3,4\n", r"must have 3 values in every row \(one per header column\); line 3 has 2$"),
-        ("1,2,0\n3,x,1\n", r"must hold numbers only below its header; line 3, column 'b' holds 'x'$"),
+        ("1,2,0\n3,x,1\n", r"must hold plain decimal numbers only below its header .*; line 3, column 'b' holds 'x'$"),
         ("", r"must have a header row and at least one data row$"),
     ],
 )
@@ -436,3 +436,242 @@ def test_gradient_function_checks_numeric_options_at_construction(problem, optio
     _, X, y = problem
     with raises(message):
         gd_torch.gradient_function(X, y, **{"method": "numeric", **options})
+
+
+# ---- the validators themselves ----------------------------------------------------------------------
+
+from gd_torch import _memory, _validate  # noqa: E402
+
+
+@pytest.mark.parametrize("value", [True, False, 2.0, "3", np.float64(3), np.bool_(True), None, [3], 3 + 0j])
+def test_integer_refuses_what_is_not_an_integer(value):
+    with raises(rf"^n must be a positive integer; got {re.escape(repr(value))}$"):
+        _validate.integer("n", value, minimum=1)
+
+
+@pytest.mark.parametrize("value", [3, np.int8(3), np.uint64(3), np.int64(3)])
+def test_integer_accepts_python_and_numpy_integers(value):
+    out = _validate.integer("n", value, minimum=1)
+    assert out == 3 and type(out) is int
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "value", "words"),
+    [
+        ({"minimum": 0}, -1, "a non-negative integer"),
+        ({"minimum": 8, "maximum": 10}, 11, r"an integer in \[8, 10\]"),
+        ({"minimum": 5}, 4, "an integer >= 5"),
+        ({"maximum": 5}, 6, "an integer <= 5"),
+        ({"minimum": 0, "none_ok": True}, -1, "None or a non-negative integer"),
+        ({"minimum": 1, "accepted": "a batch size"}, 0, "a batch size"),
+    ],
+)
+def test_integer_bounds_and_words(kwargs, value, words):
+    with raises(rf"^n must be {words}; got {value}$"):
+        _validate.integer("n", value, **kwargs)
+    assert _validate.integer("n", None, none_ok=True) is None
+
+
+@pytest.mark.parametrize("value", [True, "1e-3", np.nan, np.inf, -np.inf, 10**400, 1 + 0j, np.array([1.0]), None])
+def test_number_refuses_what_is_not_a_finite_real(value):
+    with raises(r"^step must be a finite number > 0; got "):
+        _validate.number("step", value, above=0)
+
+
+@pytest.mark.parametrize("value", [1, 0.5, np.float32(0.25), np.int64(2), np.float64(1e300)])
+def test_number_accepts_numpy_scalars(value):
+    out = _validate.number("alpha", value, above=0)
+    assert out == float(value) and type(out) is float
+
+
+def test_number_bounds():
+    with raises(r"^tol must be a finite number >= 0 and <= 1; got 2$"):
+        _validate.number("tol", 2, minimum=0, maximum=1)
+    with raises(r"^x must be a finite number > 0; got 0$"):
+        _validate.number("x", 0, above=0)
+    assert _validate.number("tol", 0, minimum=0) == 0.0
+
+
+# ---- what problem() accepts and returns ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_torch_tensors_are_accepted(problem, method, requires_grad):
+    W, X, y = problem
+    Wt = torch.tensor(W, requires_grad=requires_grad)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    g = gd_torch.gradient(Wt, Xt, yt, method=method)
+    np.testing.assert_array_equal(g, gd_torch.gradient(W, X, y, method=method))
+    assert Wt.grad is None  # the caller's graph is not touched
+
+
+def test_torch_tensor_dtypes_numpy_cannot_hold(problem):
+    W, X, y = problem
+    with raises(
+        r"^X must be a dense tensor of a numpy dtype \(float32 or float64\); got 'a tensor of dtype torch.bfloat16"
+    ):
+        gd_torch.gradient(W, torch.tensor(X).bfloat16(), y)
+    with raises(r"^X must be a dense tensor .*layout torch.sparse_coo"):
+        gd_torch.gradient(W, torch.tensor(X).to_sparse(), y)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [[[1.0, 2.0], [3.0]], [[1.0, 2.0], [3.0, [4.0]]], [[torch.tensor(1.0, requires_grad=True), 2.0]]],
+    ids=["ragged", "nested", "tensor-in-list"],
+)
+def test_what_numpy_cannot_make_into_one_array(X):
+    with raises(r"^X must be an array or a rectangular nested list of numbers; got 'a list numpy cannot make"):
+        gd_torch.objective(np.ones(2), X, np.ones(len(X)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("which", ["W", "X", "y"])
+def test_read_only_arrays_give_no_torch_warning(problem, method, which):
+    # the suite runs with -W error: torch's "The given NumPy array is not writable" would fail it
+    args = dict(zip("WXy", problem, strict=True))
+    args[which] = args[which].copy()
+    args[which].flags.writeable = False
+    g = gd_torch.gradient(args["W"], args["X"], args["y"], method=method)
+    np.testing.assert_array_equal(g, gd_torch.gradient(*problem, method=method))
+
+
+def test_problem_copies_only_what_torch_cannot_share(problem):
+    W, X, y = problem
+    _, X2, _ = _validate.problem(W, X, y)
+    assert X2 is X  # writeable, positive strides: used as it is
+    ro = np.broadcast_to(X, X.shape)
+    _, X3, _ = _validate.problem(W, ro, y)
+    assert X3 is not ro and X3.flags.writeable
+    _, X4, _ = _validate.problem(W, X[::-1], y[::-1])
+    assert all(s > 0 for s in X4.strides)
+    _, X5, _ = _validate.problem(W, np.asfortranarray(X), y)
+    assert X5.flags.f_contiguous  # kept as it is: torch shares Fortran arrays
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, np.float32])
+def test_a_float_W_of_another_dtype_is_refused_not_cast(problem, dtype):
+    W, X, y = problem
+    if np.dtype(dtype) == np.float64:
+        pytest.skip("longdouble is float64 on this platform")
+    with raises(rf"^W must be of X's dtype \(float64\); .*; got 'an array of dtype {np.dtype(dtype)}'$"):
+        gd_torch.gradient(W.astype(dtype), X, y)
+
+
+def test_integer_W_and_y_are_converted(problem):
+    _, X, y = problem
+    g = gd_torch.gradient([1, 0, 2], X, y.astype(np.int64))
+    np.testing.assert_array_equal(g, gd_torch.gradient(np.array([1.0, 0.0, 2.0]), X, y))
+
+
+def test_longdouble_X_is_refused(problem):
+    W, X, y = problem
+    if np.dtype(np.longdouble) == np.float64:
+        pytest.skip("longdouble is float64 on this platform")
+    with raises(r"^X must be of dtype float32 or float64; got 'an array of dtype float128'$"):
+        gd_torch.gradient(W, X.astype(np.longdouble), y)
+
+
+def test_y_beyond_float32_is_an_error_not_an_overflow_warning(problem):
+    W, X, y = problem
+    y = y.copy()
+    y[4] = 1e300
+    with raises(r"^y must be within the range of float32 \(\|value\| <= 3.403e\+38\); got 'y\[4\] = 1e\+300'$"):
+        gd_torch.gradient(W.astype(np.float32), X.astype(np.float32), y, loss="mse")
+
+
+def test_y_of_another_float_dtype_is_converted_silently(problem):
+    W, X, y = problem
+    g = gd_torch.gradient(W.astype(np.float32), X.astype(np.float32), y.astype(np.float64))
+    assert g.dtype == np.float32
+
+
+# ---- data arguments ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cluster_std": -1}, r"^cluster_std must be a finite number >= 0.0; got -1$"),
+        ({"cluster_std": np.nan}, r"^cluster_std must be a finite number >= 0.0; got nan$"),
+        ({"cluster_std": "1"}, r"^cluster_std must be a finite number >= 0.0; got '1'$"),
+        (
+            {"cluster_std": 1e300, "dtype": "float32"},
+            r"^cluster_std must be small enough that every sample is finite in float32",
+        ),
+        ({"seed": 2**32}, r"^seed must be a non-negative integer < 2\*\*32; got 4294967296$"),
+        ({"seed": True}, r"^seed must be a non-negative integer < 2\*\*32; got True$"),
+        ({"n_features": np.float64(2)}, r"^n_features must be a positive integer; got np.float64\(2.0\)$"),
+    ],
+)
+def test_tutorial_data_checks_every_argument(kwargs, message):
+    with raises(message):
+        gd_torch.tutorial_data(**kwargs)
+
+
+def test_tutorial_data_refuses_what_memory_cannot_hold(monkeypatch):
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 10 * 2**30)
+    with raises(
+        r"^the blobs \(X of 1000000000 x 3 float64 and y\) needs about 82.0 GiB but 10.0 GiB is available; "
+        r"lower n_samples or n_features$"
+    ):
+        gd_torch.tutorial_data(10**9)
+
+
+def test_init_weights_refuses_what_memory_cannot_hold():
+    with raises(r"^W \(1000000000000000 float64\) needs about .* is available; lower n_features$"):
+        gd_torch.init_weights(10**15)
+
+
+# ---- _memory -----------------------------------------------------------------------------------------
+
+
+def test_available_bytes_reads_meminfo(tmp_path, monkeypatch):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       32000000 kB\nMemFree: 100 kB\nMemAvailable:   22020096 kB\n")
+    monkeypatch.setattr(_memory, "MEMINFO", meminfo)
+    monkeypatch.setattr(_memory, "CGROUP_MAX", tmp_path / "absent")
+    assert _memory.available_bytes() == 22020096 * 1024
+
+
+def test_available_bytes_under_a_cgroup_limit(tmp_path, monkeypatch):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable:   22020096 kB\n")
+    (tmp_path / "max").write_text("1073741824\n")
+    (tmp_path / "current").write_text("73741824\n")
+    monkeypatch.setattr(_memory, "MEMINFO", meminfo)
+    monkeypatch.setattr(_memory, "CGROUP_MAX", tmp_path / "max")
+    monkeypatch.setattr(_memory, "CGROUP_CURRENT", tmp_path / "current")
+    assert _memory.available_bytes() == 10**9
+
+
+def test_available_bytes_falls_back_to_sysconf(tmp_path, monkeypatch):
+    monkeypatch.setattr(_memory, "MEMINFO", tmp_path / "absent")
+    monkeypatch.setattr(_memory, "CGROUP_MAX", tmp_path / "absent")
+    monkeypatch.setattr(_memory.os, "sysconf", lambda name: {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[name])
+    assert _memory.available_bytes() == 4096000
+
+
+def test_available_bytes_unknown_refuses_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(_memory, "MEMINFO", tmp_path / "absent")
+    monkeypatch.setattr(_memory, "CGROUP_MAX", tmp_path / "absent")
+    monkeypatch.setattr(_memory, "_sysconf_available", lambda: None)
+    assert _memory.available_bytes() is None
+    _memory.require(10**30, "anything", "--nothing")
+
+
+def test_require_message(monkeypatch):
+    monkeypatch.setattr(_memory, "available_bytes", lambda: int(21.0 * 2**30))
+    nbytes = _memory.array_bytes((10**9, 3), "float64")
+    with raises(
+        r"^the weight history \(1000000000 x 3 float64\) needs about 22.4 GiB but 21.0 GiB is available; lower --epochs$"
+    ) as info:
+        _memory.require(nbytes, "the weight history (1000000000 x 3 float64)", "--epochs")
+    assert (info.value.needed, info.value.available) == (nbytes, int(21.0 * 2**30))
+    _memory.require(2**30, "a small thing", "--epochs")  # fits: returns
+
+
+def test_array_bytes_never_overflows():
+    assert _memory.array_bytes((2**40, 2**40), np.float32) == 2**82
+    assert (_memory.gib(1536), _memory.gib(3 * 2**20), _memory.gib(100)) == ("1.5 KiB", "3.0 MiB", "100 bytes")

@@ -11,6 +11,8 @@ from ..graph_plot import draw_explanation
 from ..model import ACTIVATIONS, LOSSES, init_weights
 from ._common import add_data_arguments, add_out_argument, add_seed_argument, load_data, one_of, output_folder
 
+#: the library's parameters named by this command's flags
+FLAGS = {"path": "--dot"}
 #: the files this command writes into --out
 FILES = ("graph.dot", "graph.png")
 #: what --dot may be called: Graphviz source, never the picture rendered from it

@@ -1,0 +1,184 @@
+"""Rows as typed values indexed by their key, and the result of a run assembled from its rows file."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["ok", "skipped", "error"]
+#: (kind, method, device, n, d, dtype): one row of a run
+Key = tuple[str, str, str, int, int, str]
+
+PROBLEM = "loss=sse, activation=sigmoid (the tutorial's); X uniform, unit-variance z; y 0/1"
+
+
+@dataclass
+class Row:
+    """One timed (or skipped, or failed) task.  ``median_s`` is the median time per call; the
+    worker's other measurements (spread, calibration, memory, floor and training fields) are in
+    ``fields`` under their JSON names."""
+
+    kind: str
+    method: str
+    device: str
+    n: int
+    d: int
+    dtype: str
+    status: Status
+    library: str = ""
+    reason: str | None = None
+    median_s: float | None = None
+    contended: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Key:
+        return (self.kind, self.method, self.device, self.n, self.d, self.dtype)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Row:
+        names = {f.name for f in fields(cls)} - {"fields"}
+        return cls(**{k: v for k, v in d.items() if k in names}, fields={k: v for k, v in d.items() if k not in names})
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fields"}
+        return out | self.fields
+
+
+class Rows:
+    """Rows in the order they came, and the finished ones by key."""
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self.all = list(rows)
+        self._ok = {r.key: r for r in self.all if r.ok}
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.all)
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def ok(self, key: Key) -> Row | None:
+        """The finished row with this key, or None."""
+        return self._ok.get(key)
+
+    def of(self, kind: str) -> list[Row]:
+        return [r for r in self.all if r.kind == kind]
+
+
+@dataclass
+class Result:
+    """A run: the machine, the configuration, its rows, and what was computed from them."""
+
+    machine: dict
+    config: dict
+    rows: Rows
+    finished: str | None = None
+    complete: bool = False
+    targets: list = field(default_factory=list)
+    cuda: dict | None = None
+    plots: list[str] = field(default_factory=list)
+    problem: str = PROBLEM
+
+    @property
+    def contended(self) -> list[Row]:
+        """Rows timed while the calibration kernel moved by the tolerance or more (after retries)."""
+        return [r for r in self.rows if r.ok and r.contended]
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in ("machine", "config", "finished", "complete", "problem", "cuda", "plots")}
+        out["targets"] = [t.to_json() for t in self.targets]
+        out["contended_rows"] = len(self.contended)
+        return out | {"rows": [r.to_dict() for r in self.rows]}
+
+
+def _lines(path: Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill, or blank
+                continue
+
+
+def _machine(config: dict, metas: dict[str, dict]) -> dict:
+    np_meta, torch_meta = metas.get("numpy", {}), metas.get("torch", {})
+    blas_keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "filepath")
+    blas = [{k: p.get(k) for k in blas_keys} for p in np_meta.get("threadpools", []) if p.get("user_api") == "blas"]
+    frameworks = {lib: {k: v for k, v in m.items() if k not in ("kind", "threadpools")} for lib, m in metas.items()}
+    return dict(config.get("machine", {})) | {
+        "numpy": np_meta.get("numpy"),
+        "blas": blas,
+        "torch": torch_meta.get("torch"),
+        "torch_threads": torch_meta.get("torch_threads"),
+        "gpu": torch_meta.get("gpu"),
+        "numpy_worker_loaded_torch": np_meta.get("torch_loaded"),
+        "workers": frameworks,
+    }
+
+
+def with_floor_ratios(rows: list[Row]) -> None:
+    """Each finished gradient row's floor (same device and cell) and its time over that floor."""
+    floors = {(r.device, r.n, r.d, r.dtype): r for r in rows if r.kind == "gradient" and r.method == "floor" and r.ok}
+    for r in rows:
+        fl = floors.get((r.device, r.n, r.d, r.dtype))
+        if r.kind == "gradient" and r.ok and fl is not None:
+            r.fields["floor_s"] = fl.median_s
+            r.fields["ratio_to_floor"] = r.median_s / fl.median_s
+
+
+def assemble(rows_path: Path) -> Result:
+    """Read a rows file (complete or not) into one Result: machine, config, rows with ratios,
+    targets and the CUDA summary."""
+    from .targets import cuda_summary, evaluate
+
+    config, metas, rows, finished = {}, {}, [], None
+    for r in _lines(rows_path):
+        kind = r.get("kind")
+        if kind == "config":
+            config = r
+        elif kind in ("meta", "end"):
+            metas.setdefault(r["library"], {}).update(r)
+        elif kind == "finished":
+            finished = r
+        elif kind in ("gradient", "train"):
+            rows.append(Row.from_dict(r))
+    with_floor_ratios(rows)
+    machine = _machine(config, metas)
+    result = Result(
+        machine=machine,
+        config={k: v for k, v in config.items() if k not in ("kind", "machine")},
+        rows=Rows(rows),
+        finished=finished.get("finished") if finished else None,
+        complete=finished is not None and not finished.get("interrupted"),
+    )
+    result.targets = evaluate(result.rows)
+    result.cuda = cuda_summary(result.rows, machine.get("gpu"))
+    return result
+
+
+def fmt_time(s: float | None) -> str:
+    """Seconds as '17.6 us', '2.31 ms', '1.62 s'."""
+    if s is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale or unit == "us":
+            v = s / scale
+            return f"{v:.3g} {unit}" if v < 1000 else f"{v:.0f} {unit}"
+    return f"{s:.3g} s"  # pragma: no cover
+
+
+def fmt_n(n: int) -> str:
+    """1e4 for 10000; other counts as they are."""
+    return f"1e{int(math.log10(n))}" if n >= 10_000 and 10 ** int(math.log10(n)) == n else str(n)

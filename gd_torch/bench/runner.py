@@ -1,0 +1,162 @@
+"""Runs the plan: one worker process per library, ``sys.executable -m gd_torch.bench.worker_<lib>``,
+its rows streamed into a file as they come (an interrupted run keeps them).
+
+The rows file is written to a hidden temporary beside its target and renamed once the run
+ends, so that a previous run's file is never truncated; a run killed outright leaves the
+temporary, named like gd_torch._io's (``.partial`` in its hidden name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+import gd_torch
+
+from .._errors import GdTorchError
+from .._io import PARTIAL
+from .plan import LIBRARIES, Task
+
+Sink = Callable[[dict], None]
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line per row when stderr is not a terminal)."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total, self.done, self.t0 = total, 0, time.monotonic()
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+
+    def step(self, row: dict) -> None:
+        from .report import fmt_time
+
+        self.done += 1
+        fill = int(30 * self.done / max(self.total, 1))
+        label = f"{row.get('kind', '')} {row.get('method', '')} {row.get('device', '')} N={row.get('n')} D={row.get('d')} {row.get('dtype', '')}"
+        status = fmt_time(row["median_s"]) if row.get("status") == "ok" else row.get("status", "")
+        mark = " (contended)" if row.get("contended") else ""
+        text = f"[{'#' * fill}{'.' * (30 - fill)}] {self.done}/{self.total} {time.monotonic() - self.t0:5.0f}s  {label}: {status}{mark}"
+        if self.tty:
+            self.stream.write("\r" + text[:150].ljust(150) + ("\n" if self.done == self.total else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def row_stream(folder: Path) -> Iterator[tuple[Path, Sink]]:
+    """A fresh hidden temporary in ``folder`` and a sink appending one JSON line per row to it
+    (flushed: a killed run keeps its rows).  The caller renames it with :func:`keep`; an
+    exception (Ctrl-C is caught earlier, in :func:`run_all`) removes it."""
+    tmp = folder / f".rows.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL}.jsonl"
+    try:
+        f = open(tmp, "x", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise GdTorchError(f"--out folder {str(folder)!r} cannot be written: {exc.strerror or exc}") from None
+
+    def sink(row: dict) -> None:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+    try:
+        with f:
+            yield tmp, sink
+    except BaseException:  # refused or failed: no rows file, as gd_torch._io leaves no temporary
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def keep(tmp: Path, path: Path) -> Path:
+    """Rename the finished rows file onto ``path`` (atomic: the same folder)."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise GdTorchError(f"could not write {str(path)!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def worker_plan(cfg, tasks: list[Task]) -> dict:
+    """What a worker reads on stdin: the timing settings and its tasks."""
+    keys = ("threads", "min_run_time", "budget_s", "seed", "calibration_tolerance", "retries")
+    return {k: getattr(cfg, k) for k in keys} | {"tasks": [t.as_dict() for t in tasks]}
+
+
+def _check_meta(row: dict, library: str) -> None:
+    # the worker must time this gd_torch, not another one found first on its path
+    if row.get("kind") == "meta" and row.get("gd_torch") != gd_torch.__file__:
+        raise GdTorchError(
+            f"the {library} worker imported gd_torch from {row.get('gd_torch')}, this process from "
+            f"{gd_torch.__file__}; run from a folder without another gd_torch, or install this one"
+        )
+
+
+def _stream(proc: subprocess.Popen, library: str, sink: Sink, progress: Progress) -> int:
+    # pass each line the worker prints to the sink; the number of task rows seen
+    done = 0
+    for line in proc.stdout:
+        row = json.loads(line)
+        _check_meta(row, library)
+        sink(row)
+        if row.get("kind") in ("gradient", "train"):
+            done += 1
+            progress.step(row)
+    return done
+
+
+def run_worker(library: str, tasks: list[Task], cfg, sink: Sink, progress: Progress) -> None:
+    """Run one library's worker over its tasks; when it dies, its unfinished tasks become error rows."""
+    if not tasks:
+        return
+    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.threads))
+    module = LIBRARIES[library].module
+    # stderr to a file, not a pipe: a chatty worker cannot block on a full pipe
+    with tempfile.TemporaryFile("w+") as errf:
+        with subprocess.Popen(
+            [sys.executable, "-m", module],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errf,
+            text=True,
+            env=env,
+        ) as proc:
+            try:
+                proc.stdin.write(json.dumps(worker_plan(cfg, tasks)))
+                proc.stdin.close()
+                done = _stream(proc, library, sink, progress)
+                rc = proc.wait()
+            except BaseException:
+                proc.terminate()  # our own child, by its handle
+                proc.wait()
+                raise
+        errf.seek(0)
+        last = (errf.read().strip().splitlines() or ["(no message)"])[-1]
+    if rc != 0:
+        reason = f"{module} exited with {rc}: {last}"
+        for t in tasks[done:]:
+            row = {**t.as_dict(), "status": "error", "reason": reason}
+            sink(row)
+            progress.step(row)
+
+
+def run_all(tasks: list[Task], skipped: list[dict], cfg, sink: Sink) -> bool:
+    """The skipped rows, then every library's worker in turn; True when interrupted (Ctrl-C)."""
+    progress = Progress(len(tasks) + len(skipped))
+    for row in skipped:
+        sink(row)
+        progress.step(row)
+    try:
+        for library in LIBRARIES:
+            run_worker(library, [t for t in tasks if t.library == library], cfg, sink, progress)
+    except KeyboardInterrupt:
+        return True
+    return False

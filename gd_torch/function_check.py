@@ -1,0 +1,223 @@
+"""Check the gradient of any scalar function: yours, torch autograd's and finite differences'.
+
+    report = check_function(f, params, grad, torch_f=torch_f)
+
+compares up to three gradients of f at params, each with an error estimate, pairwise:
+
+* yours: ``grad`` (a callable of params, or the arrays), exact up to rounding;
+* autograd: torch.autograd of ``torch_f``, a torch version of f, exact up to rounding;
+* numeric: central differences of f itself (gd_torch._differences).
+
+No tolerance is asked of the caller: every one is derived from the measured noise of f.
+
+1. eps_f, the noise of one evaluation of f, by ECnoise (gd_torch.ecnoise) along
+   NOISE_DIRECTIONS random directions (9 evaluations each), pooled: sqrt(mean eps_d^2).
+2. Finite differences at steps chosen from eps_f; their error = truncation read off two
+   steps + a kink term + tail * sqrt(2) eps_f / 2h (see gd_torch._differences).
+3. An exact method's rounding noise sigma_j, measured the same way: its gradient at the 9
+   points of the first noise direction, ECnoise of each coordinate's values (of v . g in
+   mode 'directional').  Its error = tail * sigma_j + eps |g_j| (eps of the dtype: the
+   rounding of the result itself, all that is left for a coordinate computed exactly).
+4. Two methods agree at j when |g_a,j - g_b,j| <= SAFETY (err_a,j + err_b,j).
+
+``tail`` = max(2, sqrt(2 ln(2 k))) for k compared coordinates: the largest of k normal
+draws stays below it with high probability, so that a noise estimate (a typical size)
+bounds the worst of k coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _validate, ecnoise
+from ._differences import Directions, central
+from ._errors import GdTorchError, bad_value
+from ._params import Layout, layout_of
+from ._sources import Evaluator, Exact, autograd, user_gradient
+from .function_report import ArraySummary, FunctionReport, all_pairs
+
+#: random directions along which the noise of f is measured
+NOISE_DIRECTIONS = 3
+#: the first ECnoise step, relative to each coordinate's scale: 100 units in the last place
+NOISE_STEP_ULPS = 100.0
+
+
+def check_function(
+    f: Any,
+    params: Any,
+    grad: Any = None,
+    *,
+    torch_f: Any = None,
+    mode: str = "full",
+    directions: int = 4,
+    batched: bool = False,
+    seed: int = 0,
+) -> FunctionReport:
+    """Compare your gradient of the scalar function f with autograd and finite differences of f.
+
+    f : callable, f(params) -> a real number.  With ``batched=True`` it is also called on
+        parameters with a leading batch axis (each array of shape (B, *shape)) and must then
+        return B values; perturbed copies are then evaluated B at a time.
+    params : a float32 or float64 array, or a dict of named arrays of one dtype.
+    grad : your gradient of f at params: a callable grad(params) -> array(s) of the params'
+        shapes (a dict with the same keys), or those arrays.  Optional if torch_f is given.
+        A callable is also called at 9 to 36 nearby points, to measure its rounding noise;
+        arrays borrow autograd's noise (or, without torch_f, are held to eps |g| alone).
+    torch_f : the same function written in torch: torch_f(tensors) -> a scalar tensor, given
+        tensors of the params' shapes and dtype (a dict of them for a dict).  Optional; its
+        gradient is taken at the same points as a callable grad's.
+    mode : 'full' compares every coordinate (4 to 20 evaluations of f per coordinate);
+        'directional' compares v . g along ``directions`` random unit vectors v per array
+        (O(directions) evaluations whatever the size: for millions of parameters).
+    seed : the random directions (noise measurement and mode='directional').
+
+    Returns a FunctionReport; ``report.ok`` is True when every pair of methods agrees.
+    """
+    _check_options(f, grad, torch_f, mode, directions, batched, seed)
+    layout, x = layout_of(params)
+    ev = Evaluator(f, layout, batched)
+    f0 = ev.one(x)
+    if not math.isfinite(f0):
+        raise GdTorchError(f"f(params) must be a finite number; got {f0}")
+    rng = np.random.default_rng(seed)
+    scale = _scales(layout, x)
+    noise, note, (p, h) = _noise_of_f(ev, x, scale, rng, f0)
+    exact: list[Exact] = []
+    if grad is not None:
+        exact.append(user_gradient(grad, layout, x))
+    torch_value = None
+    if torch_f is not None:
+        auto, torch_value = autograd(torch_f, layout, x)
+        exact.append(auto)
+    dirs, groups, label, trial = MODES[mode](directions, layout, x, scale, rng)
+    tail = max(2.0, math.sqrt(2 * math.log(2 * dirs.count)))
+    fd = central(ev, x, f0, noise, dirs, trial, tail)
+    values, errors, methods = _exact_values(exact, dirs, x, p, h, tail)
+    values["numeric"], errors["numeric"] = fd.values, fd.error
+    methods["numeric"] = f"central differences of f, steps from its noise (Moré-Wild), {fd.evaluations} evaluations"
+    if fd.nonsmooth.any():
+        methods["numeric"] += f"; f is not smooth within the step at {int(fd.nonsmooth.sum())} of {dirs.count}"
+    pairs, per_array = all_pairs(values, errors, groups)
+    return FunctionReport(
+        dtype=str(layout.dtype),
+        mode=mode,
+        size=layout.size,
+        f_value=f0,
+        torch_value=torch_value,
+        noise=noise,
+        noise_note=note,
+        methods=methods,
+        values=values,
+        errors=errors,
+        pairs=pairs,
+        arrays=[_summary(layout, k, ps) for k, ps in enumerate(per_array)],
+        label=label,
+        evaluations=ev.evaluations,
+    )
+
+
+def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:
+    if not callable(f):
+        raise bad_value("f", f, "a callable f(params) -> a real number")
+    if torch_f is not None and not callable(torch_f):
+        raise bad_value("torch_f", torch_f, "None or a callable torch_f(tensors) -> a scalar tensor")
+    if grad is None and torch_f is None:
+        raise bad_value("grad", None, "your gradient (a callable or arrays) when torch_f is None: nothing to check")
+    _validate.choice("mode", mode, MODES)
+    _validate.integer("directions", directions, minimum=1, accepted="a positive integer (random directions per array)")
+    if not isinstance(batched, bool):
+        raise bad_value("batched", batched, "True or False")
+    _validate.seed("seed", seed, none_ok=False)
+
+
+def _scales(layout: Layout, x: np.ndarray) -> np.ndarray:
+    # s_j = max(|x_j|, rms of x_j's array), or 1 for an all-zero array: the size of a change of x_j
+    s = np.abs(x.astype(np.float64))
+    for sl in layout.slices():
+        rms = float(np.sqrt(np.mean(s[sl] ** 2)))
+        s[sl] = np.maximum(s[sl], rms if rms > 0 else 1.0)
+    return s
+
+
+def _noise_of_f(ev, x, scale, rng, f0) -> tuple[float, str, tuple[np.ndarray, float]]:
+    # ECnoise along random directions p = r * s (r standard normal), pooled over those accepted
+    eps = float(np.finfo(x.dtype).eps)
+    found, probe = [], None
+    for _ in range(NOISE_DIRECTIONS):
+        p = rng.standard_normal(x.size) * scale
+        n = ecnoise.along(ev, x, p, NOISE_STEP_ULPS * eps)
+        if n.status == "ok":
+            found.append(n.level)
+            probe = probe or (p, n.step)
+    probe = probe or (p, n.step)
+    floor = 0.5 * eps * abs(f0)  # the rounding of f's value itself
+    if not found:
+        return floor, f"ECnoise found none along {NOISE_DIRECTIONS} directions; taken as eps |f| / 2", probe
+    level = float(np.sqrt(np.mean(np.square(found))))
+    note = f"ECnoise, {len(found)} of {NOISE_DIRECTIONS} directions, {ecnoise.POINTS} evaluations each"
+    return max(level, floor), note, probe
+
+
+def _coordinates(k, layout: Layout, x, scale, rng):
+    # mode 'full': every coordinate, trial step eps^(1/3) s_j
+    groups = [np.arange(sl.start, sl.stop) for sl in layout.slices()]
+    return Directions(None, x.size), groups, layout.label, _CUBE[x.dtype] * scale
+
+
+def _random_directions(k, layout: Layout, x, scale, rng):
+    # mode 'directional': k unit vectors per array, v = r * s / |r * s| on that array's
+    # coordinates (r standard normal), trial step eps^(1/3) |r * s|
+    V = np.zeros((k * len(layout.names), x.size))
+    trial = np.empty(V.shape[0])
+    for a, sl in enumerate(layout.slices()):
+        for i in range(k):
+            d = rng.standard_normal(sl.stop - sl.start) * scale[sl]
+            norm = float(np.linalg.norm(d))
+            V[a * k + i, sl], trial[a * k + i] = d / norm, _CUBE[x.dtype] * norm
+    groups = [np.arange(a * k, (a + 1) * k) for a in range(len(layout.names))]
+    return Directions(V, x.size), groups, (lambda j: f"{layout.names[j // k]} along v{j % k}"), trial
+
+
+#: mode -> (directions per array, layout, x, scales, rng) -> (Directions, index groups per array, label, trial steps)
+MODES = {"full": _coordinates, "directional": _random_directions}
+_CUBE = {np.dtype(t): float(np.finfo(t).eps) ** (1 / 3) for t in (np.float32, np.float64)}
+
+
+def _exact_values(exact: list[Exact], dirs: Directions, x, p, h, tail):
+    # values (projected on the directions in mode 'directional') and error tail * sigma + eps |g|
+    eps = float(np.finfo(x.dtype).eps)
+    values, errors, methods = {}, {}, {}
+    sigma_of = {}
+    for m in exact:
+        if m.at is not None:
+            sigma_of[m.name] = _sigma(m, dirs, x, p, h)
+    for m in exact:
+        proj = m.values if dirs.V is None else dirs.V @ m.values
+        size = np.abs(m.values) if dirs.V is None else np.abs(dirs.V) @ np.abs(m.values)
+        borrowed = next(iter(sigma_of.values()), None) if m.at is None else sigma_of[m.name]
+        sigma = np.zeros_like(proj) if borrowed is None else borrowed
+        values[m.name], errors[m.name] = proj, tail * sigma + eps * size
+        how = f"rounding noise measured by ECnoise ({ecnoise.POINTS} points per step tried)"
+        if m.at is None:
+            how = "rounding noise taken from autograd's" if borrowed is not None else "rounding: eps |g| only"
+        methods[m.name] = f"{m.description}; {how}"
+    return values, errors, methods
+
+
+def _sigma(m: Exact, dirs: Directions, x, p, h) -> np.ndarray:
+    # ECnoise of each coordinate (or of each v . g) over the gradient at x + s h p, s in [-1, 1]
+    def values(pts: np.ndarray) -> np.ndarray:
+        return np.stack([m.at(q) if dirs.V is None else dirs.V @ m.at(q) for q in pts])
+
+    t, _ = ecnoise.along_columns(values, x, p, h)
+    # still too large a step for a coordinate: its largest high-order level (an overestimate);
+    # still too small (the values never moved in their last bits): no noise seen, 0
+    fallback = np.where(t.code == 2, t.levels[-3:].max(axis=0), 0.0)
+    return np.where(t.code == 0, t.level, fallback)
+
+
+def _summary(layout: Layout, k: int, pairs) -> ArraySummary:
+    return ArraySummary(layout.names[k], layout.shapes[k], pairs)

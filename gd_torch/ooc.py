@@ -155,9 +155,9 @@ def open_dataset(path: str | Path, budget: int = DEFAULT_BUDGET) -> Shards:
 
 
 def _budget(budget: Any) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget < 4096:
-        raise bad_value("budget", budget, "an integer number of bytes >= 4096 (working memory per row block)")
-    return int(budget)
+    return _validate.integer(
+        "budget", budget, minimum=4096, accepted="an integer number of bytes >= 4096 (working memory per row block)"
+    )
 
 
 def _shard_pairs(folder: Path) -> list[tuple[Path, Path]]:

@@ -115,9 +115,7 @@ def _count(name: str, value: Any, least: int) -> int:
     # a positive integer; 1e8 given as a float is accepted when it is a whole number
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
-        raise bad_value(name, value, f"an integer >= {least}")
-    return int(value)
+    return _validate.integer(name, value, minimum=least, accepted=f"an integer >= {least}")
 
 
 def _write_shard(folder, names, start, stop, d, dt, u, seed, chunk, progress, n) -> None:

@@ -391,9 +391,12 @@ def test_cli_flags_that_a_dataset_folder_overrides_are_refused_not_ignored(tmp_p
     from gd_torch.cli import main
 
     synthetic.make_data(10, 3, "float64", tmp_path / "d")
+    where = f"{str(tmp_path / 'd')!r} is a dataset folder, which holds y and only X's columns"
     for flags, message in (
         (["--dtype", "float32"], "--dtype must be the dataset's own dtype (float64) or left out; got 'float32'"),
-        (["--label", "y"], "--label must be given only with a CSV --dataset (a dataset folder holds y); got 'y'"),
+        (["--label", "y"], f"--label must be given only with a CSV --dataset ({where}); got 'y'"),
+        (["--drop", "a"], f"--drop must be given only with a CSV --dataset ({where}); got 'a'"),
+        (["--standardize"], f"--standardize must be given only with a CSV --dataset ({where}); got True"),
     ):
         assert main(["check", "--dataset", str(tmp_path / "d"), *flags]) == 2
         assert capsys.readouterr().err == f"gd-torch: error: {message}\n"
@@ -430,7 +433,7 @@ def test_cli_flags_that_a_dataset_folder_overrides_are_refused_not_ignored(tmp_p
             r"^method must be one of 'analytic', 'autograd', 'numeric:central'",
         ),
         (lambda d: dist.stepper(d, seed=-1), r"^seed must be None or a non-negative integer; got -1"),
-        (lambda d: dist.init(timeout=0), r"^timeout must be a number of seconds > 0; got 0"),
+        (lambda d: dist.init(timeout=0), r"^timeout must be a number of seconds in \(0, 1e6\]; got 0"),
         (lambda d: dist.init(device="cuda:99"), r"^device must be"),
     ],
 )

@@ -46,7 +46,10 @@ def _mib(text: str) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """--workers, --timeout, --block-mib."""
-    g = p.add_argument_group("more data than memory, more than one process")
+    g = p.add_argument_group(
+        "more data than memory, more than one process",
+        "--dataset may also be a folder of .npy shards (gd-torch make-data writes one), read in row blocks",
+    )
     g.add_argument(
         "--workers", type=positive_int, default=None, help="start K ranks on this machine (as torchrun does)"
     )
@@ -113,8 +116,10 @@ _BEFORE = {"train": _before_train, "check": _before_check}
 def _data(args: argparse.Namespace) -> tuple[ooc.Dataset, str]:
     budget = int(args.block_mib * 2**20)
     if Path(args.dataset).is_dir():
-        if args.label is not None:
-            raise bad_value("--label", args.label, "given only with a CSV --dataset (a dataset folder holds y)")
+        for flag, given in (("--label", args.label), ("--drop", args.drop), ("--standardize", args.standardize)):
+            if given:  # a CSV's options: on a dataset folder they would be ignored
+                where = f"{args.dataset!r} is a dataset folder, which holds y and only X's columns"
+                raise bad_value(flag, given, f"given only with a CSV --dataset ({where})")
         data = ooc.open_dataset(args.dataset, budget)
         if args.dtype not in ("float64", str(data.dtype)):  # float64 is also the default: not refused
             raise bad_value("--dtype", args.dtype, f"the dataset's own dtype ({data.dtype}) or left out")

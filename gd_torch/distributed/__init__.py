@@ -155,10 +155,14 @@ def stepper(
     """A :class:`Stepper` (``loss(W)``, ``step(W, alpha)``) for :func:`run` (gd_torch.train's
     run_loop), on K ranks; every method of gd_torch.METHODS."""
     m = lookup(method)
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or not 1 <= batch_size <= data.n
-    ):
-        raise bad_value("batch_size", batch_size, f"None or an integer from 1 to n_samples = {data.n}")
+    batch_size = _validate.integer(
+        "batch_size",
+        batch_size,
+        minimum=1,
+        maximum=data.n,
+        none_ok=True,
+        accepted=f"an integer from 1 to n_samples = {data.n}",
+    )
     seed = _validate.seed("seed", seed)
     _, p, lo, act = prepare(None, data, comm, loss, activation)
     _device.check(p.comm.device, m.name, m.devices)

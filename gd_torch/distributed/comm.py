@@ -227,10 +227,9 @@ class Comm:
 def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
     """This process's Comm, from torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR,
     MASTER_PORT); one rank when they are absent.  Backend gloo on the CPU, nccl for 'cuda'."""
-    from .._errors import bad_value
+    from .. import _validate
 
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout < 1e6:
-        raise bad_value("timeout", timeout, "a number of seconds > 0")
+    timeout = _validate.number("timeout", timeout, above=0, maximum=1e6, accepted="a number of seconds in (0, 1e6]")
     if device != "cpu":  # refuse an absent CUDA device here, in one line
         from ..gradients import _device
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import bad_value
+from .. import _validate
 
 #: seconds the surviving ranks get to stop on their own once one rank failed
 GRACE = 10.0
@@ -64,8 +64,9 @@ def launch(
     killed by signal N), or 124 when ``limit`` seconds passed first (every rank is then
     stopped).  stdout and stderr are the ranks' own (inherited unless given).
     """
-    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
-        raise bad_value("workers", world, "a positive integer (ranks to start on this machine)")
+    world = _validate.integer(
+        "workers", world, minimum=1, accepted="a positive integer (ranks to start on this machine)"
+    )
     import torch.distributed as dist
 
     store = dist.TCPStore(

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _validate
 from .._errors import GdTorchError, bad_value
-from .._fit_args import FitArgs, _alpha, _count, _tol
+from .._fit_args import FitArgs
 from ..gradients import Method, numeric
 from ..model import Activation, Loss
 from ..train import StopReason, run_loop
@@ -152,11 +153,16 @@ def run(
         method=st.method,
         lo=st.lo,
         act=st.act,
-        alpha=_alpha(alpha),
-        epochs=_count("epochs", epochs, "a positive integer"),
+        # the scalars validated as gd_torch._fit_args.fit_args validates them
+        alpha=_validate.number("alpha", alpha, above=0, accepted="a finite number > 0 (the learning rate)"),
+        epochs=_validate.integer("epochs", epochs, minimum=1),
         batch_size=st.batch_size,
-        tol=_tol(tol),
-        patience=None if patience is None else _count("patience", patience, "None or a positive integer"),
+        tol=_validate.number(
+            "tol", tol, none_ok=True, accepted="a finite number (stop once the loss is at or below it)"
+        ),
+        patience=_validate.integer(
+            "patience", patience, minimum=1, none_ok=True, accepted="a positive integer (epochs without improvement)"
+        ),
         init="given",
         seed=None,
         device=st.p.comm.device,

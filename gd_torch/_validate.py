@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _finite
 from ._errors import GdTorchError, bad_value
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -240,6 +241,7 @@ def z_of(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     """
     with np.errstate(invalid="ignore", over="ignore"):
         z = X @ W
+    _finite.refuse_z_overflow(X, z)
     finite_z(z)
     return z
 

@@ -10,13 +10,13 @@ For each candidate the least-squares factor and the relative residual are
 
     c = (v . g) / (v . v),        r = ||g - c v|| / ||g||
 
-and g *is* c v when every |g_j - c v_j| stays within the rounding error of computing c v in
-g's precision (u = the dtype's unit roundoff), from the same model the checker uses:
-
-    err_j = |c| u [ (sqrt(N) + C_LOCAL) (|X|^T |d|)_j + (|X|^T (|dd/dz| e_z))_j ]
-
-with d the candidate's per-sample vector (v = X^T d) and e_z = sqrt(D) |X| |W| the rounding of
-z = X W; a = f(z) adds its own rounding, |dd/da| |a| beside |dd/dz| e_z.  Nothing within that is "unrecognised", and the report says so.
+and g *is* c v when every |g_j - c v_j| stays within SAFETY (|c| err_j + error_j): err_j the
+rounding error of computing v in g's precision, by the checker's own model
+(:func:`gd_torch.errormodel.candidate_error`: the candidate's per-sample vector d, v = X^T d,
+through its factors and the sum), error_j g's own (a finite difference's estimate).  Both are
+computed after scaling g and v to a largest entry of 1, so that X near 1e-310 or 1e308 gives
+a clean answer.  A candidate that is zero to rounding matches a g that is zero to rounding,
+with factor 1 (a correct gradient at a stationary point is all zeros).
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ class Fit:
     tolerance: float
     match: bool
     vector: np.ndarray
+    #: the candidate is zero to rounding at this W (it then matches only a zero g, factor 1)
+    zero: bool = False
 
 
 @dataclass
@@ -62,7 +64,9 @@ class Diagnosis:
 
     ``best`` is the matching candidate whose factor is closest to 1 (None when nothing
     matches: ``recognised`` is then False); ``nearest`` is the candidate with the smallest
-    relative residual, matching or not; ``fits`` lists every candidate, best first.
+    relative residual, matching or not; ``fits`` lists every candidate, best first;
+    ``correct`` says that g is the exact gradient (factor 1 within tolerance; an all-zero g
+    where the exact gradient is zero to rounding is correct too).
     """
 
     loss: str
@@ -73,6 +77,8 @@ class Diagnosis:
     nearest: Fit | None
     recognised: bool
     note: str = ""
+    #: the best match is the exact gradient of the loss, with factor 1 within its tolerance
+    correct: bool = False
 
     @property
     def factor(self) -> float | None:
@@ -82,6 +88,8 @@ class Diagnosis:
     def summary(self) -> str:
         if self.note:
             return self.note
+        if self.best is not None and self.best.zero:
+            return f"g is all zeros, and so is {self.best.description} at this W (to rounding): {self.best.formula}"
         if self.best is not None:
             b = self.best
             return (
@@ -232,60 +240,80 @@ def diagnose(
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     g = _gradient(g, W.shape[0])
     g_err = np.zeros(g.shape[0]) if error is None else _error(error, g.shape[0])
-    z = X @ W
-    _validate.finite_z(z)
+    _validate.z_of(X, W)
     u = max(float(np.finfo(X.dtype).eps), float(np.finfo(g.dtype).eps) if g.dtype.kind == "f" else 0.0)
     X64, W64, y64, g64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64), g.astype(np.float64)
-    z = X64 @ W64
-    n, d = X64.shape
-    absX = np.abs(X64)
-    ez = np.sqrt(d) * (absX @ np.abs(W64))
-    s = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(z))
-    a = act.f(z)
-    # a's own rounding (u |a|) moves d through a alone, e.g. 1 - a^2 for tanh near |a| = 1; steps in a
-    # stay inside (0, 1) where the loss divides by a (1 - a)
-    sa = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1e-300, np.abs(a))
-    if lo.binary:
-        sa = np.minimum(sa, 0.5 * np.minimum(a, 1 - a))
-    sa = np.where(sa > 0, sa, np.finfo(np.float64).tiny)
-    gnorm = float(np.linalg.norm(g64))
+    safety = errormodel.SAFETY[str(X.dtype)]
     fits: list[Fit] = []
     kept: list[tuple[np.ndarray, np.ndarray]] = []
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    correct = False
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        z = X64 @ W64
+        a = act.f(z)
         for cand in candidates(lo, act, y64):
-            dv = cand.d(z, a)
-            v = _combine(X64, dv, cand.paired)
-            if not np.isfinite(v).all() or not v.any():
-                continue  # undefined (saturated a in a division) or zero at this W: says nothing
-            dd_dz = np.abs(cand.d(z + s, act.f(z + s)) - cand.d(z - s, act.f(z - s))) / (2 * s)
-            dd_da = np.abs(cand.d(z, a + sa) - cand.d(z, a - sa)) / (2 * sa)
-            spread = np.where(np.isfinite(dd_dz), dd_dz, 0.0) * ez + np.where(np.isfinite(dd_da), dd_da, 0.0) * np.abs(
-                a
-            )
-            err = u * ((np.sqrt(n) + errormodel.C_LOCAL) * _combine(absX, np.abs(dv), cand.paired))
-            err = err + u * _combine(absX, spread, cand.paired)
-            if any(np.all(np.abs(v - w) <= errormodel.SAFETY["float64"] * (err + e2)) for w, e2 in kept):
+            v = _combine(X64, cand.d(z, a), cand.paired)
+            err = errormodel.candidate_error(cand.d, cand.paired, W64, X64, lo, act, u)
+            if not (np.isfinite(v).all() and np.isfinite(err).all()):
+                continue  # undefined (saturated a in a division) or overflowed at this W: says nothing
+            if any(np.all(np.abs(v - w) <= safety * (err + e2)) for w, e2 in kept):
                 continue  # the same vector as an earlier candidate at this W (e.g. identity: f' = 1)
             kept.append((v, err))
-            c = float(v @ g64 / (v @ v))
-            tol_j = errormodel.SAFETY[str(X.dtype)] * (abs(c) * err + g_err)
-            resid = g64 - c * v
-            match = gnorm > 0 and bool(np.all(np.abs(resid) <= tol_j))
-            rel = float(np.linalg.norm(resid) / gnorm) if gnorm > 0 else 0.0
-            rel_tol = float(np.linalg.norm(tol_j) / gnorm) if gnorm > 0 else 0.0
-            fits.append(Fit(cand.key, cand.description, cand.formula, c, rel, rel_tol, match, v))
+            fit = _fit(cand, g64, g_err, v, err, safety, cand.key == "exact")
+            if fit is not None:
+                fits.append(fit)
+                if cand.key == "exact":
+                    correct = bool(np.all(np.abs(g64 - v) <= safety * (err + g_err)))
     note = ""
-    if gnorm == 0:
-        note = "g is all zeros: there is no direction to match (every candidate fits with factor 0)"
     matches = [f for f in fits if f.match]
+    if not fits:
+        note = "unrecognised: no candidate is defined and finite at this W"
+    elif not g64.any() and not matches:
+        note = "unrecognised: g is all zeros, and no candidate is zero at this W (no direction to match)"
     best = min(matches, key=_closest_to_one) if matches else None
     nearest = None
     if fits:  # the smallest residual; among candidates that tie with it, the factor closest to 1
         least = min(f.residual for f in fits)
-        ties = [f for f in fits if f.residual <= 1.01 * least + f.tolerance]
+        ties = [f for f in fits if f.residual <= 1.01 * least + f.tolerance] or fits
         nearest = min(ties, key=_closest_to_one)
+    correct = correct and best is not None and best.key == "exact"
     order = sorted(fits, key=lambda f: (f is not best, not f.match, f.residual))
-    return Diagnosis(lo.name, act.name, str(X.dtype), order, best, nearest, best is not None, note)
+    return Diagnosis(lo.name, act.name, str(X.dtype), order, best, nearest, best is not None, note, correct)
+
+
+def _fit(cand: _Candidate, g, g_err, v, err, safety, exact: bool) -> Fit | None:
+    """g ~ c v by least squares, on g and v scaled to a largest entry of 1 (no underflow or overflow).
+
+    The exact gradient zero to rounding (|v_j| <= SAFETY err_j: W is a stationary point) matches a g
+    that is zero to rounding, factor 1; another candidate that is zero here says nothing (None).
+    """
+    sg, sv = float(np.max(np.abs(g))), float(np.max(np.abs(v)))
+    if np.all(np.abs(v) <= safety * err):  # v is zero to rounding: only a zero g is it
+        if not exact:
+            return None
+        match = bool(np.all(np.abs(g) <= safety * (err + g_err)))
+        resid = 0.0 if sg == 0 else 1.0
+        return Fit(cand.key, cand.description, cand.formula, 1.0, resid, 0.0, match, v, zero=True)
+    if sg == 0:  # g = 0 is c v only with c = 0: no recognition
+        return Fit(cand.key, cand.description, cand.formula, 0.0, 0.0, 0.0, False, v)
+    gs, vs = g / sg, v / sv
+    c_s = float(vs @ gs / (vs @ vs))  # the factor between the scaled vectors
+    c = c_s * sg / sv
+    if not np.isfinite(c):
+        return None
+    tol_s = safety * (abs(c_s) * err / sv + g_err / sg)  # |g_j - c v_j| <= tol_j, divided by sg
+    resid_s = gs - c_s * vs
+    match = bool(np.all(np.abs(resid_s) <= tol_s))
+    norm = float(np.linalg.norm(gs))
+    return Fit(
+        cand.key,
+        cand.description,
+        cand.formula,
+        c,
+        float(np.linalg.norm(resid_s) / norm),
+        float(np.linalg.norm(tol_s) / norm),
+        match,
+        v,
+    )
 
 
 def _closest_to_one(f: Fit) -> tuple[bool, float]:
@@ -295,7 +323,7 @@ def _closest_to_one(f: Fit) -> tuple[bool, float]:
 
 def _gradient(g: Any, d: int) -> np.ndarray:
     """g must be a finite real vector of shape (n_features,)."""
-    arr = np.asarray(g)
+    arr = _validate.array("g", g)
     if arr.ndim != 1 or arr.shape[0] != d:
         raise bad_value("g", f"an array of shape {arr.shape}", f"of shape ({d},), one entry per weight (W's shape)")
     if arr.dtype.kind not in "biuf":

@@ -18,7 +18,8 @@ the forward pass of :mod:`gd_torch.gradients.autograd` (``retain_grad`` on z, a 
 the backward node that produced e, ``.grad`` of the leaf W), and by central differences of the
 part of the computation downstream of the stage (perturb one entry of z, say, and evaluate
 L(z + h e_i)), vectorised over the entries.  Each pair is held to a tolerance from a rounding
-error model (see :func:`_hand_error`), not a guessed one.
+error model (:func:`gd_torch.errormodel.stage_errors`), not a guessed one, by the checker's one
+comparison (:func:`gd_torch.check.compare`) and kink detection.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from . import _validate, errormodel
+from . import _finite, _validate, errormodel
 from ._errors import GdTorchError, bad_value
 from ._io import write_text
+from .check import compare, kink_allowance, kink_deviation
 from .gradients import numeric as _numeric
 from .model import Activation, Loss, delta, prepare, reduce
 
@@ -45,9 +47,11 @@ SHOWN = 3
 class Comparison:
     """One method's dL/dT against the hand-derived one, entry by entry.
 
-    ``rel_err`` is normwise, max_i |g_i - hand_i| / max_i |hand_i|; ``agree`` is True when every
-    compared entry satisfies |g_i - hand_i| <= tol_i, the tolerance predicted for the pair;
-    ``ratio`` is the largest |g_i - hand_i| / tol_i.
+    ``values`` are the method's at the entries ``index``.  ``rel_err`` is normwise,
+    max_i |g_i - hand_i| / max_i |hand_i|; ``agree`` is True when every compared entry satisfies
+    |g_i - hand_i| <= tol_i, the tolerance predicted for the pair; ``ratio`` is |g_i - hand_i| / tol_i
+    at the entry that decides (see :class:`gd_torch.check.Agreement`).  A value that is not finite
+    is never agreement (``status`` 'non-finite').
     """
 
     values: np.ndarray
@@ -55,17 +59,20 @@ class Comparison:
     rel_err: float
     ratio: float
     agree: bool
-    #: not agreeing, but only at entries whose finite difference straddles the activation's kink
+    #: outside the tolerance only by what samples at the activation's kink can contribute
     kink: bool = False
-    #: entries left out because a value is not finite there (dL/da when a rounds to exactly 0 or 1)
+    #: entries left out because the value is not defined in floating point there (a cross-entropy's
+    #: dL/da where a rounds to exactly 0 or 1; a step in a that cannot be taken so close to it)
     skipped: int = 0
-    #: indices of the entries outside their tolerance
+    #: indices of the entries outside their tolerance (or not finite)
     failing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    #: the checker's status: 'agree', 'disagree', 'kink' or 'non-finite'; '' when nothing was compared
+    status: str = ""
 
     @property
     def ok(self) -> bool:
-        """Agrees, or differs only across a kink, or had no finite entry to compare (see ``skipped``)."""
-        return self.agree or self.kink or (self.values.size == 0 and self.skipped > 0)
+        """Agrees, or differs only across a kink, or had no defined entry to compare (see ``skipped``)."""
+        return self.agree or self.kink or (self.status == "" and self.skipped > 0)
 
 
 @dataclass(frozen=True)
@@ -222,17 +229,19 @@ def _stage_lines(s: Stage) -> list[str]:
         if big not in shown:
             shown.append(big)
     num = dict(zip(s.numeric.index.tolist(), np.atleast_1d(s.numeric.values).tolist(), strict=True))
-    aut = np.atleast_1d(s.autograd.values) if s.autograd is not None else None
+    aut = {}
+    if s.autograd is not None:
+        aut = dict(zip(s.autograd.index.tolist(), np.atleast_1d(s.autograd.values).tolist(), strict=True))
     head = "" if s.value.ndim == 0 else "i"
     lines.append(f"  {head:>5} {s.name:>23} {'hand':>23} {'autograd':>23} {'finite diff':>23}")
     for i in shown:
-        a_txt = f"{aut[i]:>23.15e}" if aut is not None else f"{'-':>23}"
+        a_txt = f"{aut[i]:>23.15e}" if i in aut else f"{'-':>23}"
         n_txt = f"{num[i]:>23.15e}" if i in num else f"{'-':>23}"
         label = "" if s.value.ndim == 0 else str(i)
         lines.append(f"  {label:>5} {value[i]:>23.15e} {hand[i]:>23.15e} {a_txt} {n_txt}")
     if s.autograd is not None:
         a = s.autograd
-        a_txt = f"autograd {a.rel_err:.2e} ({'agree' if a.agree else 'DISAGREE'}, |diff|/tol {a.ratio:.2g})"
+        a_txt = f"autograd {a.rel_err:.2e} ({_status_text(a)}, |diff|/tol {a.ratio:.2g})"
     else:
         a_txt = f"autograd -: {s.note}"
     if s.autograd is not None and s.note:
@@ -240,8 +249,7 @@ def _stage_lines(s: Stage) -> list[str]:
     else:
         lines_note = ""
     m = s.numeric
-    m_status = "agree" if m.agree else "kink" if m.kink else "not compared" if m.values.size == 0 else "DISAGREE"
-    lines.append(f"  rel err   {a_txt};  finite diff {m.rel_err:.2e} ({m_status}, |diff|/tol {m.ratio:.2g})")
+    lines.append(f"  rel err   {a_txt};  finite diff {m.rel_err:.2e} ({_status_text(m)}, |diff|/tol {m.ratio:.2g})")
     if lines_note:
         lines.append(lines_note)
     skipped = {"autograd": s.autograd.skipped if s.autograd else 0, "finite diff": m.skipped}
@@ -251,12 +259,20 @@ def _stage_lines(s: Stage) -> list[str]:
                 f"  skipped   {who}: {k} entries not compared, a value is not finite there "
                 "(a rounds to exactly 0 or 1, or a step in a cannot be taken so close to it)"
             )
-    if m.kink:
+    if m.kink or (s.autograd is not None and s.autograd.kink):
         lines.append(
-            "  kink      the entries that differ have z within two steps of the activation's kink: the central "
-            "difference averages the two one-sided slopes there; this is not a wrong derivation"
+            "  kink      the entries that differ have z within two steps (or z's rounding) of the activation's "
+            "kink: each side takes its own one-sided slope there, and the difference is within what those "
+            "samples can contribute; this is not a wrong derivation"
         )
+    for who, c in (("autograd", s.autograd), ("finite diff", m)):
+        if c is not None and c.status == "non-finite":
+            lines.append(f"  not finite {who}: inf or NaN at entries {c.failing[:5].tolist()} (never agreement)")
     return lines
+
+
+def _status_text(c: Comparison) -> str:
+    return {"agree": "agree", "kink": "kink", "non-finite": "NOT FINITE", "": "not compared"}.get(c.status, "DISAGREE")
 
 
 def explain(
@@ -291,6 +307,8 @@ def explain(
         a = act.f(z)
         e = a - y
         L = reduce(lo, lo.terms(z, a, y))
+        if not np.isfinite(L):
+            raise GdTorchError(_finite.overflow_text("the loss", X.dtype, f"at W: L = {L}"))
 
         # ---- by hand: each gradient is the next one times the local derivative ----------------
         g_e = lo.dL_da(a, y, n)  # dL/de = dL/da (de/da = 1)
@@ -302,34 +320,35 @@ def explain(
 
         auto, notes, graph = _autograd(W, X, y, lo, act)
         model = errormodel.build(W, X, y, lo, act)
-        tol_hand = _hand_error(W, X, y, lo, act, model)
+        tol_hand = {**errormodel.stage_errors(W, X, y, lo, act), "L": np.zeros(1), "W": model.exact}
+        # dL/da of a cross-entropy at a rounded to exactly 0 or 1 is not defined in floating point
+        undefined = lo.binary & ((a == 0) | (a == 1))
+        skip = {"e": undefined, "a": undefined}
 
         # finite differences always in float64, at the stage values cast exactly from X's dtype:
         # a float32 ledger is measured against an accurate reference, not float32's u^(2/3)
         f64 = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
         W64, X64, y64 = W.astype(np.float64), X.astype(np.float64), y.astype(np.float64)
-        numeric = _finite_differences(W64, X64, y64, lo, act, f64, errormodel.build(W64, X64, y64, lo, act))
+        numeric, steps = _finite_differences(W64, X64, y64, lo, act, f64, errormodel.build(W64, X64, y64, lo, act))
+        kinks = _kink_allowances(model, X64, y64, lo, act, steps)
 
         stages = []
         for name in ("L", "e", "a", "z", "W"):
-            h = hand[name]
+            h = np.atleast_1d(hand[name])
+            tol = np.atleast_1d(tol_hand[name])
+            safety = errormodel.SAFETY[str(X.dtype)]
             ag = auto.get(name)
             auto_cmp = None
             if ag is not None:
-                index = np.arange(np.size(h))
-                auto_cmp = _compare(ag, h, index, 2 * tol_hand[name], errormodel.SAFETY[str(X.dtype)])
-            fd_vals, fd_index, fd_err, fd_kink = numeric[name]
-            fd_cmp = _compare(
-                fd_vals,
-                np.atleast_1d(h),
-                fd_index,
-                np.atleast_1d(tol_hand[name])[fd_index] + fd_err,
-                errormodel.SAFETY[str(X.dtype)],
-                fd_kink,
-            )
+                index = np.arange(h.size)
+                auto_cmp = _comparison(ag, h, index, safety * 2 * tol, kinks.get((name, "autograd")), skip.get(name))
+            fd_vals, fd_index, fd_err, fd_skip = numeric[name]
+            fd_tol = safety * (np.broadcast_to(tol, h.shape)[fd_index] + fd_err)
+            undefined_fd = fd_skip | (skip[name][fd_index] if name in skip else False)
+            fd_cmp = _comparison(fd_vals, h, fd_index, fd_tol, kinks.get((name, "numeric")), undefined_fd)
             f_text, local, up = _formulas(name, lo, act)
             note = notes.get(name, "")
-            stages.append(Stage(name, f_text, local, up, values[name], h, auto_cmp, fd_cmp, note))
+            stages.append(Stage(name, f_text, local, up, values[name], hand[name], auto_cmp, fd_cmp, note))
         return Explanation(lo.name, act.name, str(X.dtype), X.shape, stages, graph)
 
 
@@ -412,55 +431,6 @@ def _autograd(W, X, y, lo, act):
     return out, notes, graph
 
 
-def _hand_error(W, X, y, lo, act, model) -> dict[str, np.ndarray]:
-    """Rounding error of dL/dT as computed by hand (or by autograd, independently), per entry.
-
-    A gradient entry computed from T_i by a few operations errs by C_LOCAL u |g_i| from its own
-    roundings plus |dg/dT_i| e_T where e_T is the rounding error of T_i itself:
-
-        e_z = u sqrt(D) |X| |W|,   e_a = u |a| + |f'(z)| e_z,   e_e = e_a + u |e|
-
-    and dL/dz, a function of both z and a = f(z), adds |d(dL/dz)/da| u |a| for a's own rounding.
-
-    For W the checker's model (:mod:`gd_torch.errormodel`) is used as is.
-    """
-    u = model.u
-    n, d = X.shape
-    X64, W64, y64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64)
-    z = X64 @ W64
-    a = act.f(z)
-    e_z = u * np.sqrt(d) * (np.abs(X64) @ np.abs(W64))
-    e_a = u * np.abs(a) + np.abs(act.df(z, a)) * e_z
-    e_e = e_a + u * np.abs(a - y64)
-
-    def g_a(t):
-        return lo.dL_da(t, y64, n)
-
-    def g_z(t):
-        return delta(t, y64, lo, act)
-
-    def sensitivity(g, t, lo_edge=None):
-        s = np.sqrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(t))
-        if lo_edge is not None:  # stay inside (0, 1) for the cross-entropy's dL/da
-            s = np.minimum(s, 0.5 * np.minimum(t, 1 - t))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.abs(g(t + s) - g(t - s)) / (2 * s)
-
-    edge = True if lo.binary else None
-    c = errormodel.C_LOCAL
-    err_a = c * u * np.abs(g_a(a)) + sensitivity(g_a, a, edge) * e_a
-    err_e = c * u * np.abs(g_a(a)) + sensitivity(g_a, a, edge) * e_e
-    # dL/dz also reads a = f(z), which carries its own rounding u |a| (1 - a^2 for tanh near |a| = 1)
-    fused = lo.dL_dz is not None
-
-    def g_z_of_a(t):
-        return lo.dL_dz(t, y64, n) if fused else lo.dL_da(t, y64, n) * act.df(z, t)
-
-    err_z = 2 * c * u * np.abs(g_z(z)) + sensitivity(g_z, z) * e_z
-    err_z = err_z + sensitivity(g_z_of_a, a, None if fused else edge) * u * np.abs(a)
-    return {"L": np.asarray(0.0), "e": err_e, "a": err_a, "z": err_z, "W": model.exact}
-
-
 def _finite_differences(W, X, y, lo, act, values, model):
     """Central differences of L with respect to each stage's tensor, with error estimates.
 
@@ -472,6 +442,8 @@ def _finite_differences(W, X, y, lo, act, values, model):
     T - h (every entry moved at once), free of the cancellation of the other N - 1 terms.
     The terms as functions of each stage: l(e) = l(a = e + y), l(a) = terms(a), l(z) = terms(f(z)).
     For W, on which every sample depends, the numeric method of gd_torch.gradients.numeric.
+    Returns, per stage, (values, indices, error estimate, entries whose step could not be taken),
+    and the steps per stage (for kink detection).
     """
     cross_entropy = lo.binary  # its terms are written in the logit z; only the sigmoid is allowed
     n = X.shape[0]
@@ -488,7 +460,7 @@ def _finite_differences(W, X, y, lo, act, values, model):
 
     u = np.finfo(X.dtype).eps
     u3 = u ** (1 / 3)
-    out = {}
+    out, steps = {}, {}
     for name, l in (("e", l_of_e), ("a", l_of_a), ("z", l_of_z)):
         T = values[name]
         scale = np.maximum(1.0, np.abs(T))
@@ -498,33 +470,25 @@ def _finite_differences(W, X, y, lo, act, values, model):
         h = (u3 * scale).astype(X.dtype)
         shift = y if name == "e" else 0
         d1, d2 = _central(l, T, h, shift) * r, _central(l, T, 2 * h, shift) * r
-        # truncation (the h^2 rule, read off the step 2h) + rounding: l_i(T_i +- h_i) to C u of their size, of
-        # |a_i| |dl/da_i| (the point as the terms see it, e.g. 1 - a; for z the a = f(z) inside the
-        # terms), and for the cross-entropy of |z_i| (softplus(z) - y z cancels two numbers of that
-        # size), divided by the step
+        # rounding of l_i(T_i +- h_i): see errormodel.stage_difference_noise
         seen = np.abs(T + shift) if name == "e" else np.abs(T)
         subtracted = np.maximum(np.abs(l(T + h)), np.abs(l(T - h)))  # the two values the difference cancels
-        pieces = r * subtracted + seen * np.abs(d1) + (r * np.abs(values["z"]) if cross_entropy else 0)
+        extra = r * np.abs(values["z"]) if cross_entropy else np.zeros_like(T)
         if name == "z" and not cross_entropy:  # a = f(z +- h) inside the terms is rounded by u |a|
-            pieces = pieces + np.abs(lo.dL_da(values["a"], y, n)) * np.abs(values["a"])
-        noise = errormodel.C_LOCAL * u * pieces
-        err = np.abs(d2 - d1) / 3 + noise / h
-        # z_i +- 2 h_i crossing a kink of f (relu at 0): the difference averages two one-sided slopes
-        kink = np.zeros(T.shape[0], dtype=bool)
-        if name == "z":
-            for k in act.kinks:
-                kink |= np.abs(T - k) <= 2 * h
-        out[name] = (d1, np.arange(T.shape[0]), err, kink)
-    res = _numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)
-    kink = np.zeros(W.shape[0], dtype=bool)
-    for k in act.kinks:  # W_j +- 2 h_j moves z_i by |X_ij| 2 h_j
-        kink |= ((np.abs(X) * (2 * res.steps)) >= np.abs(values["z"] - k)[:, None]).any(axis=0)
-    out["W"] = (res.grad, np.arange(W.shape[0]), res.error, kink)
+            extra = extra + np.abs(lo.dL_da(values["a"], y, n)) * np.abs(values["a"])
+        noise = errormodel.stage_difference_noise(lo, u, r, subtracted, seen, d1, extra)
+        err = errormodel.difference_error(d1, d2, "central", noise, h)
+        vanished = ((T + h) + shift) - ((T - h) + shift) == 0  # a +- h rounds to a: no difference to take
+        out[name] = (d1, np.arange(T.shape[0]), err, vanished)
+        steps[name] = h
+    res = _numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise, f_rel=model.f_rel)
+    out["W"] = (res.grad, np.arange(W.shape[0]), res.error, np.zeros(W.shape[0], dtype=bool))
+    steps["W"] = res.steps
     L = float(values["L"])
     hL = u3 * max(1.0, abs(L))
     one = ((L + hL) - (L - hL)) / ((L + hL) - (L - hL))
     out["L"] = (np.array([one]), np.array([0]), np.array([0.0]), np.zeros(1, dtype=bool))
-    return out
+    return out, steps
 
 
 def _central(l: Callable[[np.ndarray], np.ndarray], T: np.ndarray, h: np.ndarray, shift: Any = 0) -> np.ndarray:
@@ -536,26 +500,37 @@ def _central(l: Callable[[np.ndarray], np.ndarray], T: np.ndarray, h: np.ndarray
     return np.where(step != 0, (l(up) - l(down)) / np.where(step != 0, step, 1), np.nan)
 
 
-def _compare(values, hand, index, tol, safety, kinked=None) -> Comparison:
+def _kink_allowances(model, X, y, lo, act, steps) -> dict[tuple[str, str], np.ndarray]:
+    # what samples at the activation's kink can move each entry of dL/dz and dL/dW by, for each
+    # witness: autograd reads z within z's rounding, a central difference within 2 h
+    if not act.kinks:
+        return {}
+    absX = np.abs(X)
+    return {
+        ("z", "autograd"): kink_deviation(model.z, model.ez, y, lo, act, steps=False),
+        ("z", "numeric"): kink_deviation(model.z, model.ez + 2 * steps["z"], y, lo, act, steps=True),
+        ("W", "autograd"): kink_allowance(model, absX, None, None, y, lo, act),
+        ("W", "numeric"): kink_allowance(model, absX, steps["W"], None, y, lo, act),
+    }
+
+
+def _comparison(values, hand, index, tol, allowance=None, undefined=None) -> Comparison:
+    # the checker's one comparison, on the entries ``index`` that are defined; the others are
+    # counted as skipped (a value that overflowed is not skipped: it is not finite, never agreement)
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    index = np.asarray(index)
     ref = np.atleast_1d(np.asarray(hand, dtype=np.float64))[index]
-    tol = safety * np.broadcast_to(np.atleast_1d(tol), ref.shape)
-    # entries where either value is not finite cannot be compared: counted, and left out
-    keep = np.isfinite(values) & np.isfinite(ref)
+    tol = np.broadcast_to(np.atleast_1d(tol), ref.shape)
+    allow = np.zeros(ref.shape) if allowance is None else np.atleast_1d(allowance)[index]
+    keep = np.ones(ref.shape, dtype=bool) if undefined is None else ~np.broadcast_to(undefined, ref.shape)
     skipped = int((~keep).sum())
-    if skipped:
-        values, ref, tol, index = values[keep], ref[keep], tol[keep], np.asarray(index)[keep]
-        kinked = None if kinked is None else np.asarray(kinked)[keep]
     if not keep.any():
-        return Comparison(values, np.asarray(index), float("nan"), float("nan"), False, False, skipped)
-    diff = np.abs(values - ref)
-    scale = np.max(np.abs(ref)) if ref.size else 0.0
-    finite = np.isfinite(values).all() and np.isfinite(ref).all()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = float(np.max(diff) / scale) if scale > 0 else float(np.max(diff))
-        ratio = np.where(tol > 0, diff / tol, np.where(diff > 0, np.inf, 0.0))
-    bad = ~(diff <= tol)
-    agree = bool(finite and not bad.any())
-    kink = bool(not agree and finite and kinked is not None and kinked[bad].all())
-    failing = np.asarray(index)[bad]
-    return Comparison(values, index, rel, float(np.max(ratio)) if ratio.size else 0.0, agree, kink, skipped, failing)
+        return Comparison(values, index, float("nan"), float("nan"), False, False, skipped)
+    res = compare(values[keep], ref[keep], tol[keep], allow[keep])
+    scale = np.max(np.abs(ref[keep]))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rel = float(np.max(res.diff) / scale) if scale > 0 else float(np.max(res.diff))
+    failing = index[keep][res.failing]
+    return Comparison(
+        values, index, rel, res.ratio, res.status == "agree", res.status == "kink", skipped, failing, res.status
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _memory, _validate
+from . import _finite, _memory, _validate
 from ._errors import bad_value
 from .activations import ACTIVATIONS, Activation, identity, relu, sigmoid, softplus, tanh
 from .losses import LOSSES, Loss
@@ -121,7 +121,7 @@ def objective(W: Any, X: Any, y: Any, *, loss: str | Loss = "sse", activation: s
     """
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     z = _validate.z_of(X, W)
-    return float(loss_from_z(z, y, lo, act))
+    return _finite.loss_value(lambda: loss_from_z(z, y, lo, act), X.dtype)
 
 
 def add_bias(X: Any) -> Array:

@@ -235,7 +235,7 @@ def _predict(sw: StepSweep, scheme: str, h: np.ndarray, errors: np.ndarray, chos
     g = abs(sw.exact)
     (p, c, k), (p2, c2, k2) = SERIES[scheme]
     C, C2 = c * abs(sw.derivatives[k]), c2 * abs(sw.derivatives[k2])
-    R = _numeric._NOISE_AMPLIFICATION[scheme] * sw.eps * abs(sw.value)
+    R = errormodel.NOISE_AMPLIFICATION[scheme] * sw.eps * abs(sw.value)
     truncation = C * h**p / g
     asymptotic = C2 * h**p2 < C * h**p / REGIME_MARGIN
     if R == 0:  # the complex step: no subtraction, rounding ~ eps of g; any step with truncation below it

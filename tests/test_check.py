@@ -204,6 +204,25 @@ def test_a_wrong_gradient_away_from_the_kink_is_still_a_disagreement(monkeypatch
     assert report.odd_one_out == "analytic"
 
 
+def test_a_kink_excuses_no_more_than_its_samples_can_contribute(monkeypatch):
+    # column 0: the two samples at z = 0 have X_i0 = 2 and 4 and one-sided slopes 0 and
+    # 2 (0 - y_i) = -1, -0.5: a difference quotient may be off by 2 * 1 + 4 * 0.5 = 4 there, no more
+    report = gd_torch.check(KINK_W, KINK_X, KINK_Y, activation="relu", methods=("analytic", "numeric"))
+    assert report.pairs[0].status == "kink"
+    real = analytic.grad
+
+    def half_again_at_0(*args):
+        g = real(*args)
+        g[0] *= 1.5  # 6.5 -> 9.75, 5.25 from the central difference's 4.5
+        return g
+
+    patch_grad(monkeypatch, "analytic", half_again_at_0)
+    report = gd_torch.check(KINK_W, KINK_X, KINK_Y, activation="relu", methods=("analytic", "numeric"))
+    (pair,) = report.pairs
+    assert pair.status == "disagree" and pair.worst == 0, str(report)
+    assert "analytic vs numeric: worst at j=0" in str(report)
+
+
 # ---- directional mode ----------------------------------------------------------------------
 
 

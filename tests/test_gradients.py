@@ -121,18 +121,37 @@ def test_autograd_bce_for_z_above_20(z):
 
 @pytest.mark.parametrize("scheme", list(numeric.SCHEMES))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_default_steps_follow_eps_and_W(scheme, dtype):
-    # |W_j| below and above 1: h_j = eps^p max(1, |W_j|)
-    X = np.array([[1.0, 2.0, -1.0, 0.5], [0.5, -1.0, 2.0, 1.0]], dtype=dtype)
-    W = np.array([0.1, -3.0, 250.0, 0.0], dtype=dtype)
+def test_default_steps_move_every_column_of_z_alike(scheme, dtype):
+    # columns of scale 1, 2e3, 2e-3 and a column of zeros: h_j = t / max_i |X_ij|, so that W_j's
+    # step moves z by t in every column; t = r^p with r = u (sqrt(N) + C_LOCAL + sqrt(D) zeta) the
+    # relative noise of L, zeta = sum_j max_i |X_ij| |W_j|; the complex step: t = eps^2
+    X = np.array([[1.0, 2e3, -1e-3, 0.0], [0.5, -1e3, 2e-3, 0.0]], dtype=dtype)
+    W = np.array([0.1, -3e-3, 250.0, 2.0], dtype=dtype)
     y = np.array([0.0, 1.0], dtype=dtype)
     res = numeric.estimate(W, X, y, LOSSES["sse"], ACTIVATIONS["identity"], scheme=scheme)
-    expected = default_step(W, scheme)
+    c = np.abs(X.astype(np.float64)).max(axis=0)
+    eps = np.finfo(dtype).eps
+    zeta = float(c @ np.abs(W.astype(np.float64)))
+    r = eps * (np.sqrt(2) + errormodel.C_LOCAL + np.sqrt(4) * zeta)
+    t = eps**2 if scheme == "complex" else r ** numeric.SCHEMES[scheme]
+    expected = np.append(t / c[:3], default_step(W, scheme)[3])  # no scale to go by: the W-space step
+    ulp = eps * np.maximum(1.0, np.abs(W))
+    realised = res.steps.astype(np.float64)
     if scheme == "complex":  # no subtraction, so the step is taken as it is
-        np.testing.assert_array_equal(res.steps, expected)
+        np.testing.assert_allclose(realised, expected, rtol=eps)
     else:  # the realised step (W + h) - W, within one ulp of W's scale
-        ulp = np.finfo(W.dtype).eps * np.maximum(1.0, np.abs(W))
-        np.testing.assert_array_less(np.abs(res.steps - expected), TOLERANCES["step_ulps"] * ulp + 1e-300)
+        np.testing.assert_array_less(np.abs(realised - expected), TOLERANCES["step_ulps"] * ulp + 1e-300)
+    # every column of z moves by t, up to the rounding of the step (one ulp of W_j, times the column's scale)
+    moved = c[:3] * realised[:3]
+    np.testing.assert_array_less(np.abs(moved - t), c[:3] * TOLERANCES["step_ulps"] * ulp[:3] + 2 * eps * t)
+
+
+@pytest.mark.parametrize("scheme", list(numeric.SCHEMES))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_default_steps_without_X_follow_eps_and_W(scheme, dtype):
+    # the W-space rule other callers use when they have no X: h_j = eps^p max(1, |W_j|)
+    W = np.array([0.1, -3.0, 250.0, 0.0], dtype=dtype)
+    np.testing.assert_array_equal(numeric.default_steps(W, scheme), default_step(W, scheme))
 
 
 @pytest.mark.parametrize("step", [1e-4, [1e-3, 1e-4, 1e-5]])

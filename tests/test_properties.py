@@ -78,3 +78,59 @@ def test_float32_methods_agree(data, pair):
     report = gd_torch.check(W, X, y, loss=loss, activation=activation, methods=("analytic", "autograd", "numeric"))
     assert report.ok, str(report)
     assert report.dtype == "float32"
+
+
+#: magnitudes from subnormal to 1e200: z = X W and the loss overflow for some draws, underflow for others
+extreme = st.one_of(
+    st.floats(-1e200, 1e200, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, 5e-324, -1e-310, 1e-160, 1e155, -1e155, 1e300]),
+)
+
+
+@st.composite
+def extreme_problems(draw, binary: bool = False):
+    n = draw(st.integers(1, 4))
+    d = draw(st.integers(1, 3))
+    X = draw(hnp.arrays(np.float64, (n, d), elements=extreme))
+    W = draw(hnp.arrays(np.float64, (d,), elements=extreme))
+    y = draw(hnp.arrays(np.float64, (n,), elements=st.sampled_from([0.0, 1.0]) if binary else st.floats(0, 1)))
+    return W, X, y
+
+
+@SETTINGS
+@given(data=st.data(), pair=st.sampled_from(pairs()))
+def test_extreme_magnitudes_are_never_ok_on_inf_or_nan(data, pair):
+    # a clean answer or a GdTorchError; no warning escapes (the suite runs with -W error), and an
+    # OK verdict only ever stands on finite gradients and finite error estimates
+    activation, loss = pair
+    W, X, y = data.draw(extreme_problems(binary=LOSSES[loss].binary))
+    try:
+        report = gd_torch.check(W, X, y, loss=loss, activation=activation)
+    except gd_torch.GdTorchError:
+        return
+    text = str(report)
+    if report.ok:
+        assert all(np.isfinite(g).all() for g in report.gradients.values()), text
+        assert all(np.isfinite(e).all() for e in report.errors.values()), text
+    else:
+        assert not text.splitlines()[-1].startswith("OK")
+
+
+@SETTINGS
+@given(data=st.data(), pair=st.sampled_from(pairs()))
+def test_explain_and_diagnose_at_extreme_magnitudes_answer_or_refuse(data, pair):
+    activation, loss = pair
+    W, X, y = data.draw(extreme_problems(binary=LOSSES[loss].binary))
+    try:
+        r = gd_torch.explain(W, X, y, loss=loss, activation=activation)
+    except gd_torch.GdTorchError:
+        return
+    text = str(r)  # printing never fails
+    if r.ok:
+        assert all(np.isfinite(s.hand).all() or s.name in ("e", "a") for s in r.stages), text
+    g = r.stage("W").hand
+    if np.isfinite(g).all():
+        try:
+            str(gd_torch.diagnose(g, W, X, y, loss=loss, activation=activation))
+        except gd_torch.GdTorchError:
+            pass

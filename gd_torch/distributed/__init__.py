@@ -112,8 +112,9 @@ def gradient(
     _device.check(p.comm.device, m.name, m.devices)
     if scheme is None:
         return ops.exact_gradient(p, W, lo, act, _exact(m, lo, act, p.comm.device))
-    h = numeric.check_options(W, act, scheme=scheme, step=options.get("step"))
+    numeric.check_options(W, act, scheme=scheme, step=options.get("step"))  # refused before any pass
     ops.objective(p, W, lo, act)  # z = X W finite, or the row that is not
+    h = ops.numeric_steps(p, W, act, scheme, options.get("step"))
     return ops.numeric_gradient(p, W, lo, act, h, scheme).grad
 
 

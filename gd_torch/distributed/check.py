@@ -2,25 +2,27 @@
 with every sum over samples taken over all ranks' rows.
 
 Each method's gradient is the all-reduce of the ranks' partial sums (gd_torch.distributed.ops);
-the error model's sums are all-reduced (gd_torch.errormodel.partial_sums); the columns a finite
-difference straddles a kink in are OR-ed over blocks and ranks.  The pairwise comparison is
-gd_torch.check's own, so a K-rank check and a one-process check judge alike.
+the error model's sums are all-reduced (gd_torch.errormodel.partial_sums); a finite difference
+takes the steps one process takes (numeric.scaled_steps, numeric.step_along) from column scales
+max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.check.kink_allowance, a sum
+over samples) is summed over blocks and ranks.  The comparison of every pair and the odd one out
+are gd_torch.check's own (gd_torch.check.judge), so a K-rank check and a one-process check judge alike.
 """
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
-from .. import errormodel
-from .._errors import bad_value
+from .. import _finite, errormodel
+from .._errors import GdTorchError, bad_value
 from .._validate import choice
 from .._validate import seed as _seed
 
 # gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
-from ..check import DEFAULT_METHODS, MODES, CheckReport, _compare, _kink_columns, _near_kink, _odd_one_out, parse_method
+from ..check import DEFAULT_METHODS, MODES, CheckReport, judge, kink_allowance, kinked_samples, parse_method
 from ..gradients import Estimate, Method, _device, numeric
 from ..model import Activation, Loss
 from ..ooc import row_bytes
@@ -52,21 +54,22 @@ def check(
     exact = {m.name: ops.exact(m, lo, act, p.comm.device) for m in resolved if ops.SCHEMES.get(m.name) is None}
     ops.objective(p, W, lo, act)  # z = X W finite on every rank, or a message naming the row
     model = ops.error_model(p, W, lo, act)
+    if not abs(model.loss) <= float(np.finfo(p.dtype).max):  # as gd_torch.check refuses it
+        raise GdTorchError(_finite.overflow_text("the loss", p.dtype, f"at W: L = {model.loss:.6g}"))
     v = None
     if mode == "directional":
         v = np.random.default_rng(seed).standard_normal(W.shape[0])
         v /= np.linalg.norm(v)
+    scale = ops.column_scale(p, v) if any(m.name in ops.SCHEMES for m in resolved) else None
     estimates = {
-        spec: _estimate(p, W, lo, act, m, exact.get(m.name), model, v)
+        spec: _estimate(p, W, lo, act, m, exact.get(m.name), model, v, scale)
         for spec, m in zip(methods, resolved, strict=True)
     }
+    allow, kinks = _kinks(p, W, lo, act, model, estimates, v)
+    pairs, odd = judge(list(methods), estimates, model, allow)
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
-    steps = {spec: e.steps for spec, e in estimates.items() if e.steps is not None}
-    kink_cols, kinks = _kinks(p, W, act, steps)
-    pairs = [_compare(a, b, grads, errs, model, kink_cols) for a, b in itertools.combinations(methods, 2)]
     shape = (p.n, W.shape[0])
-    odd = _odd_one_out(list(methods), pairs)
     return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks)
 
 
@@ -84,7 +87,7 @@ def _methods(methods: Sequence[str]) -> list[Method]:
     return resolved
 
 
-def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.ErrorModel, v) -> Estimate:
+def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.ErrorModel, v, scale) -> Estimate:
     # as gd_torch.check's: an exact method is held to the model's rounding error; a finite
     # difference brings its own estimate (the complex step adds the exact methods' error to its
     # underflow floor: it evaluates the formula to rounding)
@@ -96,20 +99,21 @@ def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.E
     scheme = ops.SCHEMES[m.name]
     complex_step = scheme == "complex"  # as numeric.for_check adds model.exact to it
     if v is not None:
-        g, err, h = _directional(p, W, lo, act, v, scheme, model)
+        g, err, h = _directional(p, W, lo, act, v, scheme, model, scale)
         exact = np.abs(v) @ model.exact
         return Estimate(g.astype(np.float64), err + exact if complex_step else err, h * np.abs(v))
-    h = numeric.check_options(W, act, scheme=scheme)
+    numeric.check_options(W, act, scheme=scheme)
+    h = numeric.scaled_steps(W, scheme, scale[0], p.n)  # as ops.numeric_steps, the scales read once
     res = ops.numeric_gradient(p, W, lo, act, h, scheme, model)
     err = model.exact + res.error if complex_step else res.error
     return Estimate(res.grad.astype(np.float64), np.asarray(err, dtype=np.float64), res.steps)
 
 
-def _directional(p: ops.Part, W, lo, act, v, scheme, model):
+def _directional(p: ops.Part, W, lo, act, v, scheme, model, scale):
     # the numeric method along v: L(W + t v) as a function of the scalar t, with z = z0 + t X v
-    # per block (z0 = X W) as gd_torch.check evaluates it
+    # per block (z0 = X W) as gd_torch.check evaluates it, t chosen as there from all ranks' X
     numeric.check_options(W, act, scheme=scheme)
-    t = numeric.default_steps(np.zeros(1, dtype=W.dtype), scheme)[0] * max(1.0, float(np.abs(W) @ np.abs(v)))
+    t = numeric.step_along(W, scheme, scale[0], p.n, scale[1])
     vv = v.astype(W.dtype)
 
     def L(Tb: np.ndarray) -> np.ndarray:
@@ -136,26 +140,32 @@ def _noise(model: errormodel.ErrorModel) -> dict:
     return {"f_noise": model.f_noise, "f_rel": model.f_rel}
 
 
-def _kinks(p: ops.Part, W, act, steps: dict) -> tuple[dict, np.ndarray]:
-    # per numeric method, the columns whose step moves some sample's z across a kink (OR-ed over
-    # blocks and ranks), and the first few samples near a kink (gd_torch.check's rules, per block)
-    if not act.kinks or not steps:
-        return {}, np.zeros(0, dtype=int)
-    cols = {spec: np.zeros(np.shape(h)[0], dtype=bool) for spec, h in steps.items()}
+def _kinks(p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v) -> tuple[dict, np.ndarray]:
+    # each method's kink allowance (gd_torch.check.kink_allowance on each block, with the block's z
+    # and e_z, summed over blocks and ranks) and the first few samples near a kink (gd_torch.check's
+    # kinked_samples, per block)
+    names = list(estimates)
+    width = 1 if v is not None else W.shape[0]
+    if not act.kinks:
+        return {s: np.zeros(width) for s in names}, np.zeros(0, dtype=int)
     near: list[int] = []
-    W64 = W.astype(np.float64)
-    for b in p.blocks(row_bytes(p.data.d, p.dtype, per_entry=16)):
-        z = b.X.astype(np.float64) @ W64
-        for spec, c in _kink_columns(b.X, z, act, steps).items():
-            cols[spec] |= c
-        close = np.flatnonzero(np.isin(z, act.kinks) | _near_kink(b.X, z, act, steps))
-        near.extend((b.start + close[: _KINKS_SHOWN - len(near)]).tolist())
-    names = list(steps)
-    width = cols[names[0]].shape[0]
-    flat = np.concatenate([cols[s] for s in names]).astype(np.float64)
-    (flat,) = p.comm.all_reduce([flat], "the kinks", op="max")
+
+    def partial() -> np.ndarray:
+        total = np.zeros(len(names) * width)
+        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_entry=32)):
+            z, ez = errormodel.z_and_error(b.X, W, act)
+            mb = dataclasses.replace(model, z=z, ez=ez)
+            absX, y64 = np.abs(b.X.astype(np.float64)), b.y.astype(np.float64)
+            total += np.concatenate(
+                [kink_allowance(mb, absX, estimates[s].steps, v, y64, lo, act, n=p.n) for s in names]
+            )
+            close = kinked_samples(mb, absX, estimates, v, act)
+            near.extend((b.start + close[: _KINKS_SHOWN - len(near)]).tolist())
+        return total
+
+    flat = p.comm.reduce("the kink allowances", partial, np.zeros(len(names) * width))
     shown = np.full(_KINKS_SHOWN, -1.0)
     shown[: len(near)] = near
     every = p.comm.all_gather(shown, "the kinks")
-    merged = {s: flat[i * width : (i + 1) * width] > 0 for i, s in enumerate(names)}
-    return merged, np.sort(every[every >= 0].astype(int))
+    allow = {s: flat[i * width : (i + 1) * width] for i, s in enumerate(names)}
+    return allow, np.sort(every[every >= 0].astype(int))

@@ -245,18 +245,43 @@ def numeric_gradient(
     return numeric.differences(W, L, p.n if n is None else n, scheme=scheme, h=h, **noise)
 
 
+def numeric_steps(p: Part, W, act: Activation, scheme: str, step=None, rows=None, n=None) -> np.ndarray:
+    """The steps h of numeric.estimate for all the data (or the mini-batch of ``rows`` on this
+    rank, ``n`` rows in all): the caller's ``step`` (checked by numeric.check_options), else
+    numeric.scaled_steps from the column scales of all ranks' rows, as one process takes them.
+    z = X W must have been checked finite first (ops.objective)."""
+    h = numeric.check_options(W, act, scheme=scheme, step=step)
+    if step is not None:
+        return h
+    return numeric.scaled_steps(W, scheme, column_scale(p, rows=rows)[0], p.n if n is None else n)
+
+
+def column_scale(p: Part, v: np.ndarray | None = None, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """c_j = max_i |X_ij| over all ranks' rows (or a mini-batch's ``rows``; numeric.column_scale
+    per block, MAX all-reduced), so that numeric.scaled_steps gives every rank the steps one
+    process takes; with a direction v also max_i |(X v)_i| (for numeric.step_along), else 0."""
+    d = p.data.d
+    scale = np.zeros(d + 1)
+    for b in p.blocks(row_bytes(d, p.dtype, per_row=_VECTORS), rows):
+        scale[:d] = np.maximum(scale[:d], numeric.column_scale(b.X))
+        if v is not None and b.X.shape[0]:
+            scale[d] = max(scale[d], float(numeric.column_scale((b.X @ v.astype(p.dtype))[:, None])[0]))
+    (scale,) = p.comm.all_reduce([scale], "the column scales", op="max")
+    return scale[:d], float(scale[d])
+
+
 def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> errormodel.ErrorModel:
     """gd_torch.errormodel with every sum over samples taken over all ranks' rows."""
     d = p.data.d
     per_row = row_bytes(d, p.dtype, per_entry=24, per_row=2 * _VECTORS)
 
     def partial() -> np.ndarray:
-        total = np.zeros(3 * d + 3)
+        total = np.zeros(2 * d + 3)
         for b in p.blocks(per_row):
             total += errormodel.partial_sums(W, b.X, b.y, lo, act, p.n)
         return total
 
-    sums = p.comm.reduce("the error model's sums", partial, np.zeros(3 * d + 3))
+    sums = p.comm.reduce("the error model's sums", partial, np.zeros(2 * d + 3))
     return errormodel.from_sums(sums, p.n, p.dtype, lo, ranks=p.comm.world)
 
 

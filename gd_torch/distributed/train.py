@@ -25,7 +25,7 @@ import numpy as np
 from .. import _validate
 from .._errors import GdTorchError, bad_value
 from .._fit_args import FitArgs
-from ..gradients import Method, numeric
+from ..gradients import Method
 from ..model import Activation, Loss
 from ..train import StopReason, run_loop
 from . import ops
@@ -100,7 +100,7 @@ class Stepper:
             return cached
         if self.exact is not None:
             return ops.exact_gradient(self.p, W, self.lo, self.act, self.exact, rows, n)
-        h = numeric.check_options(W, self.act, scheme=self.scheme)
+        h = ops.numeric_steps(self.p, W, self.act, self.scheme, rows=rows, n=n)
         return ops.numeric_gradient(self.p, W, self.lo, self.act, h, self.scheme, rows=rows, n=n).grad
 
     def assert_identical(self, W: np.ndarray) -> None:

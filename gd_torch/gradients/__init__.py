@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _validate
+from .. import _finite, _validate
 from .._errors import GdTorchError, bad_value
 from ..model import prepare
 from . import _device, analytic, numeric, tutorial
@@ -128,7 +128,7 @@ def gradient(
     ndarray of shape (n_features,), in X's dtype
     """
     m, W, X, y, lo, act, kw = _resolve(W, X, y, method, loss, activation, device, options)
-    return m.grad(W, X, y, lo, act, **kw)
+    return _finite.gradient_value(lambda: m.grad(W, X, y, lo, act, **kw), X.dtype, m.name)
 
 
 def gradient_function(

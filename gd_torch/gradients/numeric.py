@@ -7,8 +7,17 @@ Only values of L(W) are used.  For coordinate j with step h_j and unit vector e_
     richardson  (4 D(h/4) - D(h/2)) / 3 on central D       truncation ~ h^4
     complex     Im L(W + i h e_j) / h                      no subtraction: exact to rounding
 
-The default step balances truncation against rounding: h_j = eps^p max(1, |W_j|) with
-p = 1/3 (central), 1/2 (forward), 1/5 (richardson); the complex step can be tiny.
+The default step is chosen in z-space: moving W_j by h_j moves z_i = X_i W by X_ij h_j, so
+h_j = t / c_j with c_j = max_i |X_ij| moves every z_i by at most t, whatever the column's scale.
+t balances truncation (~ t^k in z, on the activation's scale of 1) against the rounding noise of
+one evaluation of L relative to its size, r = u (sqrt(N) + C_LOCAL + sqrt(D) zeta) with
+zeta = sum_j c_j |W_j| >= |X_i| . |W| for z's own rounding (errormodel.relative_noise):
+t = r^p with p = 1/3 (central), 1/2 (forward), 1/5 (richardson); the complex step subtracts
+nothing, t = eps^2.
+So the truncation read off the steps h and 2h is in the range where its leading term holds,
+and no column's step is too large (z moved by ~1 for a column of scale 1e3) or too small.
+Without X (``default_steps(W, scheme)``) the older W-space rule eps^p max(1, |W_j|) is used.
+
 All perturbed weight vectors are stacked into a (k, D) matrix and evaluated together:
 X is read once, in row blocks, each block meeting all k perturbations in one matrix
 product Z_b = X_b @ Wb^T small enough to stay in the cache; the blocks are spread over
@@ -18,7 +27,8 @@ With ``f_noise`` (the absolute rounding error of one evaluation of L, from the c
 error model) an error estimate per coordinate is returned too: the truncation error read
 off the same difference at twice the step, plus the rounding error f_noise / h amplified
 by the scheme's weights (the noise taken as at least ``f_rel`` times the values actually
-subtracted); for the complex step, only the floor left by subnormal underflow of X_ij h.
+subtracted), both from :func:`gd_torch.errormodel.difference_error`; for the complex step, only
+the floor left by subnormal underflow of X_ij h.
 """
 
 from __future__ import annotations
@@ -31,13 +41,18 @@ from typing import Any
 
 import numpy as np
 
-from .. import _validate
+from .. import _validate, errormodel
 from .._errors import GdTorchError, bad_value
 from ..model import ACTIVATIONS, LOSSES, Activation, Loss, loss_from_z
 from . import _blas
 from ._method import Estimate
 
 SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
+#: the smallest default step, in units of u |W_j|: 64 ulps for the smallest step a scheme takes
+#: (Richardson's h / 4); none for the complex step, which subtracts nothing
+_MIN_ULPS: dict[str, float] = {"central": 64.0, "forward": 64.0, "richardson": 256.0, "complex": 0.0}
+#: schemes that subtract values of L (their step balances truncation against L's rounding noise)
+_SUBTRACTS: dict[str, bool] = {"central": True, "forward": True, "richardson": True, "complex": False}
 #: each scheme's formula, for reports (the methods 'numeric:<scheme>' of the registry)
 DESCRIPTIONS: dict[str, str] = {
     "central": "(L(W + h e_j) - L(W - h e_j)) / 2h",
@@ -68,10 +83,46 @@ class NumericGradient:
     evaluations: int
 
 
-def default_steps(W: np.ndarray, scheme: str) -> np.ndarray:
-    """h_j = eps^p * max(1, |W_j|) for the scheme's exponent p."""
+def default_steps(W: np.ndarray, scheme: str, X: np.ndarray | None = None) -> np.ndarray:
+    """The default steps h, shape (D,), in W's dtype.
+
+    With X (z-space, see the module docstring): h_j = z_step(...) / max_i |X_ij|, so that no
+    z_i moves by more than the intended t; a column of zeros keeps the W-space step.  Without X:
+    h_j = eps^p * max(1, |W_j|) for the scheme's exponent p.
+    """
+    if X is None:
+        return (np.finfo(W.dtype).eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
+    return scaled_steps(W, scheme, column_scale(X), X.shape[0])
+
+
+def scaled_steps(W: np.ndarray, scheme: str, c: np.ndarray, n: int) -> np.ndarray:
+    """:func:`default_steps` with X for column scales c_j = max_i |X_ij| over all n rows (D,):
+    gd_torch.distributed takes c as the MAX all-reduce of its ranks' scales, so that every rank
+    takes the steps one process would."""
     eps = np.finfo(W.dtype).eps
-    return (eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
+    w_space = (eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
+    t = z_step((n, W.shape[0]), float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
+    with np.errstate(divide="ignore", over="ignore"):
+        h = np.where(c > 0, t / np.where(c > 0, c, 1.0), w_space)
+    # at least _MIN_ULPS ulps of W_j, so that W_j + h_j is another number: reached only where z's
+    # rounding u zeta exceeds 1 (no step is good there); a column of subnormals would ask for a
+    # step beyond the largest float: capped (z then moves less than t)
+    h = np.maximum(h, _MIN_ULPS[scheme] * eps * np.abs(W.astype(np.float64)))
+    return np.minimum(h, np.finfo(W.dtype).max / 8).astype(W.dtype)
+
+
+def column_scale(X: np.ndarray) -> np.ndarray:
+    """c_j = max_i |X_ij| in float64, (D,), without a copy of |X|."""
+    return np.maximum(X.max(axis=0), -X.min(axis=0)).astype(np.float64)
+
+
+def z_step(shape: tuple[int, int], zeta: float, dtype: Any, scheme: str) -> float:
+    """t = r^p, r = errormodel.relative_noise: the perturbation of z that balances a truncation of
+    order t^k (on the activation's scale of 1) against the rounding noise of L (relative size r),
+    for a problem of ``shape`` (N, D); eps^2 for the complex step, which subtracts nothing."""
+    eps = float(np.finfo(dtype).eps)
+    r = errormodel.relative_noise(shape[0], shape[1], zeta, eps)
+    return r ** SCHEMES[scheme] if _SUBTRACTS[scheme] else eps ** SCHEMES[scheme]
 
 
 def evaluate(
@@ -183,10 +234,6 @@ def _complex(W, L, h):
 
 
 _RULES = {"central": _central, "forward": _forward, "richardson": _richardson, "complex": _complex}
-#: how rounding noise of one evaluation reaches the result: |result error| <= amp * f_noise / h
-_NOISE_AMPLIFICATION = {"central": 1.0, "forward": 2.0, "richardson": 6.0, "complex": 0.0}
-#: error of the result ~ |rule(h) - rule(2h)| / denom (the leading truncation term's growth)
-_TRUNCATION_DENOM = {"central": 3.0, "forward": 1.0, "richardson": 15.0, "complex": np.inf}
 
 
 def _realised(W: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -248,11 +295,12 @@ def estimate(
     coordinate j to at least f_rel * max |L| over the values subtracted for it, for where
     L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
     """
-    h = check_options(W, act, scheme=scheme, step=step, batch=batch)
+    check_options(W, act, scheme=scheme, step=step, batch=batch)
     with _blas.single_thread():
         # one thread: a threaded BLAS call leaves its threads spinning for a while, taking
         # the cores from the blocked evaluation that follows; this product is cheap beside it
-        _validate.z_of(X, W)
+        _validate.z_of(X, W)  # X finite (checked through z) before its column scales are read
+    h = _steps(W, scheme, step, X)
     return differences(
         W, lambda Wb: evaluate(Wb, X, y, lo, act, batch), X.shape[0], scheme=scheme, h=h, f_noise=f_noise, f_rel=f_rel
     )
@@ -268,12 +316,13 @@ def differences(
     f_noise: float | None = None,
     f_rel: float = 0.0,
 ) -> NumericGradient:
-    """The finite differences of any objective ``L`` at W, with steps h (from :func:`check_options`).
+    """The finite differences of any objective ``L`` at W, with steps h (:func:`default_steps`,
+    :func:`scaled_steps` or the caller's, before rounding).
 
     L : maps a stack of weight vectors Wb, shape (k, D), real or complex, to the k values
         L(Wb[i]) (:func:`evaluate` on one X; an all-reduced sum of row blocks in gd_torch.distributed)
     n_samples : the number of loss terms L sums (the complex step's underflow floor grows with it)
-    f_noise, f_rel : as in :func:`grad`
+    f_noise, f_rel : as in :func:`estimate`
     """
     if scheme != "complex":
         h = _realised(W, h)
@@ -289,13 +338,13 @@ def differences(
         g2, count2, size2 = rule(W, L, _realised(W, 2 * h))
         count += count2
         noise = np.maximum(f_noise, f_rel * np.maximum(size, size2))
-        error = np.abs(g2 - g) / _TRUNCATION_DENOM[scheme] + _NOISE_AMPLIFICATION[scheme] * noise / h
+        error = errormodel.difference_error(g, g2, scheme, noise, h)
     return NumericGradient(g.astype(W.dtype), h, error, count)
 
 
-def _steps(W: np.ndarray, scheme: str, step: Any) -> np.ndarray:
+def _steps(W: np.ndarray, scheme: str, step: Any, X: np.ndarray | None = None) -> np.ndarray:
     if step is None:
-        return default_steps(W, scheme)
+        return default_steps(W, scheme, X)
     try:
         h = np.broadcast_to(np.asarray(step, dtype=W.dtype), W.shape)
     except (TypeError, ValueError):
@@ -321,7 +370,15 @@ def for_check(
     """The method's :class:`Estimate` for a check against the error model ``model``: every
     coordinate (v None) or the derivative along the unit direction v.  The complex step
     evaluates the formula to rounding, so it carries the exact methods' error plus its own
-    underflow floor."""
+    underflow floor.
+
+    A float32 problem is differenced in float64 (its values cast exactly), with float64's error
+    model: the witness is then as accurate as the data allow, where float32's own differences
+    would err by u^(2/3) ~ 2e-5 and hide a float32 gradient's slips below that.
+    """
+    if W.dtype != np.float64:
+        W, X, y = (a.astype(np.float64) for a in (W, X, y))
+        model = errormodel.build(W, X, y, lo, act)
     if v is None:
         res = estimate(
             W, X, y, lo, act, scheme=scheme, step=step, batch=batch, f_noise=model.f_noise, f_rel=model.f_rel
@@ -339,12 +396,20 @@ def for_check(
 def _directional(W, X, y, lo, act, v, scheme, model) -> NumericGradient:
     # the numeric method along v: L(W + t v) as a function of the scalar t, any scheme
     check_options(W, act, scheme=scheme)  # the same refusals as every coordinate (complex step at a kink)
-    t = default_steps(np.zeros(1, dtype=W.dtype), scheme)[0] * max(1.0, float(np.abs(W) @ np.abs(v)))
-    # the 1-D problem in t: design column X v, weight 0, offset z0 = X W
+    # the 1-D problem in t: design column X v, weight 0, offset z0 = X W; z moves by at most
+    # z_step (with z's rounding from the whole of X W) when t = z_step / max_i |(X v)_i|
     Xv = (X @ v.astype(W.dtype))[:, None]
+    t = step_along(W, scheme, column_scale(X), X.shape[0], float(column_scale(Xv)[0]))
     lo_t, act_t = _shifted(lo, act, X @ W)
     zero = np.zeros(1, dtype=W.dtype)
     return estimate(zero, Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=model.f_noise, f_rel=model.f_rel)
+
+
+def step_along(W: np.ndarray, scheme: str, c: np.ndarray, n: int, scale_v: float) -> float:
+    """The step t of L(W + t v) along a direction v: z moves by at most z_step (with z's rounding
+    from the column scales c of all n rows of X) when t = z_step / max_i |(X v)_i| (``scale_v``)."""
+    z_t = z_step((n, W.shape[0]), float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
+    return z_t / scale_v if scale_v > 0 else z_t
 
 
 def _shifted(lo: Loss, act: Activation, z0: np.ndarray) -> tuple[Loss, Activation]:

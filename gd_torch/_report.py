@@ -1,0 +1,87 @@
+"""The text of a :class:`gd_torch.check.CheckReport`: the gradients, the pairs, the verdict."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .check import CheckReport, PairResult
+
+#: coordinates printed in full mode
+SHOWN = 8
+
+
+def check_text(r: CheckReport) -> str:
+    n, d = r.shape
+    lines = [f"loss={r.loss} activation={r.activation} dtype={r.dtype} N={n} D={d} mode={r.mode}"]
+    names = list(r.gradients)
+    shown = range(min(d, SHOWN)) if r.mode == "full" else [0]
+    head = "v.g" if r.mode == "directional" else "j"
+    lines.append(f"{head:>4}  " + "  ".join(f"{m:>22}" for m in names))
+    for j in shown:
+        label = "" if r.mode == "directional" else str(j)
+        lines.append(f"{label:>4}  " + "  ".join(f"{r.gradients[m][j]:>22.15e}" for m in names))
+    if r.mode == "full" and d > SHOWN:
+        lines.append(f"  ... {d - SHOWN} more coordinates")
+    lines.append("")
+    width = max(len(p.a + p.b) for p in r.pairs) + 4
+    # one coordinate per row: the worst j, and the relative error and |diff|/tol at that j
+    lines.append(f"{'pair':<{width}} {'rel err':>11} {'worst j':>7} {'|diff|/tol':>10}  status")
+    for p in r.pairs:
+        lines.append(f"{p.a + ' vs ' + p.b:<{width}} {p.rel_err:>11.2e} {p.worst:>7} {p.ratio:>10.3g}  {p.status}")
+    lines.append("(worst j: the coordinate with the largest |diff|/tol; rel err and |diff|/tol are at that j)")
+    lines.append("")
+    lines.append(check_summary(r))
+    return "\n".join(lines)
+
+
+def check_summary(r: CheckReport) -> str:
+    if r.ok and not any(p.status == "kink" for p in r.pairs):
+        return "OK: all methods agree within their predicted tolerances"
+    out = []
+    if r.ok:
+        out.append("OK, but a finite difference straddles a kink")
+    elif r.odd_one_out:
+        others = [m for m in r.gradients if m != r.odd_one_out]
+        verb = "is not finite beside" if _all_non_finite(r, r.odd_one_out) else "disagrees with"
+        out.append(f"FAIL: {r.odd_one_out} {verb} {', '.join(others)}, which agree with each other")
+    else:
+        out.append(f"FAIL: {', '.join(r.failing())} disagree, and no single method is the odd one out")
+    out.extend(_pair_line(r, p) for p in r.pairs if p.status != "agree")
+    return "\n".join(out)
+
+
+def _all_non_finite(r: CheckReport, m: str) -> bool:
+    return all(p.status == "non-finite" for p in r.pairs if m in (p.a, p.b))
+
+
+def _pair_line(r: CheckReport, p: PairResult) -> str:
+    if p.status == "disagree":
+        return (
+            f"  {p.a} vs {p.b}: worst at j={p.worst}: {p.a}={p.value_a:.17g}, {p.b}={p.value_b:.17g}, "
+            f"relative error {p.rel_err:.3g} > tolerance {p.tol_rel:.3g}"
+        )
+    if p.status == "non-finite":
+        return (
+            f"  {p.a} vs {p.b}: not finite at j={p.worst}: " + "; ".join(_non_finite_parts(r, p)) + " (never agreement)"
+        )
+    return (
+        f"  {p.a} vs {p.b}: differ at j={p.worst} where samples {r.kinks[:5].tolist()} have z within "
+        "one step (or z's rounding) of the activation's kink: each side takes its own one-sided slope "
+        "there (the difference is within what those samples can contribute); this is not a wrong derivation"
+    )
+
+
+def _non_finite_parts(r: CheckReport, p: PairResult) -> list[str]:
+    # which method gives a non-finite value or error estimate at the worst coordinate
+    j = p.worst
+    parts = []
+    for m in (p.a, p.b):
+        g, e = r.gradients[m][j], r.errors[m][j]
+        if not np.isfinite(g):
+            parts.append(f"{m} gives {g}")
+        elif not np.isfinite(e):
+            parts.append(f"{m}'s error estimate is {e}")
+    return parts or [f"{p.a}={p.value_a:.17g}, {p.b}={p.value_b:.17g}, tolerance not finite"]

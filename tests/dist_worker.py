@@ -25,7 +25,9 @@ import gd_torch
 import gd_torch.distributed as dist
 from gd_torch import _io, ooc
 from gd_torch.cli import main as main_cli
+from gd_torch.distributed import ops
 from gd_torch.distributed.comm import failure_line
+from gd_torch.gradients import numeric
 
 
 def gradients(job: dict, comm: dist.Comm) -> list:
@@ -38,6 +40,19 @@ def gradients(job: dict, comm: dist.Comm) -> list:
             W, data, comm, method=case["method"], loss=case["loss"], activation=case["activation"], **opts
         )
         out.append(g.astype(np.float64).tolist())
+    return out
+
+
+def steps(job: dict, comm: dist.Comm) -> list:
+    # the finite differences' steps on this rank: every coordinate's, and along a direction v
+    out = []
+    for case in job["cases"]:
+        data = ooc.open_dataset(job["data"][case["data"]], budget=job.get("budget", 4096))
+        W, p, _, act = dist.prepare(np.asarray(case["W"], dtype=data.dtype), data, comm, "sse", "sigmoid")
+        h = ops.numeric_steps(p, W, act, case["scheme"])
+        c, scale_v = ops.column_scale(p, np.asarray(case["v"]))
+        t = numeric.step_along(W, case["scheme"], c, p.n, scale_v)
+        out.append({"h": h.astype(np.float64).tolist(), "t": float(t)})
     return out
 
 
@@ -115,7 +130,7 @@ def cli(job: dict, comm: dist.Comm) -> list:
     return out
 
 
-TASKS = {"gradients": gradients, "checks": checks, "fits": fits, "errors": errors, "cli": cli}
+TASKS = {"steps": steps, "gradients": gradients, "checks": checks, "fits": fits, "errors": errors, "cli": cli}
 
 
 def main(path: str) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import TOLERANCES, away_from_kinks, pairs
+from test_check import KINK_W, KINK_X, KINK_Y
 
 import gd_torch
 from gd_torch import errormodel
@@ -50,7 +51,8 @@ def write_shards(folder: Path, X: np.ndarray, y: np.ndarray, rows: int) -> str:
 @pytest.fixture(scope="module")
 def problems(tmp_path_factory) -> dict:
     """Datasets (shards of 100 rows, so that ranks and blocks cut across shards): a random
-    301 x 4 problem away from relu's kink at W0, the tutorial's data, a NaN in row 250."""
+    301 x 4 problem away from relu's kink at W0, the tutorial's data, a NaN in row 250, and a
+    232 x 3 problem with samples exactly at relu's kink at test_check's KINK_W (rows 130-131, 226-227)."""
     root = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(12)
     W0 = rng.standard_normal(4) / 2
@@ -59,7 +61,9 @@ def problems(tmp_path_factory) -> dict:
     Xt, yt = gd_torch.tutorial_data()
     Xn = X.copy()
     Xn[250, 2] = np.nan
-    arrays = {"rand": (X, y), "tut": (Xt, yt)}
+    Xk = np.vstack([rng.standard_normal((130, 3)), KINK_X, rng.standard_normal((90, 3)) * 4, KINK_X])
+    yk = np.concatenate([rng.uniform(size=130), KINK_Y, rng.uniform(size=90), KINK_Y])
+    arrays = {"rand": (X, y), "tut": (Xt, yt), "kink": (Xk, yk)}
     paths = {
         f"{k}-{dt}": write_shards(root / f"{k}-{dt}", a.astype(dt), b.astype(dt), 100)
         for k, (a, b) in arrays.items()
@@ -114,7 +118,10 @@ def check_cases(problems, subset: bool) -> list[dict]:
         for loss in ("sse", "bce")
         for mode in (("full",) if subset else ("full", "directional"))
     ]
-    if not subset:  # a kinked activation: the kink columns are OR-ed over ranks
+    # samples at the kink on two ranks: each method's kink allowance summed over blocks and ranks
+    kink = {"data": "kink-float64", "W": KINK_W.tolist(), "loss": "sse", "activation": "relu"}
+    cases.append(kink | {"methods": ["analytic", "autograd", "numeric"], "mode": "full"})
+    if not subset:  # a kinked activation away from its kink
         cases.append(
             {
                 "data": "rand-float64",
@@ -181,6 +188,13 @@ ERROR_CASES = [
 ]
 
 
+def step_cases(problems) -> list[dict]:
+    W = problems["W0"]
+    v = np.random.default_rng(1).standard_normal(4)
+    cases = [{"data": f"rand-{dt}", "W": W.tolist(), "v": (v / np.linalg.norm(v)).tolist()} for dt in DTYPES]
+    return [c | {"scheme": s} for c in cases for s in ("central", "richardson")]
+
+
 def cli_cases(problems) -> list[list[str]]:
     # gd-torch check on every rank, as under torchrun: the tutorial's rule is not sse's gradient
     methods = "analytic,autograd,numeric,tutorial"
@@ -199,6 +213,7 @@ def _launch(world: int, problems, tmp: Path) -> dict:
     # a hung rank; K = 3 a subset, gd-torch check on every rank, and a killed rank
     subset = world == 3
     tasks = [
+        {"task": "steps", "cases": step_cases(problems)},
         {"task": "gradients", "cases": gradient_cases(problems, subset)},
         {"task": "checks", "cases": check_cases(problems, subset)},
         {"task": "fits", "cases": FIT_CASES[:2] if subset else FIT_CASES},
@@ -268,6 +283,18 @@ def _task(ranks: dict, name: str) -> tuple[list, list]:
 # ---- gradients ------------------------------------------------------------------------------
 
 
+def test_k_ranks_take_the_steps_one_process_takes(ranks, problems):
+    # column scales max_i |X_ij| MAX-all-reduced: the same z-space steps, bit for bit
+    cases, results = _task(ranks, "steps")
+    X64, _ = problems["arrays"]["rand"]
+    for case, got in zip(cases, results, strict=True):
+        X = X64.astype(case["data"].split("-")[1])
+        W, v, scheme = np.asarray(case["W"], X.dtype), np.asarray(case["v"]), case["scheme"]
+        assert got["h"] == numeric.default_steps(W, scheme, X).astype(np.float64).tolist()
+        scale_v = float(numeric.column_scale((X @ v.astype(X.dtype))[:, None])[0])
+        assert got["t"] == numeric.step_along(W, scheme, numeric.column_scale(X), X.shape[0], scale_v)
+
+
 def test_k_rank_gradient_equals_the_one_process_gradient_within_the_error_model(ranks, problems):
     X64, y64 = problems["arrays"]["rand"]
     cases, results = _task(ranks, "gradients")
@@ -311,6 +338,7 @@ def test_k_rank_check_gives_the_one_process_verdict(ranks, problems):
         assert (got["ok"], got["odd"], got["statuses"]) == (one.ok, one.odd_one_out, [p.status for p in one.pairs]), (
             got["text"]
         )
+    assert any("kink" in got["statuses"] for got in results)  # the kink allowance decided a pair
 
 
 def test_k_rank_check_finds_the_tutorial_formula_wrong_for_sse_and_right_for_bce(ranks):

@@ -44,14 +44,15 @@ def gradients(job: dict, comm: dist.Comm) -> list:
 
 
 def steps(job: dict, comm: dist.Comm) -> list:
-    # the finite differences' steps on this rank: every coordinate's, and along a direction v
+    # the finite differences' steps on this rank: every coordinate's (a gradient, a fit), and along
+    # a direction v (a check, which differences float32 data in float64)
     out = []
     for case in job["cases"]:
         data = ooc.open_dataset(job["data"][case["data"]], budget=job.get("budget", 4096))
         W, p, _, act = dist.prepare(np.asarray(case["W"], dtype=data.dtype), data, comm, "sse", "sigmoid")
         h = ops.numeric_steps(p, W, act, case["scheme"])
         c, scale_v = ops.column_scale(p, np.asarray(case["v"]))
-        t = numeric.step_along(W, case["scheme"], c, p.n, scale_v)
+        t = numeric.step_along(W.astype(np.float64), case["scheme"], c, p.n, scale_v)
         out.append({"h": h.astype(np.float64).tolist(), "t": float(t)})
     return out
 

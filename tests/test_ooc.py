@@ -256,6 +256,23 @@ def test_kink_allowances_summed_over_row_blocks_give_the_in_memory_report(rng, m
         assert p.ratio == pytest.approx(q.ratio, rel=0.02)
 
 
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_a_float32_check_on_row_blocks_differences_in_float64_as_in_memory(blobs, mode):
+    # numeric.for_check differences float32 data in float64 with float64's error model: on row
+    # blocks too, so the witness's error is float64's (~1e-9 here), not float32's (~1e-3)
+    X, y = (a.astype(np.float32) for a in blobs)
+    W = gd_torch.init_weights(3, seed=0).astype(np.float32)
+    methods = ["analytic", "numeric", "numeric:complex"]
+    one = gd_torch.check(W, X, y, loss="bce", methods=methods, mode=mode)
+    blocks = dist.check(W, ooc.Arrays(X, y, budget=4096), loss="bce", methods=methods, mode=mode)
+    assert [p.status for p in blocks.pairs] == [p.status for p in one.pairs] == ["agree"] * 3
+    for m in methods[1:]:
+        assert (one.errors[m] < 1e-6).all()
+        g, g1 = blocks.gradients[m], one.gradients[m]
+        assert (np.abs(g - g1) <= errormodel.SAFETY["float64"] * (blocks.errors[m] + one.errors[m])).all()
+        np.testing.assert_allclose(blocks.errors[m], one.errors[m], rtol=0.02)
+
+
 def test_a_nan_in_x_is_named_by_its_row_in_the_whole_data(tmp_path):
     X = np.ones((300, 3))
     X[217, 1] = np.nan

@@ -98,6 +98,9 @@ def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.E
         return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
     scheme = ops.SCHEMES[m.name]
     complex_step = scheme == "complex"  # as numeric.for_check adds model.exact to it
+    if W.dtype != np.float64:  # as numeric.for_check: float32 differenced in float64, with float64's model
+        W = W.astype(np.float64)
+        model = ops.error_model(p, W, lo, act, np.float64)
     if v is not None:
         g, err, h = _directional(p, W, lo, act, v, scheme, model, scale)
         exact = np.abs(v) @ model.exact

@@ -265,24 +265,27 @@ def column_scale(p: Part, v: np.ndarray | None = None, rows: np.ndarray | None =
     for b in p.blocks(row_bytes(d, p.dtype, per_row=_VECTORS), rows):
         scale[:d] = np.maximum(scale[:d], numeric.column_scale(b.X))
         if v is not None and b.X.shape[0]:
-            scale[d] = max(scale[d], float(numeric.column_scale((b.X @ v.astype(p.dtype))[:, None])[0]))
+            # X v in float64, as numeric.for_check forms it (a float32 problem is differenced in float64)
+            scale[d] = max(scale[d], float(numeric.column_scale((b.X @ v.astype(np.float64))[:, None])[0]))
     (scale,) = p.comm.all_reduce([scale], "the column scales", op="max")
     return scale[:d], float(scale[d])
 
 
-def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> errormodel.ErrorModel:
-    """gd_torch.errormodel with every sum over samples taken over all ranks' rows."""
+def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation, dtype=None) -> errormodel.ErrorModel:
+    """gd_torch.errormodel with every sum over samples taken over all ranks' rows; ``dtype``: the
+    model of the data cast to it (float64 for float32 data differenced in float64), else X's."""
     d = p.data.d
-    per_row = row_bytes(d, p.dtype, per_entry=24, per_row=2 * _VECTORS)
+    dtype = p.dtype if dtype is None else np.dtype(dtype)
+    per_row = row_bytes(d, p.dtype, per_entry=32, per_row=2 * _VECTORS)
 
     def partial() -> np.ndarray:
         total = np.zeros(2 * d + 3)
         for b in p.blocks(per_row):
-            total += errormodel.partial_sums(W, b.X, b.y, lo, act, p.n)
+            total += errormodel.partial_sums(W, b.X.astype(dtype, copy=False), b.y, lo, act, p.n)
         return total
 
     sums = p.comm.reduce("the error model's sums", partial, np.zeros(2 * d + 3))
-    return errormodel.from_sums(sums, p.n, p.dtype, lo, ranks=p.comm.world)
+    return errormodel.from_sums(sums, p.n, dtype, lo, ranks=p.comm.world)
 
 
 def accuracy(p: Part, W: np.ndarray, act: Activation) -> float:

@@ -13,7 +13,6 @@ from .check import CheckReport, check
 from .data import load_csv, tutorial_data
 from .diagnose import Diagnosis, diagnose
 from .explain import Explanation, explain
-from .explain_mlp import MLPExplanation, explain_mlp
 from .function_check import FunctionReport, check_function
 from .gradients import METHODS, gradient, gradient_function
 from .model import (
@@ -41,7 +40,6 @@ __all__ = [
     "CheckReport",
     "Diagnosis",
     "Explanation",
-    "MLPExplanation",
     "FitResult",
     "FunctionReport",
     "GDClassifier",
@@ -52,7 +50,6 @@ __all__ = [
     "check_function",
     "diagnose",
     "explain",
-    "explain_mlp",
     "step_sweep",
     "fit",
     "gradient",

@@ -144,17 +144,27 @@ def _deviation(t0, r, yy, k, n, lo, act, steps):
 
 
 def kink_allowance(
-    model: errormodel.ErrorModel, absX: np.ndarray, steps: np.ndarray | None, v: np.ndarray | None, y, lo, act
+    model: errormodel.ErrorModel,
+    absX: np.ndarray,
+    steps: np.ndarray | None,
+    v: np.ndarray | None,
+    y,
+    lo,
+    act,
+    n: int | None = None,
 ) -> np.ndarray:
     """What samples at a kink can move one method's gradient by, per coordinate: the sum over i of
     |dz_i/dW_j| kink_deviation_i, with reach z's rounding e_z (an exact method, ``steps`` None) or
     e_z + |X_ij| 2 h_j (a finite difference with steps h, the larger of its two steps).
-    Shape (D,), or (1,) along a unit direction v (|dz_i/dt| <= (|X| |v|)_i)."""
+    Shape (D,), or (1,) along a unit direction v (|dz_i/dt| <= (|X| |v|)_i).
+
+    A sum over samples: on a block of rows (model.z, model.ez, absX and y that block's), with n the
+    loss's sample count (default: y's), the blocks' allowances add up to the whole data's."""
     if not act.kinks:
         return np.zeros(1 if v is not None else absX.shape[1])
     if v is not None:
         reach = model.ez + (0 if steps is None else 2 * (absX @ steps))
-        dev = kink_deviation(model.z, reach, y, lo, act, steps=steps is not None)
+        dev = kink_deviation(model.z, reach, y, lo, act, steps=steps is not None, n=n)
         return np.array([float((absX @ np.abs(v)) @ dev)])
     # only rows that some coordinate's reach can take to a kink: no (N, D) work on the others
     with np.errstate(over="ignore"):  # an infinite reach takes the row in
@@ -162,7 +172,8 @@ def kink_allowance(
         rows = np.flatnonzero(np.any([(bound > 0) & (np.abs(model.z - k) <= bound) for k in act.kinks], axis=0))
         sub = absX[rows]
         reach = np.broadcast_to(model.ez[rows, None] + (0 if steps is None else sub * (2 * steps)), sub.shape)
-    dev = kink_deviation(model.z[rows], reach, y[rows], lo, act, steps=steps is not None, n=y.shape[0])
+    n = y.shape[0] if n is None else n
+    dev = kink_deviation(model.z[rows], reach, y[rows], lo, act, steps=steps is not None, n=n)
     return np.einsum("ij,ij->j", sub, dev)
 
 
@@ -278,13 +289,11 @@ def check(
     absX, y64 = np.abs(X.astype(np.float64)), y.astype(np.float64)
     # each method's own kink allowance; a pair may differ by the sum of its two
     allow = {spec: kink_allowance(model, absX, e.steps, v, y64, lo, act) for spec, e in estimates.items()}
-    pairs = [_pair(a, b, estimates, model, allow[a] + allow[b]) for a, b in itertools.combinations(methods, 2)]
-    kinks = _kinked_samples(model, absX, estimates, v, act)
+    pairs, odd = judge(list(methods), estimates, model, allow)
+    kinks = kinked_samples(model, absX, estimates, v, act)
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
-    return CheckReport(
-        lo.name, act.name, str(X.dtype), mode, X.shape, grads, errs, pairs, _odd_one_out(list(methods), pairs), kinks
-    )
+    return CheckReport(lo.name, act.name, str(X.dtype), mode, X.shape, grads, errs, pairs, odd, kinks)
 
 
 def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:
@@ -336,6 +345,17 @@ def _estimate(m: Method, W, X, y, lo, act, model, v, device) -> Estimate:
     return Estimate(np.array([_finite.quietly(lambda: float(v @ g))]), np.array([float(np.abs(v) @ model.exact)]))
 
 
+def judge(
+    methods: list[str], estimates: dict[str, Estimate], model, allowances: dict[str, np.ndarray]
+) -> tuple[list[PairResult], str | None]:
+    """Every pair of methods compared (:func:`compare`, the pair's tolerance from ``model`` and
+    the sum of its two kink allowances), and the odd one out among them, if any."""
+    pairs = [
+        _pair(a, b, estimates, model, allowances[a] + allowances[b]) for a, b in itertools.combinations(methods, 2)
+    ]
+    return pairs, _odd_one_out(methods, pairs)
+
+
 def _pair(a: str, b: str, estimates: dict[str, Estimate], model, allowance: np.ndarray) -> PairResult:
     ea, eb = estimates[a], estimates[b]
     res = compare(ea.grad, eb.grad, _finite.quietly(lambda: model.tolerance(ea.error, eb.error)), allowance)
@@ -350,8 +370,9 @@ def _pair(a: str, b: str, estimates: dict[str, Estimate], model, allowance: np.n
     return PairResult(a, b, res.status, max_rel, j, float(ga[j]), float(gb[j]), float(rel[j]), tol_rel, res.ratio)
 
 
-def _kinked_samples(model, absX, estimates: dict[str, Estimate], v, act) -> np.ndarray:
-    # samples at a kink, or within some method's reach of one (z's rounding, or its steps)
+def kinked_samples(model, absX, estimates: dict[str, Estimate], v, act) -> np.ndarray:
+    """The samples (indices into model.z's rows) at a kink, or within some method's reach of one
+    (z's rounding, or its steps)."""
     z = model.z
     near = np.isin(z, act.kinks)
     for e in estimates.values():

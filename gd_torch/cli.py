@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "time every gradient method on CPU (and CUDA) against the machine's floor"),
     "check": ("check", "compare gradient methods on a problem; exit 1 if they disagree"),
     "explain": ("explain", "backpropagation stage by stage: by hand, by autograd, by finite differences; the graph"),
+    "make-data": ("make_data", "write a synthetic separable problem of any size to disk, block by block (.npy shards)"),
     "landscape": ("landscape", "the loss surface over two weights, sse beside bce, with a descent path (PNG)"),
     "steps": ("steps", "why the finite-difference step h cannot go to 0: error vs h per scheme, table and PNG"),
     "sweep": (

@@ -54,6 +54,10 @@ range where the leading term dominates (numeric.py keeps z's perturbation there)
 is the noise of the values subtracted, amplified by the scheme's weights over h
 (NOISE_AMPLIFICATION): :func:`difference_error`.
 
+On K ranks (gd_torch.distributed) every sum over samples above is taken globally: each rank's
+:func:`partial_sums` over its rows, all-reduced, then :func:`from_sums`; the all-reduce adds K
+partial results, which adds (K - 1) u sum_i |X_ij d_i| to err_j and (K - 1) u |L| to f_noise.
+
 Two estimates agree at j when |g_A - g_B| <= SAFETY (err_A + err_B).
 """
 
@@ -103,10 +107,11 @@ class ErrorModel:
     #: relative rounding noise of one evaluation of L, u (sqrt(N) + C_LOCAL): the floor a
     #: finite difference applies to the values it actually subtracts (see numeric.estimate)
     f_rel: float
-    #: z = X W in float64, for kink detection
-    z: np.ndarray
-    #: e_z: the rounding error of each z_i as a method computes it, (N,)
-    ez: np.ndarray
+    #: z = X W in float64, for kink detection (None from :func:`from_sums`: no sample at hand;
+    #: gd_torch.distributed puts a block's z and e_z in with dataclasses.replace)
+    z: np.ndarray | None
+    #: e_z: the rounding error of each z_i as a method computes it, (N,) (None from :func:`from_sums`)
+    ez: np.ndarray | None
     #: L(W) in float64
     loss: float = 0.0
 
@@ -187,7 +192,17 @@ def sum_error(
     """
     n = absX.shape[0]
     combine = (lambda M, v: M.T @ v) if paired else (lambda M, v: M.mean(axis=0) * v.sum())
-    return u * np.sqrt(n) * combine(absX, np.abs(d)) + combine(absX, err_d) + n * subnormal
+    return summed_error(combine(absX, np.abs(d)), combine(absX, err_d), n, u, subnormal)
+
+
+def summed_error(abs_sum: np.ndarray, err_sum: np.ndarray, n: int, u: float, subnormal: float) -> np.ndarray:
+    """:func:`sum_error` from its two sums over samples, sum_i |X_ij d_i| and sum_i |X_ij| err(d_i), (D,)."""
+    return u * np.sqrt(n) * abs_sum + err_sum + n * subnormal
+
+
+def loss_noise(L: float, pieces: float, d_ez: float, n: int, u: float, subnormal: float) -> float:
+    """f_noise = u [sqrt(N) |L| + C_LOCAL reduce_i(t_i) + sum_i |dL/dz_i| e_z,i] + N s."""
+    return u * (np.sqrt(n) * abs(L) + C_LOCAL * pieces + d_ez) + n * subnormal
 
 
 def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> ErrorModel:
@@ -198,20 +213,27 @@ def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation
     """
     u = unit_roundoff(X.dtype)
     sub = float(np.finfo(X.dtype).smallest_subnormal)
-    X64, W64, y64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64)
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)
     n = X64.shape[0]
     with np.errstate(over="ignore", invalid="ignore"):
-        z = X64 @ W64
+        z, ez = z_and_error(X, W, act)
         a = act.f(z)
-        ez = np.where(_exactly_at_kink(X, W, z, act), 0.0, z_error(X64, W64, u))
         ea = a_error(z, a, act, u)
         d_z = delta(z, y64, lo, act)
         err_d = factor_error(_delta_of(y64, lo, act), z, a, act, u, ez, ea, _inside(lo))
         exact = sum_error(np.abs(X64), d_z, err_d, u, sub)
         L = float(loss_from_z(z, y64, lo, act))
         pieces = float(reduce(lo, lo.terms_abs(z, a, y64)))
-        f_noise = u * (np.sqrt(n) * abs(L) + C_LOCAL * pieces + float(np.abs(d_z) @ ez)) + n * sub
+        f_noise = loss_noise(L, pieces, float(np.abs(d_z) @ ez), n, u, sub)
     return ErrorModel(u, str(X.dtype), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), z, ez, L)
+
+
+def z_and_error(X: np.ndarray, W: np.ndarray, act: Activation) -> tuple[np.ndarray, np.ndarray]:
+    """z = X W in float64 and its rounding e_z (:func:`z_error`, 0 for a z exactly on a kink), (N,) each."""
+    X64, W64 = X.astype(np.float64), W.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = X64 @ W64
+        return z, np.where(_exactly_at_kink(X, W, z, act), 0.0, z_error(X64, W64, unit_roundoff(X.dtype)))
 
 
 def _exactly_at_kink(X: np.ndarray, W: np.ndarray, z64: np.ndarray, act: Activation) -> np.ndarray:
@@ -250,6 +272,48 @@ def relative_noise(n: int, d: int, zeta: float, u: float) -> float:
 def difference_error(g1: np.ndarray, g2: np.ndarray, scheme: str, noise: np.ndarray, h: np.ndarray) -> np.ndarray:
     """A finite difference's error: truncation read off the steps h and 2h, plus rounding noise / h."""
     return np.abs(g2 - g1) / TRUNCATION_DENOM[scheme] + NOISE_AMPLIFICATION[scheme] * noise / h
+
+
+# ---- the same model from sums over row blocks (gd_torch.distributed all-reduces them) --------
+
+
+def partial_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int) -> np.ndarray:
+    """The sums over samples :func:`build` takes, over the rows of X only: a block of a problem
+    of ``n`` samples (dL/dz of a mean loss divides by n).
+
+    Additive over row blocks and ranks.  Shape (2 D + 3,), float64: [sum_i |X_ij| |d_i|,
+    sum_i |X_ij| err(d_i) (each over j), sum_i l_i, sum_i t_i, sum_i |d_i| e_z,i], with d = dL/dz,
+    err(d_i) (:func:`factor_error`) and e_z as in :func:`build`, computed in float64.
+    """
+    u = unit_roundoff(X.dtype)
+    X64, y64 = X.astype(np.float64), y.astype(np.float64)
+    absX = np.abs(X64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z, ez = z_and_error(X, W, act)
+        a = act.f(z)
+        d_z = delta(z, y64, lo, act, n, a)
+        err_d = factor_error(_delta_of(y64, lo, act, n), z, a, act, u, ez, a_error(z, a, act, u), _inside(lo))
+        scalars = [lo.terms(z, a, y64).sum(), lo.terms_abs(z, a, y64).sum(), np.abs(d_z) @ ez]
+        return np.concatenate([absX.T @ np.abs(d_z), absX.T @ err_d, scalars])
+
+
+def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 1) -> ErrorModel:
+    """:func:`build`'s model from :func:`partial_sums` taken over all n samples (``z``, ``ez`` None).
+
+    ranks : how many partial results the all-reduce added (K ranks): adding K partial sums
+        rounds each coordinate by at most (K - 1) u times the sum of their sizes, which is at
+        most sum_i |X_ij d_i| for the gradient and |L| for the loss.
+    """
+    u = unit_roundoff(dtype)
+    sub = float(np.finfo(dtype).smallest_subnormal)
+    d = (sums.shape[0] - 3) // 2
+    abs_sum, err_sum = sums[:d], sums[d : 2 * d]
+    terms, pieces, d_ez = (float(v) for v in sums[2 * d :])
+    L, pieces = (terms / n, pieces / n) if lo.reduction == "mean" else (terms, pieces)
+    with np.errstate(over="ignore", invalid="ignore"):
+        exact = summed_error(abs_sum, err_sum, n, u, sub) + (ranks - 1) * u * abs_sum
+        f_noise = loss_noise(L, pieces, d_ez, n, u, sub) + (ranks - 1) * u * abs(L)
+    return ErrorModel(u, str(np.dtype(dtype)), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), None, None, L)
 
 
 # ---- explain: every stage's gradient by hand ----------------------------------------------------

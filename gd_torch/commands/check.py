@@ -9,7 +9,7 @@ import numpy as np
 from ..check import DEFAULT_METHODS, MODES, check
 from ..diagnose import diagnose
 from ..model import ACTIVATIONS, LOSSES, Activation, Loss, init_weights
-from . import _user_code
+from . import _launch, _user_code
 from ._common import (
     add_data_arguments,
     add_seed_argument,
@@ -62,9 +62,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="cpu", help="device for autograd: cpu, cuda or cuda:N")
     add_seed_argument(p, "the uniform [0, 1) weights W checked at (and of the direction with --mode directional)")
+    _launch.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if _launch.wanted(args):  # a dataset folder, --workers or torchrun
+        return _launch.check(args)
     loss, activation = own_part(args.loss, "--loss", Loss), own_part(args.activation, "--activation", Activation)
     methods: list = list(args.methods)
     if args.gradient is not None:

@@ -13,6 +13,7 @@ from .._io import OutputFolder
 from ..gradients import lookup
 from ..model import ACTIVATIONS, INITS, LOSSES, resolve
 from ..train import FitResult, fit, predict_labels
+from . import _launch
 from ._common import (
     add_data_arguments,
     add_out_argument,
@@ -60,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out_argument(p, "train", FILES, "a fresh gd-torch-train-<time> folder")
     p.add_argument("--no-plots", action="store_true", help="write no pictures (given --out, its old ones are removed)")
     p.add_argument("--quiet", action="store_true", help="print only the final result and the files written")
+    _launch.add_arguments(p)
 
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
@@ -106,6 +108,8 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    if _launch.wanted(args):  # a dataset folder, --workers or torchrun
+        return _launch.train(args)
     X, y, desc = load_data(args)
     check_against_data(args, X)
     with output_folder(args, "train", FILES, writes=not args.no_plots) as out:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,12 +90,18 @@ def default_steps(W: np.ndarray, scheme: str, X: np.ndarray | None = None) -> np
     z_i moves by more than the intended t; a column of zeros keeps the W-space step.  Without X:
     h_j = eps^p * max(1, |W_j|) for the scheme's exponent p.
     """
+    if X is None:
+        return (np.finfo(W.dtype).eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
+    return scaled_steps(W, scheme, column_scale(X), X.shape[0])
+
+
+def scaled_steps(W: np.ndarray, scheme: str, c: np.ndarray, n: int) -> np.ndarray:
+    """:func:`default_steps` with X for column scales c_j = max_i |X_ij| over all n rows (D,):
+    gd_torch.distributed takes c as the MAX all-reduce of its ranks' scales, so that every rank
+    takes the steps one process would."""
     eps = np.finfo(W.dtype).eps
     w_space = (eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
-    if X is None:
-        return w_space
-    c = column_scale(X)
-    t = z_step(X.shape, float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
+    t = z_step((n, W.shape[0]), float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
     with np.errstate(divide="ignore", over="ignore"):
         h = np.where(c > 0, t / np.where(c > 0, c, 1.0), w_space)
     # at least _MIN_ULPS ulps of W_j, so that W_j + h_j is another number: reached only where z's
@@ -182,40 +189,47 @@ def _evaluate_blocked(Wb, X, y, lo, act):
 
     def block(i: int) -> None:
         s = i * rows
-        # Z_b as the transpose of Wb X_b^T: each column contiguous, so that the sum over rows
-        # below is numpy's pairwise summation (as for one perturbation), not a running sum
-        Zt = _product_t(Wb, X[s : s + rows])  # (k, rows)
-        terms = lo.terms(Zt.T, act.f(Zt).T, y[s : s + rows])  # (rows, k); f on the C-ordered array
-        acc[i % workers] += np.add.reduce(terms, axis=0)
+        acc[i % workers] += terms_sum(Wb, X[s : s + rows], y[s : s + rows], lo, act)
 
     _blas.parallel(block, blocks, workers)
     total = np.add.reduce(acc, axis=0)
     return total if lo.reduction == "sum" else total / n
 
 
-def _central(W, X, y, lo, act, h, batch):
+def terms_sum(Wb: np.ndarray, Xb: np.ndarray, yb: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
+    """sum_i l_i over the rows of one block X_b, for each row of Wb: k values (before any mean).
+
+    Z_b is taken as the transpose of Wb X_b^T: each column contiguous, so that the sum over
+    rows is numpy's pairwise summation (as for one perturbation), not a running sum.
+    """
+    Zt = _product_t(Wb, Xb)  # (k, rows)
+    terms = lo.terms(Zt.T, act.f(Zt).T, yb)  # (rows, k); f on the C-ordered array
+    return np.add.reduce(terms, axis=0)
+
+
+def _central(W, L, h):
     d = W.shape[0]
     E = np.diag(h)
-    vals = evaluate(np.concatenate([W + E, W - E]), X, y, lo, act, batch)
+    vals = L(np.concatenate([W + E, W - E]))
     return (vals[:d] - vals[d:]) / (2 * h), 2 * d, np.maximum(np.abs(vals[:d]), np.abs(vals[d:]))
 
 
-def _forward(W, X, y, lo, act, h, batch):
+def _forward(W, L, h):
     d = W.shape[0]
-    vals = evaluate(np.concatenate([W[None, :], W + np.diag(h)]), X, y, lo, act, batch)
+    vals = L(np.concatenate([W[None, :], W + np.diag(h)]))
     return (vals[1:] - vals[0]) / h, d + 1, np.maximum(np.abs(vals[1:]), np.abs(vals[0]))
 
 
-def _richardson(W, X, y, lo, act, h, batch):
+def _richardson(W, L, h):
     # two central differences, at h/2 and h/4, combined to cancel the h^2 term
-    d_half, n1, s1 = _central(W, X, y, lo, act, _realised(W, h / 2), batch)
-    d_quarter, n2, s2 = _central(W, X, y, lo, act, _realised(W, h / 4), batch)
+    d_half, n1, s1 = _central(W, L, _realised(W, h / 2))
+    d_quarter, n2, s2 = _central(W, L, _realised(W, h / 4))
     return (4 * d_quarter - d_half) / 3, n1 + n2, np.maximum(s1, s2)
 
 
-def _complex(W, X, y, lo, act, h, batch):
+def _complex(W, L, h):
     Wb = W.astype(np.result_type(W.dtype, np.complex64)) + 1j * np.diag(h)
-    vals = evaluate(Wb, X, y, lo, act, batch)
+    vals = L(Wb)
     return vals.imag / h, W.shape[0], np.abs(vals.real)
 
 
@@ -287,18 +301,41 @@ def estimate(
         # the cores from the blocked evaluation that follows; this product is cheap beside it
         _validate.z_of(X, W)  # X finite (checked through z) before its column scales are read
     h = _steps(W, scheme, step, X)
+    return differences(
+        W, lambda Wb: evaluate(Wb, X, y, lo, act, batch), X.shape[0], scheme=scheme, h=h, f_noise=f_noise, f_rel=f_rel
+    )
+
+
+def differences(
+    W: np.ndarray,
+    L: Callable[[np.ndarray], np.ndarray],
+    n_samples: int,
+    *,
+    scheme: str,
+    h: np.ndarray,
+    f_noise: float | None = None,
+    f_rel: float = 0.0,
+) -> NumericGradient:
+    """The finite differences of any objective ``L`` at W, with steps h (:func:`default_steps`,
+    :func:`scaled_steps` or the caller's, before rounding).
+
+    L : maps a stack of weight vectors Wb, shape (k, D), real or complex, to the k values
+        L(Wb[i]) (:func:`evaluate` on one X; an all-reduced sum of row blocks in gd_torch.distributed)
+    n_samples : the number of loss terms L sums (the complex step's underflow floor grows with it)
+    f_noise, f_rel : as in :func:`estimate`
+    """
     if scheme != "complex":
         h = _realised(W, h)
     rule = _RULES[scheme]
-    g, count, size = rule(W, X, y, lo, act, h, batch)
+    g, count, size = rule(W, L, h)
     error = None
     if f_noise is not None and scheme == "complex":
         # no subtraction, and a truncation of h^2 |d3L| / 6 ~ eps^4: what is left is underflow.
         # X_ij h can be subnormal, where the imaginary parts keep only an absolute accuracy of
         # the smallest subnormal s: a few operations per term, N terms, divided by h.
-        error = np.full(W.shape, _UNDERFLOW_OPS * X.shape[0] * float(np.finfo(W.dtype).smallest_subnormal)) / h
+        error = np.full(W.shape, _UNDERFLOW_OPS * n_samples * float(np.finfo(W.dtype).smallest_subnormal)) / h
     elif f_noise is not None:
-        g2, count2, size2 = rule(W, X, y, lo, act, _realised(W, 2 * h), batch)
+        g2, count2, size2 = rule(W, L, _realised(W, 2 * h))
         count += count2
         noise = np.maximum(f_noise, f_rel * np.maximum(size, size2))
         error = errormodel.difference_error(g, g2, scheme, noise, h)
@@ -362,12 +399,17 @@ def _directional(W, X, y, lo, act, v, scheme, model) -> NumericGradient:
     # the 1-D problem in t: design column X v, weight 0, offset z0 = X W; z moves by at most
     # z_step (with z's rounding from the whole of X W) when t = z_step / max_i |(X v)_i|
     Xv = (X @ v.astype(W.dtype))[:, None]
-    scale = float(column_scale(Xv)[0])
-    z_t = z_step(X.shape, float(column_scale(X) @ np.abs(W.astype(np.float64))), W.dtype, scheme)
-    t = z_t / scale if scale > 0 else z_t
+    t = step_along(W, scheme, column_scale(X), X.shape[0], float(column_scale(Xv)[0]))
     lo_t, act_t = _shifted(lo, act, X @ W)
     zero = np.zeros(1, dtype=W.dtype)
     return estimate(zero, Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=model.f_noise, f_rel=model.f_rel)
+
+
+def step_along(W: np.ndarray, scheme: str, c: np.ndarray, n: int, scale_v: float) -> float:
+    """The step t of L(W + t v) along a direction v: z moves by at most z_step (with z's rounding
+    from the column scales c of all n rows of X) when t = z_step / max_i |(X v)_i| (``scale_v``)."""
+    z_t = z_step((n, W.shape[0]), float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
+    return z_t / scale_v if scale_v > 0 else z_t
 
 
 def _shifted(lo: Loss, act: Activation, z0: np.ndarray) -> tuple[Loss, Activation]:

@@ -1,0 +1,174 @@
+"""gd_torch.check on row blocks and K ranks: the same methods, error model and comparison,
+with every sum over samples taken over all ranks' rows.
+
+Each method's gradient is the all-reduce of the ranks' partial sums (gd_torch.distributed.ops);
+the error model's sums are all-reduced (gd_torch.errormodel.partial_sums); a finite difference
+takes the steps one process takes (numeric.scaled_steps, numeric.step_along) from column scales
+max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.check.kink_allowance, a sum
+over samples) is summed over blocks and ranks.  The comparison of every pair and the odd one out
+are gd_torch.check's own (gd_torch.check.judge), so a K-rank check and a one-process check judge alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from .. import _finite, errormodel
+from .._errors import GdTorchError, bad_value
+from .._validate import choice
+from .._validate import seed as _seed
+
+# gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
+from ..check import DEFAULT_METHODS, MODES, CheckReport, judge, kink_allowance, kinked_samples, parse_method
+from ..gradients import Estimate, Method, _device, numeric
+from ..model import Activation, Loss
+from ..ooc import row_bytes
+from . import ops
+
+#: how many near-kink sample indices each rank contributes to the report
+_KINKS_SHOWN = 5
+
+
+def check(
+    W: np.ndarray,
+    p: ops.Part,
+    lo: Loss,
+    act: Activation,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    mode: str = "full",
+    seed: int = 0,
+) -> CheckReport:
+    """gd_torch.check's report for the whole data, from this rank's rows and the others'.
+
+    W is validated (shape, dtype, finite), lo and act resolved; methods, mode and seed are
+    checked here as gd_torch.check checks them.  Every rank returns the same report.
+    """
+    resolved = _methods(methods)
+    choice("mode", mode, MODES)
+    seed = _seed("seed", seed, none_ok=False)
+    for m in resolved:
+        _device.check(p.comm.device, m.name, m.devices)
+    exact = {m.name: ops.exact(m, lo, act, p.comm.device) for m in resolved if ops.SCHEMES.get(m.name) is None}
+    ops.objective(p, W, lo, act)  # z = X W finite on every rank, or a message naming the row
+    model = ops.error_model(p, W, lo, act)
+    if not abs(model.loss) <= float(np.finfo(p.dtype).max):  # as gd_torch.check refuses it
+        raise GdTorchError(_finite.overflow_text("the loss", p.dtype, f"at W: L = {model.loss:.6g}"))
+    v = None
+    if mode == "directional":
+        v = np.random.default_rng(seed).standard_normal(W.shape[0])
+        v /= np.linalg.norm(v)
+    scale = ops.column_scale(p, v) if any(m.name in ops.SCHEMES for m in resolved) else None
+    estimates = {
+        spec: _estimate(p, W, lo, act, m, exact.get(m.name), model, v, scale)
+        for spec, m in zip(methods, resolved, strict=True)
+    }
+    allow, kinks = _kinks(p, W, lo, act, model, estimates, v)
+    pairs, odd = judge(list(methods), estimates, model, allow)
+    grads = {spec: e.grad for spec, e in estimates.items()}
+    errs = {spec: e.error for spec, e in estimates.items()}
+    shape = (p.n, W.shape[0])
+    return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks)
+
+
+def _methods(methods: Sequence[str]) -> list[Method]:
+    # the same refusals as gd_torch.check: at least two, known, distinct ('numeric' is numeric:central),
+    # and on row blocks no method with an in-memory error estimate of its own
+    if isinstance(methods, str) or not isinstance(methods, Sequence) or len(methods) < 2:
+        raise bad_value("methods", methods, "at least two method names to compare")
+    resolved = [parse_method(s) for s in methods]
+    if len({m.name for m in resolved}) != len(methods):
+        raise bad_value("methods", list(methods), "distinct method names ('numeric' is 'numeric:central')")
+    for m in resolved:
+        if m.estimate is not None and ops.SCHEMES.get(m.name) is None:
+            raise bad_value("methods", m.name, "methods without an error estimate of their own, or 'numeric:<scheme>'")
+    return resolved
+
+
+def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.ErrorModel, v, scale) -> Estimate:
+    # as gd_torch.check's: an exact method is held to the model's rounding error; a finite
+    # difference brings its own estimate (the complex step adds the exact methods' error to its
+    # underflow floor: it evaluates the formula to rounding)
+    if e is not None:
+        g = ops.exact_gradient(p, W, lo, act, e).astype(np.float64)
+        if v is None:
+            return Estimate(g, np.asarray(model.exact, dtype=np.float64))
+        return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
+    scheme = ops.SCHEMES[m.name]
+    complex_step = scheme == "complex"  # as numeric.for_check adds model.exact to it
+    if W.dtype != np.float64:  # as numeric.for_check: float32 differenced in float64, with float64's model
+        W = W.astype(np.float64)
+        model = ops.error_model(p, W, lo, act, np.float64)
+    if v is not None:
+        g, err, h = _directional(p, W, lo, act, v, scheme, model, scale)
+        exact = np.abs(v) @ model.exact
+        return Estimate(g.astype(np.float64), err + exact if complex_step else err, h * np.abs(v))
+    numeric.check_options(W, act, scheme=scheme)
+    h = numeric.scaled_steps(W, scheme, scale[0], p.n)  # as ops.numeric_steps, the scales read once
+    res = ops.numeric_gradient(p, W, lo, act, h, scheme, model)
+    err = model.exact + res.error if complex_step else res.error
+    return Estimate(res.grad.astype(np.float64), np.asarray(err, dtype=np.float64), res.steps)
+
+
+def _directional(p: ops.Part, W, lo, act, v, scheme, model, scale):
+    # the numeric method along v: L(W + t v) as a function of the scalar t, with z = z0 + t X v
+    # per block (z0 = X W) as gd_torch.check evaluates it, t chosen as there from all ranks' X
+    numeric.check_options(W, act, scheme=scheme)
+    t = numeric.step_along(W, scheme, scale[0], p.n, scale[1])
+    vv = v.astype(W.dtype)
+
+    def L(Tb: np.ndarray) -> np.ndarray:
+        k = Tb.shape[0]
+        cplx = np.iscomplexobj(Tb)
+        per_row = row_bytes(p.data.d, p.dtype, per_row=4 * k * (16 if cplx else 8))
+
+        def partial() -> np.ndarray:
+            total = np.zeros(k, dtype=np.complex128 if cplx else np.float64)
+            for b in p.blocks(per_row):
+                Z = np.outer(b.X @ vv, Tb[:, 0]) + (b.X @ W)[:, None]  # (rows, k)
+                total += lo.terms(Z, act.f(Z), b.y).sum(axis=0)
+            return total
+
+        total = p.comm.reduce("the loss along v", partial, np.zeros(k, dtype=np.complex128 if cplx else np.float64))
+        return total if lo.reduction == "sum" else total / p.n
+
+    h = np.full(1, t, dtype=W.dtype)
+    res = numeric.differences(np.zeros(1, dtype=W.dtype), L, p.n, scheme=scheme, h=h, **_noise(model))
+    return res.grad, res.error, res.steps
+
+
+def _noise(model: errormodel.ErrorModel) -> dict:
+    return {"f_noise": model.f_noise, "f_rel": model.f_rel}
+
+
+def _kinks(p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v) -> tuple[dict, np.ndarray]:
+    # each method's kink allowance (gd_torch.check.kink_allowance on each block, with the block's z
+    # and e_z, summed over blocks and ranks) and the first few samples near a kink (gd_torch.check's
+    # kinked_samples, per block)
+    names = list(estimates)
+    width = 1 if v is not None else W.shape[0]
+    if not act.kinks:
+        return {s: np.zeros(width) for s in names}, np.zeros(0, dtype=int)
+    near: list[int] = []
+
+    def partial() -> np.ndarray:
+        total = np.zeros(len(names) * width)
+        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_entry=32)):
+            z, ez = errormodel.z_and_error(b.X, W, act)
+            mb = dataclasses.replace(model, z=z, ez=ez)
+            absX, y64 = np.abs(b.X.astype(np.float64)), b.y.astype(np.float64)
+            total += np.concatenate(
+                [kink_allowance(mb, absX, estimates[s].steps, v, y64, lo, act, n=p.n) for s in names]
+            )
+            close = kinked_samples(mb, absX, estimates, v, act)
+            near.extend((b.start + close[: _KINKS_SHOWN - len(near)]).tolist())
+        return total
+
+    flat = p.comm.reduce("the kink allowances", partial, np.zeros(len(names) * width))
+    shown = np.full(_KINKS_SHOWN, -1.0)
+    shown[: len(near)] = near
+    every = p.comm.all_gather(shown, "the kinks")
+    allow = {s: flat[i * width : (i + 1) * width] for i, s in enumerate(names)}
+    return allow, np.sort(every[every >= 0].astype(int))

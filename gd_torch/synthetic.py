@@ -1,0 +1,153 @@
+"""A synthetic separable problem of any size, written to disk block by block.
+
+Two Gaussian blobs in D - 1 dimensions (X's column 0 is the bias, 1): class y = 1 centred
+at +MU u, class y = 0 at -MU u, noise N(0, I), for a seeded random unit vector u.  The few
+points (about 0.6%) closer than MARGIN to the hyperplane u . x = 0 are moved out to it along
+u, so that W = (0, u) separates the classes with margin MARGIN:
+
+    z_i = X_i . W = u . x_i >= MARGIN when y_i = 1, <= -MARGIN when y_i = 0
+
+Rows are drawn in chunks, each from its own seeded stream (SeedSequence(seed, spawn_key=
+(chunk,))), written into shards of at most ``shard_rows`` rows: the data depend on (n, d,
+dtype, seed, shard_rows), never on memory.  The folder is written as every gd-torch output
+folder is (gd_torch._io.output_folder): every file staged and moved in when all are written,
+``meta.json`` last, so that an interrupted run leaves the previous dataset (or none) as it was,
+never a smaller one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _io, _validate
+from ._errors import GdTorchError, bad_value
+from .ooc import META, read_meta
+
+#: class centres at +-MU u, unit noise
+MU = 3.0
+#: every point at least this far from the separating hyperplane
+MARGIN = 0.5
+#: rows drawn at once (float64 while drawn: 64 columns x 65536 rows = 32 MiB)
+CHUNK_ROWS = 1 << 16
+#: shard size by default: 1 GiB of X
+SHARD_BYTES = 1 << 30
+#: meta.json's "format": what make_data writes (and rewrites)
+FORMAT = "gd-torch dataset"
+
+
+def make_data(
+    n: int,
+    d: int,
+    dtype: Any,
+    out: str | Path,
+    seed: int = 0,
+    *,
+    shard_rows: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    flag: str = "out",
+) -> Path:
+    """Write the problem of the module docstring: X of shape (n, d) (bias column first), y.
+
+    out : the dataset folder, created if needed, as every gd-torch output folder
+        (:func:`gd_torch._io.output_folder`): locked while written, the shards and ``meta.json``
+        staged in a hidden folder inside it and moved in when all are written (an interrupted
+        run leaves the previous dataset as it was; a rewrite needs room for both meanwhile);
+        the previous dataset's shards that this run does not rewrite are removed, other files
+        are left alone.  A ``meta.json`` of another program is refused, not overwritten.
+    shard_rows : rows per shard (default: 1 GiB of X per shard)
+    progress : called as progress(rows_written, n) after each chunk
+    flag : the name messages give ``out`` (the command line's '--out')
+
+    Returns the folder; ``meta.json`` in it holds the separating W (``separating_W``).
+    """
+    n, d = _count("n", n, 1), _count("d", d, 2)
+    dt = _validate.dtype("dtype", dtype)
+    seed = _validate.seed("seed", seed, none_ok=False)
+    if shard_rows is None:
+        shard_rows = max(1, SHARD_BYTES // (d * dt.itemsize))
+    shard_rows = _count("shard_rows", shard_rows, 1)
+    u = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**32,))).standard_normal(d - 1)
+    u /= np.linalg.norm(u)
+    shards = [(s, min(s + shard_rows, n)) for s in range(0, n, shard_rows)]
+    names = [{"X": f"X-{i:05d}.npy", "y": f"y-{i:05d}.npy", "rows": e - s} for i, (s, e) in enumerate(shards)]
+    files = [f for sh in names for f in (sh["X"], sh["y"])]
+    meta = {
+        "format": FORMAT,
+        "complete": True,
+        "written": len(names),
+        "n": n,
+        "d": d,
+        "dtype": str(dt),
+        "seed": seed,
+        "shards": names,
+        "separating_W": [0.0, *u.tolist()],
+        "margin": MARGIN,
+        "description": f"blobs at +-{MU} u with N(0, I) noise, column 0 the bias, separable with margin "
+        f"{MARGIN} by W = separating_W",
+    }
+    chunk = min(CHUNK_ROWS, shard_rows)
+    owned = (*dict.fromkeys([*files, *_previous(Path(out), flag)]), META)
+    with _io.output_folder(out, "make-data", owned, flag=flag) as folder:
+        for i, (s, e) in enumerate(shards):
+            _write_shard(folder, names[i], s, e, d, dt, u, seed, chunk, progress, n)
+        # meta.json last: moved in after every shard it lists
+        _io.write_text(folder.file(META), json.dumps(meta, indent=1) + "\n")
+    return Path(out)
+
+
+def _previous(out: Path, flag: str) -> list[str]:
+    # the shards of the dataset already in ``out`` (removed unless rewritten); a meta.json that
+    # is not ours is refused before anything is written
+    if not (out / META).is_file():
+        return []
+    info = read_meta(out)
+    if info.get("format") != FORMAT:
+        raise bad_value(flag, str(out), f"a folder whose {META}, if any, is a gd-torch dataset's")
+    return [f for sh in info.get("shards", []) for f in (sh.get("X"), sh.get("y")) if isinstance(f, str)]
+
+
+def _count(name: str, value: Any, least: int) -> int:
+    # a positive integer; 1e8 given as a float is accepted when it is a whole number
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _validate.integer(name, value, minimum=least, accepted=f"an integer >= {least}")
+
+
+def _write_shard(folder, names, start, stop, d, dt, u, seed, chunk, progress, n) -> None:
+    rows = stop - start
+    path = folder.file(names["X"])
+    try:
+        with path.open("wb") as fx, folder.file(names["y"]).open("wb") as fy:
+            np.lib.format.write_array_header_1_0(fx, _descr(dt, (rows, d)))
+            np.lib.format.write_array_header_1_0(fy, _descr(dt, (rows,)))
+            for s in range(start, stop, chunk):
+                X, y = _chunk(s // chunk, min(chunk, stop - s), d, u, seed)
+                X.astype(dt).tofile(fx)
+                y.astype(dt).tofile(fy)
+                if progress is not None:
+                    progress(min(s + chunk, stop), n)
+    except OSError as exc:  # a full disk, a file-size limit: named as the final file (see _io.output_folder)
+        raise GdTorchError(f"could not write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _descr(dt: np.dtype, shape: tuple[int, ...]) -> dict:
+    return {"descr": np.lib.format.dtype_to_descr(dt), "fortran_order": False, "shape": shape}
+
+
+def _chunk(index: int, rows: int, d: int, u: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # one chunk of rows from its own stream: labels, blobs, then the margin enforced along u
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+    y = rng.integers(0, 2, size=rows).astype(np.float64)
+    sign = 2 * y - 1
+    x = rng.standard_normal((rows, d - 1)) + np.outer(sign * MU, u)
+    t = x @ u  # the coordinate along u
+    x += np.outer(sign * np.maximum(sign * t, MARGIN) - t, u)  # now sign * (u . x) >= MARGIN
+    X = np.empty((rows, d))
+    X[:, 0] = 1.0
+    X[:, 1:] = x
+    return X, y

@@ -11,6 +11,7 @@ shape (n_samples, k) (k weight vectors at once); y broadcasts against the first 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -139,8 +140,13 @@ def _logcosh_abs(z: Array, a: Array, y: Array) -> Array:
 
 
 def _torch_logcosh(z: Any, a: Any, y: Any) -> Any:
-    t = (a - y).abs()
-    return t + (-2 * t).expm1().div(2).log1p()
+    # log(cosh(e)), whose backward is sinh(e) / cosh(e) = tanh(e) without cancellation (the
+    # numpy form's t - t would reach autograd as 1 - (1 - tanh), losing tanh's relative accuracy
+    # for small e); beyond |e| = 20 cosh would overflow, and log cosh e = |e| - log 2 to within
+    # e^-40.  e is clamped inside cosh so that the branch not taken has a finite gradient.
+    e = a - y
+    inside = e.abs() < 20
+    return inside * e.clamp(-20, 20).cosh().log() + (~inside) * (e.abs() - math.log(2))
 
 
 def _col(y: Array, like: Array) -> Array:

@@ -602,7 +602,10 @@ def test_y_of_another_float_dtype_is_converted_silently(problem):
         ),
         ({"seed": 2**32}, r"^seed must be a non-negative integer < 2\*\*32; got 4294967296$"),
         ({"seed": True}, r"^seed must be a non-negative integer < 2\*\*32; got True$"),
-        ({"n_features": np.float64(2)}, r"^n_features must be a positive integer; got np.float64\(2.0\)$"),
+        (
+            {"n_features": np.float64(2)},
+            rf"^n_features must be a positive integer; got {re.escape(repr(np.float64(2)))}$",
+        ),
     ],
 )
 def test_tutorial_data_checks_every_argument(kwargs, message):

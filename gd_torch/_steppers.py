@@ -8,6 +8,7 @@ full-batch step instead of two.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -44,6 +45,8 @@ class FullBatch:
             if not self.checked:  # a NaN or inf in X shows in z at the (finite) initial weights
                 _validate.finite_z(self.z)
                 self.checked = True
+            elif not math.isfinite(float(self.z.sum())) and not np.isfinite(self.z).all():
+                return math.nan  # X was finite: W has blown up (z = X W overflows); the loop says diverged
             self.fz = a.act.f(self.z)  # a = f(z)
             self.at = W
             return float(reduce(a.lo, a.lo.terms(self.z, self.fz, self.y)))

@@ -126,7 +126,7 @@ def objective(W: Any, X: Any, y: Any, *, loss: str | Loss = "sse", activation: s
 
 def add_bias(X: Any) -> Array:
     """Prepend a column of ones to X, shape (n, d) -> (n, d + 1): the bias becomes W[0]."""
-    X = np.asarray(X)
+    X = _validate.array("X", X)
     if X.ndim != 2 or X.shape[0] == 0:
         raise bad_value("X", f"an array of shape {X.shape}", "2-D with at least one row")
     if X.dtype.kind not in "biuf":  # strings fail in the copy below; complex would lose its imaginary part

@@ -161,7 +161,8 @@ def test_add_bias_puts_the_ones_first():
 
 @pytest.mark.parametrize("X", [np.array([["a", "b"]]), np.ones((2, 2)) * (1 + 1j)], ids=["str", "complex"])
 def test_add_bias_refuses_what_is_not_real_numbers(X):
-    message = rf"X must be real numbers \(bool, integer or float\); got 'an array of dtype {X.dtype}'"
+    # strings are refused when they become an array, complex numbers by add_bias itself
+    message = r"X must be (an array .*of real numbers; got array\(\[\['a'|real numbers \(bool, integer or float\); got 'an array of dtype complex128')"
     with pytest.raises(gd_torch.GdTorchError, match=message):
         gd_torch.add_bias(X)
 

@@ -287,7 +287,7 @@ def test_bad_step(problem, step):
 
 @pytest.mark.parametrize("batch", [0, -2, 1.5])
 def test_bad_batch(problem, batch):
-    with raises(rf"^batch must be a positive integer .*; got {re.escape(repr(batch))}$"):
+    with raises(rf"^batch must be None or a positive integer .*; got {re.escape(repr(batch))}$"):
         gd_torch.gradient(*problem, method="numeric", batch=batch)
 
 
@@ -427,7 +427,7 @@ def test_load_csv_bad_rows(tmp_path, body, message):
     ("options", "message"),
     [
         ({"step": [1e-3, 1e-3]}, r"^step must be a positive finite number or an array of 3 of them"),
-        ({"batch": 0}, r"^batch must be a positive integer"),
+        ({"batch": 0}, r"^batch must be None or a positive integer"),
         ({"method": "numeric:backward"}, r"^method must be one of"),
         ({"method": "numeric:complex", "activation": "relu"}, r"^scheme must be 'central', 'forward' or 'richardson'"),
     ],

@@ -113,7 +113,14 @@ def _assemble_only(path_text: str) -> int:
     path = Path(path_text)
     if path.suffix != ".jsonl" or not path.is_file():  # its .json/.md are written beside it
         raise bad_value("--assemble", path_text, "an existing .jsonl rows file")
-    for p in write_outputs(assemble(path), path.with_suffix("")):
+    try:
+        result = assemble(path)
+    except (UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        # not a rows file this benchmark wrote (binary, or rows without their keys)
+        raise bad_value(
+            "--assemble", path_text, f"a rows file written by gd-torch bench ({type(exc).__name__}: {exc})"
+        ) from None
+    for p in write_outputs(result, path.with_suffix("")):
         print(f"wrote {p}")
     return 0
 

@@ -255,8 +255,9 @@ def check_options(
             f"the complex step needs a function analytic in z, and {act.name} is not differentiable at "
             f"{', '.join(map(str, act.kinks))}"
         )
-    if batch is not None and (not isinstance(batch, int | np.integer) or batch < 1):
-        raise bad_value("batch", batch, "a positive integer (perturbations per matrix product) or None")
+    _validate.integer(
+        "batch", batch, minimum=1, none_ok=True, accepted="a positive integer (perturbations per matrix product)"
+    )
     return _steps(W, scheme, step)
 
 
@@ -345,12 +346,19 @@ def differences(
 def _steps(W: np.ndarray, scheme: str, step: Any, X: np.ndarray | None = None) -> np.ndarray:
     if step is None:
         return default_steps(W, scheme, X)
+    accepted = f"a positive finite number or an array of {W.shape[0]} of them"
+    arr = None if isinstance(step, bool | str | bytes) else _validate.array("step", step)
+    if arr is None or arr.dtype.kind not in "iuf":  # True, '1e-3': not a step
+        raise bad_value("step", step, accepted)
     try:
-        h = np.broadcast_to(np.asarray(step, dtype=W.dtype), W.shape)
-    except (TypeError, ValueError):
+        with np.errstate(over="ignore"):
+            h = np.broadcast_to(arr.astype(W.dtype), W.shape)
+    except (TypeError, ValueError, OverflowError):
         h = None
     if h is None or not (np.isfinite(h).all() and (h > 0).all()):
-        raise bad_value("step", step, f"a positive finite number or an array of {W.shape[0]} of them")
+        raise bad_value("step", step, accepted)
+    if np.any(h < np.finfo(W.dtype).tiny):  # a subnormal step has lost its own precision
+        raise bad_value("step", step, f"{accepted}, at least {np.finfo(W.dtype).tiny:.3g} (not subnormal)")
     return h.copy()
 
 

@@ -139,3 +139,43 @@ def test_cli_own_activation(tmp_path, capsys):
     assert "activation=softsign" in capsys.readouterr().out
     assert main(["check", "--activation", f"{path}:np"]) == 2
     assert "a gd_torch.Activation" in capsys.readouterr().err
+
+
+# ---- mutation: the bug catalogue arriving as a user's own callable (not through the registry) ----
+
+
+def _as_user_callable(bug, lo, act):
+    # a user's grad(W, X, y): the catalogue's wrong formula with the problem's loss and activation
+    def grad(W, X, y):
+        return bug(W, X, y, lo, act)
+
+    return grad
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("family", ["blobs", "scaled", "single"])
+def test_every_gross_bug_in_a_user_callable_is_caught_and_the_correct_one_is_not(family, dtype):
+    from bugs import GROSS, _exact
+    from families import draw, reference
+    from test_mutation import thresholds
+
+    from gd_torch.model import resolve
+
+    rng = np.random.default_rng(sum(map(ord, family + dtype)))
+    caught = set()
+    for loss, activation in (("sse", "sigmoid"), ("bce", "sigmoid"), ("mse", "tanh")):
+        W, X, y = draw(family, rng, loss, dtype)
+        lo, act = resolve(loss, activation)
+        kw = {"loss": loss, "activation": activation}
+        correct = gd_torch.check(W, X, y, methods=("autograd", "numeric", _as_user_callable(_exact, lo, act)), **kw)
+        assert correct.ok, str(correct)  # no false alarm on the user's correct gradient
+        ref = reference(W, X, y, loss, activation)  # 200-bit
+        _, high = thresholds(W, X, y, lo, act)  # what a bug must exceed to be plainly visible
+        for name, bug in GROSS.items():
+            g = np.asarray(bug(W, X, y, lo, act), dtype=np.float64)
+            if not np.any(np.abs(g - ref) > high):  # invisible on this problem (the tutorial's rule under bce)
+                continue
+            r = gd_torch.check(W, X, y, methods=("autograd", "numeric", _as_user_callable(bug, lo, act)), **kw)
+            assert not r.ok, f"{name} missed on {family} {dtype} {loss}/{activation}"
+            caught.add(name)
+    assert len(caught) >= 20, sorted(caught)  # at least 20 bug kinds were visible and caught here

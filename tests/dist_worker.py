@@ -26,7 +26,7 @@ import gd_torch.distributed as dist
 from gd_torch import _io, ooc
 from gd_torch.cli import main as main_cli
 from gd_torch.distributed import ops
-from gd_torch.distributed.comm import failure_line
+from gd_torch.distributed.comm import exit_after_failure, failure_line
 from gd_torch.gradients import numeric
 
 
@@ -158,7 +158,7 @@ def main(path: str) -> int:
         line = failure_line(exc, comm.rank)
         if line is not None:
             print(line, file=sys.stderr, flush=True)
-        return 2
+        exit_after_failure(2)  # as the command line does: a hung peer can abort the group's teardown
     comm.close()
     return 0
 

@@ -27,7 +27,7 @@ from .. import distributed, ooc
 from .._errors import GdTorchError, bad_value
 from .._io import OutputFolder
 from ..cli import _name_flag
-from ..distributed.comm import failure_line
+from ..distributed.comm import exit_after_failure, failure_line
 from ..gradients import _device, lookup
 from ..model import init_weights
 from ._common import load_data, output_folder, positive_float, positive_int, print_written
@@ -89,14 +89,17 @@ def _start(command: str, args: argparse.Namespace) -> int:
         return launch(["-m", __name__, json.dumps({"command": command, "args": settings})], args.workers)
     comm = distributed.init(timeout=args.timeout, device=args.device)
     try:
-        return _BODIES[command](args, comm)
+        code = _BODIES[command](args, comm)
     except GdTorchError as exc:
         if failure_line(exc, comm.rank) is not None:  # one rank prints a failure they all saw
             message = _name_flag(str(exc), args) if hasattr(args, "_parser") else str(exc)
             print(f"gd-torch: error: {message}", file=sys.stderr, flush=True)
-        return 2
-    finally:
+        if comm.world > 1:  # a peer may be dead or hung: leaving the group could abort or hang
+            exit_after_failure(2)
         comm.close()
+        return 2
+    comm.close()
+    return code
 
 
 def _before_train(args: argparse.Namespace) -> None:

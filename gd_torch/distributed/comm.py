@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -222,6 +223,15 @@ class Comm:
 
             if dist.is_initialized():
                 dist.destroy_process_group(self.group)
+
+
+def exit_after_failure(code: int) -> None:
+    """End this rank at once with ``code`` after a rank failure, its lines flushed: leaving the
+    process group normally (destroying it, or the interpreter's own teardown) can abort the
+    process (SIGABRT, exit 134) or hang when a peer is dead or hung."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:

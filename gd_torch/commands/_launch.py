@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -191,22 +190,12 @@ def _pictures(out: OutputFolder, args: argparse.Namespace, r: distributed.Run, w
 
 def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distributed.Run) -> None:
     # gd-torch train's report, worded as the in-memory run words it
-    from .train import MANY_EPOCHS, describe_gradient
+    from .train import print_run
 
     n = data.n
     if not args.quiet:
         batch = "full batch" if args.batch_size is None else f"mini-batches of {args.batch_size}, one global shuffle"
-        print(f"data: {desc}")
-        print(f"gradient: {describe_gradient(args.method, args.loss, args.activation)}")
-        init = {"uniform": "uniform on [0, 1)", "normal": "normal (0, 1)"}.get(args.init, args.init)
-        print(f"initial W: {init} with seed {args.seed}: {np.array2string(r.weights_history[0], precision=6)}")
-        print(f"alpha={args.alpha:g}, epochs={args.epochs}, {batch}")
-        stride = 1 if args.epochs <= MANY_EPOCHS else math.ceil(r.epochs_run / 20)
-        if r.epochs_run:
-            every = f", every {stride} epochs" if stride > 1 else ""
-            print(f"(epoch #k, loss=...: the loss before epoch k's update, as the tutorial prints it{every})")
-        for k in range(0, r.epochs_run, stride):
-            print(f"epoch #{k + 1}, loss={r.loss_history[k]:.7f}")
+        print_run(args, desc, r, batch)
         _samples(args, data, r.weights)
     stop = {
         "tol": lambda: f"loss <= tol={args.tol:g}",

@@ -141,22 +141,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_run(args: argparse.Namespace, desc: str, r: FitResult, batch: str) -> None:
+    """The run's header and its epoch lines (shared with the run on ranks, commands/_launch.py)."""
+    print(f"data: {desc}")
+    print(f"gradient: {describe_gradient(args.method, args.loss, args.activation)}")
+    init = {"uniform": "uniform on [0, 1)", "normal": "normal (0, 1)"}.get(args.init, args.init)
+    print(f"initial W: {init} with seed {args.seed}: {np.array2string(r.weights_history[0], precision=6)}")
+    print(f"alpha={args.alpha:g}, epochs={args.epochs}, {batch}")
+    # "epoch #k" shows the loss of the weights epoch k starts from, as the tutorial prints it
+    stride = 1 if args.epochs <= MANY_EPOCHS else math.ceil(r.epochs_run / 20)
+    if r.epochs_run:
+        every = f", every {stride} epochs" if stride > 1 else ""
+        print(f"(epoch #k, loss=...: the loss before epoch k's update, as the tutorial prints it{every})")
+    for k in range(0, r.epochs_run, stride):
+        print(f"epoch #{k + 1}, loss={r.loss_history[k]:.7f}")
+
+
 def _report(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, desc: str, r: FitResult) -> None:
     n = X.shape[0]
     if not args.quiet:
         batch = "full batch" if r.batch_size is None else f"mini-batches of {r.batch_size}, reshuffled each epoch"
-        print(f"data: {desc}")
-        print(f"gradient: {describe_gradient(r.method, r.loss, r.activation)}")
-        init = {"uniform": "uniform on [0, 1)", "normal": "normal (0, 1)"}.get(args.init, args.init)
-        print(f"initial W: {init} with seed {args.seed}: {np.array2string(r.weights_history[0], precision=6)}")
-        print(f"alpha={r.alpha:g}, epochs={args.epochs}, {batch}")
-        # "epoch #k" shows the loss of the weights epoch k starts from, as the tutorial prints it
-        stride = 1 if args.epochs <= MANY_EPOCHS else math.ceil(r.epochs_run / 20)
-        if r.epochs_run:
-            every = f", every {stride} epochs" if stride > 1 else ""
-            print(f"(epoch #k, loss=...: the loss before epoch k's update, as the tutorial prints it{every})")
-        for k in range(0, r.epochs_run, stride):
-            print(f"epoch #{k + 1}, loss={r.loss_history[k]:.7f}")
+        print_run(args, desc, r, batch)
         rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(2,)))
         picks = rng.choice(n, size=min(10, n), replace=False)
         a = ACTIVATIONS[r.activation].f(X[picks] @ r.weights)

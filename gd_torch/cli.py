@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -101,8 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def main_exit() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point.  Output piped into a reader that stops early (``| head``)
+    ends the program quietly, as other command-line tools do, instead of a BrokenPipeError."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would print the error again while flushing stdout at exit: point stdout at devnull
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141  # 128 + SIGPIPE, the shell's convention
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -162,3 +162,17 @@ def test_library_parameters_become_flags_in_one_place():
 def test_an_error_from_the_parser_is_a_gd_torch_error():
     with pytest.raises(GdTorchError, match=r"^--epochs must be a positive integer; got 'x'$"):
         build_parser().parse_args(["train", "--epochs", "x"])
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    # `gd-torch train | head -1`: the reader stops early; no BrokenPipeError traceback
+    code = "import sys; from gd_torch.cli import main_exit; sys.argv = ['gd-torch', 'train', '--no-plots', '--epochs', '50']; main_exit()"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    assert p.wait(timeout=60) == 141 and "Traceback" not in err, err

@@ -1,10 +1,10 @@
 """Gradient forensics: given a vector someone computed, say which gradient it is.
 
-A learner's gradient is fitted against a library of candidates, each a D-vector v computed
-from the same W, X, y: the exact gradient of the chosen loss, the tutorial's X^T (a - y) / N
-(the mean cross-entropy's gradient with the sigmoid), the squared error halved or averaged, the
-chain rule with a factor left out, the activation's derivative evaluated at the wrong point,
-a sign error, a missing or extra 1/N, the samples of X and dL/dz not paired.
+A learner's gradient is fitted against a library of candidates (the table in
+gd_torch._candidates), each a D-vector v computed from the same W, X, y: the exact gradient of
+the chosen loss, the tutorial's X^T (a - y) / N (the mean cross-entropy's gradient with the
+sigmoid), the squared error halved or averaged, the chain rule with a factor left out, the
+activation's derivative evaluated at the wrong point, a sign error, a missing or extra 1/N, the samples of X and dL/dz not paired.
 
 For each candidate the least-squares factor and the relative residual are
 
@@ -21,25 +21,17 @@ with factor 1 (a correct gradient at a stationary point is all zeros).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _validate, errormodel
+from ._candidates import Candidate, candidates, combine
 from ._errors import GdTorchError, bad_value
 from .model import Activation, Loss, prepare
 
-
-@dataclass(frozen=True)
-class _Candidate:
-    key: str
-    description: str
-    formula: str
-    #: per-sample vector d(z, a) (float64); v = X^T d, or mean_i X_i * sum_i d_i when ``paired`` is False
-    d: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    paired: bool = True
+__all__ = ["Diagnosis", "Fit", "candidates", "diagnose"]
 
 
 @dataclass(frozen=True)
@@ -117,98 +109,6 @@ class Diagnosis:
         return "\n".join(lines)
 
 
-def candidates(lo: Loss, act: Activation, y: np.ndarray) -> list[_Candidate]:
-    """The library of gradients a learner plausibly computes, for this loss and activation.
-
-    Each candidate's per-sample vector is a function d(z, a) of z and a = f(z), so that the
-    rounding of a can be propagated on its own (see :func:`diagnose`).
-    """
-    n = y.shape[0]
-    f, df = act.f, act.df
-
-    def exact(z, a):  # dL/dz = dL/da * da/dz, or the fused form where it simplifies
-        return lo.dL_dz(a, y, n) if lo.dL_dz is not None else lo.dL_da(a, y, n) * df(z, a)
-
-    def sq(z, a):  # (a - y) f'(z): the squared error's chain rule without its constant
-        return (a - y) * df(z, a)
-
-    name = lo.name
-    lib = [
-        _Candidate("exact", f"the exact gradient of {name}", "X^T dL/dz", exact),
-        _Candidate(
-            "mean-bce",
-            "the mean-BCE gradient (the tutorial's formula)"
-            if act.name == "sigmoid"
-            else "the tutorial's formula (with the sigmoid it is the mean-BCE gradient)",
-            "X^T (a - y) / N",
-            lambda z, a: (a - y) / n,
-        ),
-        _Candidate("sse", "the sse gradient", "X^T [2 (a - y) f'(z)]", lambda z, a: 2 * sq(z, a)),
-        _Candidate("half-sse", "the gradient of sse / 2", "X^T [(a - y) f'(z)]", sq),
-        _Candidate(
-            "mse", "the mean-squared-error gradient", "X^T [2 (a - y) f'(z)] / N", lambda z, a: 2 * sq(z, a) / n
-        ),
-        _Candidate("half-mse", "the gradient of mse / 2", "X^T [(a - y) f'(z)] / N", lambda z, a: sq(z, a) / n),
-        _Candidate("sum-bce", "the tutorial's formula without the 1/N (summed BCE)", "X^T (a - y)", lambda z, a: a - y),
-        _Candidate(
-            "no-da/dz",
-            f"the {name} chain rule with the activation's derivative left out",
-            "X^T dL/da",
-            lambda z, a: lo.dL_da(a, y, n),
-        ),
-        _Candidate(
-            "no-dL/da", f"the {name} chain rule with the loss's derivative left out", "X^T f'(z)", lambda z, a: df(z, a)
-        ),
-        _Candidate(
-            "da/dz-at-z",
-            f"the {name} chain rule with da/dz evaluated at z instead of a",
-            "X^T [dL/da * f'(a -> z)]  (sigmoid: z (1 - z))",
-            lambda z, a: lo.dL_da(a, y, n) * df(z, z),
-        ),
-        _Candidate(
-            "f'(a)",
-            f"the {name} chain rule with the derivative taken at a = f(z) instead of z",
-            "X^T [dL/da * f'(f(z))]",
-            lambda z, a: lo.dL_da(a, y, n) * df(a, f(a)),
-        ),
-        _Candidate(
-            "sign",
-            f"the exact gradient of {name} with the sign flipped",
-            "-X^T dL/dz  (y - a for a - y)",
-            lambda z, a: -exact(z, a),
-        ),
-    ]
-    if lo.reduction == "mean":
-        lib.append(
-            _Candidate(
-                "no-1/N", f"the exact gradient of {name} without the 1/N", "N X^T dL/dz", lambda z, a: n * exact(z, a)
-            )
-        )
-    else:
-        lib.append(
-            _Candidate(
-                "extra-1/N",
-                f"the exact gradient of {name} with an extra 1/N",
-                "X^T dL/dz / N",
-                lambda z, a: exact(z, a) / n,
-            )
-        )
-    lib.append(
-        _Candidate(
-            "unpaired",
-            "the samples of X and dL/dz not paired (a sum of each instead of X^T dL/dz)",
-            "mean_i X_i * sum_i dL/dz_i",
-            exact,
-            paired=False,
-        )
-    )
-    return lib
-
-
-def _combine(X: np.ndarray, d: np.ndarray, paired: bool) -> np.ndarray:
-    return X.T @ d if paired else X.mean(axis=0) * d.sum()
-
-
 def diagnose(
     g: Any,
     W: Any,
@@ -244,43 +144,59 @@ def diagnose(
     u = max(float(np.finfo(X.dtype).eps), float(np.finfo(g.dtype).eps) if g.dtype.kind == "f" else 0.0)
     X64, W64, y64, g64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64), g.astype(np.float64)
     safety = errormodel.SAFETY[str(X.dtype)]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        fits, correct = _fits(candidates(lo, act, y64), g64, g_err, W64, X64, lo, act, u, safety)
+    matches = [f for f in fits if f.match]
+    best = min(matches, key=_closest_to_one) if matches else None
+    correct = correct and best is not None and best.key == "exact"
+    order = sorted(fits, key=lambda f: (f is not best, not f.match, f.residual))
+    note = _note(fits, matches, g64)
+    return Diagnosis(lo.name, act.name, str(X.dtype), order, best, _nearest(fits), best is not None, note, correct)
+
+
+def _fits(cands: list[Candidate], g64, g_err, W64, X64, lo: Loss, act: Activation, u: float, safety: float):
+    # every candidate v = X^T d(z, a) defined and finite at W, with its rounding error, fitted to g;
+    # and whether g is the exact gradient itself (factor 1 within its tolerance)
+    z = X64 @ W64
+    a = act.f(z)
     fits: list[Fit] = []
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     correct = False
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        z = X64 @ W64
-        a = act.f(z)
-        for cand in candidates(lo, act, y64):
-            v = _combine(X64, cand.d(z, a), cand.paired)
-            err = errormodel.candidate_error(cand.d, cand.paired, W64, X64, lo, act, u)
-            if not (np.isfinite(v).all() and np.isfinite(err).all()):
-                continue  # undefined (saturated a in a division) or overflowed at this W: says nothing
-            if any(np.all(np.abs(v - w) <= safety * (err + e2)) for w, e2 in kept):
-                continue  # the same vector as an earlier candidate at this W (e.g. identity: f' = 1)
-            kept.append((v, err))
-            fit = _fit(cand, g64, g_err, v, err, safety, cand.key == "exact")
-            if fit is not None:
-                fits.append(fit)
-                if cand.key == "exact":
-                    correct = bool(np.all(np.abs(g64 - v) <= safety * (err + g_err)))
-    note = ""
-    matches = [f for f in fits if f.match]
+    for cand in cands:
+        v = combine(X64, cand.d(z, a), cand.paired)
+        err = errormodel.candidate_error(cand.d, cand.paired, W64, X64, lo, act, u)
+        if not (np.isfinite(v).all() and np.isfinite(err).all()):
+            continue  # undefined (saturated a in a division) or overflowed at this W: says nothing
+        if any(np.all(np.abs(v - w) <= safety * (err + e2)) for w, e2 in kept):
+            continue  # the same vector as an earlier candidate at this W (e.g. identity: f' = 1)
+        kept.append((v, err))
+        fit = _fit(cand, g64, g_err, v, err, safety, cand.key == "exact")
+        if fit is not None:
+            fits.append(fit)
+            if cand.key == "exact":
+                correct = bool(np.all(np.abs(g64 - v) <= safety * (err + g_err)))
+    return fits, correct
+
+
+def _note(fits: list[Fit], matches: list[Fit], g64: np.ndarray) -> str:
+    # why nothing can be recognised, when that is so for a reason other than a poor fit
     if not fits:
-        note = "unrecognised: no candidate is defined and finite at this W"
-    elif not g64.any() and not matches:
-        note = "unrecognised: g is all zeros, and no candidate is zero at this W (no direction to match)"
-    best = min(matches, key=_closest_to_one) if matches else None
-    nearest = None
-    if fits:  # the smallest residual; among candidates that tie with it, the factor closest to 1
-        least = min(f.residual for f in fits)
-        ties = [f for f in fits if f.residual <= 1.01 * least + f.tolerance] or fits
-        nearest = min(ties, key=_closest_to_one)
-    correct = correct and best is not None and best.key == "exact"
-    order = sorted(fits, key=lambda f: (f is not best, not f.match, f.residual))
-    return Diagnosis(lo.name, act.name, str(X.dtype), order, best, nearest, best is not None, note, correct)
+        return "unrecognised: no candidate is defined and finite at this W"
+    if not g64.any() and not matches:
+        return "unrecognised: g is all zeros, and no candidate is zero at this W (no direction to match)"
+    return ""
 
 
-def _fit(cand: _Candidate, g, g_err, v, err, safety, exact: bool) -> Fit | None:
+def _nearest(fits: list[Fit]) -> Fit | None:
+    # the smallest residual; among candidates that tie with it, the factor closest to 1
+    if not fits:
+        return None
+    least = min(f.residual for f in fits)
+    ties = [f for f in fits if f.residual <= 1.01 * least + f.tolerance] or fits
+    return min(ties, key=_closest_to_one)
+
+
+def _fit(cand: Candidate, g, g_err, v, err, safety, exact: bool) -> Fit | None:
     """g ~ c v by least squares, on g and v scaled to a largest entry of 1 (no underflow or overflow).
 
     The exact gradient zero to rounding (|v_j| <= SAFETY err_j: W is a stationary point) matches a g

@@ -4,7 +4,8 @@ A learner's gradient is fitted against a library of candidates (the table in
 gd_torch._candidates), each a D-vector v computed from the same W, X, y: the exact gradient of
 the chosen loss, the tutorial's X^T (a - y) / N (the mean cross-entropy's gradient with the
 sigmoid), the squared error halved or averaged, the chain rule with a factor left out, the
-activation's derivative evaluated at the wrong point, a sign error, a missing or extra 1/N, the samples of X and dL/dz not paired.
+activation's derivative evaluated at the wrong point, a sign error, a missing or extra 1/N,
+the samples of X and dL/dz not paired.
 
 For each candidate the least-squares factor and the relative residual are
 

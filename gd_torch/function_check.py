@@ -79,27 +79,16 @@ def check_function(
     _check_options(f, grad, torch_f, mode, directions, batched, seed)
     layout, x = layout_of(params)
     ev = Evaluator(f, layout, batched)
-    f0 = ev.one(x)
-    if not math.isfinite(f0):
-        raise GdTorchError(f"f(params) must be a finite number; got {f0}")
+    f0 = _value(ev, x)
     rng = np.random.default_rng(seed)
     scale = _scales(layout, x)
-    noise, note, (p, h) = _noise_of_f(ev, x, scale, rng, f0)
-    exact: list[Exact] = []
-    if grad is not None:
-        exact.append(user_gradient(grad, layout, x))
-    torch_value = None
-    if torch_f is not None:
-        auto, torch_value = autograd(torch_f, layout, x)
-        exact.append(auto)
+    noise, note, probe = _noise_of_f(ev, x, scale, rng, f0)
+    exact, torch_value = _exact_methods(grad, torch_f, layout, x)
     dirs, groups, label, trial = MODES[mode](directions, layout, x, scale, rng)
-    tail = max(2.0, math.sqrt(2 * math.log(2 * dirs.count)))
-    fd = central(ev, x, f0, noise, dirs, trial, tail)
-    values, errors, methods = _exact_values(exact, dirs, x, p, h, tail)
-    values["numeric"], errors["numeric"] = fd.values, fd.error
-    methods["numeric"] = f"central differences of f, steps from its noise (Moré-Wild), {fd.evaluations} evaluations"
-    if fd.nonsmooth.any():
-        methods["numeric"] += f"; f is not smooth within the step at {int(fd.nonsmooth.sum())} of {dirs.count}"
+    tail = _tail(dirs.count)
+    numeric = _numeric(ev, x, f0, noise, dirs, trial, tail)
+    values, errors, methods = _exact_values(exact, dirs, x, *probe, tail)
+    values["numeric"], errors["numeric"], methods["numeric"] = numeric
     pairs, per_array = all_pairs(values, errors, groups)
     return FunctionReport(
         dtype=str(layout.dtype),
@@ -117,6 +106,40 @@ def check_function(
         label=label,
         evaluations=ev.evaluations,
     )
+
+
+def _value(ev: Evaluator, x: np.ndarray) -> float:
+    # f(params), which must be finite: every step and tolerance is measured from it
+    f0 = ev.one(x)
+    if not math.isfinite(f0):
+        raise GdTorchError(f"f(params) must be a finite number; got {f0}")
+    return f0
+
+
+def _tail(k: int) -> float:
+    # tail = max(2, sqrt(2 ln(2 k))): the largest of k normal draws stays below it with high probability
+    return max(2.0, math.sqrt(2 * math.log(2 * k)))
+
+
+def _exact_methods(grad, torch_f, layout: Layout, x) -> tuple[list[Exact], float | None]:
+    # yours (when given) and autograd's (when torch_f is given), and torch_f's value at params
+    exact: list[Exact] = []
+    if grad is not None:
+        exact.append(user_gradient(grad, layout, x))
+    torch_value = None
+    if torch_f is not None:
+        auto, torch_value = autograd(torch_f, layout, x)
+        exact.append(auto)
+    return exact, torch_value
+
+
+def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail) -> tuple[np.ndarray, np.ndarray, str]:
+    # central differences of f at steps from its noise: values, error estimates and how they were found
+    fd = central(ev, x, f0, noise, dirs, trial, tail)
+    how = f"central differences of f, steps from its noise (Moré-Wild), {fd.evaluations} evaluations"
+    if fd.nonsmooth.any():
+        how += f"; f is not smooth within the step at {int(fd.nonsmooth.sum())} of {dirs.count}"
+    return fd.values, fd.error, how
 
 
 def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:

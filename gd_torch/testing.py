@@ -15,6 +15,7 @@ the tolerances come from the measured noise of the function (see gd_torch.check_
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .check import CheckReport, check
@@ -25,25 +26,14 @@ from .function_report import FunctionReport
 __all__ = ["assert_function_gradient_close", "assert_gradient_close"]
 
 
-def assert_function_gradient_close(
-    f: Any,
-    params: Any,
-    grad: Any = None,
-    *,
-    torch_f: Any = None,
-    mode: str = "full",
-    directions: int = 4,
-    batched: bool = False,
-    seed: int = 0,
-) -> FunctionReport:
+@functools.wraps(check_function, assigned=())  # check_function's signature, this docstring
+def assert_function_gradient_close(*args: Any, **kwargs: Any) -> FunctionReport:
     """Raise AssertionError unless every gradient of f at params agrees; return the report.
 
     The arguments are those of :func:`gd_torch.check_function`.  Bad arguments still raise
     GdTorchError (a ValueError), not AssertionError: a broken test is not a failed check.
     """
-    report = check_function(
-        f, params, grad, torch_f=torch_f, mode=mode, directions=directions, batched=batched, seed=seed
-    )
+    report = check_function(*args, **kwargs)
     if not report.ok:
         raise AssertionError("gradient check failed\n" + report.summary())
     return report

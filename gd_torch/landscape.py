@@ -107,18 +107,8 @@ def landscape(
         twice the largest |weight| on it, so that the sigmoid's saturated region is on the map
     label : a name for the path (the method that produced it), shown in the legend
     """
-    X_arr = np.asarray(X)
-    d = X_arr.shape[1] if X_arr.ndim == 2 else -1
-    P = np.asarray(path)
-    if P.ndim != 2 or P.shape[0] < 1 or P.shape[1] != d or P.dtype.kind not in "biuf":
-        raise bad_value(
-            "path", f"an array of shape {P.shape}", f"of shape (epochs + 1, {d}): one row of weights per epoch"
-        )
-    if not np.isfinite(P).all():
-        k = int(np.flatnonzero(~np.isfinite(P).all(axis=1))[0])
-        raise bad_value("path", f"row {k} = {P[k]}", "finite weights (the run diverged; use a smaller alpha)")
-    if isinstance(losses, str) or not losses:
-        raise bad_value("losses", losses, "a non-empty tuple of loss names such as ('sse', 'bce')")
+    P = _path(path, X)
+    _losses(losses)
     resolution = _validate.integer(
         "resolution", resolution, minimum=8, maximum=1001, accepted="an integer from 8 to 1001"
     )
@@ -128,18 +118,23 @@ def landscape(
         prepare(W, X, y, name, activation)
     if len(set(losses)) != len(losses):  # the surfaces are keyed by name: a repeat would be drawn once
         raise bad_value("losses", losses, "distinct loss names")
-    i, j = _pair(i, j, d)
+    i, j = _pair(i, j, P.shape[1])
     P = P.astype(X.dtype)
     (li, hi), (lj, hj) = _limits(P, W, i, j) if limits is None else _check_limits(limits)
     gi, gj = np.linspace(li, hi, resolution), np.linspace(lj, hj, resolution)
     surfaces, plateau = {}, {}
     for name in losses:
         S = surface(W, X, y, i=i, j=j, grid_i=gi, grid_j=gj, loss=name, activation=activation)
-        dSj, dSi = np.gradient(S, gj, gi)
-        slope = np.hypot(dSi, dSj)
-        high = S - S.min() > HIGH_FRACTION * (S.max() - S.min())
-        surfaces[name], plateau[name] = S, (slope < FLAT_FRACTION * slope.max()) & high
+        surfaces[name], plateau[name] = S, _plateau(S, gi, gj)
     return Landscape(i, j, gi, gj, surfaces, plateau, P, W, activation, label)
+
+
+def _plateau(S: np.ndarray, gi: np.ndarray, gj: np.ndarray) -> np.ndarray:
+    # |grad S| < FLAT_FRACTION max |grad S| and S > min S + HIGH_FRACTION (max S - min S)
+    dSj, dSi = np.gradient(S, gj, gi)
+    slope = np.hypot(dSi, dSj)
+    high = S - S.min() > HIGH_FRACTION * (S.max() - S.min())
+    return (slope < FLAT_FRACTION * slope.max()) & high
 
 
 def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
@@ -218,6 +213,26 @@ def round_ticks(lo: float, hi: float) -> list[float]:
         if len(ticks) >= 3:
             return ticks
     return [float(f"{t:.6g}") for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi]
+
+
+def _path(path: Any, X: Any) -> np.ndarray:
+    # the path: (epochs + 1, D) finite weights, D the number of X's columns
+    X_arr = np.asarray(X)
+    d = X_arr.shape[1] if X_arr.ndim == 2 else -1
+    P = np.asarray(path)
+    if P.ndim != 2 or P.shape[0] < 1 or P.shape[1] != d or P.dtype.kind not in "biuf":
+        raise bad_value(
+            "path", f"an array of shape {P.shape}", f"of shape (epochs + 1, {d}): one row of weights per epoch"
+        )
+    if not np.isfinite(P).all():
+        k = int(np.flatnonzero(~np.isfinite(P).all(axis=1))[0])
+        raise bad_value("path", f"row {k} = {P[k]}", "finite weights (the run diverged; use a smaller alpha)")
+    return P
+
+
+def _losses(losses: Any) -> None:
+    if isinstance(losses, str) or not losses:
+        raise bad_value("losses", losses, "a non-empty tuple of loss names such as ('sse', 'bce')")
 
 
 def _pair(i: Any, j: Any, d: int) -> tuple[int, int]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
-import re
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -15,8 +12,18 @@ from .. import _io, _memory, _validate
 from .._errors import GdTorchError, bad_value
 from ..data import blobs_bytes, load_csv, standardize, tutorial_data
 from ..gradients import ALIASES, METHODS
-from ..model import add_bias
+from ..model import ACTIVATIONS, INITS, LOSSES, add_bias
 from . import _user_code
+
+# the argparse types live in commands._types; importable from here too
+from ._types import finite_float as finite_float
+from ._types import list_of as list_of
+from ._types import non_negative_int as non_negative_int
+from ._types import one_of as one_of
+from ._types import one_of_or_file as one_of_or_file
+from ._types import positive_float as positive_float
+from ._types import positive_int as positive_int
+from ._types import weight_pair as weight_pair
 
 DATASETS = ("blobs", "breast-cancer")
 
@@ -25,113 +32,12 @@ DATASETS = ("blobs", "breast-cancer")
 #: default, so that `landscape` and `check` look at the weights `train` starts from
 DEFAULT_SEED = 42
 
-_ASCII_INT = re.compile(r"[0-9]+")
-_ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def _refuse(accepted: str, text: str) -> argparse.ArgumentTypeError:
-    # argparse prefixes "argument --flag: "; cli._Parser.error turns that into "--flag must be ...; got '...'"
-    return argparse.ArgumentTypeError(f"must be {accepted}; got {text!r}")
-
-
-def _int_at_least(minimum: int, words: str):
-    # argparse type: a plain ASCII decimal integer >= minimum ('1.5', '1_0', '５', '+3' are refused)
-    def parse(text: str) -> int:
-        if not _ASCII_INT.fullmatch(text) or int(text) < minimum:
-            raise _refuse(words, text)
-        return int(text)
-
-    return parse
-
-
-#: argparse type: a positive integer; '1.5' and '0' are refused
-positive_int = _int_at_least(1, "a positive integer")
-#: argparse type: an integer >= 0 (a seed); '-1' and '1.5' are refused
-non_negative_int = _int_at_least(0, "a non-negative integer")
-
-
-def _float(text: str) -> float | None:
-    # a plain ASCII decimal number, finite; None otherwise (float() also takes 'nan', '1_0', '１')
-    return float(text) if _ASCII_FLOAT.fullmatch(text) and math.isfinite(float(text)) else None
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (a learning rate)."""
-    value = _float(text)
-    if value is None or value <= 0:
-        raise _refuse("a finite number > 0", text)
-    return value
-
-
-def finite_float(text: str) -> float:
-    """argparse type: a finite number."""
-    value = _float(text)
-    if value is None:
-        raise _refuse("a finite number", text)
-    return value
-
-
-def one_of(names: Iterable[str]):
-    """argparse type: one of ``names``."""
-    names = tuple(names)
-
-    def parse(text: str) -> str:
-        if text not in names:
-            raise _refuse("one of " + ", ".join(names), text)
-        return text
-
-    parse.accepted = ", ".join(names)
-    return parse
-
-
-def one_of_or_file(names: Iterable[str]):
-    """argparse type: one of ``names``, or FILE.py:NAME (your own, loaded by :func:`own_part`)."""
-    names = tuple(names)
-
-    def parse(text: str) -> str:
-        if text not in names and not _user_code.is_reference(text):
-            raise _refuse("one of " + ", ".join(names) + " or FILE.py:NAME (your own)", text)
-        return text
-
-    parse.accepted = ", ".join(names)
-    return parse
-
 
 def own_part(text: str, flag: str, kind: type) -> Any:
     """``text`` as given (a registered name), or the ``kind`` object FILE.py:NAME defines."""
     if not _user_code.is_reference(text):
         return text
     return _user_code.load(text, flag, kind, f"a gd_torch.{kind.__name__}")
-
-
-def list_of(item, what: str):
-    """argparse type: a comma-separated list of distinct ``what``, each parsed by the type ``item``."""
-    accepted = f"a comma-separated list of {what}"
-    if hasattr(item, "accepted"):
-        accepted += f" from: {item.accepted}"
-
-    def parse(text: str) -> tuple:
-        parts = [t.strip() for t in text.split(",")]
-        try:
-            values = tuple(item(t) for t in parts)
-        except argparse.ArgumentTypeError:
-            raise _refuse(accepted, text) from None
-        if len(set(values)) != len(values):  # the tables are keyed by value: a repeat would run twice
-            raise _refuse(f"a comma-separated list of distinct {what}", text)
-        return values
-
-    return parse
-
-
-def weight_pair(text: str) -> tuple[int, int]:
-    """argparse type: 'i,j', two different weight indices (plain integers >= 0)."""
-    parts = text.split(",")
-    if len(parts) != 2 or not all(_ASCII_INT.fullmatch(t.strip()) for t in parts):
-        raise _refuse("two different weight indices 'i,j', e.g. '1,2'", text)
-    i, j = (int(t) for t in parts)
-    if i == j:
-        raise _refuse("two different weight indices 'i,j', e.g. '1,2'", text)
-    return i, j
 
 
 def method_names() -> tuple[str, ...]:
@@ -145,6 +51,67 @@ def add_seed_argument(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"seed of {what}, an integer >= 0 ({DEFAULT_SEED})"
     )
+
+
+def add_method_argument(p: argparse.ArgumentParser, help: str) -> None:
+    """--method, one gradient method (tutorial); ``{names}`` in ``help`` lists :func:`method_names`."""
+    names = method_names()
+    p.add_argument("--method", type=one_of(names), default="tutorial", help=help.format(names=", ".join(names)))
+
+
+def add_loss_argument(p: argparse.ArgumentParser, help: str, *, own: bool = False) -> None:
+    """--loss (sse), a registered loss, or with ``own`` also FILE.py:NAME; ``{names}`` in ``help`` lists them."""
+    kind = one_of_or_file if own else one_of
+    p.add_argument("--loss", type=kind(LOSSES), default="sse", help=help.format(names=", ".join(LOSSES)))
+
+
+def add_activation_argument(
+    p: argparse.ArgumentParser, help: str, *, own: bool = False, default: str | None = "sigmoid"
+) -> None:
+    """--activation, a registered activation, or with ``own`` also FILE.py:NAME; ``{names}`` in
+    ``help`` lists them."""
+    kind = one_of_or_file if own else one_of
+    p.add_argument(
+        "--activation", type=kind(ACTIVATIONS), default=default, help=help.format(names=", ".join(ACTIVATIONS))
+    )
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """--activation, --init, --device: how a training run (train, sweep) is set up."""
+    add_activation_argument(p, "one of {names} (sigmoid)")
+    p.add_argument(
+        "--init",
+        type=one_of(INITS),
+        default="uniform",
+        help=f"initial weights: one of {', '.join(INITS)} (uniform on [0, 1))",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (only --method autograd runs on CUDA)")
+
+
+def add_batch_size_argument(p: argparse.ArgumentParser) -> None:
+    """--batch-size, full batch by default."""
+    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch)")
+
+
+#: gd_torch.train.fit's keywords that are flags of the same name
+_FIT_FLAGS = (
+    "method",
+    "loss",
+    "activation",
+    "alpha",
+    "epochs",
+    "batch_size",
+    "tol",
+    "patience",
+    "init",
+    "seed",
+    "device",
+)
+
+
+def fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of :func:`gd_torch.train.fit` this command has flags for (the others keep fit's defaults)."""
+    return {k: getattr(args, k) for k in _FIT_FLAGS if hasattr(args, k)}
 
 
 def add_out_argument(p: argparse.ArgumentParser, command: str, files: tuple[str, ...], default: str) -> None:

@@ -8,36 +8,19 @@ import numpy as np
 
 from ..check import DEFAULT_METHODS, MODES, check
 from ..diagnose import diagnose
-from ..model import ACTIVATIONS, LOSSES, Activation, Loss, init_weights
-from . import _launch, _user_code
-from ._common import (
-    add_data_arguments,
-    add_seed_argument,
-    list_of,
-    load_data,
-    method_names,
-    one_of,
-    one_of_or_file,
-    own_part,
-)
+from ..model import Activation, Loss, init_weights
+from . import _common, _launch, _user_code
+from ._types import list_of, one_of
 
 #: the library's parameters that are this command's flags under another name (see cli._name_flag)
 FLAGS = {"scheme": "--methods"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_data_arguments(p)
-    p.add_argument(
-        "--loss",
-        type=one_of_or_file(LOSSES),
-        default="sse",
-        help=f"one of {', '.join(LOSSES)} (sse), or FILE.py:NAME, a gd_torch.Loss of your own",
-    )
-    p.add_argument(
-        "--activation",
-        type=one_of_or_file(ACTIVATIONS),
-        default="sigmoid",
-        help=f"one of {', '.join(ACTIVATIONS)} (sigmoid), or FILE.py:NAME, a gd_torch.Activation of your own",
+    _common.add_data_arguments(p)
+    _common.add_loss_argument(p, "one of {names} (sse), or FILE.py:NAME, a gd_torch.Loss of your own", own=True)
+    _common.add_activation_argument(
+        p, "one of {names} (sigmoid), or FILE.py:NAME, a gd_torch.Activation of your own", own=True
     )
     p.add_argument(
         "--gradient",
@@ -48,10 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--methods",
-        type=list_of(one_of(method_names()), "gradient methods"),
+        type=list_of(one_of(_common.method_names()), "gradient methods"),
         default=DEFAULT_METHODS,
         metavar="M1,M2,...",
-        help=f"gradient methods to compare, comma-separated, from: {', '.join(method_names())} "
+        help=f"gradient methods to compare, comma-separated, from: {', '.join(_common.method_names())} "
         f"(default: {','.join(DEFAULT_METHODS)})",
     )
     p.add_argument(
@@ -61,18 +44,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="'full' (every coordinate) or 'directional' (one random direction)",
     )
     p.add_argument("--device", default="cpu", help="device for autograd: cpu, cuda or cuda:N")
-    add_seed_argument(p, "the uniform [0, 1) weights W checked at (and of the direction with --mode directional)")
+    _common.add_seed_argument(
+        p, "the uniform [0, 1) weights W checked at (and of the direction with --mode directional)"
+    )
     _launch.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     if _launch.wanted(args):  # a dataset folder, --workers or torchrun
         return _launch.check(args)
-    loss, activation = own_part(args.loss, "--loss", Loss), own_part(args.activation, "--activation", Activation)
+    loss = _common.own_part(args.loss, "--loss", Loss)
+    activation = _common.own_part(args.activation, "--activation", Activation)
     methods: list = list(args.methods)
     if args.gradient is not None:
         methods.append(_user_code.load(args.gradient, "--gradient"))
-    X, y, desc = load_data(args)
+    X, y, desc = _common.load_data(args)
     W = init_weights(X.shape[1], "uniform", args.seed, X.dtype)
     report = check(
         W,

@@ -9,16 +9,9 @@ from .._errors import bad_value
 from ..explain import explain
 from ..explain_mlp import explain_mlp
 from ..graph_plot import draw_explanation, draw_graph
-from ..model import ACTIVATIONS, LOSSES, init_weights
-from ._common import (
-    add_data_arguments,
-    add_out_argument,
-    add_seed_argument,
-    load_data,
-    one_of,
-    output_folder,
-    positive_int,
-)
+from ..model import init_weights
+from . import _common
+from ._types import positive_int
 
 #: the library's parameters named by this command's flags
 FLAGS = {"path": "--dot"}
@@ -31,13 +24,10 @@ DOT_SUFFIXES = (".dot", ".gv")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_data_arguments(p)
-    p.add_argument("--loss", type=one_of(LOSSES), default="sse", help=f"one of {', '.join(LOSSES)} (sse)")
-    p.add_argument(
-        "--activation",
-        type=one_of(ACTIVATIONS),
-        default=None,
-        help=f"one of {', '.join(ACTIVATIONS)}: the neuron's (sigmoid), or with --hidden the hidden layer's f (relu)",
+    _common.add_data_arguments(p)
+    _common.add_loss_argument(p, "one of {names} (sse)")
+    _common.add_activation_argument(
+        p, "one of {names}: the neuron's (sigmoid), or with --hidden the hidden layer's f (relu)", default=None
     )
     p.add_argument(
         "--hidden",
@@ -47,8 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="explain a two-layer network h = f(X W1 + b1), a = sigmoid(h w2 + b2) with H hidden units "
         "(absent: one neuron); with --out, only graph.png is written (the .dot graph is for the neuron only)",
     )
-    add_seed_argument(p, "the uniform [0, 1) weights W (with --hidden: the normal W1, b1, w2, b2) explained at")
-    add_out_argument(p, "explain", FILES, "none: explain writes files only when asked")
+    _common.add_seed_argument(p, "the uniform [0, 1) weights W (with --hidden: the normal W1, b1, w2, b2) explained at")
+    _common.add_out_argument(p, "explain", FILES, "none: explain writes files only when asked")
     p.add_argument(
         "--dot",
         default=None,
@@ -67,12 +57,12 @@ def run(args: argparse.Namespace) -> int:
     if args.hidden is not None:
         return _run_mlp(args)
     args.activation = args.activation or "sigmoid"
-    X, y, desc = load_data(args)
+    X, y, desc = _common.load_data(args)
     W = init_weights(X.shape[1], "uniform", args.seed, X.dtype)
     result = explain(W, X, y, loss=args.loss, activation=args.activation)
     # the files before printing: an unwritable path fails with nothing half done
     paths = [result.write_dot(args.dot)] if args.dot is not None else []
-    with output_folder(args, "explain", FILES, writes=False) as out:
+    with _common.output_folder(args, "explain", FILES, writes=False) as out:
         if out is not None:
             result.write_dot(out.file("graph.dot"))
             draw_explanation(result, out.file("graph.png"), X, y)  # the graph drawn, no Graphviz needed
@@ -93,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
 def _run_mlp(args: argparse.Namespace) -> int:
     if args.dot is not None:
         raise bad_value("--dot", args.dot, "no --dot with --hidden (the .dot graph is written for the one neuron only)")
-    X, y, desc = load_data(args)
+    X, y, desc = _common.load_data(args)
     seed = 42 if args.seed is None else args.seed
     result = explain_mlp(X, y, hidden=args.hidden, activation=args.activation or "relu", loss=args.loss, seed=seed)
-    with output_folder(args, "explain", FILES_MLP, writes=False) as out:
+    with _common.output_folder(args, "explain", FILES_MLP, writes=False) as out:
         if out is not None:
             title = (
                 f"two layers: loss={result.loss}, hidden f={result.activation}, {result.dtype}, "

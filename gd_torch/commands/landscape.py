@@ -6,23 +6,10 @@ from __future__ import annotations
 import argparse
 
 from ..landscape import landscape, plot
-from ..model import ACTIVATIONS, LOSSES, objective, resolve
+from ..model import LOSSES, objective, resolve
 from ..train import fit
-from ._common import (
-    add_data_arguments,
-    add_out_argument,
-    add_seed_argument,
-    check_against_data,
-    list_of,
-    load_data,
-    method_names,
-    one_of,
-    output_folder,
-    positive_float,
-    positive_int,
-    print_written,
-    weight_pair,
-)
+from . import _common
+from ._types import list_of, one_of, positive_float, positive_int, weight_pair
 
 #: the files this command writes into --out
 FILES = ("landscape.png",)
@@ -31,22 +18,13 @@ FLAGS = {"losses": "--surfaces", "i": "--weights", "j": "--weights"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_data_arguments(p)
-    p.add_argument(
-        "--method",
-        type=one_of(method_names()),
-        default="tutorial",
-        help=f"gradient the path descends with: {', '.join(method_names())} (tutorial)",
-    )
-    p.add_argument(
-        "--loss", type=one_of(LOSSES), default="sse", help=f"loss the path is trained on: {', '.join(LOSSES)} (sse)"
-    )
-    p.add_argument(
-        "--activation", type=one_of(ACTIVATIONS), default="sigmoid", help=f"one of {', '.join(ACTIVATIONS)} (sigmoid)"
-    )
+    _common.add_data_arguments(p)
+    _common.add_method_argument(p, "gradient the path descends with: {names} (tutorial)")
+    _common.add_loss_argument(p, "loss the path is trained on: {names} (sse)")
+    _common.add_activation_argument(p, "one of {names} (sigmoid)")
     p.add_argument("--alpha", type=positive_float, default=0.01, help="learning rate (0.01)")
     p.add_argument("--epochs", type=positive_int, default=100, help="epochs (100)")
-    add_seed_argument(p, "the uniform [0, 1) initial weights")
+    _common.add_seed_argument(p, "the uniform [0, 1) initial weights")
     p.add_argument(
         "--weights",
         type=weight_pair,
@@ -60,26 +38,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="losses drawn side by side (sse,bce)",
     )
     p.add_argument("--resolution", type=positive_int, default=121, help="grid points per axis, 8 to 1001 (121)")
-    add_out_argument(p, "landscape", FILES, "a fresh gd-torch-landscape-<time> folder")
+    _common.add_out_argument(p, "landscape", FILES, "a fresh gd-torch-landscape-<time> folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    X, y, desc = load_data(args)
-    check_against_data(args, X)
+    X, y, desc = _common.load_data(args)
+    _common.check_against_data(args, X)
     i, j = args.weights
     for name in args.surfaces:  # refuse an undefined pair before spending the training run
         resolve(name, args.activation)
-    with output_folder(args, "landscape", FILES) as out:
-        result = fit(
-            X,
-            y,
-            method=args.method,
-            loss=args.loss,
-            activation=args.activation,
-            alpha=args.alpha,
-            epochs=args.epochs,
-            seed=args.seed,
-        )
+    with _common.output_folder(args, "landscape", FILES) as out:
+        result = fit(X, y, **_common.fit_options(args))
         label = f"{args.method}, loss={args.loss}, alpha={args.alpha:g}, {args.epochs} epochs"
         scape = landscape(
             result.weights_history,
@@ -104,5 +73,5 @@ def run(args: argparse.Namespace) -> int:
                 f"{name}: min {S.min():.4g}, max {S.max():.4g}, at the path's end {objective(end, X, y, loss=name, activation=args.activation):.4g}; "
                 f"plateau (flat and high) on {100 * scape.plateau_fraction(name):.1f}% of the map"
             )
-    print_written(out)
+    _common.print_written(out)
     return 0

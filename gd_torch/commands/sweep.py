@@ -8,20 +8,8 @@ import math
 
 from ..model import ACTIVATIONS, LOSSES
 from ..sweep import TRAINED, SweepResult, sweep
-from ._common import (
-    add_data_arguments,
-    add_out_argument,
-    check_against_data,
-    list_of,
-    load_data,
-    method_names,
-    one_of,
-    output_folder,
-    positive_float,
-    positive_int,
-    print_written,
-)
-from .train import add_training_arguments
+from . import _common
+from ._types import list_of, one_of, positive_float, positive_int
 
 #: the files this command writes into --out
 FILES = ("heatmap.png",)
@@ -30,14 +18,14 @@ FLAGS = {"method": "--methods", "loss": "--losses"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_data_arguments(p)
-    add_training_arguments(p)
+    _common.add_data_arguments(p)
+    _common.add_training_arguments(p)
     p.add_argument(
         "--methods",
-        type=list_of(one_of(method_names()), "gradient methods"),
+        type=list_of(one_of(_common.method_names()), "gradient methods"),
         default=("tutorial", "analytic"),
         metavar="M1,M2,...",
-        help=f"gradient methods, comma-separated, from: {', '.join(method_names())} (tutorial,analytic)",
+        help=f"gradient methods, comma-separated, from: {', '.join(_common.method_names())} (tutorial,analytic)",
     )
     p.add_argument(
         "--losses",
@@ -56,25 +44,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0 .. N-1 of the initial weights (10)")
     p.add_argument("--epochs", type=positive_int, default=100, help="epochs per run (100)")
-    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch)")
-    add_out_argument(p, "sweep", FILES, "a fresh gd-torch-sweep-<time> folder")
+    _common.add_batch_size_argument(p)
+    _common.add_out_argument(p, "sweep", FILES, "a fresh gd-torch-sweep-<time> folder")
     p.add_argument("--no-plots", action="store_true", help="write no heatmap (given --out, its old one is removed)")
 
 
 def run(args: argparse.Namespace) -> int:
-    X, y, desc = load_data(args)
-    check_against_data(args, X)
+    X, y, desc = _common.load_data(args)
+    _common.check_against_data(args, X)
     grid = {"methods": args.methods, "losses": args.losses, "alphas": args.alphas, "seeds": range(args.seeds)}
     options = {"activation": args.activation, "epochs": args.epochs, "batch_size": args.batch_size}
     options |= {"init": args.init, "device": args.device}
-    with output_folder(args, "sweep", FILES, writes=not args.no_plots) as out:
+    with _common.output_folder(args, "sweep", FILES, writes=not args.no_plots) as out:
         result = sweep(X, y, **grid, **options)
         _print(result, desc)
         if not args.no_plots:
             from ..plots import plot_sweep
 
             plot_sweep(result, out.file("heatmap.png"))
-    print_written(out)
+    _common.print_written(out)
     return 0
 
 

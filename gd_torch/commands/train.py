@@ -11,23 +11,10 @@ import numpy as np
 
 from .._io import OutputFolder
 from ..gradients import lookup
-from ..model import ACTIVATIONS, INITS, LOSSES, resolve
+from ..model import ACTIVATIONS, resolve
 from ..train import FitResult, fit, predict_labels
-from . import _launch
-from ._common import (
-    add_data_arguments,
-    add_out_argument,
-    add_seed_argument,
-    check_against_data,
-    finite_float,
-    load_data,
-    method_names,
-    one_of,
-    output_folder,
-    positive_float,
-    positive_int,
-    print_written,
-)
+from . import _common, _launch
+from ._types import finite_float, positive_float, positive_int
 
 #: above this many epochs the loss is not printed every epoch: a progress bar runs instead
 MANY_EPOCHS = 200
@@ -36,46 +23,22 @@ FILES = ("loss.png", "boundary.png", "boundary.gif")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_data_arguments(p)
-    add_training_arguments(p)
+    _common.add_data_arguments(p)
+    _common.add_training_arguments(p)
     p.add_argument("--epochs", type=positive_int, default=100, help="number of epochs, a positive integer (100)")
     p.add_argument("--alpha", type=positive_float, default=0.01, help="learning rate, > 0 (0.01)")
-    add_seed_argument(p, "the initial W and of the mini-batch shuffles")
-    p.add_argument(
-        "--method",
-        type=one_of(method_names()),
-        default="tutorial",
-        help=f"gradient: one of {', '.join(method_names())} (tutorial: its X^T (f(XW) - y) / N)",
-    )
-    p.add_argument(
-        "--loss",
-        type=one_of(LOSSES),
-        default="sse",
-        help=f"one of {', '.join(LOSSES)} (sse, the sum of squares the tutorial prints)",
-    )
-    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch)")
+    _common.add_seed_argument(p, "the initial W and of the mini-batch shuffles")
+    _common.add_method_argument(p, "gradient: one of {names} (tutorial: its X^T (f(XW) - y) / N)")
+    _common.add_loss_argument(p, "one of {names} (sse, the sum of squares the tutorial prints)")
+    _common.add_batch_size_argument(p)
     p.add_argument("--tol", type=finite_float, default=None, help="stop once the loss is at or below this")
     p.add_argument(
         "--patience", type=positive_int, default=None, help="stop after this many epochs without improvement"
     )
-    add_out_argument(p, "train", FILES, "a fresh gd-torch-train-<time> folder")
+    _common.add_out_argument(p, "train", FILES, "a fresh gd-torch-train-<time> folder")
     p.add_argument("--no-plots", action="store_true", help="write no pictures (given --out, its old ones are removed)")
     p.add_argument("--quiet", action="store_true", help="print only the final result and the files written")
     _launch.add_arguments(p)
-
-
-def add_training_arguments(p: argparse.ArgumentParser) -> None:
-    """--activation, --init, --device (shared with gd-torch sweep)."""
-    p.add_argument(
-        "--activation", type=one_of(ACTIVATIONS), default="sigmoid", help=f"one of {', '.join(ACTIVATIONS)} (sigmoid)"
-    )
-    p.add_argument(
-        "--init",
-        type=one_of(INITS),
-        default="uniform",
-        help=f"initial weights: one of {', '.join(INITS)} (uniform on [0, 1))",
-    )
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (only --method autograd runs on CUDA)")
 
 
 def describe_gradient(method: str, loss: str, activation: str) -> str:
@@ -110,34 +73,19 @@ class _Progress:
 def run(args: argparse.Namespace) -> int:
     if _launch.wanted(args):  # a dataset folder, --workers or torchrun
         return _launch.train(args)
-    X, y, desc = load_data(args)
-    check_against_data(args, X)
-    with output_folder(args, "train", FILES, writes=not args.no_plots) as out:
+    X, y, desc = _common.load_data(args)
+    _common.check_against_data(args, X)
+    with _common.output_folder(args, "train", FILES, writes=not args.no_plots) as out:
         many = args.epochs > MANY_EPOCHS
         progress = _Progress(args.epochs) if many and not args.quiet else None
         try:
-            result = fit(
-                X,
-                y,
-                method=args.method,
-                loss=args.loss,
-                activation=args.activation,
-                alpha=args.alpha,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                tol=args.tol,
-                patience=args.patience,
-                init=args.init,
-                seed=args.seed,
-                device=args.device,
-                callback=progress,
-            )
+            result = fit(X, y, **_common.fit_options(args), callback=progress)
         finally:
             if progress is not None:
                 progress.close()
         _report(args, X, y, desc, result)
         notes = {} if args.no_plots else _pictures(out, X, y, result)
-    print_written(out, notes)
+    _common.print_written(out, notes)
     return 0
 
 

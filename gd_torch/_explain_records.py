@@ -43,8 +43,20 @@ class Comparison:
         return self.agree or self.kink or (self.status == "" and self.skipped > 0)
 
 
+class Witnessed:
+    """A stage checked by two witnesses: ``autograd`` (None where torch forms no dL/dT) and ``numeric``."""
+
+    autograd: Comparison | None
+    numeric: Comparison
+
+    @property
+    def ok(self) -> bool:
+        """Both witnesses agree with the hand-derived gradient (autograd where torch forms it)."""
+        return self.numeric.ok and (self.autograd is None or self.autograd.ok)
+
+
 @dataclass(frozen=True)
-class Stage:
+class Stage(Witnessed):
     """One tensor of the forward pass and the gradient dL/dT flowing into it.
 
     ``hand``, ``value`` have the stage's shape ((N,), (D,) or () for L).  ``autograd`` is None
@@ -61,11 +73,6 @@ class Stage:
     autograd: Comparison | None
     numeric: Comparison
     note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Both witnesses agree with the hand-derived gradient (autograd where torch forms it)."""
-        return self.numeric.ok and (self.autograd is None or self.autograd.ok)
 
 
 def comparison(values, hand, index, tol, allowance=None, undefined=None) -> Comparison:

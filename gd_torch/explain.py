@@ -41,14 +41,11 @@ from ._explain_autograd import autograd_stages
 from ._explain_graph import GraphNode, graph_text, to_dot
 from ._explain_numeric import finite_differences, kink_allowances
 from ._explain_records import Comparison, Stage, comparison
-from ._explain_text import SHOWN, ledger_text, status_text
+from ._explain_text import SHOWN, ledger_text
 from ._io import write_text
 from .model import Activation, Loss, delta, prepare, reduce
 
 __all__ = ["SHOWN", "Comparison", "Explanation", "GraphNode", "Stage", "explain"]
-
-#: the names explain_mlp borrows under their earlier private spelling
-_comparison, _status_text = comparison, status_text
 
 #: the stages from L back to W, in the order they are listed
 STAGES = ("L", "e", "a", "z", "W")

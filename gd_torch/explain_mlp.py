@@ -28,7 +28,8 @@ import numpy as np
 from . import _mlp_check as mc
 from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
-from .explain import Comparison, _comparison, _status_text
+from ._explain_records import Comparison, Witnessed, comparison
+from ._explain_text import status_text
 from .graph_plot import GraphStage
 from .model import ACTIVATIONS, Activation, _part, check_labels, delta, resolve
 
@@ -65,7 +66,7 @@ _SLOT = re.compile(r"\{(=?)([^}]+)\}")
 
 
 @dataclass(frozen=True)
-class MLPStage:
+class MLPStage(Witnessed):
     """One stage: ``value`` and ``hand`` have the stage's shape; ``factors`` are the (name, shape)
     of every array in the chain rule as computed; ``chain`` is the rule written with them."""
 
@@ -79,10 +80,6 @@ class MLPStage:
     autograd: Comparison | None
     numeric: Comparison
     note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.numeric.ok and (self.autograd is None or self.autograd.ok)
 
 
 @dataclass
@@ -131,9 +128,9 @@ class MLPExplanation:
             lines += ["", f"stage {s.name}: {s.forward}    shape {_shape(s.value.shape)}", f"  local     {s.local}"]
             lines.append(f"  gradient  {s.chain}")
             a = s.autograd
-            a_txt = f"autograd -: {s.note}" if a is None else f"autograd {a.rel_err:.2e} ({_status_text(a)})"
+            a_txt = f"autograd -: {s.note}" if a is None else f"autograd {a.rel_err:.2e} ({status_text(a)})"
             m = s.numeric
-            lines.append(f"  rel err   {a_txt};  finite diff {m.rel_err:.2e} ({_status_text(m)})")
+            lines.append(f"  rel err   {a_txt};  finite diff {m.rel_err:.2e} ({status_text(m)})")
         bad = [s.name for s in self.stages if not s.ok]
         lines += ["", "OK: hand, autograd and finite differences agree at every stage" if not bad else
                   "MISMATCH at stage(s): " + ", ".join(bad)]  # fmt: skip
@@ -224,10 +221,10 @@ def _ledger(p, fw, ns, X, y, lo, f) -> MLPExplanation:
         idx = np.arange(h.size)
         a_cmp = None
         if name in auto:
-            a_cmp = _comparison(np.ravel(auto[name]), h, idx, safety * 2 * tol, _flat(allow_auto.get(name)))
+            a_cmp = comparison(np.ravel(auto[name]), h, idx, safety * 2 * tol, _flat(allow_auto.get(name)))
         vals, fd_err, _ = fd[name]
         allow = mc.kink_allowance(v64, g64, f, X64, reach[name]).get(name) if name in reach else None
-        n_cmp = _comparison(np.ravel(vals), h, idx, safety * (tol + np.ravel(fd_err)), _flat(allow))
+        n_cmp = comparison(np.ravel(vals), h, idx, safety * (tol + np.ravel(fd_err)), _flat(allow))
         r = BACKWARD[name]
         chain, factors = _written(r.chain, ns)
         stages.append(

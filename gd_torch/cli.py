@@ -1,7 +1,7 @@
 """The gd-torch command line: one sub-command per module in gd_torch.commands.
 
 Errors in the user's input print as one line, ``gd-torch: error: --flag must be ...; got '...'``,
-and exit 2.  Values are checked by the argparse types of ``commands._common`` as they are
+and exit 2.  Values are checked by the argparse types of ``commands._types`` as they are
 parsed; what only the library can refuse (a loss with an activation it is not defined for,
 an absent device, labels that are not 0/1) arrives as a GdTorchError naming the library's
 parameter, and :func:`_name_flag` puts the command's flag in its place.
@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "gradient descent like the tutorial (default) or with any method, loss, activation"),
 }
 
-# "argument --epochs: must be ...; got '...'" (argparse's wording around commands._common's types)
+# "argument --epochs: must be ...; got '...'" (argparse's wording around commands._types' types)
 _ARGPARSE_TYPE_ERROR = re.compile(r"^argument (?P<flag>[^:]+): (?=must be .*; got )")
 # "batch_size must be ..." or "where: batch_size must be ..." (gd_torch._errors.bad_value)
 _LIBRARY_ERROR = re.compile(r"^(?P<where>[^:]*: )?(?P<name>[A-Za-z_]\w*) must be ")

@@ -5,9 +5,11 @@ with its three gradients (:class:`Stage`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
+from ._errors import bad_value
 from .check import compare
 
 
@@ -46,6 +48,7 @@ class Comparison:
 class Witnessed:
     """A stage checked by two witnesses: ``autograd`` (None where torch forms no dL/dT) and ``numeric``."""
 
+    name: str
     autograd: Comparison | None
     numeric: Comparison
 
@@ -73,6 +76,28 @@ class Stage(Witnessed):
     autograd: Comparison | None
     numeric: Comparison
     note: str = ""
+
+
+S = TypeVar("S", bound="Witnessed")
+
+
+class Ledger(Generic[S]):
+    """The stages of a ledger (one neuron, two layers), each checked by its witnesses."""
+
+    stages: list[S]
+
+    @property
+    def ok(self) -> bool:
+        """Every stage agrees: each available comparison within its predicted tolerance (or
+        differing only across a kink)."""
+        return all(s.ok for s in self.stages)
+
+    def stage(self, name: str) -> S:
+        """The stage called ``name`` ('L', 'z', 'W', ...)."""
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise bad_value("name", name, "one of " + ", ".join(repr(s.name) for s in self.stages))
 
 
 def comparison(values, hand, index, tol, allowance=None, undefined=None) -> Comparison:

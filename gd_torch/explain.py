@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 
 from . import _finite, _validate, errormodel
-from ._errors import GdTorchError, bad_value
+from ._errors import GdTorchError
 from ._explain_autograd import autograd_stages
 from ._explain_graph import GraphNode, graph_text, to_dot
 from ._explain_numeric import finite_differences, kink_allowances
-from ._explain_records import Comparison, Stage, comparison
+from ._explain_records import Comparison, Ledger, Stage, comparison
 from ._explain_text import SHOWN, ledger_text
 from ._io import write_text
 from .model import Activation, Loss, delta, prepare, reduce
@@ -52,7 +52,7 @@ STAGES = ("L", "e", "a", "z", "W")
 
 
 @dataclass
-class Explanation:
+class Explanation(Ledger[Stage]):
     """What :func:`explain` found: the stages from L back to W and torch's backward graph."""
 
     loss: str
@@ -61,18 +61,6 @@ class Explanation:
     shape: tuple[int, int]
     stages: list[Stage]
     graph: list[GraphNode]
-
-    @property
-    def ok(self) -> bool:
-        """Every available comparison agrees within its predicted tolerance."""
-        return all(s.ok for s in self.stages)
-
-    def stage(self, name: str) -> Stage:
-        """The stage named 'L', 'e', 'a', 'z' or 'W'."""
-        for s in self.stages:
-            if s.name == name:
-                return s
-        raise bad_value("name", name, "one of " + ", ".join(repr(s.name) for s in self.stages))
 
     def graph_text(self) -> str:
         """torch's backward graph as an indented tree from L's node to W's (shared nodes once)."""

@@ -28,7 +28,7 @@ import numpy as np
 from . import _mlp_check as mc
 from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
-from ._explain_records import Comparison, Witnessed, comparison
+from ._explain_records import Comparison, Ledger, Witnessed, comparison
 from ._explain_text import status_text
 from .graph_plot import GraphStage
 from .model import ACTIVATIONS, Activation, _part, check_labels, delta, resolve
@@ -83,7 +83,7 @@ class MLPStage(Witnessed):
 
 
 @dataclass
-class MLPExplanation:
+class MLPExplanation(Ledger[MLPStage]):
     """What :func:`explain_mlp` found: the stages from L back to b1, and the parameters used."""
 
     loss: str
@@ -94,17 +94,6 @@ class MLPExplanation:
     stages: list[MLPStage]
     X: np.ndarray
     y: np.ndarray
-
-    @property
-    def ok(self) -> bool:
-        """Every comparison agrees within its predicted tolerance (or differs only across a kink)."""
-        return all(s.ok for s in self.stages)
-
-    def stage(self, name: str) -> MLPStage:
-        for s in self.stages:
-            if s.name == name:
-                return s
-        raise bad_value("name", name, "one of " + ", ".join(map(repr, ORDER)))
 
     def graph_stages(self) -> list[GraphStage]:
         """The forward graph as boxes for gd_torch.graph_plot.draw_graph."""

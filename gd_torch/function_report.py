@@ -9,6 +9,8 @@ from typing import Literal
 
 import numpy as np
 
+from .check import FAILING, _odd_one_out
+
 Status = Literal["agree", "disagree", "non-finite"]
 #: multiplies the summed error estimates of two methods into their tolerance
 SAFETY = 2.0
@@ -110,19 +112,12 @@ class FunctionReport:
 
     @property
     def odd_one_out(self) -> str | None:
-        """The one method whose every pair fails while every pair without it agrees."""
-        names = list(self.values)
-        failing = {(p.a, p.b) for p in self.pairs if p.status != "agree"}
-        if len(names) < 3 or not failing:
-            return None
-        for m in names:
-            if {(p.a, p.b) for p in self.pairs if m in (p.a, p.b)} == failing:
-                return m
-        return None
+        """The one method whose every pair fails while every pair without it agrees (the checker's rule)."""
+        return _odd_one_out(list(self.values), self.pairs)
 
     def failing(self) -> list[str]:
         """Methods in at least one pair that does not agree."""
-        return sorted({m for p in self.pairs if p.status != "agree" for m in (p.a, p.b)})
+        return sorted({m for p in self.pairs if p.status in FAILING for m in (p.a, p.b)})
 
     def summary(self) -> str:
         if self.ok:

@@ -396,6 +396,17 @@ def test_blocked_threaded_analytic_matches_two_pass_formula(loss, activation, dt
         assert np.max(np.abs(g - ref) / scale) <= tol
 
 
+def test_products_row_runs_the_blocked_plan_with_dL_dz_equal_to_z():
+    from gd_torch.bench.worker_numpy import SPECIAL
+
+    rng = np.random.default_rng(13)
+    W, X, y = _problem(rng, 70_001, 8, np.float64)  # several row blocks
+    task = {"method": "analytic/products"}
+    (g,) = SPECIAL["analytic/products"](task, X, W).fns.values()
+    ref, scale = X.T @ (X @ W), np.abs(X).T @ (np.abs(X) @ np.abs(W))
+    assert np.max(np.abs(g() - ref) / scale) <= 4 * np.finfo(np.float64).eps * np.sqrt(X.shape[0])
+
+
 def test_blocked_analytic_names_the_first_bad_row_and_restores_blas_threads():
     rng = np.random.default_rng(12)
     W, X, y = _problem(rng, 80_000, 8, np.float64)

@@ -494,3 +494,16 @@ def test_cuda_summary_finds_the_crossover_and_bandwidth_fraction(tmp_path):
     assert result["cuda"]["fraction_of_peak_floor"] == pytest.approx(2.0)
     assert (tmp_path / "syn-crossover.png").is_file()
     assert "autograd, D=8 float64: CUDA beats the CPU's autograd from N=100000" in (tmp_path / "syn.md").read_text()
+
+
+def test_fastest_names_the_quickest_way_to_the_gradient_and_its_lead_bounds_excluded():
+    from gd_torch.bench.markdown import fastest
+    from gd_torch.bench.report import Row
+
+    def row(method, t, status="ok"):
+        return Row("gradient", method, "cpu", 1000, 8, "float64", status, median_s=t)
+
+    rows = [row("floor", 1e-6), row("analytic/products", 2e-6), row("autograd", 9e-6), row("analytic", 6e-6)]
+    assert fastest(rows) == "analytic (1.5x)"
+    assert fastest(rows + [row("jax.jit", 1e-7, status="failed")]) == "analytic (1.5x)"
+    assert fastest([row("floor", 1e-6)]) == "-"

@@ -17,7 +17,7 @@ from . import _finite, _validate, errormodel
 from ._compare import FAILING, Agreement, Status, compare, kink_allowance, kink_deviation, kinked_samples
 from ._errors import GdTorchError, bad_value
 from ._verdict import CheckReport, PairResult, judge
-from .gradients import ALIASES, METHODS, Estimate, Method, _device, lookup
+from .gradients import ALIASES, METHODS, Estimate, Method, lookup
 from .gradients._user import candidate
 from .model import prepare
 
@@ -82,6 +82,9 @@ def check(
     _validate.choice("mode", mode, MODES)
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     _validate.z_of(X, W)
+    # every method's keyword arguments, its options refused before any work; the device is for
+    # the methods that run on more than the CPU (autograd), the others run on the CPU
+    kws = [m.ready(device if len(m.devices) > 1 else "cpu", {}, W, act) for m in resolved]
     model = errormodel.build(W, X, y, lo, act)
     if not abs(model.loss) <= float(np.finfo(X.dtype).max):
         raise GdTorchError(_finite.overflow_text("the loss", X.dtype, f"at W: L = {model.loss:.6g}"))
@@ -90,7 +93,7 @@ def check(
         v = np.random.default_rng(seed).standard_normal(W.shape[0])
         v /= np.linalg.norm(v)
     estimates = {
-        spec: _estimate(m, W, X, y, lo, act, model, v, device) for spec, m in zip(methods, resolved, strict=True)
+        spec: _estimate(m, kw, W, X, y, lo, act, model, v) for spec, m, kw in zip(methods, resolved, kws, strict=True)
     }
     absX, y64 = np.abs(X.astype(np.float64)), y.astype(np.float64)
     # each method's own kink allowance; a pair may differ by the sum of its two
@@ -118,9 +121,6 @@ def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:
         raise bad_value(
             "device", device, "'cpu' unless a method that runs on CUDA (such as 'autograd') is among methods"
         )
-    for m in resolved:
-        if len(m.devices) > 1:
-            _device.check(device, m.name, m.devices)  # refuse an absent device before any work
     # the report's names: as the caller spelt them ('numeric' stays 'numeric'), a candidate's own name
     return [name if name is not None else m.name for (name, _), m in zip(named, resolved, strict=True)], resolved
 
@@ -139,10 +139,9 @@ def _alias_text() -> str:
     return ", ".join(f"{a!r} is {n!r}" for a, n in ALIASES.items())
 
 
-def _estimate(m: Method, W, X, y, lo, act, model, v, device) -> Estimate:
+def _estimate(m: Method, kw: dict[str, Any], W, X, y, lo, act, model, v) -> Estimate:
     # a method with its own error estimate brings it; the others are exact up to rounding.
     # Overflow inside a method gives inf or NaN, reported as 'non-finite', not warned about.
-    kw = m.bind(device, {})
     if m.estimate is not None:
         return _finite.quietly(lambda: m.estimate(W, X, y, lo, act, model, v, **kw))
     g = np.asarray(_finite.quietly(lambda: m.grad(W, X, y, lo, act, **kw)), dtype=np.float64)

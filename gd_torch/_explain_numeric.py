@@ -10,7 +10,7 @@ import numpy as np
 from scipy import special
 
 from . import errormodel
-from .check import kink_allowance, kink_deviation
+from ._compare import kink_allowance, kink_deviation
 from .gradients import numeric as _numeric
 
 #: per stage: (values, indices, error estimate, entries whose step could not be taken)

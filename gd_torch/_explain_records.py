@@ -9,8 +9,8 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from ._compare import compare
 from ._errors import bad_value
-from .check import compare
 
 
 @dataclass(frozen=True)

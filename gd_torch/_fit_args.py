@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _validate
 from ._errors import bad_value
-from .gradients import Method, _device, lookup
+from .gradients import Method, lookup
 from .model import Activation, Loss, check_labels, resolve
 
 
@@ -49,10 +49,7 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
         )
     if callback is not None and not callable(callback):
         raise bad_value("callback", callback, "None or a callable callback(epoch, weights, loss)")
-    _device.check(device, m.name, m.devices)
-    kw = m.bind(device, {})
-    if m.validate is not None:
-        m.validate(_validate.zero_weights(X), act, **kw)
+    m.ready(device, {}, _validate.zero_weights(X), act)  # device and the method's own checks
     return FitArgs(
         X=X,
         y=y,

@@ -88,26 +88,13 @@ class GDClassifier(ClassifierMixin, BaseEstimator):
                 f"labels with {classes.shape[0]} class(es) {classes.tolist()[:5]}",
                 "exactly two classes. Only binary classification is supported (one neuron)",
             )
-        seed = self.random_state
+        params = self.get_params(deep=False)  # fit's keyword arguments, random_state as its seed
+        seed = params.pop("random_state")
         if isinstance(seed, bool) or (isinstance(seed, int | np.integer) and seed < 0):
             raise bad_value("random_state", seed, "None, a non-negative integer or a numpy RandomState")
         if seed is not None and not isinstance(seed, int | np.integer):
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
-        result = fit(
-            add_bias(X),
-            (y == classes[1]).astype(X.dtype),
-            method=self.method,
-            loss=self.loss,
-            activation=self.activation,
-            alpha=self.alpha,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            tol=self.tol,
-            patience=self.patience,
-            init=self.init,
-            seed=seed,
-            device=self.device,
-        )
+        result = fit(add_bias(X), (y == classes[1]).astype(X.dtype), seed=seed, **params)
         self.classes_ = classes
         self.intercept_ = result.weights[:1].copy()
         self.coef_ = result.weights[None, 1:].copy()

@@ -9,7 +9,8 @@ from typing import Literal
 
 import numpy as np
 
-from .check import FAILING, _odd_one_out
+from ._compare import FAILING
+from ._verdict import _odd_one_out
 
 Status = Literal["agree", "disagree", "non-finite"]
 #: multiplies the summed error estimates of two methods into their tolerance

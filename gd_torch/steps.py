@@ -131,14 +131,9 @@ class StepsResult:
     def table(self, per_decade: int = 1) -> str:
         """h against the relative error of each scheme (``per_decade`` rows per decade of h),
         then per scheme the best step observed against the one predicted and the checker's."""
-        every = max(1, round((len(self.steps) - 1) / np.log10(self.steps.max() / self.steps.min()) / per_decade))
-        lines = [
-            f"dL/dW_{self.coordinate} of loss={self.loss}, activation={self.activation}, N={self.shape[0]}, "
-            f"D={self.shape[1]}; relative error |g_h - g| / |g| against g in long double"
-        ]
-        for sw in self.sweeps.values():
-            lines += ["", *_sweep_lines(sw, self.steps, every)]
-        return "\n".join(lines)
+        from ._steps_text import table
+
+        return table(self, per_decade)
 
     def __str__(self) -> str:
         return self.table()
@@ -278,29 +273,3 @@ def _derivatives(W, X, y, lo: Loss, act: Activation, j: int, order: int = 7) -> 
         (phi,) = torch.autograd.grad(phi, t, create_graph=True, allow_unused=True, materialize_grads=True)
         out[k] = float(phi.detach())
     return out
-
-
-def _sweep_lines(sw: StepSweep, steps: np.ndarray, every: int) -> list[str]:
-    names = list(sw.curves)
-    lines = [
-        f"{sw.dtype} (eps {sw.eps:.2g}): f = L(W) = {sw.value:.6g}, g = {sw.exact:.10g}, "
-        f"rounding floor of an exact method {sw.floor:.1e}",
-        f"{'h':>8} " + " ".join(f"{n:>11}" for n in names),
-    ]
-    for i in range(0, len(steps), every):
-        lines.append(f"{steps[i]:>8.0e} " + " ".join(f"{sw.curves[n].errors[i]:>11.1e}" for n in names))
-    lines.append(
-        f"{'scheme':<11} {'best h':>8} {'error':>8} | {'predicted h':>11} {'error':>8} | {'checker h':>9} "
-        f"{'error':>8} | {'lowest at':>9} {'error':>8} | slope (expected)"
-    )
-    for n, c in sw.curves.items():
-        (hb, eb), (hl, el) = c.best, c.lowest
-        lines.append(
-            f"{n:<11} {hb:>8.1e} {eb:>8.1e} | {c.predicted_step:>11.1e} {c.predicted_error:>8.1e} | "
-            f"{c.chosen_step:>9.1e} {c.chosen_error:>8.1e} | {hl:>9.1e} {el:>8.1e} | {c.slope():5.2f} ({c.order})"
-        )
-    lines.append(
-        "best: where the median error over one decade of h is lowest; lowest: a single step, "
-        "where truncation and rounding may cancel by luck"
-    )
-    return lines

@@ -396,6 +396,17 @@ def test_blocked_threaded_analytic_matches_two_pass_formula(loss, activation, dt
         assert np.max(np.abs(g - ref) / scale) <= tol
 
 
+def test_products_row_runs_the_blocked_plan_with_dL_dz_equal_to_z():
+    from gd_torch.bench.worker_numpy import SPECIAL
+
+    rng = np.random.default_rng(13)
+    W, X, y = _problem(rng, 70_001, 8, np.float64)  # several row blocks
+    task = {"method": "analytic/products"}
+    (g,) = SPECIAL["analytic/products"](task, X, W).fns.values()
+    ref, scale = X.T @ (X @ W), np.abs(X).T @ (np.abs(X) @ np.abs(W))
+    assert np.max(np.abs(g() - ref) / scale) <= 4 * np.finfo(np.float64).eps * np.sqrt(X.shape[0])
+
+
 def test_blocked_analytic_names_the_first_bad_row_and_restores_blas_threads():
     rng = np.random.default_rng(12)
     W, X, y = _problem(rng, 80_000, 8, np.float64)
@@ -483,3 +494,16 @@ def test_cuda_summary_finds_the_crossover_and_bandwidth_fraction(tmp_path):
     assert result["cuda"]["fraction_of_peak_floor"] == pytest.approx(2.0)
     assert (tmp_path / "syn-crossover.png").is_file()
     assert "autograd, D=8 float64: CUDA beats the CPU's autograd from N=100000" in (tmp_path / "syn.md").read_text()
+
+
+def test_fastest_names_the_quickest_way_to_the_gradient_and_its_lead_bounds_excluded():
+    from gd_torch.bench.markdown import fastest
+    from gd_torch.bench.report import Row
+
+    def row(method, t, status="ok"):
+        return Row("gradient", method, "cpu", 1000, 8, "float64", status, median_s=t)
+
+    rows = [row("floor", 1e-6), row("analytic/products", 2e-6), row("autograd", 9e-6), row("analytic", 6e-6)]
+    assert fastest(rows) == "analytic (1.5x)"
+    assert fastest(rows + [row("jax.jit", 1e-7, status="failed")]) == "analytic (1.5x)"
+    assert fastest([row("floor", 1e-6)]) == "-"

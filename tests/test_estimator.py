@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -93,6 +95,35 @@ def test_hyper_parameters_are_stored_unchanged_and_checked_in_fit(blobs):
     clf.set_params(alpha=0.05, epochs=10)
     assert clone(clf).get_params()["epochs"] == 10
     assert clf.fit(X, y) is clf
+
+
+def test_defaults_are_fits_and_every_hyper_parameter_reaches_it(blobs, monkeypatch):
+    # scikit-learn wants __init__'s keywords spelt out: they must stay fit's, default for default
+    init = inspect.signature(GDClassifier).parameters
+    of_fit = inspect.signature(fit).parameters
+    names = {"seed" if k == "random_state" else k for k in init}
+    assert names <= set(of_fit)
+    for k, p in init.items():
+        assert p.default == of_fit["seed" if k == "random_state" else k].default, k
+    seen = {}
+    monkeypatch.setattr("gd_torch.estimator.fit", lambda X, y, **kw: seen.update(kw) or fit(X, y, **kw))
+    X, y = blobs
+    GDClassifier(method="numeric", alpha=0.05, epochs=3, batch_size=4, patience=2, init="zeros", random_state=5).fit(
+        X, y
+    )
+    assert seen == {
+        "method": "numeric",
+        "loss": "sse",
+        "activation": "sigmoid",
+        "alpha": 0.05,
+        "epochs": 3,
+        "batch_size": 4,
+        "tol": None,
+        "patience": 2,
+        "init": "zeros",
+        "seed": 5,
+        "device": "cpu",
+    }
 
 
 def test_random_state_instance_is_used(blobs):

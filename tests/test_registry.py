@@ -60,6 +60,42 @@ def test_no_caller_needs_a_method_name_to_know_what_a_method_does():
     assert all(m.formula and m.description for m in METHODS.values())
 
 
+def test_a_method_is_made_ready_once_for_gradient_fit_and_check(throwaway):
+    # Method.ready: the options it takes, the device, its own option checks, in one place for all callers
+    calls = []
+    m = register(
+        Method(
+            "picky",
+            "the chain rule, with a checked option (a test's throwaway)",
+            "X^T dL/dz",
+            lambda W, X, y, lo, act, level=1: analytic.grad(W, X, y, lo, act),
+            validate=lambda W, act, level=1: (
+                calls.append(level) or gd_torch._validate.integer("level", level, minimum=1)
+            ),
+            options=("level",),
+        )
+    )
+    _, act = _parts()
+    assert m.ready("cpu", {"level": 2}, np.zeros(3), act) == {"level": 2} and calls == [2]
+    with pytest.raises(
+        gd_torch.GdTorchError, match=r"options \['step'\] are not accepted by method='alias'; accepted: level$"
+    ):
+        m.ready("cpu", {"step": 1.0}, np.zeros(3), act, spelt="alias")
+    with pytest.raises(
+        gd_torch.GdTorchError, match=r"^device must be 'cpu' for method='picky' \(it runs on the CPU only\)"
+    ):
+        m.ready("cuda", {}, np.zeros(3), act)
+    with pytest.raises(gd_torch.GdTorchError, match=r"^level must be"):
+        m.ready("cpu", {"level": 0}, np.zeros(3), act)
+    X, y = gd_torch.tutorial_data()
+    W = gd_torch.init_weights(3, seed=0)
+    calls.clear()
+    gd_torch.gradient(W, X, y, method="picky", level=3)
+    gd_torch.fit(X, y, method="picky", epochs=1, seed=0)
+    gd_torch.check(W, X, y, methods=("analytic", "picky"))
+    assert calls == [3, 1, 1]  # each caller checks the options once, before any work
+
+
 def test_autograd_is_torch_own_on_a_large_problem(monkeypatch):
     # 1e6 x 8 float64 (64 MB): no numpy kernel of gd_torch's runs inside autograd's graph
     from gd_torch.gradients import _blas

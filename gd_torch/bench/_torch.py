@@ -1,4 +1,4 @@
-"""What the torch workers share: tensors on a device, the wait for it, its peak memory."""
+"""What the torch workers share: a cell's tensors on its device, the wait for it, its peak memory."""
 
 from __future__ import annotations
 
@@ -8,10 +8,26 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .harness import Prepared, make_data
+
 
 def tensors(device: str, *arrays: np.ndarray) -> tuple[torch.Tensor, ...]:
     """The arrays as tensors on ``device`` (copied once, before any timing)."""
     return tuple(torch.from_numpy(a).to(torch.device(device)) for a in arrays)
+
+
+def prepare_cell(
+    tasks: list[dict], plan: dict, each: Callable[[dict, torch.Tensor, torch.Tensor, torch.Tensor], Prepared]
+) -> list[Prepared]:
+    """One cell's tasks (one size, dtype and device): the data made once, then ``each(task, W, X, y)``
+    on tensors copied to the device once; every task skipped, with the reason, where X does not fit."""
+    t0 = tasks[0]
+    X, y, W = make_data(t0["n"], t0["d"], t0["dtype"], plan["seed"])
+    full = cuda_skip(X.shape[0], X.shape[1], X.itemsize, t0["device"])
+    if full is not None:
+        return [Prepared(t, skip=full) for t in tasks]
+    Wt, Xt, yt = tensors(t0["device"], W, X, y)
+    return [each(t, Wt, Xt, yt) for t in tasks]
 
 
 def sync(device: str) -> Callable[[], None]:

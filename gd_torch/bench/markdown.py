@@ -58,6 +58,19 @@ def _columns(grad: list[Row]) -> list[tuple[str, str]]:
     return sorted(cols, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else len(order)))
 
 
+def fastest(rows: list[Row]) -> str:
+    """The fastest finished row of one cell and device that computes the gradient (bounds
+    excluded), and its lead over the next one: 'analytic (1.4x)'."""
+    known = catalog()
+    ways = sorted(
+        (r for r in rows if r.ok and r.method in known and not known[r.method].bound), key=lambda r: r.median_s
+    )
+    if not ways:
+        return "-"
+    lead = f" ({ways[1].median_s / ways[0].median_s:.2g}x)" if len(ways) > 1 else ""
+    return ways[0].method + lead
+
+
 def gradient_table(rows: Rows) -> list[str]:
     grad = rows.of("gradient")
     cols = _columns(grad)
@@ -68,6 +81,7 @@ def gradient_table(rows: Rows) -> list[str]:
         "dtype",
         *(f"floor {dev} (GB/s)" for dev in devices),
         *(m if dev == "cpu" else f"{m} {dev}" for m, dev in cols),
+        *(f"fastest {dev} (lead)" for dev in devices),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     cells = sorted(
@@ -80,6 +94,7 @@ def gradient_table(rows: Rows) -> list[str]:
             fl = rows.ok(("gradient", "floor", dev, n, d, dtype))
             line.append(f"{fmt_time(fl.median_s)} ({fl.get('bandwidth_GBps'):.3g})" if fl else "-")
         line += [_cell(by_key.get(("gradient", m, dev, n, d, dtype))) for m, dev in cols]
+        line += [fastest([r for r in grad if (r.device, r.n, r.d, r.dtype) == (dev, n, d, dtype)]) for dev in devices]
         lines.append("| " + " | ".join(line) + " |")
     return lines  # fmt: skip
 

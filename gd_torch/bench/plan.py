@@ -60,6 +60,8 @@ class BenchMethod:
     gradient: bool = True
     train: bool = True
     baseline_of: str | None = None
+    #: a reference time (what reading X costs), not a way to compute the gradient
+    bound: bool = False
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -78,7 +80,8 @@ TENSOR_TIMED = {"autograd": "torch"}
 
 #: benchmark-only rows: not methods of gd_torch.gradients.METHODS
 EXTRA: tuple[BenchMethod, ...] = (
-    BenchMethod("floor", "read X once: the faster of one X @ W and one X.sum(axis=0)", {"cpu": "numpy", "cuda": "torch"}, train=False),
+    BenchMethod("floor", "read X once: the faster of one X @ W and one X.sum(axis=0)", {"cpu": "numpy", "cuda": "torch"}, train=False, bound=True),
+    BenchMethod("analytic/products", "analytic's row blocks with only their two products, z_b = X_b W and X_b^T z_b", {"cpu": "numpy"}, train=False, bound=True),
     BenchMethod("numeric:central/loop", "central differences, one X @ W per perturbation (batch=1)", {"cpu": "numpy"}),
     BenchMethod("formula-torch", "the hand-derived X^T [2 (a - y) a (1 - a)] in plain torch ops", {"cpu": "torch", "cuda": "torch"}),
     BenchMethod("torch.func", "torch.func.grad of the loss, eager", {"cpu": "torch.func", "cuda": "torch.func"}),

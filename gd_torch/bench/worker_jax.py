@@ -71,21 +71,27 @@ def _placed(task: dict, *arrays: np.ndarray):
     return [jax.device_put(a, dev) for a in arrays], None
 
 
-def prepare_cell(tasks: list[dict], plan: dict) -> list[Prepared]:
-    import jax
-
-    t0 = tasks[0]
-    X, y, W = make_data(t0["n"], t0["d"], t0["dtype"], plan["seed"])
+def _each_placed(tasks: list[dict], arrays: tuple[np.ndarray, ...], build) -> list[Prepared]:
+    # build(task, arrays on its device) for each task, or the task skipped where JAX has no such device
     out = []
     for t in tasks:
-        arrays, why = _placed(t, W, X, y)
-        if why is not None:
-            out.append(Prepared(t, skip=why))
-            continue
-        g = jax.jit(jax.grad(loss))  # a fresh jit: the first call below compiles for this cell
-        compile_s = _first(g, *arrays)
-        out.append(Prepared(t, {t["method"]: partial(_ready, g, *arrays)}, extra={"compile_s": compile_s}))
+        placed, why = _placed(t, *arrays)
+        out.append(Prepared(t, skip=why) if why is not None else build(t, *placed))
     return out
+
+
+def _cell(task: dict, W, X, y) -> Prepared:
+    import jax
+
+    g = jax.jit(jax.grad(loss))  # a fresh jit: the first call below compiles for this cell
+    compile_s = _first(g, W, X, y)
+    return Prepared(task, {task["method"]: partial(_ready, g, W, X, y)}, extra={"compile_s": compile_s})
+
+
+def prepare_cell(tasks: list[dict], plan: dict) -> list[Prepared]:
+    t0 = tasks[0]
+    X, y, W = make_data(t0["n"], t0["d"], t0["dtype"], plan["seed"])
+    return _each_placed(tasks, (W, X, y), _cell)
 
 
 def _train_loop(step, W0):
@@ -96,29 +102,17 @@ def _train_loop(step, W0):
     return W.block_until_ready()
 
 
-def prepare_train(tasks: list[dict], plan: dict) -> list[Prepared]:
+def _train(task: dict, X, y, W0) -> Prepared:
     import jax
 
-    X, y, W0 = train_data(plan["seed"])
-    out = []
-    for t in tasks:
-        arrays, why = _placed(t, X, y, W0)
-        if why is not None:
-            out.append(Prepared(t, skip=why))
-            continue
-        Xj, yj, Wj = arrays
-        step = jax.jit(lambda W, X=Xj, y=yj: W - ALPHA * jax.grad(loss)(W, X, y))
-        compile_s = _first(step, Wj)
-        fn = partial(_train_loop, step, Wj)
-        out.append(
-            Prepared(
-                t,
-                {t["method"]: fn},
-                extra={"compile_s": compile_s, "driver": "jitted step, python loop"},
-                finish=per_epoch,
-            )
-        )
-    return out
+    step = jax.jit(lambda W: W - ALPHA * jax.grad(loss)(W, X, y))
+    compile_s = _first(step, W0)
+    extra = {"compile_s": compile_s, "driver": "jitted step, python loop"}
+    return Prepared(task, {task["method"]: partial(_train_loop, step, W0)}, extra=extra, finish=per_epoch)
+
+
+def prepare_train(tasks: list[dict], plan: dict) -> list[Prepared]:
+    return _each_placed(tasks, train_data(plan["seed"]), _train)
 
 
 WORKER = Worker("jax", meta, prepare_cell, prepare_train)

@@ -15,7 +15,8 @@ from functools import partial
 
 import numpy as np
 
-from gd_torch import fit, gradient_function
+from gd_torch import Loss, fit, gradient_function
+from gd_torch.gradients import analytic
 from gd_torch.model import loss_from_z, resolve
 
 from .harness import ACTIVATION, ALPHA, EPOCHS, LOSS, Prepared, Worker, make_data, per_epoch, serve, train_data
@@ -89,6 +90,27 @@ def _floor(task: dict, X: np.ndarray, W: np.ndarray) -> Prepared:
     return Prepared(task, fns, finish=finish)
 
 
+#: dL/dz := z: with the identity activation, analytic's plan runs its two products per row block
+#: (z_b = X_b W, then X_b^T z_b) and nothing between them
+_PASS_THROUGH = Loss(
+    "pass-through", terms=lambda z, a, y: a, reduction="sum", dL_da=lambda a, y, n: a, dL_dz=lambda a, y, n: a,
+    formula="(benchmark only)", dformula="dL/dz = z",
+)  # fmt: skip
+
+
+def _products(task: dict, X: np.ndarray, W: np.ndarray) -> Prepared:
+    # what the blocked pass costs before any elementwise work: the bound for a numpy kernel of two
+    # BLAS products per block, however its activation and dL/dz are written
+    lo, act = resolve(_PASS_THROUGH, "identity")
+    g = analytic.make(X, np.zeros(X.shape[0], dtype=X.dtype), lo, act)
+    return Prepared(task, {task["method"]: partial(g, W)})
+
+
+#: rows timed by a function of their own (the rest: a registry method through gradient_function)
+SPECIAL: dict[str, Callable[[dict, np.ndarray, np.ndarray], Prepared]] = {
+    "floor": _floor,
+    "analytic/products": _products,
+}
 _PROBES: dict[str, dict] = {}
 
 
@@ -114,7 +136,9 @@ def prepare_cell(tasks: list[dict], plan: dict) -> list[Prepared]:
     X, y, W = make_data(t0["n"], t0["d"], t0["dtype"], plan["seed"])
     z = np.empty(X.shape[0], dtype=X.dtype)
     floor_s = min(_once(partial(np.matmul, X, W, out=z)) for _ in range(3))  # for the estimates
-    return [_floor(t, X, W) if t["method"] == "floor" else _gradient(t, X, y, W, floor_s, plan) for t in tasks]
+    return [
+        SPECIAL[t["method"]](t, X, W) if t["method"] in SPECIAL else _gradient(t, X, y, W, floor_s, plan) for t in tasks
+    ]
 
 
 def _once(fn: Callable[[], object]) -> float:

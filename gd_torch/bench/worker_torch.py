@@ -19,7 +19,7 @@ from gd_torch.gradients import autograd
 from gd_torch.model import resolve
 
 from . import _torch
-from .harness import ACTIVATION, ALPHA, EPOCHS, LOSS, Prepared, Worker, make_data, per_epoch, serve, train_data
+from .harness import ACTIVATION, ALPHA, EPOCHS, LOSS, Prepared, Worker, per_epoch, serve, train_data
 
 
 def formula(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -54,17 +54,15 @@ GRADIENTS: dict[str, Callable[..., Callable[[], torch.Tensor]]] = {
 }
 
 
+def _cell(task: dict, W: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> Prepared:
+    # one task of a cell, on tensors already on its device
+    if task["method"] == "floor":
+        return _floor(task, X, W)
+    return Prepared(task, {task["method"]: GRADIENTS[task["method"]](W, X, y)})
+
+
 def prepare_cell(tasks: list[dict], plan: dict) -> list[Prepared]:
-    t0 = tasks[0]
-    X, y, W = make_data(t0["n"], t0["d"], t0["dtype"], plan["seed"])
-    full = _torch.cuda_skip(X.shape[0], X.shape[1], X.itemsize, t0["device"])
-    if full is not None:
-        return [Prepared(t, skip=full) for t in tasks]
-    Wt, Xt, yt = _torch.tensors(t0["device"], W, X, y)
-    return [
-        _floor(t, Xt, Wt) if t["method"] == "floor" else Prepared(t, {t["method"]: GRADIENTS[t["method"]](Wt, Xt, yt)})
-        for t in tasks
-    ]
+    return _torch.prepare_cell(tasks, plan, _cell)
 
 
 def autograd_loop(X: torch.Tensor, y: torch.Tensor, W0: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from functools import partial
 import torch
 
 from . import _torch
-from .harness import ALPHA, EPOCHS, Prepared, Worker, make_data, per_epoch, serve, train_data
+from .harness import ALPHA, EPOCHS, Prepared, Worker, per_epoch, serve, train_data
 
 Grad = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -45,7 +45,7 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {lines[0][:200] if lines else ''}"
 
 
-def _prepared(task: dict, make: Callable[[], Grad], compiles: bool, W, X, y, train: bool) -> Prepared:
+def _prepared(task: dict, W, X, y, *, make: Callable[[], Grad], compiles: bool, train: bool) -> Prepared:
     # one cell (or the training run) of one device: the gradient function, compiled first if it compiles
     g, extra = make(), {}
     if compiles:
@@ -64,20 +64,14 @@ def worker(library: str, make: Callable[[], Grad], compiles: bool = False) -> Wo
     ``compiles``, its first call is timed apart as the compile time)."""
 
     def prepare_cell(tasks: list[dict], plan: dict) -> list[Prepared]:
-        t0 = tasks[0]
-        X, y, W = make_data(t0["n"], t0["d"], t0["dtype"], plan["seed"])
-        full = _torch.cuda_skip(X.shape[0], X.shape[1], X.itemsize, t0["device"])
-        if full is not None:
-            return [Prepared(t, skip=full) for t in tasks]
-        Wt, Xt, yt = _torch.tensors(t0["device"], W, X, y)
-        return [_prepared(t, make, compiles, Wt, Xt, yt, train=False) for t in tasks]
+        return _torch.prepare_cell(tasks, plan, partial(_prepared, make=make, compiles=compiles, train=False))
 
     def prepare_train(tasks: list[dict], plan: dict) -> list[Prepared]:
         X, y, W0 = train_data(plan["seed"])
         out = []
         for t in tasks:
             Xt, yt, Wt = _torch.tensors(t["device"], X, y, W0)
-            out.append(_prepared(t, make, compiles, Wt, Xt, yt, train=True))
+            out.append(_prepared(t, Wt, Xt, yt, make=make, compiles=compiles, train=True))
         return out
 
     return Worker(library, _torch.meta, prepare_cell, prepare_train, _torch.sync, _torch.device_memory)

@@ -18,7 +18,7 @@ import numpy as np
 from .. import _finite, _validate
 from .._errors import GdTorchError, bad_value
 from ..model import prepare
-from . import _device, analytic, numeric, tutorial
+from . import analytic, numeric, tutorial
 from ._method import Estimate, GradFn, Method
 
 __all__ = ["ALIASES", "METHODS", "Estimate", "Method", "gradient", "gradient_function", "lookup", "register"]
@@ -174,15 +174,5 @@ def _resolve(W, X, y, method, loss, activation, device, options):
     # boundary checks shared by gradient and gradient_function
     m = lookup(method)
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
-    unknown = sorted(set(options) - set(m.options))
-    if unknown:
-        accepted = ", ".join(m.options) or "none"
-        hint = " (a finite-difference scheme is part of the method's name, e.g. 'numeric:complex')" * (
-            "scheme" in unknown
-        )
-        raise GdTorchError(f"options {unknown} are not accepted by method={method!r}; accepted: {accepted}{hint}")
-    _device.check(device, method, m.devices)  # refuse an absent CUDA device now, not at the first call
-    kw = m.bind(device, options)
-    if m.validate is not None:  # the method's own options (a step, a batch), before any work
-        m.validate(W, act, **kw)
+    kw = m.ready(device, options, W, act, spelt=method)
     return m, W, X, y, lo, act, kw

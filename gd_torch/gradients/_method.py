@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import GdTorchError
+from . import _device
+
 GradFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -71,6 +74,27 @@ class Method:
         kw = {**self.fixed, **options}
         if len(self.devices) > 1:
             kw["device"] = device
+        return kw
+
+    def ready(
+        self, device: Any, options: Mapping[str, Any], W: np.ndarray, act: Any, spelt: str = ""
+    ) -> dict[str, Any]:
+        """:meth:`bind`'s keyword arguments, after the boundary checks that come before any work:
+        options this method does not take, a device it does not run on or that is not here, and
+        its own checks of the option values on W and the activation (``validate``).  ``spelt``:
+        the method's name as the caller wrote it (an alias), for the messages."""
+        spelt = spelt or self.name
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            accepted = ", ".join(self.options) or "none"
+            hint = " (a finite-difference scheme is part of the method's name, e.g. 'numeric:complex')" * (
+                "scheme" in unknown
+            )
+            raise GdTorchError(f"options {unknown} are not accepted by method={spelt!r}; accepted: {accepted}{hint}")
+        _device.check(device, spelt, self.devices)  # an absent CUDA device is refused now, not at the first call
+        kw = self.bind(device, options)
+        if self.validate is not None:  # the method's own options (a step, a batch)
+            self.validate(W, act, **kw)
         return kw
 
     def function(self, X: np.ndarray, y: np.ndarray, lo: Any, act: Any, **kw: Any) -> GradFn:

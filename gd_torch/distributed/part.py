@@ -1,0 +1,94 @@
+"""One rank's share of the rows: which rows, their blocks within the memory budget, and the
+checks every rank makes of its rows before any pass (the same shape on every rank, the labels,
+z = X W finite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _validate
+from .._errors import GdTorchError
+from ..ooc import Block, Dataset, row_bytes
+from .comm import Comm, RankFailure
+
+#: per-sample vectors a gradient pass keeps per row (z, a, dL/dz, y, ...), in bytes
+VECTORS = 128
+
+
+@dataclass(frozen=True)
+class Part:
+    """This rank's rows [start, stop) of a dataset of ``n`` rows, and its Comm."""
+
+    data: Dataset
+    comm: Comm
+    start: int
+    stop: int
+
+    @property
+    def n(self) -> int:
+        return self.data.n
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def blocks(self, bytes_per_row: int, rows: np.ndarray | None = None) -> Iterator[Block]:
+        """The rank's rows in blocks within the budget; or, given sorted global ``rows`` (a
+        mini-batch's rows on this rank), those rows gathered in budget-sized groups."""
+        if rows is None:
+            yield from self.data.blocks(self.start, self.stop, bytes_per_row)
+            return
+        size = max(1, self.data.budget // bytes_per_row)
+        for s in range(0, rows.shape[0], size):
+            X, y = self.data.take(rows[s : s + size])
+            yield Block(int(rows[s]), X, y)
+
+
+def part(data: Dataset, comm: Comm) -> Part:
+    """This rank's contiguous share of ``data``, once every rank is seen to hold the same N, D
+    and dtype (refused before any step otherwise)."""
+    from .comm import rows
+
+    mine = np.array([data.n, data.d, data.dtype.itemsize], dtype=np.float64)
+    seen = comm.all_gather(mine, "the shape of the data")
+    for r in range(comm.world):
+        if (seen[r] != seen[0]).any():
+            n, d, size = (int(v) for v in seen[r])
+            n0, d0, size0 = (int(v) for v in seen[0])
+            raise RankFailure(
+                f"every rank must hold the same data: rank {r} sees {n} x {d} float{8 * size}, "
+                f"rank 0 sees {n0} x {d0} float{8 * size0}",
+                report=comm.rank == 0,
+                rank=r,
+            )
+    return Part(data, comm, *rows(data.n, comm.rank, comm.world))
+
+
+def check_labels(p: Part, why: str) -> None:
+    """Refuse labels other than 0 and 1 anywhere in the data (one pass over y), on every rank."""
+
+    def bad() -> np.ndarray:
+        for b in p.blocks(row_bytes(p.data.d, p.dtype)):
+            off = np.flatnonzero((b.y != 0) & (b.y != 1))
+            if off.size:
+                i = b.start + int(off[0])
+                raise GdTorchError(f"y must be 0 or 1 ({why}); got y[{i}] = {b.y[off[0]]}")
+        return np.zeros(1)
+
+    p.comm.reduce("a check of the labels", bad, np.zeros(1))
+
+
+def check_z(b: Block, W: np.ndarray) -> np.ndarray:
+    # z = X_b W, checked finite; a bad row is named by its global index
+    try:
+        return _validate.z_of(b.X, W)
+    except GdTorchError:
+        with np.errstate(invalid="ignore", over="ignore"):
+            i = int(np.flatnonzero(~np.isfinite(b.X @ W))[0])
+        raise GdTorchError(
+            f"X must be finite: row {b.start + i} of X gives z = X @ W = {b.X[i] @ W} (X holds a NaN or inf "
+            "in that row, or its values are so large that X @ W overflows)"
+        ) from None

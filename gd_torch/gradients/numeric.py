@@ -67,6 +67,8 @@ _SMALL_PRODUCT = 1 << 22
 #: bytes of one block Z_b = X_b Wb^T in the blocked evaluation (stays in the cache)
 _Z_BYTES = 256 << 10
 _MAX_ROWS = 8192
+#: groups of row blocks summed apart (fixed: the result must not depend on the thread count)
+_GROUPS = 8
 #: entries of Z below which the blocked evaluation runs on one thread
 _PARALLEL_ENTRIES = 1 << 17
 #: operations per loss term on the imaginary part (complex step): each may round at the subnormal level
@@ -132,8 +134,9 @@ def evaluate(
 
     batch=None: X is read once, in row blocks X_b; each block meets all k perturbations in
     one product Z_b = X_b Wb^T, sized so that Z_b stays in the cache while the loss terms
-    are computed from it; the blocks are spread over the cores and their column sums added
-    at the end.  batch=b: b perturbations per product over the whole of X (b=1: one
+    are computed from it; the blocks fall into at most 8 fixed groups of contiguous rows,
+    spread over the cores, and the groups' column sums are added in order at the end (the
+    same bits whatever the thread count).  batch=b: b perturbations per product over the whole of X (b=1: one
     matrix-vector product per perturbation).
     """
     if batch is None and _per_sample(lo, act):
@@ -182,16 +185,19 @@ def _evaluate_blocked(Wb, X, y, lo, act):
     k = Wb.shape[0]
     rows = int(min(n, _MAX_ROWS, max(16, _Z_BYTES // (k * Wb.itemsize))))
     blocks = math.ceil(n / rows)
-    workers = _blas.workers() if n * k >= _PARALLEL_ENTRIES and blocks > 1 else 1
-    # block i is done by thread i % workers, which adds its column sums into acc[i % workers]:
-    # within a thread the rows are summed in order, as one reduction over all rows would
-    acc = np.zeros((workers, k), dtype=Wb.dtype)
+    # a fixed partition: at most _GROUPS contiguous ranges of whole blocks, decided by N and k
+    # only; group g adds its blocks' column sums in order into acc[g], and the groups are added
+    # in order at the end, so the result is the same bits on 1 or 16 threads
+    groups = max(1, min(_GROUPS, blocks))
+    workers = min(_blas.workers(), groups) if n * k >= _PARALLEL_ENTRIES else 1
+    cuts = [min(round(i * blocks / groups) * rows, n) for i in range(groups + 1)]
+    acc = np.zeros((groups, k), dtype=Wb.dtype)
 
-    def block(i: int) -> None:
-        s = i * rows
-        acc[i % workers] += terms_sum(Wb, X[s : s + rows], y[s : s + rows], lo, act)
+    def group(g: int) -> None:
+        for s in range(cuts[g], cuts[g + 1], rows):
+            acc[g] += terms_sum(Wb, X[s : s + rows], y[s : s + rows], lo, act)
 
-    _blas.parallel(block, blocks, workers)
+    _blas.parallel(group, groups, workers)
     total = np.add.reduce(acc, axis=0)
     return total if lo.reduction == "sum" else total / n
 

@@ -72,9 +72,65 @@ def step_along(W: np.ndarray, scheme: str, c: np.ndarray, n: int, scale_v: float
     return z_t / scale_v if scale_v > 0 else z_t
 
 
-def caller_steps(W: np.ndarray, scheme: str, step: Any, X: np.ndarray | None = None) -> np.ndarray:
+def caller_steps(
+    W: np.ndarray, scheme: str, step: Any, X: np.ndarray | None = None, *, rounding: bool = True
+) -> np.ndarray:
+    """The steps h (D,) in W's dtype: the default rule when ``step`` is None, else the caller's
+    step, refused (a GdTorchError naming ``step``) unless each h_j lies in :func:`step_range`.
+    Without X only the rules on W are checked; ``rounding=False`` lets a step that W_j + h_j
+    rounds back to W_j through (gd_torch.steps sweeps into that region on purpose)."""
     if step is None:
         return default_steps(W, scheme, X)
+    h = _parse_step(W, step)
+    lo, hi = step_range(W, scheme, X, rounding=rounding)
+    bad = np.flatnonzero(~((h >= lo) & (h <= hi)))
+    if bad.size:
+        j = int(bad[0])
+        where = "" if np.ndim(step) == 0 else f" (coordinate {j}: {float(h[j]):.3g})"
+        raise bad_value("step", step, f"{_RANGE_RULE}: here between {lo[j]:.3g} and {hi[j]:.3g}{where}")
+    return h
+
+
+#: the rule of :func:`step_range`, as error messages state it
+_RANGE_RULE = (
+    "a step h_j that W_j + h_j does not round back to W_j (else every difference is exactly 0) "
+    "and that moves z = X W by at most max(1, max|z|) / u (beyond it z + h_j X_j rounds to a value "
+    "that no longer depends on W, or overflows)"
+)
+
+
+def step_range(
+    W: np.ndarray, scheme: str, X: np.ndarray | None = None, *, rounding: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The accepted caller's steps, per coordinate: lo_j <= h_j <= hi_j, both (D,) float64.
+
+    lo_j: the smallest normal number (a subnormal step has lost its own precision) and, with
+    ``rounding``, one spacing of W_j divided by s (s = 1/4 for Richardson's h/4, else 1): a
+    smaller step has W_j + s h_j round back to W_j, and every difference is exactly 0 (the
+    complex step W_j + i h_j never rounds back).
+    hi_j: W_j + 2 h_j finite (the error estimate takes the doubled step); with X, c_j = max_i |X_ij|
+    and zeta = sum_j c_j |W_j| (the bound on |z_i|), the move of z along coordinate j, t = h_j c_j,
+    at most max(1, zeta) / u (u = eps of W's dtype): beyond it z_i + t keeps no bit of z_i
+    (z_i + t == t for every i, the values of L no longer depend on W), and z + 2t finite.
+    """
+    info = np.finfo(W.dtype)
+    u = float(info.eps)
+    w = np.abs(W.astype(np.float64))
+    lo = np.full(W.shape, float(info.tiny))
+    if rounding and scheme != "complex":  # W_j + s h_j > W_j once s h_j reaches one spacing of W_j
+        lo = np.maximum(lo, np.spacing(np.abs(W)).astype(np.float64) / (0.25 if scheme == "richardson" else 1.0))
+    hi = (float(info.max) - w) / 2
+    if X is not None:
+        c = column_scale(X)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            zeta = float(c @ w)
+            move = min(max(1.0, zeta) / u, (float(info.max) - zeta) / 2)  # the largest z move t
+            hi = np.where(c > 0, np.minimum(hi, move / np.where(c > 0, c, 1.0)), hi)
+    return lo, hi
+
+
+def _parse_step(W: np.ndarray, step: Any) -> np.ndarray:
+    # a positive finite number, or one per coordinate, cast to W's dtype: (D,)
     accepted = f"a positive finite number or an array of {W.shape[0]} of them"
     arr = None if isinstance(step, bool | str | bytes) else _validate.array("step", step)
     if arr is None or arr.dtype.kind not in "iuf":  # True, '1e-3': not a step
@@ -86,6 +142,4 @@ def caller_steps(W: np.ndarray, scheme: str, step: Any, X: np.ndarray | None = N
         h = None
     if h is None or not (np.isfinite(h).all() and (h > 0).all()):
         raise bad_value("step", step, accepted)
-    if np.any(h < np.finfo(W.dtype).tiny):  # a subnormal step has lost its own precision
-        raise bad_value("step", step, f"{accepted}, at least {np.finfo(W.dtype).tiny:.3g} (not subnormal)")
     return h.copy()

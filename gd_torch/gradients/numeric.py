@@ -74,7 +74,16 @@ __all__ = [
 def check_options(
     W: np.ndarray, act: Activation, *, scheme: str = "central", step: Any = None, batch: int | None = None
 ) -> np.ndarray:
-    """The boundary checks of :func:`grad`'s options; returns the steps h for W (before rounding)."""
+    """The boundary checks of :func:`grad`'s options (the registry's ``validate``, before X is
+    read); returns the steps h for W (before rounding).  A caller's step must lie in
+    :func:`gd_torch.gradients._fd_steps.step_range` on W: not lost in W_j's rounding, W_j + 2 h_j
+    finite; :func:`estimate` checks it against X's scale too."""
+    _options(W, act, scheme, batch)
+    return caller_steps(W, scheme, step)
+
+
+def _options(W: np.ndarray, act: Activation, scheme: str, batch: Any) -> None:
+    # scheme, dtype, the complex step at a kink, batch
     _validate.choice("scheme", scheme, SCHEMES)
     if W.dtype != np.float64 and W.dtype != np.float32:
         raise bad_value("dtype", W.dtype, "float32 or float64 for the numeric method")
@@ -87,13 +96,13 @@ def check_options(
     _validate.integer(
         "batch", batch, minimum=1, none_ok=True, accepted="a positive integer (perturbations per matrix product)"
     )
-    return caller_steps(W, scheme, step)
 
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, **options: Any) -> np.ndarray:
     """The numeric gradient, an array of W's shape and dtype (the method protocol); ``options``:
-    :func:`estimate`'s scheme, step and batch (the registry passes no others)."""
-    return estimate(W, X, y, lo, act, **options).grad
+    :func:`estimate`'s scheme, step and batch (the registry passes no others).  A caller's step
+    that W_j + h_j rounds back to W_j is refused here, at every W (gradient_function's g(W) too)."""
+    return estimate(W, X, y, lo, act, rounding=True, **options).grad
 
 
 def estimate(
@@ -108,6 +117,7 @@ def estimate(
     batch: int | None = None,
     f_noise: float | None = None,
     f_rel: float = 0.0,
+    rounding: bool = False,
 ) -> NumericGradient:
     """The numeric gradient by ``scheme`` with its steps and error estimate; see the module docstring.
 
@@ -115,16 +125,27 @@ def estimate(
     is returned; ``f_rel`` (relative rounding of one evaluation) raises the noise for
     coordinate j to at least f_rel * max |L| over the values subtracted for it, for where
     L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
+    A caller's ``step`` must lie in :func:`gd_torch.gradients._fd_steps.step_range` on W and X;
+    ``rounding=False`` (the default here) still takes one that W_j + h_j rounds back to W_j (its
+    difference is 0): gd_torch.steps draws the error curve through that region on purpose.
     """
-    check_options(W, act, scheme=scheme, step=step, batch=batch)
+    _options(W, act, scheme, batch)
+    _finite_z(X, W)
+    h = caller_steps(W, scheme, step, X, rounding=rounding)  # a caller's step against X's scale too
+    return _at_steps(W, X, y, lo, act, scheme, h, batch, f_noise, f_rel)
+
+
+def _finite_z(X: np.ndarray, W: np.ndarray) -> None:
     with _blas.single_thread():
         # one thread: a threaded BLAS call leaves its threads spinning for a while, taking
         # the cores from the blocked evaluation that follows; this product is cheap beside it
         _validate.z_of(X, W)  # X finite (checked through z) before its column scales are read
-    h = caller_steps(W, scheme, step, X)
-    return differences(
-        W, lambda Wb: evaluate(Wb, X, y, lo, act, batch), X.shape[0], scheme=scheme, h=h, f_noise=f_noise, f_rel=f_rel
-    )
+
+
+def _at_steps(W, X, y, lo, act, scheme, h, batch=None, f_noise=None, f_rel=0.0) -> NumericGradient:
+    # the differences of L on (X, y) at the checked steps h
+    L = lambda Wb: evaluate(Wb, X, y, lo, act, batch)  # noqa: E731
+    return differences(W, L, X.shape[0], scheme=scheme, h=h, f_noise=f_noise, f_rel=f_rel)
 
 
 def for_check(
@@ -175,7 +196,10 @@ def _directional(W, X, y, lo, act, v, scheme, model) -> NumericGradient:
     t = step_along(W, scheme, column_scale(X), X.shape[0], float(column_scale(Xv)[0]))
     lo_t, act_t = _shifted(lo, act, X @ W)
     zero = np.zeros(1, dtype=W.dtype)
-    return estimate(zero, Xv, y, lo_t, act_t, scheme=scheme, step=t, f_noise=model.f_noise, f_rel=model.f_rel)
+    _finite_z(Xv, zero)
+    # t is this module's own z-space step, not a caller's: only the rules on W (finite, normal)
+    h = caller_steps(zero, scheme, t)
+    return _at_steps(zero, Xv, y, lo_t, act_t, scheme, h, f_noise=model.f_noise, f_rel=model.f_rel)
 
 
 def _shifted(lo: Loss, act: Activation, z0: np.ndarray) -> tuple[Loss, Activation]:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch import GdTorchError
-from gd_torch.gradients import _blas, _fd_steps, numeric
+from gd_torch import GdTorchError, errormodel
+from gd_torch.gradients import _blas, _fd_eval, _fd_schemes, _fd_steps, numeric
 from gd_torch.model import ACTIVATIONS, LOSSES
 from gd_torch.steps import step_sweep
 
@@ -92,3 +92,46 @@ def test_ordinary_steps_are_accepted_and_agree(tut):
     g = gd_torch.gradient(W, X, y)
     for step in (1e-3, 1e-6, [1e-4, 1e-5, 1e-6]):
         np.testing.assert_allclose(gd_torch.gradient(W, X, y, method="numeric", step=step), g, rtol=1e-4, atol=1e-7)
+
+
+def test_a_wide_check_never_forms_the_d_by_d_stack_of_perturbations(monkeypatch):
+    # check on 4 rows x 3000 columns: the D x D stack W + diag(h) alone was 69 MiB (50,000 columns
+    # from a CSV: 18.6 GiB, a MemoryError); in blocks of columns memory is O(block x D)
+    import tracemalloc
+
+    monkeypatch.setattr(_fd_schemes, "_STACK_BYTES", 1 << 20)
+    rng = np.random.default_rng(0)
+    d = 3000
+    X, y, W = rng.standard_normal((4, d)) / d, np.array([0.0, 1.0, 0.0, 1.0]), rng.standard_normal(d)
+    tracemalloc.start()
+    try:
+        report = gd_torch.check(W, X, y, methods=("analytic", "numeric"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.ok, str(report)
+    assert peak < d * d * 8 / 8, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize(("scheme", "count"), [("central", 2), ("forward", 1), ("richardson", 4), ("complex", 1)])
+def test_blocks_of_columns_give_the_one_block_gradient_within_its_error(monkeypatch, scheme, count):
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((50, 40)), (rng.random(50) < 0.5).astype(np.float64)
+    W = rng.standard_normal(40) / 6
+    lo, act = LOSSES["sse"], ACTIVATIONS["sigmoid"]
+    model = errormodel.build(W, X, y, lo, act)
+    one = numeric.estimate(W, X, y, lo, act, scheme=scheme, f_noise=model.f_noise, f_rel=model.f_rel)
+    calls = []
+    real = _fd_eval.evaluate
+    monkeypatch.setattr(numeric, "evaluate", lambda Wb, *a, **k: calls.append(Wb.shape[0]) or real(Wb, *a, **k))
+    monkeypatch.setattr(_fd_schemes, "_STACK_BYTES", 7 * 40 * 16)  # 3 or 7 columns per block
+    many = numeric.estimate(W, X, y, lo, act, scheme=scheme, f_noise=model.f_noise, f_rel=model.f_rel)
+    assert len(calls) >= 2 * 40 // 7 and max(calls) <= 2 * 7 + 1
+    # the same evaluations (forward's L(W) once per difference; two differences, at h and 2h,
+    # except for the complex step, whose error needs none), each coordinate in its own stack
+    passes = 1 if scheme == "complex" else 2
+    assert many.evaluations == one.evaluations == sum(calls) == passes * (count * 40 + int(scheme == "forward"))
+    # within both error estimates (the complex step's is its underflow floor, plus the rounding
+    # of the formula itself, model.exact, as gd_torch.check adds it)
+    exact = 2 * model.exact if scheme == "complex" else 0
+    assert (np.abs(many.grad - one.grad) <= one.error + many.error + exact).all()

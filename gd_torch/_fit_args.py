@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate
+from . import _memory, _validate
 from ._errors import bad_value
 from .gradients import Method, _device, lookup
 from .model import Activation, Loss, check_labels, resolve
@@ -53,7 +53,7 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
     kw = m.bind(device, {})
     if m.validate is not None:
         m.validate(_validate.zero_weights(X), act, **kw)
-    return FitArgs(
+    args = FitArgs(
         X=X,
         y=y,
         method=m,
@@ -73,3 +73,14 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
         device=device,
         callback=callback,
     )
+    _history_fits(X, args.epochs)
+    return args
+
+
+def _history_fits(X: np.ndarray, epochs: int) -> None:
+    # the history of weights, losses and accuracies: (epochs + 1) rows, grown by doubling up to
+    # that (the old rows beside the new ones at the last growth: 1.5 times the final size)
+    row = X.shape[1] * X.itemsize + np.dtype(np.float64).itemsize
+    per_epoch = row + row // 2 + np.dtype(np.float64).itemsize
+    what = f"the history of {X.shape[1]} {X.dtype} weights, a loss and an accuracy per epoch"
+    _memory.at_most("epochs", epochs, per_epoch, what, fixed=per_epoch)

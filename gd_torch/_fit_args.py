@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate
+from . import _memory, _validate
 from ._errors import bad_value
 from .gradients import Method, lookup
 from .model import Activation, Loss, check_labels, resolve
@@ -50,7 +50,7 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
     if callback is not None and not callable(callback):
         raise bad_value("callback", callback, "None or a callable callback(epoch, weights, loss)")
     m.ready(device, {}, _validate.zero_weights(X), act)  # device and the method's own checks
-    return FitArgs(
+    args = FitArgs(
         X=X,
         y=y,
         method=m,
@@ -70,3 +70,14 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
         device=device,
         callback=callback,
     )
+    _history_fits(X, args.epochs)
+    return args
+
+
+def _history_fits(X: np.ndarray, epochs: int) -> None:
+    # the history of weights, losses and accuracies: (epochs + 1) rows, grown by doubling up to
+    # that (the old rows beside the new ones at the last growth: 1.5 times the final size)
+    row = X.shape[1] * X.itemsize + np.dtype(np.float64).itemsize
+    per_epoch = row + row // 2 + np.dtype(np.float64).itemsize
+    what = f"the history of {X.shape[1]} {X.dtype} weights, a loss and an accuracy per epoch"
+    _memory.at_most("epochs", epochs, per_epoch, what, fixed=per_epoch)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +28,8 @@ MEMINFO = Path("/proc/meminfo")
 #: cgroup v2 files: a container's limit and use, which /proc/meminfo does not see
 CGROUP_MAX = Path("/sys/fs/cgroup/memory.max")
 CGROUP_CURRENT = Path("/sys/fs/cgroup/memory.current")
+#: this process's mapped size, for the room left under RLIMIT_AS
+STATM = Path("/proc/self/statm")
 
 GIB = 2**30
 
@@ -35,10 +38,11 @@ def available_bytes() -> int | None:
     """Memory this process can still allocate without swapping, in bytes; None if unknown.
 
     The smallest of: MemAvailable in /proc/meminfo (Linux 3.14+; the kernel's estimate,
-    counting reclaimable page cache), the room left under a cgroup v2 memory limit, and,
+    counting reclaimable page cache), the room left under a cgroup v2 memory limit, the
+    address space left under ``ulimit -v`` (RLIMIT_AS, less this process's size now), and,
     where /proc/meminfo is missing (macOS, BSD), free physical pages from ``os.sysconf``.
     """
-    found = [b for b in (_meminfo_available(), _cgroup_room()) if b is not None]
+    found = [b for b in (_meminfo_available(), _cgroup_room(), _rlimit_room()) if b is not None]
     if not found:
         found = [b for b in (_sysconf_available(),) if b is not None]
     return min(found) if found else None
@@ -61,6 +65,20 @@ def _cgroup_room() -> int | None:
             return None
         return max(int(limit) - int(CGROUP_CURRENT.read_text().strip()), 0)
     except (OSError, ValueError):
+        return None
+
+
+def _rlimit_room() -> int | None:
+    # RLIMIT_AS (ulimit -v) less the address space this process maps now (/proc/self/statm, pages)
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        mapped = int(STATM.read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(limit - mapped, 0)
+    except (ImportError, OSError, ValueError, IndexError, AttributeError):
         return None
 
 
@@ -106,3 +124,48 @@ def require(nbytes: int, what: str, flag: str) -> None:
             needed=nbytes,
             available=available,
         )
+
+
+def at_most(name: str, value: int, per_unit: int, what: str, fixed: int = 0) -> None:
+    """Refuse a count ``name`` = ``value`` whose allocation, ``fixed + value * per_unit`` bytes,
+    exceeds the memory available now; else return.
+
+    The message has the boundary's form, so that the CLI puts the flag in place of ``name``:
+    "epochs must be at most 687194766 here: the weight and loss history needs about 29.8 GiB
+    but 21.0 GiB is available; got 1000000000".  Nothing is refused when the available memory
+    cannot be read.
+    """
+    available = available_bytes()
+    needed = fixed + int(value) * per_unit
+    if available is None or needed <= available:
+        return
+    most = max(0, (available - fixed) // per_unit) if per_unit > 0 else 0
+    raise NotEnoughMemory(
+        f"{name} must be at most {most} here: {what} needs about {gib(needed)} "
+        f"but {gib(available)} is available; got {value}",
+        needed=needed,
+        available=available,
+        param=name,
+    )
+
+
+def disk_at_most(name: str, value: int, per_unit: int, what: str, folder: str | os.PathLike) -> None:
+    """As :func:`at_most` for disk: refuse ``name`` = ``value`` when ``value * per_unit`` bytes
+    exceed the free space of the file system that holds ``folder`` (or its nearest existing parent)."""
+    path = Path(folder).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return
+    needed = int(value) * per_unit
+    if needed <= free:
+        return
+    raise NotEnoughMemory(
+        f"{name} must be at most {free // per_unit if per_unit > 0 else 0} here: {what} needs about {gib(needed)} "
+        f"of disk but {gib(free)} is free at {str(path)!r}; got {value}",
+        needed=needed,
+        available=free,
+        param=name,
+    )

@@ -126,8 +126,11 @@ def explain(
     # saturated a (exactly 0 or 1) makes the cross-entropy's dL/da infinite: shown and skipped, not warned
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         values = _forward(W, X, y, lo, act)
-        hand = _by_hand(values, X, y, lo, act)
-        auto, notes, graph = autograd_stages(W, X, y, lo, act)
+        hand, hand_notes = _by_hand(values, X, y, lo, act)
+        auto, torch_notes, graph = autograd_stages(W, X, y, lo, act)
+        notes = {
+            k: "; ".join(filter(None, (torch_notes.get(k), hand_notes.get(k)))) for k in {*torch_notes, *hand_notes}
+        }
         model = errormodel.build(W, X, y, lo, act)
         tol_hand = {**errormodel.stage_errors(W, X, y, lo, act), "L": np.zeros(1), "W": model.exact}
         # dL/da of a cross-entropy at a rounded to exactly 0 or 1 is not defined in floating point
@@ -150,14 +153,15 @@ def _forward(W, X, y, lo: Loss, act: Activation) -> dict[str, np.ndarray]:
     return {"L": np.asarray(L, dtype=X.dtype), "e": a - y, "a": a, "z": z, "W": W}
 
 
-def _by_hand(values, X, y, lo: Loss, act: Activation) -> dict[str, np.ndarray]:
-    # each gradient is the next one times the local derivative
+def _by_hand(values, X, y, lo: Loss, act: Activation) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    # each gradient is the next one times the local derivative; and notes on stages
     a, z = values["a"], values["z"]
     g_e = lo.dL_da(a, y, X.shape[0])  # dL/de = dL/da (de/da = 1)
+    g_e = _saturated_dL_da(g_e, z, a, y, lo, notes := {})  # a cross-entropy's, where a is 0 or 1
     g_a = g_e * 1  # dL/da = dL/de * de/da
     g_z = delta(z, y, lo, act)  # dL/dz = dL/da * da/dz (fused where it simplifies)
     g_W = X.T @ g_z  # dL/dW = X^T dL/dz
-    return {"L": np.asarray(1.0, dtype=X.dtype), "e": g_e, "a": g_a, "z": g_z, "W": g_W}
+    return {"L": np.asarray(1.0, dtype=X.dtype), "e": g_e, "a": g_a, "z": g_z, "W": g_W}, notes
 
 
 def _differences(model, values, W, X, y, lo: Loss, act: Activation):
@@ -185,6 +189,42 @@ def _stage(name: str, wit: _Witnesses, lo: Loss, act: Activation) -> Stage:
     fd_cmp = comparison(fd_vals, h, fd_index, fd_tol, wit.kinks.get((name, "numeric")), undefined_fd)
     f_text, local, up = _formulas(name, lo, act)
     return Stage(name, f_text, local, up, wit.values[name], wit.hand[name], auto_cmp, fd_cmp, wit.notes.get(name, ""))
+
+
+def _saturated_dL_da(g: np.ndarray, z: np.ndarray, a: np.ndarray, y: np.ndarray, lo: Loss, notes: dict) -> np.ndarray:
+    """dL/da (N,) of a cross-entropy where a = sigmoid(z) rounds to exactly 0 or 1, from z.
+
+    There (a - y) / (a (1 - a)) / N is inf or NaN in floating point, but the derivative at the
+    exact a = sigmoid(z) is finite: 1 / (1 - a) = 1 + e^z and 1 / a = 1 + e^-z, so
+
+        dL/da = [(1 - y) (1 + e^z) - y (1 + e^-z)] / N     (y = 0 or 1; / N for the mean)
+
+    Those entries are replaced and ``notes`` says so for stages e and a.  Where even that exceeds
+    the dtype's range (z beyond ~709 in float64, ~88 in float32) dL/da cannot be stated: a
+    GdTorchError naming the sample, never an inf in the ledger.  Other losses: g unchanged.
+    """
+    at_edge = lo.binary & ((a == 0) | (a == 1)) | ~np.isfinite(g)
+    if not (lo.binary and at_edge.any()):
+        return g
+    ze, ye = z[at_edge], y[at_edge]
+    r = 1.0 / z.shape[0] if lo.reduction == "mean" else 1.0
+    with np.errstate(over="ignore"):
+        exact = np.where(ye == 0, 1 + np.exp(ze), -(1 + np.exp(-ze))) * r
+    if not np.isfinite(exact).all():
+        i = int(np.flatnonzero(at_edge)[np.flatnonzero(~np.isfinite(exact))[0]])
+        raise GdTorchError(
+            f"dL/da of the cross-entropy at sample {i} (z = {z[i]:.6g}, y = {y[i]:g}, a rounds to {a[i]:g}) is "
+            f"[(1 - y) (1 + e^z) - y (1 + e^-z)] / N, beyond {z.dtype}'s range: explain cannot state it "
+            "(dL/dz = (a - y) / N and dL/dW are finite: gd_torch.gradient or gd_torch.check give them)"
+        )
+    out = g.copy()
+    out[at_edge] = exact.astype(g.dtype)
+    text = (
+        f"dL/da at the {int(at_edge.sum())} entries where a rounds to exactly 0 or 1 is taken from z: "
+        "[(1 - y) (1 + e^z) - y (1 + e^-z)] / N"
+    )
+    notes.update(e=text, a=text)
+    return out
 
 
 def _formulas(name: str, lo: Loss, act: Activation) -> tuple[str, str, str]:

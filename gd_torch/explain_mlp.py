@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _memory, _validate, errormodel
 from . import _mlp_check as mc
-from . import _validate, errormodel
 from ._errors import GdTorchError, bad_value
 from ._explain_records import Comparison, Ledger, Witnessed, comparison
 from ._explain_text import status_text
@@ -135,6 +135,11 @@ def _checked(s: MLPStage) -> str:
     return f"autograd {auto}, finite diff {'agrees' if s.numeric.ok else 'DISAGREES'}"
 
 
+#: arrays of N x H and of (D + 1) x H that explain_mlp holds at its peak (an upper estimate)
+ARRAYS_NH = 24
+ARRAYS_DH = 8
+
+
 def init_params(d: int, hidden: int, seed: int, dtype: Any) -> dict[str, np.ndarray]:
     """W1 ~ N(0, 1/D), b1 ~ N(0, 0.1^2), w2 ~ N(0, 1/H), b2 ~ N(0, 0.1^2), from ``seed``, in ``dtype``."""
     rng = np.random.default_rng(seed)
@@ -178,7 +183,12 @@ def explain_mlp(
     seed = _validate.seed("seed", seed, none_ok=False)
     _, X, y = _validate.problem(_validate.zero_weights(X), X, y)
     check_labels(lo, y)
-    p = init_params(X.shape[1], hidden, seed, X.dtype)
+    n, d = X.shape
+    # about ARRAYS_NH arrays of N x H (z1, h and their gradients, float64 copies, torch's, the
+    # differences' moved copies) and ARRAYS_DH of (D + 1) x H (W1, b1, their gradients and steps)
+    per_unit = (ARRAYS_NH * n + ARRAYS_DH * (d + 1)) * np.dtype(np.float64).itemsize
+    _memory.at_most("hidden", hidden, per_unit, f"the two-layer ledger on {n} x {d} data")
+    p = init_params(d, hidden, seed, X.dtype)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         fw = mc.forward(p, X, y, lo, f)
         if not np.isfinite(fw["L"]):

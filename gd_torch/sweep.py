@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate
+from . import _memory, _validate
 from ._errors import GdTorchError, bad_value
 from .gradients import gradient_function
 from .model import ACTIVATIONS, init_weights
@@ -131,7 +131,11 @@ def sweep(
         the initial weights; the rest as :func:`gd_torch.fit`
     """
     methods, losses = _names("methods", methods), _names("losses", losses)
-    alphas, seeds = _alphas(alphas), _seeds(seeds)
+    alphas = _alphas(alphas)
+    runs = len(methods) * len(losses) * len(alphas)
+    if hasattr(seeds, "__len__"):  # range(10**9): refused before a list of it is made
+        _memory.at_most("seeds", len(seeds), runs * CELL_BYTES + SEED_BYTES, f"the results of {runs} runs per seed")
+    seeds = _seeds(seeds)
     for method in methods:  # every name and pair, the data and the device: refused before any run
         for loss in losses:
             gradient_function(X, y, method=method, loss=loss, activation=activation, device=device)
@@ -157,6 +161,11 @@ def sweep(
     X = np.asarray(X)
     slopes = tuple(mean_slope(X, init_weights(X.shape[1], init, s, X.dtype), activation) for s in seeds)
     return SweepResult(methods, losses, alphas, seeds, epochs, activation, init, tuple(cells), slopes)
+
+
+#: memory per result cell (a Cell with its floats) and per seed (the int, its slope, the list entries)
+CELL_BYTES = 512
+SEED_BYTES = 256
 
 
 def mean_slope(X: np.ndarray, W: np.ndarray, activation: str, y: np.ndarray | None = None) -> float:

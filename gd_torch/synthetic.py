@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _io, _validate
+from . import _io, _memory, _validate
 from ._errors import GdTorchError, bad_value
 from .ooc import META, read_meta
 
@@ -71,6 +71,7 @@ def make_data(
     if shard_rows is None:
         shard_rows = max(1, SHARD_BYTES // (d * dt.itemsize))
     shard_rows = _count("shard_rows", shard_rows, 1)
+    _fits(n, d, dt, shard_rows, out)
     u = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2**32,))).standard_normal(d - 1)
     u /= np.linalg.norm(u)
     shards = [(s, min(s + shard_rows, n)) for s in range(0, n, shard_rows)]
@@ -98,6 +99,25 @@ def make_data(
         # meta.json last: moved in after every shard it lists
         _io.write_text(folder.file(META), json.dumps(meta, indent=1) + "\n")
     return Path(out)
+
+
+#: memory per shard of the bookkeeping (names, dicts, the list of files), an upper estimate
+SHARD_ENTRY_BYTES = 1024
+#: float64 arrays of one chunk's shape (rows, d) held at once by _chunk and its cast
+CHUNK_ARRAYS = 6
+
+
+def _fits(n: int, d: int, dt: np.dtype, shard_rows: int, out: str | Path) -> None:
+    # refused before anything is written: one chunk in memory (and u, d floats), the shard
+    # list, and the dataset on the disk of ``out`` (a rewrite keeps the old one meanwhile)
+    chunk = min(CHUNK_ROWS, shard_rows)
+    what = f"one chunk of {chunk} rows (float64, {CHUNK_ARRAYS} arrays of chunk x d at once)"
+    _memory.at_most("d", d, (CHUNK_ARRAYS * chunk + 2) * 8, what)
+    shards = -(-n // shard_rows)
+    if shards * SHARD_ENTRY_BYTES > (_memory.available_bytes() or float("inf")):
+        least = -(-n * SHARD_ENTRY_BYTES // max(1, _memory.available_bytes() or 1))
+        raise bad_value("shard_rows", shard_rows, f"at least {least} here: {shards} shards' bookkeeping exceeds memory")
+    _memory.disk_at_most("n", n, (d + 1) * dt.itemsize, f"the dataset (n x {d} {dt} and y)", out)
 
 
 def _previous(out: Path, flag: str) -> list[str]:

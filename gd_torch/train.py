@@ -174,7 +174,7 @@ def fit(
 
 def run_loop(W0: np.ndarray, stepper: Stepper, a: FitArgs) -> tuple[np.ndarray, np.ndarray, int, StopReason]:
     """Epochs 0, 1, ... until a stop rule holds: (weights history, loss history, epochs run, reason)."""
-    history = _History(W0)
+    history = _History(W0, a.epochs + 1)
     stop = _StopRules(a)
     for k in range(a.epochs + 1):
         W = history.weights[k]
@@ -209,16 +209,24 @@ class _StopRules:
 
 
 class _History:
-    # weights and losses per epoch, grown by doubling (not preallocated at epochs x D)
-    def __init__(self, W0: np.ndarray) -> None:
-        self.weights = np.empty((16, W0.shape[0]), dtype=W0.dtype)
+    # weights and losses per epoch, grown by doubling up to epochs + 1 rows (not preallocated at
+    # epochs x D); at a growth the old rows and the new array exist together: at most 1.5 times
+    # the final size (what gd_torch._fit_args estimates before training)
+    def __init__(self, W0: np.ndarray, rows: int | None = None) -> None:
+        self.rows = rows
+        self.weights = np.empty((self._capacity(16), W0.shape[0]), dtype=W0.dtype)
         self.weights[0] = W0
-        self.losses = np.empty(16, dtype=np.float64)
+        self.losses = np.empty(self.weights.shape[0], dtype=np.float64)
+
+    def _capacity(self, want: int) -> int:
+        return want if self.rows is None else max(1, min(want, self.rows))
 
     def next_row(self, k: int) -> np.ndarray:
         if k + 1 >= self.weights.shape[0]:
-            self.weights = np.concatenate([self.weights, np.empty_like(self.weights)])
-            self.losses = np.concatenate([self.losses, np.empty_like(self.losses)])
+            n = self._capacity(2 * self.weights.shape[0])
+            weights, losses = np.empty((n, self.weights.shape[1]), self.weights.dtype), np.empty(n)
+            weights[: k + 1], losses[: k + 1] = self.weights[: k + 1], self.losses[: k + 1]
+            self.weights, self.losses = weights, losses
         return self.weights[k + 1]
 
 

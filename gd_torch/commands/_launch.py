@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import distributed, ooc
+from .. import _memory, distributed, ooc
 from .._errors import GdTorchError, bad_value
 from .._io import OutputFolder
 from ..cli import _name_flag
@@ -83,7 +83,8 @@ def _start(command: str, args: argparse.Namespace) -> int:
     if args.workers is not None:
         from ..distributed.launch import launch
 
-        _data(args)  # bad data refused here, in one line, before K ranks start
+        data, _ = _data(args)  # bad data refused here, in one line, before K ranks start
+        _ranks_fit(args, data)
         settings = {k: v for k, v in vars(args).items() if not k.startswith("_")} | {"workers": None}
         return launch(["-m", __name__, json.dumps({"command": command, "args": settings})], args.workers)
     comm = distributed.init(timeout=args.timeout, device=args.device)
@@ -99,6 +100,19 @@ def _start(command: str, args: argparse.Namespace) -> int:
         return 2
     comm.close()
     return code
+
+
+#: a rank's own memory before its data: a Python process with numpy and torch imported (~250 MB RSS)
+RANK_BYTES = 256 << 20
+
+
+def _ranks_fit(args: argparse.Namespace, data: ooc.Dataset) -> None:
+    # K ranks, each a Python process with torch and a row block of at most --block-mib (never more
+    # than its share of the data), refused before any starts when they cannot all fit in memory
+    share = -(-data.n // args.workers) * ooc.row_bytes(data.d, data.dtype)
+    block = min(int(args.block_mib * 2**20), share)
+    what = f"the memory of the ranks (each a Python process with torch, about {_memory.gib(RANK_BYTES)}, and a row block of {_memory.gib(block)})"
+    _memory.at_most("--workers", args.workers, RANK_BYTES + block, what)
 
 
 def _before_train(args: argparse.Namespace) -> None:

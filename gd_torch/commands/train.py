@@ -67,7 +67,8 @@ class _Progress:
             print(f"\r[{bar:<25}] {pct:3d}%  epoch {k}/{self.total}  loss={L:.7f}", end="", file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        print(file=sys.stderr, flush=True)
+        if self.shown >= 0:  # end the bar's line; nothing drawn (refused before epoch 0): nothing to end
+            print(file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,137 @@
+"""The finite-difference methods at their boundary and in their arithmetic: a step outside the
+range where a difference means anything is refused; the blocked evaluation of L gives the same
+bits whatever the number of threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gd_torch
+from gd_torch import GdTorchError, errormodel
+from gd_torch.gradients import _blas, _fd_eval, _fd_schemes, _fd_steps, numeric
+from gd_torch.model import ACTIVATIONS, LOSSES
+from gd_torch.steps import step_sweep
+
+
+@pytest.mark.parametrize("scheme", ["central", "forward", "richardson", "complex"])
+def test_the_blocked_numeric_gradient_is_bit_identical_whatever_the_thread_count(monkeypatch, scheme):
+    # 3e5 x 8 float64 (19 MB): many row blocks, threaded; the row groups must not follow the threads
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((300_000, 8))
+    y = (rng.random(300_000) < 0.5).astype(np.float64)
+    W = rng.standard_normal(8) / 8
+    results = []
+    for n in (1, 2, 3):
+        monkeypatch.setattr(_blas, "workers", lambda n=n: n)
+        results.append(gd_torch.gradient(W, X, y, method=f"numeric:{scheme}"))
+    assert all(np.array_equal(results[0], r) for r in results[1:]), results
+
+
+@pytest.fixture
+def tut():
+    X, y = gd_torch.tutorial_data(40)
+    return gd_torch.init_weights(3, seed=0), X, y
+
+
+RULE = r"^step must be a step h_j that W_j \+ h_j does not round back .* here between "
+
+
+@pytest.mark.parametrize("scheme", ["central", "forward", "richardson", "complex"])
+@pytest.mark.parametrize("step", [1e300, 1e200, [1e-3, 1e300, 1e-3]])
+def test_a_step_that_swamps_z_is_refused(tut, scheme, step):
+    # 1e300 returned a gradient of zeros: z + h_j X_j keeps no bit of z (or overflows);
+    # the message names step, the rule, the range here and the value
+    with pytest.raises(GdTorchError, match=RULE + r".*; got "):
+        gd_torch.gradient(*tut, method=f"numeric:{scheme}", step=step)
+
+
+@pytest.mark.parametrize("scheme", ["central", "forward", "richardson"])
+def test_a_step_lost_in_the_rounding_of_w_is_refused(scheme):
+    # W_j + h_j == W_j: every difference exactly 0, a gradient of zeros returned before
+    W, X, y = np.array([1.0, 1.0]), np.array([[0.5, 1.0], [1.0, -0.5]]), np.array([0.0, 1.0])
+    smallest = np.spacing(1.0) * (4 if scheme == "richardson" else 1)  # Richardson differences at h/4
+    with pytest.raises(GdTorchError, match=RULE + rf"{smallest:.3g} and .*; got 1e-17$"):
+        gd_torch.gradient(W, X, y, method=f"numeric:{scheme}", step=1e-17)
+    g = gd_torch.gradient_function(X, y, method=f"numeric:{scheme}", step=1e-17)  # fine at W = 0
+    with pytest.raises(GdTorchError, match=RULE):
+        g(W)
+
+
+def test_the_range_is_stated_per_coordinate(tut):
+    W, X, y = tut
+    u = np.finfo(float).eps
+    lo, hi = _fd_steps.step_range(W, "central", X)
+    c = np.abs(X).max(axis=0)
+    # hi_j c_j u = max(1, zeta): beyond, z_i + t == t for every i (no bit of W left in it)
+    np.testing.assert_allclose(hi * c * u, max(1.0, float(c @ np.abs(W))), rtol=1e-15)
+    assert (lo == np.maximum(np.spacing(np.abs(W)), np.finfo(float).tiny)).all()
+    # the edges themselves are accepted (finite results), just beyond them refused
+    for edge in (lo, hi):
+        assert np.isfinite(gd_torch.gradient(W, X, y, method="numeric", step=edge)).all()
+    with pytest.raises(GdTorchError, match=r"\(coordinate 0: "):
+        gd_torch.gradient(W, X, y, method="numeric", step=hi * np.array([1.01, 1, 1]))
+    with pytest.raises(GdTorchError, match=r"\(coordinate 2: "):
+        gd_torch.gradient(W, X, y, method="numeric", step=lo * np.array([1, 1, 0.49]))
+
+
+def test_the_step_sweep_may_still_go_below_the_rounding_of_w(tut):
+    # gd_torch.steps draws the error curve through the region where W_j + h_j == W_j on purpose:
+    # numeric.estimate takes such a step (its difference is 0); the method's grad refuses it
+    W, X, y = tut
+    lo, _ = _fd_steps.step_range(W, "central", X)
+    problem = (W, X, y, LOSSES["sse"], ACTIVATIONS["sigmoid"])
+    assert (numeric.estimate(*problem, step=lo / 4).grad == 0).all()
+    with pytest.raises(GdTorchError, match=RULE):
+        numeric.grad(*problem, step=lo / 4)
+    assert step_sweep(W, X, y, dtypes=("float32",), steps=[1e-3, 1e-12]).sweeps["float32"].curves
+
+
+def test_ordinary_steps_are_accepted_and_agree(tut):
+    W, X, y = tut
+    g = gd_torch.gradient(W, X, y)
+    for step in (1e-3, 1e-6, [1e-4, 1e-5, 1e-6]):
+        np.testing.assert_allclose(gd_torch.gradient(W, X, y, method="numeric", step=step), g, rtol=1e-4, atol=1e-7)
+
+
+def test_a_wide_check_never_forms_the_d_by_d_stack_of_perturbations(monkeypatch):
+    # check on 4 rows x 3000 columns: the D x D stack W + diag(h) alone was 69 MiB (50,000 columns
+    # from a CSV: 18.6 GiB, a MemoryError); in blocks of columns memory is O(block x D)
+    import tracemalloc
+
+    monkeypatch.setattr(_fd_schemes, "_STACK_BYTES", 1 << 20)
+    rng = np.random.default_rng(0)
+    d = 3000
+    X, y, W = rng.standard_normal((4, d)) / d, np.array([0.0, 1.0, 0.0, 1.0]), rng.standard_normal(d)
+    tracemalloc.start()
+    try:
+        report = gd_torch.check(W, X, y, methods=("analytic", "numeric"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.ok, str(report)
+    assert peak < d * d * 8 / 8, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize(("scheme", "count"), [("central", 2), ("forward", 1), ("richardson", 4), ("complex", 1)])
+def test_blocks_of_columns_give_the_one_block_gradient_within_its_error(monkeypatch, scheme, count):
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((50, 40)), (rng.random(50) < 0.5).astype(np.float64)
+    W = rng.standard_normal(40) / 6
+    lo, act = LOSSES["sse"], ACTIVATIONS["sigmoid"]
+    model = errormodel.build(W, X, y, lo, act)
+    one = numeric.estimate(W, X, y, lo, act, scheme=scheme, f_noise=model.f_noise, f_rel=model.f_rel)
+    calls = []
+    real = _fd_eval.evaluate
+    monkeypatch.setattr(numeric, "evaluate", lambda Wb, *a, **k: calls.append(Wb.shape[0]) or real(Wb, *a, **k))
+    monkeypatch.setattr(_fd_schemes, "_STACK_BYTES", 7 * 40 * 16)  # 3 or 7 columns per block
+    many = numeric.estimate(W, X, y, lo, act, scheme=scheme, f_noise=model.f_noise, f_rel=model.f_rel)
+    assert len(calls) >= 2 * 40 // 7 and max(calls) <= 2 * 7 + 1
+    # the same evaluations (forward's L(W) once per difference; two differences, at h and 2h,
+    # except for the complex step, whose error needs none), each coordinate in its own stack
+    passes = 1 if scheme == "complex" else 2
+    assert many.evaluations == one.evaluations == sum(calls) == passes * (count * 40 + int(scheme == "forward"))
+    # within both error estimates (the complex step's is its underflow floor, plus the rounding
+    # of the formula itself, model.exact, as gd_torch.check adds it)
+    exact = 2 * model.exact if scheme == "complex" else 0
+    assert (np.abs(many.grad - one.grad) <= one.error + many.error + exact).all()

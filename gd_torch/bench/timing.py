@@ -81,25 +81,31 @@ def interleaved(
 # ---- contention ------------------------------------------------------------------------
 
 _RNG = np.random.default_rng(12345)
-#: the calibration kernel's fixed inputs: a 256 x 256 product (compute) and a sum over 8 MiB (memory)
-_A = _RNG.standard_normal((256, 256))
-_M = _RNG.standard_normal(1 << 20)
+#: the calibration kernel's fixed inputs: a 512 x 512 product (compute, on BLAS's threads) and a
+#: sum over 32 MiB (memory), ~4 ms together here.  Measured on this 2-core machine, idle, between
+#: cells of 1e6 x 64: the fastest of 9 runs moved by at most 15% from one calibration to the next
+#: (a 0.5 ms kernel's median of 7 moved by up to 80%, marking idle cells contended), and one busy
+#: process beside it doubled it.
+_A = _RNG.standard_normal((512, 512))
+_M = _RNG.standard_normal(4 << 20)
 
 
 def _kernel() -> float:
     return float((_A @ _A).sum() + np.add.reduce(_M))
 
 
-def calibrate(repeats: int = 7) -> float:
-    """Median seconds of the fixed calibration kernel.  Timed before and after each cell: on an
-    idle machine the two agree; when other work starts or stops they move apart."""
+def calibrate(repeats: int = 9) -> float:
+    """Seconds of the fixed calibration kernel: the fastest of ``repeats`` runs (a moment's
+    interruption does not count; work running beside it slows every run).  Timed before and
+    after each cell: on an idle machine the two agree; when other work starts or stops they move
+    apart."""
     _kernel()
     t = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         _kernel()
         t.append(time.perf_counter() - t0)
-    return float(np.median(t))
+    return min(t)
 
 
 def load_average() -> float | None:

@@ -504,6 +504,7 @@ def test_fastest_names_the_quickest_way_to_the_gradient_and_its_lead_bounds_excl
         return Row("gradient", method, "cpu", 1000, 8, "float64", status, median_s=t)
 
     rows = [row("floor", 1e-6), row("analytic/products", 2e-6), row("autograd", 9e-6), row("analytic", 6e-6)]
+    rows.append(row("tutorial", 3e-6))  # the gradient of another loss (bce's) on the sse problem
     assert fastest(rows) == "analytic (1.5x)"
     assert fastest(rows + [row("jax.jit", 1e-7, status="failed")]) == "analytic (1.5x)"
     assert fastest([row("floor", 1e-6)]) == "-"

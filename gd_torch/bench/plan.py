@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from .._errors import GdTorchError
-from .harness import TRAIN_D, TRAIN_N
+from .harness import ACTIVATION, LOSS, TRAIN_D, TRAIN_N
 
 Kind = Literal["gradient", "train"]
 DTYPES = ("float64", "float32")
@@ -62,6 +62,13 @@ class BenchMethod:
     baseline_of: str | None = None
     #: a reference time (what reading X costs), not a way to compute the gradient
     bound: bool = False
+    #: computes the gradient of another loss than the benchmark's (the tutorial's rule on sse)
+    other_loss: bool = False
+
+    @property
+    def computes_the_gradient(self) -> bool:
+        """A way to the benchmark problem's gradient: neither a bound nor another loss's gradient."""
+        return not (self.bound or self.other_loss)
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -101,12 +108,15 @@ def gradient_call(name: str) -> tuple[str, dict]:
 def registry_methods() -> dict[str, BenchMethod]:
     """The rows of gd_torch.gradients.METHODS, under check's names ('numeric:central', ...)."""
     from ..gradients import METHODS
+    from ..model import resolve
 
+    lo, act = resolve(LOSS, ACTIVATION)
     out = {}
     for name, m in METHODS.items():
         lib = TENSOR_TIMED.get(name)
         workers = {dev: lib for dev in m.devices} if lib else {"cpu": "numpy"}
-        out[name] = BenchMethod(name, m.description, workers)
+        other = m.gradient_of is not None and m.gradient_of(lo, act)[1] != LOSS
+        out[name] = BenchMethod(name, m.description, workers, other_loss=other)
     return out
 
 

@@ -159,6 +159,10 @@ def _methods(asked: tuple[str, ...] | None) -> tuple[str, ...]:
     return ("floor",) * ("floor" not in methods) + methods + bare
 
 
+#: --retries at most: each retry re-times a whole cell (seconds to minutes at the largest sizes)
+MAX_RETRIES = 10
+
+
 def config(args: argparse.Namespace) -> Config:
     """Validate every option at the boundary; one GdTorchError for the first bad one."""
     base = QUICK if args.quick else FULL
@@ -171,6 +175,8 @@ def config(args: argparse.Namespace) -> Config:
     for flag, value, least in (("--threads", threads, 1), ("--seed", args.seed, 0), ("--retries", args.retries, 0)):
         if value < least:
             raise bad_value(flag, value, "a positive integer" if least else "a non-negative integer")
+    if args.retries > MAX_RETRIES:  # a cell timed again and again while the machine is busy measures the load
+        raise bad_value("--retries", args.retries, f"an integer from 0 to {MAX_RETRIES}")
     return Config(
         n=args.n or base["n"],
         d=args.d or base["d"],

@@ -53,7 +53,18 @@ def steps(job: dict, comm: dist.Comm) -> list:
         h = ops.numeric_steps(p, W, act, case["scheme"])
         c, scale_v = ops.column_scale(p, np.asarray(case["v"]))
         t = numeric.step_along(W.astype(np.float64), case["scheme"], c, p.n, scale_v)
-        out.append({"h": h.astype(np.float64).tolist(), "t": float(t)})
+        out.append({"h": h.astype(np.float64).tolist(), "t": float(t), "caller": _caller_steps(p, W, act, case)})
+    return out
+
+
+def _caller_steps(p, W, act, case: dict) -> list:
+    # each caller's step as this rank takes it, or the error refusing it (every rank alike)
+    out = []
+    for step in case["caller_steps"]:
+        try:
+            out.append(ops.numeric_steps(p, W, act, case["scheme"], step=step).astype(np.float64).tolist())
+        except gd_torch.GdTorchError as exc:
+            out.append(str(exc))
     return out
 
 

@@ -24,7 +24,7 @@ from conftest import TOLERANCES, away_from_kinks, pairs
 from test_check import KINK_W, KINK_X, KINK_Y
 
 import gd_torch
-from gd_torch import errormodel
+from gd_torch import GdTorchError, errormodel
 from gd_torch.distributed.launch import launch
 from gd_torch.gradients import numeric
 from gd_torch.model import resolve
@@ -191,7 +191,13 @@ ERROR_CASES = [
 def step_cases(problems) -> list[dict]:
     W = problems["W0"]
     v = np.random.default_rng(1).standard_normal(4)
-    cases = [{"data": f"rand-{dt}", "W": W.tolist(), "v": (v / np.linalg.norm(v)).tolist()} for dt in DTYPES]
+    # caller's steps: an ordinary one, and one that W takes but that moves z = X W beyond every bit
+    # of z (refused by the rule on X's column scales, which on K ranks are all ranks' maximum)
+    callers = [1e-6, 1e17]
+    cases = [
+        {"data": f"rand-{dt}", "W": W.tolist(), "v": (v / np.linalg.norm(v)).tolist(), "caller_steps": callers}
+        for dt in DTYPES
+    ]
     return [c | {"scheme": s} for c in cases for s in ("central", "richardson")]
 
 
@@ -283,6 +289,13 @@ def _task(ranks: dict, name: str) -> tuple[list, list]:
 # ---- gradients ------------------------------------------------------------------------------
 
 
+def _one_process_caller_steps(W, scheme: str, step: float, X) -> list | str:
+    try:
+        return numeric.caller_steps(W, scheme, step, X).astype(np.float64).tolist()
+    except GdTorchError as exc:
+        return str(exc)
+
+
 def test_k_ranks_take_the_steps_one_process_takes(ranks, problems):
     # column scales max_i |X_ij| MAX-all-reduced: the same z-space steps, bit for bit
     cases, results = _task(ranks, "steps")
@@ -291,6 +304,8 @@ def test_k_ranks_take_the_steps_one_process_takes(ranks, problems):
         X = X64.astype(case["data"].split("-")[1])
         W, v, scheme = np.asarray(case["W"], X.dtype), np.asarray(case["v"]), case["scheme"]
         assert got["h"] == numeric.default_steps(W, scheme, X).astype(np.float64).tolist()
+        assert got["caller"] == [_one_process_caller_steps(W, scheme, step, X) for step in case["caller_steps"]]
+        assert "step must be" in got["caller"][1]  # the z-move rule refuses 1e17 on every rank
         X, W = X.astype(np.float64), W.astype(np.float64)  # as numeric.for_check differences float32
         scale_v = float(numeric.column_scale((X @ v)[:, None])[0])
         assert got["t"] == numeric.step_along(W, scheme, numeric.column_scale(X), X.shape[0], scale_v)

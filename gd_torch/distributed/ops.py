@@ -92,13 +92,15 @@ def numeric_gradient(
 
 def numeric_steps(p: Part, W, act: Activation, scheme: str, step=None, rows=None, n=None) -> np.ndarray:
     """The steps h of numeric.estimate for all the data (or the mini-batch of ``rows`` on this
-    rank, ``n`` rows in all): the caller's ``step`` (checked by numeric.check_options), else
-    numeric.scaled_steps from the column scales of all ranks' rows, as one process takes them.
+    rank, ``n`` rows in all): the caller's ``step``, checked as one process checks it (the rules
+    on W, and the move of z against the column scales of all ranks' rows), else
+    numeric.scaled_steps from those column scales, as one process takes them.
     z = X W must have been checked finite first (ops.objective)."""
-    h = numeric.check_options(W, act, scheme=scheme, step=step)
+    numeric.check_options(W, act, scheme=scheme, step=step)
+    c = column_scale(p, rows=rows)[0]
     if step is not None:
-        return h
-    return numeric.scaled_steps(W, scheme, column_scale(p, rows=rows)[0], p.n if n is None else n)
+        return numeric.caller_steps(W, scheme, step, scale=c)
+    return numeric.scaled_steps(W, scheme, c, p.n if n is None else n)
 
 
 def column_scale(p: Part, v: np.ndarray | None = None, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:

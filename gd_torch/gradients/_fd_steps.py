@@ -73,16 +73,23 @@ def step_along(W: np.ndarray, scheme: str, c: np.ndarray, n: int, scale_v: float
 
 
 def caller_steps(
-    W: np.ndarray, scheme: str, step: Any, X: np.ndarray | None = None, *, rounding: bool = True
+    W: np.ndarray,
+    scheme: str,
+    step: Any,
+    X: np.ndarray | None = None,
+    *,
+    rounding: bool = True,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
     """The steps h (D,) in W's dtype: the default rule when ``step`` is None, else the caller's
     step, refused (a GdTorchError naming ``step``) unless each h_j lies in :func:`step_range`.
-    Without X only the rules on W are checked; ``rounding=False`` lets a step that W_j + h_j
-    rounds back to W_j through (gd_torch.steps sweeps into that region on purpose)."""
+    Without X (or its column scales ``scale``, where the rows are on other ranks) only the rules
+    on W are checked; ``rounding=False`` lets a step that W_j + h_j rounds back to W_j through
+    (gd_torch.steps sweeps into that region on purpose)."""
     if step is None:
         return default_steps(W, scheme, X)
     h = _parse_step(W, step)
-    lo, hi = step_range(W, scheme, X, rounding=rounding)
+    lo, hi = step_range(W, scheme, X, rounding=rounding, scale=scale)
     bad = np.flatnonzero(~((h >= lo) & (h <= hi)))
     if bad.size:
         j = int(bad[0])
@@ -100,7 +107,12 @@ _RANGE_RULE = (
 
 
 def step_range(
-    W: np.ndarray, scheme: str, X: np.ndarray | None = None, *, rounding: bool = True
+    W: np.ndarray,
+    scheme: str,
+    X: np.ndarray | None = None,
+    *,
+    rounding: bool = True,
+    scale: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The accepted caller's steps, per coordinate: lo_j <= h_j <= hi_j, both (D,) float64.
 
@@ -109,7 +121,8 @@ def step_range(
     smaller step has W_j + s h_j round back to W_j, and every difference is exactly 0 (the
     complex step W_j + i h_j never rounds back).
     hi_j: W_j + 2 h_j finite (the error estimate takes the doubled step); with X, c_j = max_i |X_ij|
-    and zeta = sum_j c_j |W_j| (the bound on |z_i|), the move of z along coordinate j, t = h_j c_j,
+    (or ``scale``: the c_j of rows held elsewhere, e.g. all ranks' maximum) and
+    zeta = sum_j c_j |W_j| (the bound on |z_i|), the move of z along coordinate j, t = h_j c_j,
     at most max(1, zeta) / u (u = eps of W's dtype): beyond it z_i + t keeps no bit of z_i
     (z_i + t == t for every i, the values of L no longer depend on W), and z + 2t finite.
     """
@@ -120,8 +133,8 @@ def step_range(
     if rounding and scheme != "complex":  # W_j + s h_j > W_j once s h_j reaches one spacing of W_j
         lo = np.maximum(lo, np.spacing(np.abs(W)).astype(np.float64) / (0.25 if scheme == "richardson" else 1.0))
     hi = (float(info.max) - w) / 2
-    if X is not None:
-        c = column_scale(X)
+    c = column_scale(X) if X is not None else scale
+    if c is not None:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             zeta = float(c @ w)
             move = min(max(1.0, zeta) / u, (float(info.max) - zeta) / 2)  # the largest z move t

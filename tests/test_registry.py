@@ -117,8 +117,12 @@ def test_autograd_is_torch_own_on_a_large_problem(monkeypatch):
     assert (np.abs(got - expected) <= tol).all(), (got, expected, tol)
 
 
-def test_the_blocked_gradient_is_bit_identical_whatever_the_thread_count(monkeypatch):
-    # 3e5 x 8 float64 (19 MB): blocked and threaded; the row groups must not follow the threads
+@pytest.mark.parametrize(
+    "method", ["analytic", "numeric:central", "numeric:forward", "numeric:richardson", "numeric:complex"]
+)
+def test_a_seeded_gradient_is_bit_identical_whatever_the_thread_count(monkeypatch, method):
+    # 3e5 x 8 float64 (19 MB): many row blocks, threaded; the row groups must not follow the threads
+    # (numeric summed into acc[block % workers] before its fixed groups)
     from gd_torch.gradients import _blas
 
     rng = np.random.default_rng(7)
@@ -128,5 +132,5 @@ def test_the_blocked_gradient_is_bit_identical_whatever_the_thread_count(monkeyp
     results = []
     for n in (1, 2, 3):
         monkeypatch.setattr(_blas, "workers", lambda n=n: n)
-        results.append(gd_torch.gradient(W, X, y, method="analytic"))
+        results.append(gd_torch.gradient(W, X, y, method=method))
     assert all(np.array_equal(results[0], r) for r in results[1:]), results

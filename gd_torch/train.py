@@ -209,25 +209,32 @@ class _StopRules:
 
 
 class _History:
-    # weights and losses per epoch, grown by doubling up to epochs + 1 rows (not preallocated at
-    # epochs x D); at a growth the old rows and the new array exist together: at most 1.5 times
-    # the final size (what gd_torch._fit_args estimates before training)
+    # weights and losses per epoch, grown up to epochs + 1 rows (not preallocated at epochs x D):
+    # doubling while that stays under a quarter of the final size, then straight to it, so that
+    # at a growth the old rows beside the new array never exceed 1.5 times the final size (what
+    # gd_torch._fit_args estimates before training)
     def __init__(self, W0: np.ndarray, rows: int | None = None) -> None:
         self.rows = rows
-        self.weights = np.empty((self._capacity(16), W0.shape[0]), dtype=W0.dtype)
+        start = rows if rows is not None and rows <= 2 * _FIRST_ROWS else _FIRST_ROWS
+        self.weights = np.empty((start, W0.shape[0]), dtype=W0.dtype)
         self.weights[0] = W0
         self.losses = np.empty(self.weights.shape[0], dtype=np.float64)
 
-    def _capacity(self, want: int) -> int:
-        return want if self.rows is None else max(1, min(want, self.rows))
+    def _grown(self, c: int) -> int:
+        # from c rows: 2c, or the final size once 4c reaches it (c < final / 2 then: c + final <= 1.5 final)
+        return 2 * c if self.rows is None or 4 * c < self.rows else self.rows
 
     def next_row(self, k: int) -> np.ndarray:
         if k + 1 >= self.weights.shape[0]:
-            n = self._capacity(2 * self.weights.shape[0])
+            n = self._grown(self.weights.shape[0])
             weights, losses = np.empty((n, self.weights.shape[1]), self.weights.dtype), np.empty(n)
             weights[: k + 1], losses[: k + 1] = self.weights[: k + 1], self.losses[: k + 1]
             self.weights, self.losses = weights, losses
         return self.weights[k + 1]
+
+
+#: rows of the history before its first growth
+_FIRST_ROWS = 16
 
 
 def _check_divergence(k: int, L: float, h: _History, alpha: float) -> None:

@@ -14,6 +14,7 @@ import resource
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from gd_torch import _memory
@@ -99,7 +100,27 @@ def test_the_history_grows_by_doubling_up_to_epochs_plus_one_rows():
 
     X, y = gd_torch.tutorial_data(20)
     r = gd_torch.fit(X, y, epochs=40)
-    assert r.weights_history.shape == (41, 3) and r.weights_history.base.shape == (41, 3)  # 16, 32, then 41
+    assert r.weights_history.shape == (41, 3) and r.weights_history.base.shape == (41, 3)  # 16, then 41
+
+
+@pytest.mark.parametrize("rows", [2, 17, 33, 63, 65, 129, 513, 1000, 1024, 4097])
+def test_the_history_never_holds_more_than_one_and_a_half_times_its_final_size(rows):
+    # what _fit_args estimates: the old rows beside the new array at a growth, <= 1.5 x final
+    import tracemalloc
+
+    from gd_torch.train import _History
+
+    d = 1000
+    tracemalloc.start()
+    try:
+        h = _History(np.zeros(d), rows)
+        for k in range(rows - 1):
+            h.next_row(k)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert h.weights.shape[0] == rows
+    assert peak <= 1.5 * rows * (d + 1) * 8 + (64 << 10), (rows, peak / (rows * (d + 1) * 8))
 
 
 def test_the_address_space_limit_counts_as_available_memory(monkeypatch):

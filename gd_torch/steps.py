@@ -221,7 +221,7 @@ def _sweep(W, X, y, lo: Loss, act: Activation, j: int, schemes: list[str], h: np
 
 def _error(W, X, y, lo, act, scheme: str, j: int, exact: float, step: Any) -> float:
     # the checker's finite difference at ``step`` (None: its default step), relative to the exact g
-    g = _numeric.estimate(W, X, y, lo, act, scheme=scheme, step=step).grad[j]
+    g = _numeric.estimate(W, X, y, lo, act, scheme=scheme, step=step, rounding=False).grad[j]
     return abs(float(g) - exact) / abs(exact)
 
 

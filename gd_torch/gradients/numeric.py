@@ -117,7 +117,7 @@ def estimate(
     batch: int | None = None,
     f_noise: float | None = None,
     f_rel: float = 0.0,
-    rounding: bool = False,
+    rounding: bool = True,
 ) -> NumericGradient:
     """The numeric gradient by ``scheme`` with its steps and error estimate; see the module docstring.
 
@@ -126,8 +126,8 @@ def estimate(
     coordinate j to at least f_rel * max |L| over the values subtracted for it, for where
     L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
     A caller's ``step`` must lie in :func:`gd_torch.gradients._fd_steps.step_range` on W and X;
-    ``rounding=False`` (the default here) still takes one that W_j + h_j rounds back to W_j (its
-    difference is 0): gd_torch.steps draws the error curve through that region on purpose.
+    ``rounding=False`` still takes one that W_j + h_j rounds back to W_j (its difference is 0):
+    gd_torch.steps asks for it, to draw the error curve through that region on purpose.
     """
     _options(W, act, scheme, batch)
     _finite_z(X, W)

@@ -16,8 +16,10 @@ from .. import _validate, errormodel
 from .._errors import bad_value
 
 SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
+#: the smallest step a scheme takes, as a fraction of h (Richardson's h / 4)
+SMALLEST_STEP: dict[str, float] = {"central": 1.0, "forward": 1.0, "richardson": 0.25, "complex": 1.0}
 #: the smallest default step, in units of u |W_j|: 64 ulps for the smallest step a scheme takes
-#: (Richardson's h / 4); none for the complex step, which subtracts nothing
+#: (64 / SMALLEST_STEP); none for the complex step, which subtracts nothing
 _MIN_ULPS: dict[str, float] = {"central": 64.0, "forward": 64.0, "richardson": 256.0, "complex": 0.0}
 #: schemes that subtract values of L (their step balances truncation against L's rounding noise)
 _SUBTRACTS: dict[str, bool] = {"central": True, "forward": True, "richardson": True, "complex": False}
@@ -131,7 +133,7 @@ def step_range(
     w = np.abs(W.astype(np.float64))
     lo = np.full(W.shape, float(info.tiny))
     if rounding and scheme != "complex":  # W_j + s h_j > W_j once s h_j reaches one spacing of W_j
-        lo = np.maximum(lo, np.spacing(np.abs(W)).astype(np.float64) / (0.25 if scheme == "richardson" else 1.0))
+        lo = np.maximum(lo, np.spacing(np.abs(W)).astype(np.float64) / SMALLEST_STEP[scheme])
     hi = (float(info.max) - w) / 2
     c = column_scale(X) if X is not None else scale
     if c is not None:

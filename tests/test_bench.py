@@ -509,3 +509,11 @@ def test_fastest_names_the_quickest_way_to_the_gradient_and_its_lead_bounds_excl
     assert fastest(rows) == "analytic (1.5x)"
     assert fastest(rows + [row("jax.jit", 1e-7, status="failed")]) == "analytic (1.5x)"
     assert fastest([row("floor", 1e-6)]) == "-"
+
+
+def test_every_row_of_the_plot_has_a_colour_of_its_own():
+    # the default cycle has ten colours: with 14 rows two methods shared each of four
+    from gd_torch.bench.render import _colors
+
+    series = [(m, "cpu") for m in bench_plan.catalog()] + [("autograd", "cuda"), ("jax.jit", "cuda")]
+    assert len(series) <= 20 and len(set(_colors(series).values())) == len(series)

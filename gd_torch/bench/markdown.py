@@ -3,7 +3,7 @@ times, training per epoch, the targets and the CUDA summary."""
 
 from __future__ import annotations
 
-from .plan import DTYPES, catalog
+from .plan import DTYPES, BenchMethod, catalog
 from .report import Result, Row, Rows, fmt_n, fmt_time
 
 
@@ -58,11 +58,10 @@ def _columns(grad: list[Row]) -> list[tuple[str, str]]:
     return sorted(cols, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else len(order)))
 
 
-def fastest(rows: list[Row]) -> str:
+def fastest(rows: list[Row], known: dict[str, BenchMethod]) -> str:
     """The fastest finished row of one cell and device that computes the problem's gradient
-    (bounds and the tutorial's rule, another loss's gradient, excluded) and its lead over the
-    next one: 'analytic (1.4x)'."""
-    known = catalog()
+    (bounds and the tutorial's rule, another loss's gradient, excluded; ``known``: the catalog)
+    and its lead over the next one: 'analytic (1.4x)'."""
     ways = sorted(
         (r for r in rows if r.ok and r.method in known and known[r.method].computes_the_gradient),
         key=lambda r: r.median_s,
@@ -90,13 +89,16 @@ def gradient_table(rows: Rows) -> list[str]:
         {(r.dtype, r.d, r.n) for r in grad}, key=lambda k: (DTYPES.index(k[0]) if k[0] in DTYPES else 9, k[1], k[2])
     )
     by_key = {r.key: r for r in grad}
+    known = catalog()
     for dtype, d, n in cells:
         line = [fmt_n(n), str(d), dtype]
         for dev in devices:
             fl = rows.ok(("gradient", "floor", dev, n, d, dtype))
             line.append(f"{fmt_time(fl.median_s)} ({fl.get('bandwidth_GBps'):.3g})" if fl else "-")
         line += [_cell(by_key.get(("gradient", m, dev, n, d, dtype))) for m, dev in cols]
-        line += [fastest([r for r in grad if (r.device, r.n, r.d, r.dtype) == (dev, n, d, dtype)]) for dev in devices]
+        for dev in devices:  # the cell's rows, by key
+            here = [r for m in known if (r := by_key.get(("gradient", m, dev, n, d, dtype))) is not None]
+            line.append(fastest(here, known))
         lines.append("| " + " | ".join(line) + " |")
     return lines  # fmt: skip
 

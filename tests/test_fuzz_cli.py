@@ -14,12 +14,10 @@ their owner in the reason.  Run with ``-s`` for the counts.
 from __future__ import annotations
 
 import os
-import signal
 from collections import Counter
 
 import pytest
-
-from gd_torch.cli import main
+from cli_run import main_within
 
 COUNTS: Counter[str] = Counter()
 DATA_COMMANDS = ("check", "explain", "landscape", "sweep", "train")
@@ -243,18 +241,9 @@ def run(tmp_path, monkeypatch, capsys, files):
     work.mkdir()
     monkeypatch.chdir(work)
 
-    def alarm(*_):  # a FIFO or a runaway allocation must fail the test, not hang the suite
-        raise TimeoutError("the command ran for more than 60 s")
-
     def call(argv: list[str]) -> tuple[int, str, str]:
         argv = [a.format(**files) if "{" in a else a for a in argv]
-        previous = signal.signal(signal.SIGALRM, alarm)
-        signal.alarm(60)
-        try:
-            code = main(argv)
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, previous)
+        code = main_within(argv)  # a FIFO or a runaway allocation fails the test, not hangs the suite
         out, err = capsys.readouterr()
         return code, out, err
 

@@ -114,8 +114,9 @@ def _fits(n: int, d: int, dt: np.dtype, shard_rows: int, out: str | Path) -> Non
     what = f"one chunk of {chunk} rows (float64, {CHUNK_ARRAYS} arrays of chunk x d at once)"
     _memory.at_most("d", d, (CHUNK_ARRAYS * chunk + 2) * 8, what)
     shards = -(-n // shard_rows)
-    if shards * SHARD_ENTRY_BYTES > (_memory.available_bytes() or float("inf")):
-        least = -(-n * SHARD_ENTRY_BYTES // max(1, _memory.available_bytes() or 1))
+    available = _memory.available_bytes()  # None: unknown, nothing refused
+    if available is not None and shards * SHARD_ENTRY_BYTES > available:
+        least = -(-n * SHARD_ENTRY_BYTES // max(1, available))
         raise bad_value("shard_rows", shard_rows, f"at least {least} here: {shards} shards' bookkeeping exceeds memory")
     _memory.disk_at_most("n", n, (d + 1) * dt.itemsize, f"the dataset (n x {d} {dt} and y)", out)
 

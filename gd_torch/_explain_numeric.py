@@ -57,7 +57,7 @@ def _stage(name: str, l, X, y, lo, values) -> tuple[Differences, np.ndarray]:
     # steps h = u^(1/3) max(1, |T|), two step sizes for the truncation error, and the rounding noise
     cross_entropy = lo.binary
     n = X.shape[0]
-    r = 1.0 if lo.reduction == "sum" else 1.0 / n
+    r = lo.from_total(1.0, n)  # each term's weight in L
     u = np.finfo(X.dtype).eps
     T = values[name]
     scale = np.maximum(1.0, np.abs(T))

@@ -124,7 +124,7 @@ def differences(v: dict[str, np.ndarray], g: dict[str, np.ndarray], X, y, lo: Lo
     """
     u = float(np.finfo(np.float64).eps)
     n = X.shape[0]
-    r = 1.0 if lo.reduction == "sum" else 1.0 / n
+    r = lo.from_total(1.0, n)  # each term's weight in L
     params = {k: v[k] for k in ("W1", "b1", "w2", "b2")}
 
     def terms_z2(z2):

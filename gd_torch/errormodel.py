@@ -164,7 +164,7 @@ def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 
     d = (sums.shape[0] - 3) // 2
     abs_sum, err_sum = sums[:d], sums[d : 2 * d]
     terms, pieces, d_ez = (float(v) for v in sums[2 * d :])
-    L, pieces = (terms / n, pieces / n) if lo.reduction == "mean" else (terms, pieces)
+    L, pieces = lo.from_total(terms, n), lo.from_total(pieces, n)
     with np.errstate(over="ignore", invalid="ignore"):
         exact = summed_error(abs_sum, err_sum, n, u, sub) + (ranks - 1) * u * abs_sum
         f_noise = loss_noise(L, pieces, d_ez, n, u, sub) + (ranks - 1) * u * abs(L)

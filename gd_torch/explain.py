@@ -207,7 +207,7 @@ def _saturated_dL_da(g: np.ndarray, z: np.ndarray, a: np.ndarray, y: np.ndarray,
     if not (lo.binary and at_edge.any()):
         return g
     ze, ye = z[at_edge], y[at_edge]
-    r = 1.0 / z.shape[0] if lo.reduction == "mean" else 1.0
+    r = lo.from_total(1.0, z.shape[0])  # each term's weight in L
     with np.errstate(over="ignore"):
         exact = np.where(ye == 0, 1 + np.exp(ze), -(1 + np.exp(-ze))) * r
     if not np.isfinite(exact).all():

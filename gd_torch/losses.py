@@ -82,9 +82,13 @@ class Loss:
         if self.terms_abs is None:
             object.__setattr__(self, "terms_abs", self._default_terms_abs)
 
+    def from_total(self, total: Any, n: int) -> Any:
+        """L from the sum of its n terms (or anything summed over the samples as L is): the total
+        itself for a sum, total / n for a mean."""
+        return total if self.reduction == "sum" else total / n
+
     def _default_dL_abs(self, a: Array, y: Array, n: int) -> Array:
-        m = 1 if self.reduction == "sum" else n
-        return np.abs(self.dL_da(a, y, n)) + 2 * (np.abs(a) + np.abs(y)) / m
+        return np.abs(self.dL_da(a, y, n)) + self.from_total(2 * (np.abs(a) + np.abs(y)), n)
 
     def _default_terms_abs(self, z: Array, a: Array, y: Array) -> Array:
         yc = _col(y, a)

@@ -132,7 +132,7 @@ def _directional(p: ops.Part, W, lo, act, v, scheme, model, scale):
             return total
 
         total = p.comm.reduce("the loss along v", partial, np.zeros(k, dtype=np.complex128 if cplx else np.float64))
-        return total if lo.reduction == "sum" else total / p.n
+        return lo.from_total(total, p.n)
 
     h = np.full(1, t, dtype=W.dtype)
     res = numeric.differences(np.zeros(1, dtype=W.dtype), L, p.n, scheme=scheme, h=h, **_noise(model))

@@ -104,5 +104,5 @@ def loss_and_gradient(p: Part, W, lo, act, e: Exact) -> tuple[float, np.ndarray 
         return total
 
     total = p.comm.reduce("the loss and gradient", partial, np.zeros(d + 2))
-    L = total[d] if lo.reduction == "sum" else total[d] / p.n
+    L = lo.from_total(total[d], p.n)
     return float(L), (None if total[d + 1] else total[:d].astype(p.dtype))

@@ -60,7 +60,7 @@ def loss_values(p: Part, Wb: np.ndarray, lo: Loss, act: Activation, rows: np.nda
 
     like = np.zeros(k, dtype=np.complex128 if cplx else np.float64)
     total = p.comm.reduce("the loss", partial, like)
-    return total if lo.reduction == "sum" else total / (p.n if n is None else n)
+    return lo.from_total(total, p.n if n is None else n)
 
 
 def objective(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> float:
@@ -74,7 +74,7 @@ def objective(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> float:
         return np.array([total])
 
     total = float(p.comm.reduce("the loss", partial, np.zeros(1))[0])
-    return total if lo.reduction == "sum" else total / p.n
+    return lo.from_total(total, p.n)
 
 
 def numeric_gradient(

@@ -100,7 +100,7 @@ def _evaluate_blocked(Wb, X, y, lo, act):
 
     _blas.parallel(group, groups, workers)
     total = np.add.reduce(acc, axis=0)
-    return total if lo.reduction == "sum" else total / n
+    return lo.from_total(total, n)
 
 
 def terms_sum(Wb: np.ndarray, Xb: np.ndarray, yb: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:

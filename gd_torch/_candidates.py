@@ -14,6 +14,7 @@ from functools import partial
 
 import numpy as np
 
+from .gradients import tutorial as _tutorial
 from .model import Activation, Loss
 
 
@@ -136,7 +137,7 @@ def candidates(lo: Loss, act: Activation, y: np.ndarray) -> list[Candidate]:
     p = Problem(lo, act, y, y.shape[0])
     tutorial = (
         "the mean-BCE gradient (the tutorial's formula)"
-        if act.name == "sigmoid"
+        if _tutorial.gradient_of(lo, act)[1] == "bce"  # what the tutorial's rule is, said once there
         else "the tutorial's formula (with the sigmoid it is the mean-BCE gradient)"
     )
     return [

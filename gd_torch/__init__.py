@@ -8,6 +8,9 @@
 True
 """
 
+#: the one place the version is written: pyproject.toml reads it (tool.setuptools.dynamic)
+__version__ = "0.1.0"
+
 from ._errors import GdTorchError, TrainingDiverged
 from .check import CheckReport, check
 from .data import load_csv, tutorial_data

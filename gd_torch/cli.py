@@ -15,8 +15,8 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 
+from . import __version__
 from ._errors import GdTorchError
 
 #: sub-command -> (module in gd_torch.commands, one-line help)
@@ -51,11 +51,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def version() -> str:
-    """The installed package's version, from its metadata."""
-    try:
-        return metadata.version("gd-torch")
-    except metadata.PackageNotFoundError:
-        return "unknown (gd_torch is imported from a folder, not installed)"
+    """The package's version, ``gd_torch.__version__`` (the installed metadata is built from it)."""
+    return __version__
 
 
 def build_parser() -> argparse.ArgumentParser:

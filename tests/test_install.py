@@ -3,6 +3,7 @@ gd-torch bench's options coming from the package (not from a checkout's benchmar
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -23,6 +24,12 @@ def test_python_dash_m_gd_torch_is_the_cli_from_any_folder(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"gd-torch {version('gd-torch')}\n"
     assert not list(tmp_path.iterdir())
+
+
+def test_the_package_has_a_version_and_the_metadata_is_built_from_it():
+    # gd_torch.__version__ is the one place the version is written (pyproject reads it)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", gd_torch.__version__)
+    assert gd_torch.__version__ == version("gd-torch")
 
 
 def test_the_package_ships_py_typed_and_declares_it():

@@ -40,6 +40,14 @@ def own_part(text: str, flag: str, kind: type) -> Any:
     return _user_code.load(text, flag, kind, f"a gd_torch.{kind.__name__}")
 
 
+def parts(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The run's (loss, activation): --loss and --activation as given (registered names), or the
+    gd_torch.Loss / gd_torch.Activation objects their FILE.py:NAME define."""
+    from ..model import Activation, Loss
+
+    return own_part(args.loss, "--loss", Loss), own_part(args.activation, "--activation", Activation)
+
+
 def method_names() -> tuple[str, ...]:
     """The gradient method names every command accepts (check --methods, train and landscape
     --method, sweep --methods): the registry's names and their aliases ('numeric')."""

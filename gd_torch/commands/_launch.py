@@ -29,6 +29,7 @@ from ..cli import _name_flag
 from ..distributed.comm import exit_after_failure, failure_line
 from ..gradients import _device, lookup
 from ..model import init_weights
+from . import _common, _user_code
 from ._common import load_data, output_folder, positive_float, positive_int, print_written
 
 
@@ -124,6 +125,19 @@ def _before_train(args: argparse.Namespace) -> None:
 def _before_check(args: argparse.Namespace) -> None:
     if args.device != "cpu":  # the methods run per block on the CPU; the ranks all-reduce over gloo
         raise bad_value("--device", args.device, "'cpu' for a check on a dataset folder or several ranks")
+    if args.gradient is not None and Path(args.dataset).is_dir():
+        raise GdTorchError(
+            f"--gradient {args.gradient} cannot be checked on --dataset {args.dataset}, a dataset folder: your "
+            "NAME(W, X, y) takes X in memory, and a folder is read in row blocks because X need not fit in "
+            "memory; check your gradient on a CSV (or blobs), with or without --workers"
+        )
+    _gradient(args)  # a file that cannot be loaded is refused before any rank starts
+    _common.parts(args)
+
+
+def _gradient(args: argparse.Namespace) -> list:
+    # the user's --gradient, loaded ([] without one)
+    return [] if args.gradient is None else [_user_code.load(args.gradient, "--gradient")]
 
 
 _BEFORE = {"train": _before_train, "check": _before_check}
@@ -246,13 +260,14 @@ def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None
 def _check(args: argparse.Namespace, comm: distributed.Comm) -> int:
     data, desc = _data(args)
     W = init_weights(data.d, "uniform", args.seed, data.dtype)
+    loss, activation = _common.parts(args)
     report = distributed.check(
         W,
         data,
         comm,
-        loss=args.loss,
-        activation=args.activation,
-        methods=list(args.methods),
+        loss=loss,
+        activation=activation,
+        methods=[*args.methods, *_gradient(args)],
         mode=args.mode,
         seed=args.seed,
     )

@@ -1,0 +1,154 @@
+"""The user's own code (a gradient g(W, X, y), an Activation, a Loss, a FILE.py:NAME on the
+command line): checked on every path, never able to change the caller's data, and a failure of
+it is one GdTorchError (one line, exit 2 on the command line) naming it, never a verdict."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import gd_torch
+from gd_torch import GdTorchError, ooc
+from gd_torch.distributed import check as dist_check
+from tests.cli_run import main_within
+
+
+@pytest.fixture
+def problem():
+    X, y = gd_torch.tutorial_data()
+    return gd_torch.init_weights(3, seed=0), X, y
+
+
+def good(W, X, y):
+    # dL/dW = X^T [2 (a - y) a (1 - a)] for L = sum_i (a_i - y_i)^2, a = sigmoid(X W)
+    a = 1 / (1 + np.exp(-(X @ W)))
+    return X.T @ (2 * (a - y) * a * (1 - a))
+
+
+def huge(W, X, y):
+    return np.full_like(W, 1e6)
+
+
+def _one_line_exit_2(argv, capsys) -> str:
+    assert main_within(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def _file(tmp_path, body: str, name: str = "mine.py"):
+    path = tmp_path / name
+    path.write_text("import sys\nimport numpy as np\nimport gd_torch\n\n" + body)
+    return path
+
+
+GRADIENTS = (
+    "def good(W, X, y):\n    a = 1 / (1 + np.exp(-(X @ W)))\n    return X.T @ (2 * (a - y) * a * (1 - a))\n\n"
+    "def huge(W, X, y):\n    return np.full_like(W, 1e6)\n"
+)
+
+
+# ---- the user's gradient on the out-of-core and distributed paths ------------------------
+
+
+def test_a_user_gradient_is_checked_on_in_memory_arrays_in_row_blocks(problem):
+    W, X, y = problem
+    data = ooc.Arrays(X, y, budget=4096)  # several row blocks
+    r = dist_check(W, data, methods=["analytic", "numeric", good])
+    assert r.ok and list(r.gradients) == ["analytic", "numeric", "good"]
+    r = dist_check(W, data, methods=["analytic", "numeric", huge])
+    assert not r.ok and r.odd_one_out == "huge"
+    r = dist_check(W, data, methods=["analytic", huge], mode="directional")
+    assert not r.ok
+
+
+def test_a_user_gradient_on_a_dataset_folder_is_refused_naming_both_flags(tmp_path, capsys, problem):
+    _, X, y = problem
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "X.npy", X)
+    np.save(tmp_path / "d" / "y.npy", y)
+    path = _file(tmp_path, GRADIENTS)
+    err = _one_line_exit_2(["check", "--dataset", str(tmp_path / "d"), "--gradient", f"{path}:huge"], capsys)
+    assert "--gradient" in err and "--dataset" in err and "takes X in memory" in err
+    with pytest.raises(GdTorchError, match=r"^methods must be built-in method names on the dataset folder"):
+        dist_check(None, ooc.open_dataset(tmp_path / "d"), methods=["analytic", huge])
+
+
+def test_cli_workers_checks_the_user_gradient(tmp_path, capfd, problem):
+    _, X, y = problem
+    csv = tmp_path / "d.csv"
+    np.savetxt(csv, np.column_stack([X[:, 1:], y]), delimiter=",", header="x1,x2,label", comments="")
+    path = _file(tmp_path, GRADIENTS)
+    argv = ["check", "--dataset", str(csv), "--label", "label", "--workers", "2", "--timeout", "30"]
+    assert main_within([*argv, "--gradient", f"{path}:huge"], 120) == 1
+    out, _ = capfd.readouterr()
+    assert out.count("FAIL: huge disagrees with") == 1, out
+
+
+# ---- the caller's data is read-only to the user's code -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "X -= X.mean(0)",  # centres the caller's X
+        "y[y == 0] = -1",  # relabels the caller's y
+        "X[:] = 0",  # a zero 'gradient' after zeroing X used to pass as OK
+        "W += 1",
+    ],
+)
+def test_a_user_gradient_cannot_change_the_callers_data(problem, body):
+    W, X, y = problem
+    saved = W.copy(), X.copy(), y.copy()
+    scope: dict = {"np": np}
+    exec(f"def writer(W, X, y):\n    {body}\n    return np.zeros_like(W)\n", scope)
+    with pytest.raises(GdTorchError, match=r"^your function writer\(W, X, y\) raised ValueError: .*read-only.*copy"):
+        gd_torch.check(W, X, y, methods=("analytic", "numeric", scope["writer"]))
+    for before, after in zip(saved, (W, X, y), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert X.flags.writeable and W.flags.writeable  # the caller's own arrays stay writeable
+
+
+# ---- a crash is an error naming the function, not a verdict ---------------------------------
+
+
+def test_a_user_gradient_that_raises_is_an_error_chained_from_its_exception(problem):
+    def boom(W, X, y):
+        raise RuntimeError("no luck\non two lines")
+
+    with pytest.raises(
+        GdTorchError, match=r"^your function boom\(W, X, y\) raised RuntimeError: no luck on two lines$"
+    ) as info:
+        gd_torch.check(*problem, methods=("analytic", boom))
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (
+            "def f(W):\n    return W\n",
+            r"your function f\(W, X, y\) raised TypeError: f\(\) takes 1 positional argument",
+        ),
+        ("def f(W, X, y):\n    raise KeyError('k')\n", r"your function f\(W, X, y\) raised KeyError: 'k'"),
+        ("def f(W, X, y):\n    sys.exit(0)\n", r"your function f\(W, X, y\) exited with status 0"),
+        ("def f(W, X, y):\n    return None\n", r"your gradient 'f' must be of W's shape \(3,\); got None"),
+        ("def f(W, X, y):\n    return [1.0, [2.0, 3.0], 4.0]\n", r"your gradient 'f' must be an array of W's shape"),
+        ("def f(W, X, y):\n    return W * 1j\n", r"your gradient 'f' must be real numbers"),
+        ("sys.exit(0)\n", r"--gradient: importing .* failed: the file exited with status 0 while loading"),
+        ("raise SystemExit('bye')\n", r"--gradient: importing .* failed: the file exited with status 'bye'"),
+    ],
+)
+def test_cli_a_user_gradient_that_fails_is_one_line_and_exit_2(tmp_path, capsys, body, match):
+    path = _file(tmp_path, body)
+    err = _one_line_exit_2(["check", "--gradient", f"{path}:f"], capsys)
+    assert re.search(match, err), err
+
+
+def test_a_mapping_among_the_method_names(problem):
+    r = gd_torch.check(*problem, methods=("analytic", {"mine": good}))
+    assert r.ok and list(r.gradients) == ["analytic", "mine"]
+    r = gd_torch.check(*problem, methods=("analytic", "numeric", {"big": huge}))
+    assert not r.ok and r.odd_one_out == "big"

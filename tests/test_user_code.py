@@ -152,3 +152,103 @@ def test_a_mapping_among_the_method_names(problem):
     assert r.ok and list(r.gradients) == ["analytic", "mine"]
     r = gd_torch.check(*problem, methods=("analytic", "numeric", {"big": huge}))
     assert not r.ok and r.odd_one_out == "big"
+
+
+# ---- the outputs of a user's Activation and Loss are validated -----------------------------
+
+
+def _activation(**kw):
+    fields = dict(
+        f=lambda z: z / (1 + np.abs(z)),
+        df=lambda z, a: 1 / (1 + np.abs(z)) ** 2,
+        formula="a = z / (1 + |z|)",
+        dformula="da/dz = 1 / (1 + |z|)^2",
+        smooth=False,
+        torch_f=lambda z: z / (1 + z.abs()),
+    )
+    return gd_torch.Activation("softsign", **{**fields, **kw})
+
+
+def _loss(**kw):
+    fields = dict(
+        terms=lambda z, a, y: (a - y) ** 2,
+        reduction="sum",
+        dL_da=lambda a, y, n: 2 * (a - y),
+        formula="L = sum_i (a_i - y_i)^2",
+        dformula="dL/da = 2 (a - y)",
+        torch_terms=lambda z, a, y: (a - y) ** 2,
+    )
+    return gd_torch.Loss("my-sse", **{**fields, **kw})
+
+
+BAD_PARTS = {
+    "f returns z[:1]": (
+        dict(activation=_activation(f=lambda z: z[:1])),
+        r"^your Activation 'softsign': its f\(z\) must return an array of z's shape \(250,\); got an array of shape \(1,\)$",
+    ),
+    "df returns shape (1,)": (
+        dict(activation=_activation(df=lambda z, a: np.ones(1))),
+        r"^your Activation 'softsign': its df\(z, a\) must return an array of z's shape \(250,\)",
+    ),
+    "f returns complex": (
+        dict(activation=_activation(f=lambda z: z * (1 + 0j))),
+        r"^your Activation 'softsign': its f\(z\) must return real numbers .*; got an array of dtype complex128$",
+    ),
+    "df returns None": (
+        dict(activation=_activation(df=lambda z, a: None)),
+        r"^your Activation 'softsign': its df\(z, a\) must return an array of z's shape \(250,\); got None$",
+    ),
+    "f returns NaN": (
+        dict(activation=_activation(f=lambda z: z * np.nan)),
+        r"^your Activation 'softsign': its f\(z\) must return finite values for finite input; got nan at z\[0\] = ",
+    ),
+    "f writes into z": (
+        dict(activation=_activation(f=lambda z: np.multiply(z, 0.5, out=z))),
+        r"^your Activation 'softsign': its f\(z\) raised ValueError: .*read-only",
+    ),
+    "terms returns a list": (
+        dict(loss=_loss(terms=lambda z, a, y: [0.0, 1.0])),
+        r"^your Loss 'my-sse': its terms\(z, a, y\) must return an array of z's shape \(250,\); got an array of shape \(2,\)$",
+    ),
+    "terms returns complex": (
+        dict(loss=_loss(terms=lambda z, a, y: (a - y) ** 2 + 0j)),
+        r"^your Loss 'my-sse': its terms\(z, a, y\) must return real numbers",
+    ),
+    "dL_da returns a scalar": (
+        dict(loss=_loss(dL_da=lambda a, y, n: 2.0)),
+        r"^your Loss 'my-sse': its dL_da\(a, y, n\) must return an array of a's shape \(250,\); got an array of shape \(\)$",
+    ),
+    "dL_da raises": (
+        dict(loss=_loss(dL_da=lambda a, y, n: 1 / 0)),
+        r"^your Loss 'my-sse': its dL_da\(a, y, n\) raised ZeroDivisionError: division by zero$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PARTS))
+def test_a_parts_wrong_output_is_an_error_naming_the_part_and_callable(problem, case):
+    parts, match = BAD_PARTS[case]
+    W, X, y = problem
+    saved = X.copy()
+    with pytest.raises(GdTorchError, match=match):
+        gd_torch.check(W, X, y, methods=("analytic", "numeric"), **parts)
+    np.testing.assert_array_equal(X, saved)
+
+
+def test_the_loss_docstring_example_runs_in_check(problem):
+    # the pseudo-huber example in gd_torch.Loss's docstring, run as written (its terms take a
+    # and y of one shape; the finite differences evaluate it on (n, k) arrays)
+    text = gd_torch.Loss.__doc__
+    start = text.index("pseudo_huber = ")
+    block = text[start : text.index("\n\n", start)]
+    scope: dict = {"np": np, "gd_torch": gd_torch}
+    exec(block, scope)
+    report = gd_torch.check(*problem, loss=scope["pseudo_huber"], methods=("analytic", "autograd", "numeric"))
+    assert report.ok, str(report)
+
+
+def test_a_right_part_is_unchanged_by_the_checks(problem):
+    W, X, y = problem
+    mine = gd_torch.gradient(W, X, y, loss=_loss(), activation="sigmoid")
+    np.testing.assert_allclose(mine, gd_torch.gradient(W, X, y, loss="sse"), rtol=1e-14)
+    assert gd_torch.check(W, X, y, activation=_activation(), loss=_loss()).ok

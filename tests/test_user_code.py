@@ -252,3 +252,40 @@ def test_a_right_part_is_unchanged_by_the_checks(problem):
     mine = gd_torch.gradient(W, X, y, loss=_loss(), activation="sigmoid")
     np.testing.assert_allclose(mine, gd_torch.gradient(W, X, y, loss="sse"), rtol=1e-14)
     assert gd_torch.check(W, X, y, activation=_activation(), loss=_loss()).ok
+
+
+# ---- --activation / --loss FILE.py:NAME in every command that takes them -------------------
+
+PARTS_FILE = (
+    "softsign = gd_torch.Activation('softsign', f=lambda z: z / (1 + np.abs(z)),\n"
+    "    df=lambda z, a: 1 / (1 + np.abs(z)) ** 2, formula='a = z / (1 + |z|)',\n"
+    "    dformula='da/dz = 1 / (1 + |z|)^2', smooth=False, torch_f=lambda z: z / (1 + z.abs()))\n"
+    "my_sse = gd_torch.Loss('my-sse', terms=lambda z, a, y: (a - y) ** 2, reduction='sum',\n"
+    "    dL_da=lambda a, y, n: 2 * (a - y), formula='L = sum_i (a_i - y_i)^2', dformula='dL/da = 2 (a - y)',\n    torch_terms=lambda z, a, y: (a - y) ** 2)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["train", "--epochs", "3", "--no-plots", "--method", "analytic"], "the gradient of L = sum_i (a_i - y_i)^2"),
+        (["explain"], "softsign"),
+        (["landscape", "--epochs", "3", "--resolution", "8", "--surfaces", "sse"], "loss=my-sse"),
+        (["sweep", "--epochs", "2", "--seeds", "1", "--alphas", "0.1", "--no-plots"], "activation softsign"),
+    ],
+)
+def test_cli_own_parts_in_every_command(tmp_path, capsys, argv, shown):
+    path = _file(tmp_path, PARTS_FILE, "parts.py")
+    with_loss = [] if argv[0] == "sweep" else ["--loss", f"{path}:my_sse"]
+    out_dir = [] if "--no-plots" in argv or argv[0] == "explain" else ["--out", str(tmp_path / "o")]
+    code = main_within([*argv, "--activation", f"{path}:softsign", *with_loss, *out_dir], 120)
+    out, err = capsys.readouterr()
+    assert code in (0, 1) and err == "", err
+    assert shown in out, out
+
+
+@pytest.mark.parametrize("command", ["train", "explain", "landscape", "sweep"])
+def test_cli_a_part_file_that_cannot_be_loaded_is_one_line_in_every_command(tmp_path, capsys, command):
+    path = _file(tmp_path, "sys.exit(0)\n", "parts.py")
+    err = _one_line_exit_2([command, "--activation", f"{path}:softsign"], capsys)
+    assert "--activation: importing" in err and "exited with status 0" in err

@@ -120,6 +120,7 @@ def _before_train(args: argparse.Namespace) -> None:
     # what in-memory train refuses before any work, refused here before any rank starts
     m = lookup(args.method)
     _device.check(args.device, m.name, m.devices)
+    _common.parts(args)  # a --loss/--activation FILE.py:NAME that cannot be loaded, before any rank starts
 
 
 def _before_check(args: argparse.Namespace) -> None:
@@ -167,6 +168,7 @@ def _describe(data: ooc.Dataset, comm: distributed.Comm, args: argparse.Namespac
 def _train(args: argparse.Namespace, comm: distributed.Comm) -> int:
     from . import train as cmd
 
+    _common.use_parts(args)
     data, desc = _data(args)
     if args.batch_size is not None and args.batch_size > data.n:
         raise bad_value("--batch-size", args.batch_size, f"at most the number of samples, {data.n}")
@@ -212,7 +214,9 @@ def _pictures(out: OutputFolder, args: argparse.Namespace, r: distributed.Run, w
     from .. import plots
 
     title = f"Training loss ({args.method} gradient, alpha={args.alpha:g}, {world} rank(s))"
-    plots.plot_loss(r.loss_history, out.file("loss.png"), title=title, ylabel=f"loss ({args.loss})")
+    plots.plot_loss(
+        r.loss_history, out.file("loss.png"), title=title, ylabel=f"loss ({getattr(args.loss, 'name', args.loss)})"
+    )
     print("no boundary.png/boundary.gif: they draw every sample, and a dataset folder or ranks keep them on disk")
 
 
@@ -233,7 +237,7 @@ def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distribut
     stop_text = f"stopped after {r.epochs_run} epochs: {why()}" if why else f"ran all {r.epochs_run} epochs"
     after = f"after epoch #{r.epochs_run}'s update" if r.epochs_run else "at the initial weights"
     print(
-        f"final: loss={r.loss_history[-1]:.7f} ({args.loss}) {after}, accuracy={r.final_accuracy:.4f} "
+        f"final: loss={r.loss_history[-1]:.7f} ({getattr(args.loss, 'name', args.loss)}) {after}, accuracy={r.final_accuracy:.4f} "
         f"({round(r.final_accuracy * n)}/{n}; label 1 where activation >= 0.5); {stop_text}"
     )
     print(f"final W: {np.array2string(r.weights, precision=6)} (identical on every rank)")
@@ -241,7 +245,7 @@ def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distribut
 
 def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None:
     # the ten samples the in-memory run shows (the same seeded draw), read from the data
-    from ..model import ACTIVATIONS
+    from ..model import resolve
     from ..train import predict_labels
 
     rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(2,)))
@@ -249,7 +253,7 @@ def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None
     order = np.argsort(picks)
     X, y = data.take(picks[order])
     a = np.empty(picks.shape[0])
-    a[order] = ACTIVATIONS[args.activation].f(X @ W)
+    a[order] = resolve(args.loss, args.activation)[1].f(X @ W)
     labels = np.empty(picks.shape[0], dtype=np.float64)
     labels[order] = y
     print(f"{len(picks)} samples chosen with seed {args.seed}:")

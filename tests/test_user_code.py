@@ -71,7 +71,7 @@ def test_a_user_gradient_on_a_dataset_folder_is_refused_naming_both_flags(tmp_pa
     np.save(tmp_path / "d" / "y.npy", y)
     path = _file(tmp_path, GRADIENTS)
     err = _one_line_exit_2(["check", "--dataset", str(tmp_path / "d"), "--gradient", f"{path}:huge"], capsys)
-    assert "--gradient" in err and "--dataset" in err and "takes X in memory" in err
+    assert "--gradient" in err and "--dataset" in err and "your huge(W, X, y) takes X in memory" in err
     with pytest.raises(GdTorchError, match=r"^methods must be built-in method names on the dataset folder"):
         dist_check(None, ooc.open_dataset(tmp_path / "d"), methods=["analytic", huge])
 

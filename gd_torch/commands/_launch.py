@@ -127,9 +127,10 @@ def _before_check(args: argparse.Namespace) -> None:
     if args.device != "cpu":  # the methods run per block on the CPU; the ranks all-reduce over gloo
         raise bad_value("--device", args.device, "'cpu' for a check on a dataset folder or several ranks")
     if args.gradient is not None and Path(args.dataset).is_dir():
+        name = args.gradient.rpartition(":")[2]
         raise GdTorchError(
             f"--gradient {args.gradient} cannot be checked on --dataset {args.dataset}, a dataset folder: your "
-            "NAME(W, X, y) takes X in memory, and a folder is read in row blocks because X need not fit in "
+            f"{name}(W, X, y) takes X in memory, and a folder is read in row blocks because X need not fit in "
             "memory; check your gradient on a CSV (or blobs), with or without --workers"
         )
     _gradient(args)  # a file that cannot be loaded is refused before any rank starts

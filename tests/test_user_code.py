@@ -272,6 +272,7 @@ PARTS_FILE = (
         (["explain"], "softsign"),
         (["landscape", "--epochs", "3", "--resolution", "8", "--surfaces", "sse"], "loss=my-sse"),
         (["sweep", "--epochs", "2", "--seeds", "1", "--alphas", "0.1", "--no-plots"], "activation softsign"),
+        (["steps", "--dtype", "float64"], "of loss=my-sse, activation=softsign"),
     ],
 )
 def test_cli_own_parts_in_every_command(tmp_path, capsys, argv, shown):
@@ -284,7 +285,7 @@ def test_cli_own_parts_in_every_command(tmp_path, capsys, argv, shown):
     assert shown in out, out
 
 
-@pytest.mark.parametrize("command", ["train", "explain", "landscape", "sweep"])
+@pytest.mark.parametrize("command", ["train", "explain", "landscape", "sweep", "steps"])
 def test_cli_a_part_file_that_cannot_be_loaded_is_one_line_in_every_command(tmp_path, capsys, command):
     path = _file(tmp_path, "sys.exit(0)\n", "parts.py")
     err = _one_line_exit_2([command, "--activation", f"{path}:softsign"], capsys)

@@ -85,7 +85,9 @@ class Activation:
             torch_f=lambda z: z / (1 + z.abs()))
 
     ``f(z)`` and ``df(z, a)`` work elementwise on numpy arrays of shape (n,) or (n, k) (and on
-    complex ones if ``smooth`` is True and the complex step is to be used); ``torch_f`` is f on
+    complex ones if ``smooth`` is True and the complex step is to be used; a user's get read-only
+    arrays and each output is checked: of z's shape, real for real z, finite where z is, by
+    gd_torch._parts.checked); ``torch_f`` is f on
     torch tensors, needed by ``method='autograd'`` only.  ``df_abs(z, a)`` is the size of df's
     pieces before they cancel, for the rounding-error model: the default, |df| + 1, charges
     one unit of rounding on top of the derivative's size (right for derivatives formed as

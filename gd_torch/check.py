@@ -69,8 +69,11 @@ def check(
 
     methods : names from gd_torch.METHODS ('numeric' is 'numeric:central'), and your own
         gradients: a callable ``g(W, X, y) -> array of W's shape`` (named by its ``__name__``),
-        a precomputed array, or a ``{name: callable or array}`` mapping.  Yours are held to the
-        rounding error of the exact formula, like analytic and autograd.
+        a precomputed array, or a ``{name: callable or array}`` mapping (the whole of ``methods``,
+        or one item of the sequence: ``("analytic", {"mine": f})``).  Yours are held to the
+        rounding error of the exact formula, like analytic and autograd, and get read-only
+        views of W, X and y; one that raises or returns anything but a finite real array of
+        W's shape is a GdTorchError naming it.
     mode : 'full' compares every coordinate; 'directional' compares v . g along one random unit
         vector v (seeded by ``seed``), costing O(1) objective evaluations whatever D is.
     device : passed to the methods that run on torch (autograd).
@@ -132,7 +135,10 @@ def _named(methods: Any) -> list[tuple[str | None, Any]]:
         return [(str(k) if isinstance(k, str) else k, v) for k, v in methods.items()]
     if isinstance(methods, str) or not isinstance(methods, Sequence):
         raise bad_value("methods", methods, "at least two method names to compare (or your gradients), in a sequence")
-    return [(spec if isinstance(spec, str) else None, spec) for spec in methods]
+    named: list[tuple[str | None, Any]] = []
+    for spec in methods:  # a {name: gradient} mapping among the names adds its gradients under their names
+        named.extend(_named(spec) if isinstance(spec, Mapping) else [(spec if isinstance(spec, str) else None, spec)])
+    return named
 
 
 def _alias_text() -> str:

@@ -40,9 +40,13 @@ class Loss:
             formula="L = mean_i sqrt(1 + (a_i - y_i)^2) - 1", dformula="dL/da = (a - y) / sqrt(1 + (a - y)^2) / N",
             torch_terms=lambda z, a, y: (1 + (a - y) ** 2).sqrt() - 1)
 
-    ``terms(z, a, y)`` gives the per-sample terms (arrays of shape (n,) or (n, k); y broadcasts
-    along axis 0), ``dL_da(a, y, n)`` the derivative of the reduced loss, with n the number of
-    samples; ``torch_terms`` the terms on torch tensors, needed by ``method='autograd'`` only.
+    ``terms(z, a, y)`` gives the per-sample terms, ``dL_da(a, y, n)`` the derivative of the
+    reduced loss, with n the number of samples; ``torch_terms`` the terms on torch tensors,
+    needed by ``method='autograd'`` only.  A user's loss gets z, a and y as arrays of one shape
+    (n,), read-only (on k weight vectors at once, as finite differences evaluate them, it is
+    called once per column), and each output is checked: of a's shape, real, finite where the
+    input is (gd_torch._parts.checked); the built-ins also take (n, k) arrays, y broadcasting
+    along axis 0.
     For the rounding-error model, ``dL_abs`` and ``terms_abs`` give the size of the pieces of
     dL/da and of each term before they cancel; the defaults charge the rounding of a (u |a|)
     and of y through the term's own slope: ``terms_abs = |l| + (|a| + |y|) |dl/da|`` and

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _finite, _memory, _validate
 from ._errors import bad_value
+from ._parts import checked
 from .activations import ACTIVATIONS, Activation, identity, relu, sigmoid, softplus, tanh
 from .losses import LOSSES, Loss
 
@@ -54,8 +55,8 @@ def resolve(loss: str | Loss, activation: str | Activation) -> tuple[Loss, Activ
 
 
 def _part(name: str, value: Any, registry: dict[str, Any], kind: type) -> Any:
-    if isinstance(value, kind):
-        return value
+    if isinstance(value, kind):  # a user's own part: its callables checked at this boundary
+        return value if registry.get(value.name) is value else checked(value)
     if not isinstance(value, str) or value not in registry:
         accepted = "one of " + ", ".join(map(repr, registry)) + f" or a gd_torch.{kind.__name__}"
         raise bad_value(name, value, accepted)

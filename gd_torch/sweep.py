@@ -23,7 +23,7 @@ import numpy as np
 from . import _memory, _validate
 from ._errors import GdTorchError, bad_value
 from .gradients import gradient_function
-from .model import ACTIVATIONS, init_weights
+from .model import init_weights, resolve
 from .train import fit
 
 #: a run counts as trained when its final accuracy reaches this
@@ -114,7 +114,7 @@ def sweep(
     losses: Sequence[str] = ("sse",),
     alphas: Sequence[float] = (0.001, 0.01, 0.1, 1.0),
     seeds: Sequence[int] = tuple(range(10)),
-    activation: str = "sigmoid",
+    activation: Any = "sigmoid",
     epochs: int = 100,
     batch_size: int | None = None,
     init: str = "uniform",
@@ -128,7 +128,7 @@ def sweep(
         runs with every loss (the tutorial's rule ignores the loss for its step, and the loss
         is then only what is reported)
     alphas : distinct finite learning rates > 0; seeds : distinct integers >= 0, the seeds of
-        the initial weights; the rest as :func:`gd_torch.fit`
+        the initial weights; activation a name or a gd_torch.Activation; the rest as :func:`gd_torch.fit`
     """
     methods, losses = _names("methods", methods), _names("losses", losses)
     alphas = _alphas(alphas)
@@ -168,10 +168,10 @@ CELL_BYTES = 512
 SEED_BYTES = 256
 
 
-def mean_slope(X: np.ndarray, W: np.ndarray, activation: str, y: np.ndarray | None = None) -> float:
+def mean_slope(X: np.ndarray, W: np.ndarray, activation: Any, y: np.ndarray | None = None) -> float:
     """How saturated the activation is at W: the mean of f'(z), z = X W, over the data, or with
     ``y`` over the misclassified samples only ((a >= 0.5) != y); NaN when there are none."""
-    act = ACTIVATIONS[activation]
+    act = resolve("sse", activation)[1]  # a registered name or a user's own Activation
     with np.errstate(over="ignore"):
         z = X @ W
         a = act.f(z)
@@ -189,7 +189,7 @@ def _run(X, y, method, loss, alpha, seed, **options) -> Cell:
         if not epoch:  # not a divergence, or the loss was not finite at the start: the data's fault
             raise
         return Cell(method, loss, alpha, seed, math.nan, math.nan, math.nan, epoch)
-    slope = mean_slope(r.data[0], r.weights, r.activation, r.data[1])
+    slope = mean_slope(r.data[0], r.weights, options["activation"], r.data[1])
     return Cell(method, loss, alpha, seed, r.final_loss, r.final_accuracy, slope, None)
 
 

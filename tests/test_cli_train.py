@@ -156,7 +156,7 @@ def test_csv_dataset(tmp_path, capsys):
         (["--patience", "-2"], "--patience must be a positive integer; got '-2'"),
         (["--dataset", "iris"], "--dataset must be one of blobs, breast-cancer or a path ending in .csv; got 'iris'"),
         (["--method", "adam"], "--method must be one of analytic, autograd, "),
-        (["--loss", "hinge"], "--loss must be one of sse, mse, bce, logcosh; got 'hinge'"),
+        (["--loss", "hinge"], "--loss must be one of sse, mse, bce, logcosh or FILE.py:NAME (your own); got 'hinge'"),
         (["--init", "ones"], "--init must be one of uniform, zeros, normal; got 'ones'"),
         (["--loss", "bce", "--activation", "relu"], "--activation must be one of 'sigmoid' with loss='bce'"),
         (["--seed", "-3"], "--seed must be a non-negative integer; got '-3'"),

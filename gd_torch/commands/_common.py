@@ -40,6 +40,25 @@ def own_part(text: str, flag: str, kind: type) -> Any:
     return _user_code.load(text, flag, kind, f"a gd_torch.{kind.__name__}")
 
 
+def parts(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The run's (loss, activation): --loss and --activation as given (registered names), or the
+    gd_torch.Loss / gd_torch.Activation objects their FILE.py:NAME define."""
+    from ..model import Activation, Loss
+
+    return own_part(args.loss, "--loss", Loss), own_part(args.activation, "--activation", Activation)
+
+
+def use_parts(args: argparse.Namespace) -> None:
+    """Replace args.loss and args.activation (where the command has them and they are given)
+    by :func:`parts`' objects: the user's own from FILE.py:NAME, a registered name as it is."""
+    from ..model import Activation, Loss
+
+    if getattr(args, "loss", None) is not None:
+        args.loss = own_part(args.loss, "--loss", Loss)
+    if getattr(args, "activation", None) is not None:
+        args.activation = own_part(args.activation, "--activation", Activation)
+
+
 def method_names() -> tuple[str, ...]:
     """The gradient method names every command accepts (check --methods, train and landscape
     --method, sweep --methods): the registry's names and their aliases ('numeric')."""
@@ -59,21 +78,18 @@ def add_method_argument(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--method", type=one_of(names), default="tutorial", help=help.format(names=", ".join(names)))
 
 
-def add_loss_argument(p: argparse.ArgumentParser, help: str, *, own: bool = False) -> None:
-    """--loss (sse), a registered loss, or with ``own`` also FILE.py:NAME; ``{names}`` in ``help`` lists them."""
-    kind = one_of_or_file if own else one_of
-    p.add_argument("--loss", type=kind(LOSSES), default="sse", help=help.format(names=", ".join(LOSSES)))
+def add_loss_argument(p: argparse.ArgumentParser, help: str) -> None:
+    """--loss (sse): a registered loss or FILE.py:NAME, a gd_torch.Loss of the user's (loaded by
+    :func:`use_parts`); ``{names}`` in ``help`` lists the registered ones."""
+    help = help.format(names=", ".join(LOSSES)) + "; or FILE.py:NAME, a gd_torch.Loss of your own"
+    p.add_argument("--loss", type=one_of_or_file(LOSSES), default="sse", help=help)
 
 
-def add_activation_argument(
-    p: argparse.ArgumentParser, help: str, *, own: bool = False, default: str | None = "sigmoid"
-) -> None:
-    """--activation, a registered activation, or with ``own`` also FILE.py:NAME; ``{names}`` in
-    ``help`` lists them."""
-    kind = one_of_or_file if own else one_of
-    p.add_argument(
-        "--activation", type=kind(ACTIVATIONS), default=default, help=help.format(names=", ".join(ACTIVATIONS))
-    )
+def add_activation_argument(p: argparse.ArgumentParser, help: str, *, default: str | None = "sigmoid") -> None:
+    """--activation: a registered activation or FILE.py:NAME, a gd_torch.Activation of the user's
+    (loaded by :func:`use_parts`); ``{names}`` in ``help`` lists the registered ones."""
+    help = help.format(names=", ".join(ACTIVATIONS)) + "; or FILE.py:NAME, a gd_torch.Activation of your own"
+    p.add_argument("--activation", type=one_of_or_file(ACTIVATIONS), default=default, help=help)
 
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:

@@ -29,6 +29,7 @@ from ..cli import _name_flag
 from ..distributed.comm import exit_after_failure, failure_line
 from ..gradients import _device, lookup
 from ..model import init_weights
+from . import _common, _user_code
 from ._common import load_data, output_folder, positive_float, positive_int, print_written
 
 
@@ -119,11 +120,26 @@ def _before_train(args: argparse.Namespace) -> None:
     # what in-memory train refuses before any work, refused here before any rank starts
     m = lookup(args.method)
     _device.check(args.device, m.name, m.devices)
+    _common.parts(args)  # a --loss/--activation FILE.py:NAME that cannot be loaded, before any rank starts
 
 
 def _before_check(args: argparse.Namespace) -> None:
     if args.device != "cpu":  # the methods run per block on the CPU; the ranks all-reduce over gloo
         raise bad_value("--device", args.device, "'cpu' for a check on a dataset folder or several ranks")
+    if args.gradient is not None and Path(args.dataset).is_dir():
+        name = args.gradient.rpartition(":")[2]
+        raise GdTorchError(
+            f"--gradient {args.gradient} cannot be checked on --dataset {args.dataset}, a dataset folder: your "
+            f"{name}(W, X, y) takes X in memory, and a folder is read in row blocks because X need not fit in "
+            "memory; check your gradient on a CSV (or blobs), with or without --workers"
+        )
+    _gradient(args)  # a file that cannot be loaded is refused before any rank starts
+    _common.parts(args)
+
+
+def _gradient(args: argparse.Namespace) -> list:
+    # the user's --gradient, loaded ([] without one)
+    return [] if args.gradient is None else [_user_code.load(args.gradient, "--gradient")]
 
 
 _BEFORE = {"train": _before_train, "check": _before_check}
@@ -153,6 +169,7 @@ def _describe(data: ooc.Dataset, comm: distributed.Comm, args: argparse.Namespac
 def _train(args: argparse.Namespace, comm: distributed.Comm) -> int:
     from . import train as cmd
 
+    _common.use_parts(args)
     data, desc = _data(args)
     if args.batch_size is not None and args.batch_size > data.n:
         raise bad_value("--batch-size", args.batch_size, f"at most the number of samples, {data.n}")
@@ -198,7 +215,9 @@ def _pictures(out: OutputFolder, args: argparse.Namespace, r: distributed.Run, w
     from .. import plots
 
     title = f"Training loss ({args.method} gradient, alpha={args.alpha:g}, {world} rank(s))"
-    plots.plot_loss(r.loss_history, out.file("loss.png"), title=title, ylabel=f"loss ({args.loss})")
+    plots.plot_loss(
+        r.loss_history, out.file("loss.png"), title=title, ylabel=f"loss ({getattr(args.loss, 'name', args.loss)})"
+    )
     print("no boundary.png/boundary.gif: they draw every sample, and a dataset folder or ranks keep them on disk")
 
 
@@ -219,7 +238,7 @@ def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distribut
     stop_text = f"stopped after {r.epochs_run} epochs: {why()}" if why else f"ran all {r.epochs_run} epochs"
     after = f"after epoch #{r.epochs_run}'s update" if r.epochs_run else "at the initial weights"
     print(
-        f"final: loss={r.loss_history[-1]:.7f} ({args.loss}) {after}, accuracy={r.final_accuracy:.4f} "
+        f"final: loss={r.loss_history[-1]:.7f} ({getattr(args.loss, 'name', args.loss)}) {after}, accuracy={r.final_accuracy:.4f} "
         f"({round(r.final_accuracy * n)}/{n}; label 1 where activation >= 0.5); {stop_text}"
     )
     print(f"final W: {np.array2string(r.weights, precision=6)} (identical on every rank)")
@@ -227,7 +246,7 @@ def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distribut
 
 def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None:
     # the ten samples the in-memory run shows (the same seeded draw), read from the data
-    from ..model import ACTIVATIONS
+    from ..model import resolve
     from ..train import predict_labels
 
     rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(2,)))
@@ -235,7 +254,7 @@ def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None
     order = np.argsort(picks)
     X, y = data.take(picks[order])
     a = np.empty(picks.shape[0])
-    a[order] = ACTIVATIONS[args.activation].f(X @ W)
+    a[order] = resolve(args.loss, args.activation)[1].f(X @ W)
     labels = np.empty(picks.shape[0], dtype=np.float64)
     labels[order] = y
     print(f"{len(picks)} samples chosen with seed {args.seed}:")
@@ -246,13 +265,14 @@ def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None
 def _check(args: argparse.Namespace, comm: distributed.Comm) -> int:
     data, desc = _data(args)
     W = init_weights(data.d, "uniform", args.seed, data.dtype)
+    loss, activation = _common.parts(args)
     report = distributed.check(
         W,
         data,
         comm,
-        loss=args.loss,
-        activation=args.activation,
-        methods=list(args.methods),
+        loss=loss,
+        activation=activation,
+        methods=[*args.methods, *_gradient(args)],
         mode=args.mode,
         seed=args.seed,
     )

@@ -1,8 +1,8 @@
 """Load a user's object named on the command line as ``path/to/file.py:name``.
 
 Used by ``--gradient``, ``--activation`` and ``--loss``: anything that cannot be loaded (no
-such file, not a .py file, an error while importing it, no such name, the wrong kind of
-object) is one GdTorchError naming the flag, so the CLI prints one line and exits 2.
+such file, not a .py file, an error or a sys.exit while importing it, no such name, the wrong
+kind of object) is one GdTorchError naming the flag, so the CLI prints one line and exits 2.
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ def _import(path: Path, flag: str) -> Any:
     sys.modules[mod_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file failed: one line, the flag and the error
+    except (Exception, SystemExit) as exc:  # the user's file failed or exited: one line, the flag and why
         sys.modules.pop(mod_name, None)
-        raise GdTorchError(f"{flag}: importing {str(path)!r} failed: {type(exc).__name__}: {exc}") from None
+        why = (
+            f"the file exited with status {exc.code!r} while loading (sys.exit at import)"
+            if isinstance(exc, SystemExit)
+            else f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        )
+        raise GdTorchError(f"{flag}: importing {str(path)!r} failed: {why}") from exc
     return module

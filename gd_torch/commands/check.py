@@ -8,7 +8,7 @@ import numpy as np
 
 from ..check import DEFAULT_METHODS, MODES, check
 from ..diagnose import diagnose
-from ..model import Activation, Loss, init_weights
+from ..model import init_weights
 from . import _common, _launch, _user_code
 from ._types import list_of, one_of
 
@@ -18,10 +18,8 @@ FLAGS = {"scheme": "--methods"}
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_data_arguments(p)
-    _common.add_loss_argument(p, "one of {names} (sse), or FILE.py:NAME, a gd_torch.Loss of your own", own=True)
-    _common.add_activation_argument(
-        p, "one of {names} (sigmoid), or FILE.py:NAME, a gd_torch.Activation of your own", own=True
-    )
+    _common.add_loss_argument(p, "one of {names} (sse)")
+    _common.add_activation_argument(p, "one of {names} (sigmoid)")
     p.add_argument(
         "--gradient",
         default=None,
@@ -53,8 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if _launch.wanted(args):  # a dataset folder, --workers or torchrun
         return _launch.check(args)
-    loss = _common.own_part(args.loss, "--loss", Loss)
-    activation = _common.own_part(args.activation, "--activation", Activation)
+    loss, activation = _common.parts(args)
     methods: list = list(args.methods)
     if args.gradient is not None:
         methods.append(_user_code.load(args.gradient, "--gradient"))

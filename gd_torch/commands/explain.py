@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             args.dot,
             "a file name ending in .dot or .gv (Graphviz source; dot -Tpng FILE.dot -o graph.png draws it)",
         )
+    _common.use_parts(args)
     if args.hidden is not None:
         return _run_mlp(args)
     args.activation = args.activation or "sigmoid"

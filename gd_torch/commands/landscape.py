@@ -42,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _common.use_parts(args)
     X, y, desc = _common.load_data(args)
     _common.check_against_data(args, X)
     i, j = args.weights
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         resolve(name, args.activation)
     with _common.output_folder(args, "landscape", FILES) as out:
         result = fit(X, y, **_common.fit_options(args))
-        label = f"{args.method}, loss={args.loss}, alpha={args.alpha:g}, {args.epochs} epochs"
+        label = f"{args.method}, loss={resolve(args.loss, args.activation)[0].name}, alpha={args.alpha:g}, {args.epochs} epochs"
         scape = landscape(
             result.weights_history,
             X,

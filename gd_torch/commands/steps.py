@@ -7,9 +7,10 @@ import argparse
 from .. import _validate
 from .._errors import bad_value
 from ..data import tutorial_data
-from ..model import ACTIVATIONS, LOSSES, init_weights, resolve
+from ..model import init_weights, resolve
 from ..plots_steps import plot_steps
 from ..steps import step_sweep
+from . import _common
 from ._common import add_out_argument, add_seed_argument, non_negative_int, output_folder, print_written
 
 #: the files this command writes into --out
@@ -24,14 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_seed_argument(p, "the uniform [0, 1) weights W")
     p.add_argument("--dtype", default="both", help="float64, float32 or both side by side (both)")
     p.add_argument("--coordinate", type=non_negative_int, default=0, metavar="J", help="the weight W_j (0: the bias)")
-    p.add_argument("--loss", default="sse", help=f"one of {', '.join(LOSSES)} (sse)")
-    p.add_argument("--activation", default="sigmoid", help=f"one of {', '.join(ACTIVATIONS)} (sigmoid)")
+    _common.add_loss_argument(p, "one of {names} (sse)")
+    _common.add_activation_argument(p, "one of {names} (sigmoid)")
 
 
 def run(args: argparse.Namespace) -> int:
     dtypes = DTYPE_CHOICES[_validate.choice("--dtype", args.dtype, DTYPE_CHOICES)]
-    _validate.choice("--loss", args.loss, LOSSES)
-    _validate.choice("--activation", args.activation, ACTIVATIONS)
+    _common.use_parts(args)
     resolve(args.loss, args.activation)
     X, y = tutorial_data()
     if args.coordinate >= X.shape[1]:

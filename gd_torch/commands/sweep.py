@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..model import ACTIVATIONS, LOSSES
+from ..model import LOSSES, resolve
 from ..sweep import TRAINED, SweepResult, sweep
 from . import _common
 from ._types import list_of, one_of, positive_float, positive_int
@@ -50,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _common.use_parts(args)
     X, y, desc = _common.load_data(args)
     _common.check_against_data(args, X)
     grid = {"methods": args.methods, "losses": args.losses, "alphas": args.alphas, "seeds": range(args.seeds)}
@@ -68,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _print(r: SweepResult, desc: str) -> None:
     print(f"data: {desc}")
-    print(f"{r.epochs} epochs, init {r.init} with seeds {r.seeds[0]}..{r.seeds[-1]}, activation {r.activation}")
+    act = resolve("sse", r.activation)[1]  # a name or the user's own (--activation FILE.py:NAME)
+    print(f"{r.epochs} epochs, init {r.init} with seeds {r.seeds[0]}..{r.seeds[-1]}, activation {act.name}")
     print("each row: a gradient method and the loss it follows and reports (the tutorial's rule follows none)")
-    act = ACTIVATIONS[r.activation]
     slopes = "  ".join(f"{s}:{v:.3f}" for s, v in zip(r.seeds, r.initial_slopes, strict=True))
     print(f"mean f'(z) ({act.dformula.split('=')[1].strip()}) over the data at the initial W, per seed: {slopes}")
     print(_table(r, "final accuracy", lambda c: f"{c.accuracy:.2f}"))

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._io import OutputFolder
 from ..gradients import lookup
-from ..model import ACTIVATIONS, resolve
+from ..model import resolve
 from ..train import FitResult, fit, predict_labels
 from . import _common, _launch
 from ._types import finite_float, positive_float, positive_int
@@ -48,7 +48,7 @@ def describe_gradient(method: str, loss: str, activation: str) -> str:
     if m.gradient_of is None:
         return f"{method}, dL/dW by {m.description}: the gradient of {lo.formula} with {act.formula}, the loss printed"
     of_what, of_loss = m.gradient_of(lo, act)
-    note = "the loss printed" if of_loss == lo.name else f"not of the loss printed ({loss}: {lo.formula})"
+    note = "the loss printed" if of_loss == lo.name else f"not of the loss printed ({lo.name}: {lo.formula})"
     return f"{method}, {m.formula} with {act.formula}: the gradient of {of_what}, {note}"
 
 
@@ -74,6 +74,7 @@ class _Progress:
 def run(args: argparse.Namespace) -> int:
     if _launch.wanted(args):  # a dataset folder, --workers or torchrun
         return _launch.train(args)
+    _common.use_parts(args)
     X, y, desc = _common.load_data(args)
     _common.check_against_data(args, X)
     with _common.output_folder(args, "train", FILES, writes=not args.no_plots) as out:
@@ -113,7 +114,7 @@ def _report(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, desc: str, r
         print_run(args, desc, r, batch)
         rng = np.random.default_rng(np.random.SeedSequence(args.seed, spawn_key=(2,)))
         picks = rng.choice(n, size=min(10, n), replace=False)
-        a = ACTIVATIONS[r.activation].f(X[picks] @ r.weights)
+        a = resolve(args.loss, args.activation)[1].f(X[picks] @ r.weights)
         print(f"{len(picks)} samples chosen with seed {args.seed}:")
         for i, ai, pi in zip(picks, a, predict_labels(a), strict=True):
             print(f"  sample {i:4d}: activation={ai:.4f}; predicted_label={pi}, true_label={y[i]:g}")

@@ -133,12 +133,14 @@ def check(
     *,
     loss: str | Loss = "sse",
     activation: str | Activation = "sigmoid",
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[Any] = DEFAULT_METHODS,
     mode: str = "full",
     seed: int = 0,
 ) -> CheckReport:
     """:func:`gd_torch.check` over the whole data, every sum over samples taken over all ranks;
-    the same report on every rank, and the same verdict as one process."""
+    the same report on every rank, and the same verdict as one process.  ``methods`` may
+    include your own gradient functions g(W, X, y) where ``data`` is :class:`gd_torch.ooc.Arrays`
+    (X in memory); on a dataset folder they are refused."""
     W, p, lo, act = prepare(W, data, comm, loss, activation)
     return _check.check(W, p, lo, act, methods, mode, seed)
 

@@ -7,12 +7,16 @@ takes the steps one process takes (numeric.scaled_steps, numeric.step_along) fro
 max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.check.kink_allowance, a sum
 over samples) is summed over blocks and ranks.  The comparison of every pair and the odd one out
 are gd_torch.check's own (gd_torch.check.judge), so a K-rank check and a one-process check judge alike.
+A user's own gradient g(W, X, y) (a callable among ``methods``) takes X in memory: it is checked
+where the data is in-memory arrays (ooc.Arrays), computed once on rank 0 on every row, and
+refused on a dataset folder, which no process holds in memory.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +27,10 @@ from .._validate import seed as _seed
 
 # gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
 from ..check import DEFAULT_METHODS, MODES, CheckReport, judge, kink_allowance, kinked_samples, parse_method
-from ..gradients import Estimate, Method, _device, numeric
+from ..gradients import ALIASES, METHODS, Estimate, Method, _device, numeric
+from ..gradients._user import candidate
 from ..model import Activation, Loss
-from ..ooc import row_bytes
+from ..ooc import Arrays, row_bytes
 from . import ops
 
 #: how many near-kink sample indices each rank contributes to the report
@@ -37,7 +42,7 @@ def check(
     p: ops.Part,
     lo: Loss,
     act: Activation,
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[Any] = DEFAULT_METHODS,
     mode: str = "full",
     seed: int = 0,
 ) -> CheckReport:
@@ -46,12 +51,16 @@ def check(
     W is validated (shape, dtype, finite), lo and act resolved; methods, mode and seed are
     checked here as gd_torch.check checks them.  Every rank returns the same report.
     """
-    resolved = _methods(methods)
+    names, resolved, yours = _methods(methods, p)
     choice("mode", mode, MODES)
     seed = _seed("seed", seed, none_ok=False)
     for m in resolved:
         _device.check(p.comm.device, m.name, m.devices)
-    exact = {m.name: ops.exact(m, lo, act, p.comm.device) for m in resolved if ops.SCHEMES.get(m.name) is None}
+    exact = {
+        m.name: ops.exact(m, lo, act, p.comm.device)
+        for m in resolved
+        if ops.SCHEMES.get(m.name) is None and m.name not in yours
+    }
     ops.objective(p, W, lo, act)  # z = X W finite on every rank, or a message naming the row
     model = ops.error_model(p, W, lo, act)
     if not abs(model.loss) <= float(np.finfo(p.dtype).max):  # as gd_torch.check refuses it
@@ -62,29 +71,64 @@ def check(
         v /= np.linalg.norm(v)
     scale = ops.column_scale(p, v) if any(m.name in ops.SCHEMES for m in resolved) else None
     estimates = {
-        spec: _estimate(p, W, lo, act, m, exact.get(m.name), model, v, scale)
-        for spec, m in zip(methods, resolved, strict=True)
+        spec: _yours(p, W, lo, act, m, model, v)
+        if m.name in yours
+        else _estimate(p, W, lo, act, m, exact.get(m.name), model, v, scale)
+        for spec, m in zip(names, resolved, strict=True)
     }
     allow, kinks = _kinks(p, W, lo, act, model, estimates, v)
-    pairs, odd = judge(list(methods), estimates, model, allow)
+    pairs, odd = judge(names, estimates, model, allow)
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
     shape = (p.n, W.shape[0])
     return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks)
 
 
-def _methods(methods: Sequence[str]) -> list[Method]:
+def _methods(methods: Sequence[Any], p: ops.Part) -> tuple[list[str], list[Method], set[str]]:
     # the same refusals as gd_torch.check: at least two, known, distinct ('numeric' is numeric:central),
-    # and on row blocks no method with an in-memory error estimate of its own
+    # and on row blocks no method with an in-memory error estimate of its own; a user's callable
+    # only on in-memory arrays.  (the report's names, the methods, the names of the user's own)
     if isinstance(methods, str) or not isinstance(methods, Sequence) or len(methods) < 2:
-        raise bad_value("methods", methods, "at least two method names to compare")
-    resolved = [parse_method(s) for s in methods]
+        raise bad_value("methods", methods, "at least two method names to compare (or your gradients)")
+    resolved = [parse_method(s) if isinstance(s, str) else _candidate(s, p) for s in methods]
     if len({m.name for m in resolved}) != len(methods):
         raise bad_value("methods", list(methods), "distinct method names ('numeric' is 'numeric:central')")
+    yours = {m.name for s, m in zip(methods, resolved, strict=True) if not isinstance(s, str)}
     for m in resolved:
-        if m.estimate is not None and ops.SCHEMES.get(m.name) is None:
+        if m.name not in yours and m.estimate is not None and ops.SCHEMES.get(m.name) is None:
             raise bad_value("methods", m.name, "methods without an error estimate of their own, or 'numeric:<scheme>'")
-    return resolved
+    names = [s if isinstance(s, str) else m.name for s, m in zip(methods, resolved, strict=True)]
+    return names, resolved, yours
+
+
+def _candidate(spec: Any, p: ops.Part) -> Method:
+    # a user's gradient g(W, X, y): X must be in memory
+    if not callable(spec):
+        raise bad_value("methods", spec, "method names, or your gradient functions g(W, X, y)")
+    if not isinstance(p.data, Arrays):
+        raise bad_value(
+            "methods",
+            getattr(spec, "__name__", spec),
+            f"built-in method names on the dataset folder {p.data.name} (your gradient g(W, X, y) takes X in "
+            "memory, and a folder is read in row blocks: check it on X in memory, e.g. a CSV)",
+        )
+    return candidate(spec, None, {*METHODS, *ALIASES})
+
+
+def _yours(p: ops.Part, W, lo, act, m: Method, model: errormodel.ErrorModel, v) -> Estimate:
+    # the user's g(W, X, y) on every row, on rank 0 only (the all-reduce gives every rank its
+    # values), held to the exact methods' rounding error as gd_torch.check holds it
+    data = p.data
+
+    def on_rank0() -> np.ndarray:
+        if p.comm.rank != 0:
+            return np.zeros(W.shape[0])
+        return np.asarray(_finite.quietly(lambda: m.grad(W, data.X, data.y, lo, act)), dtype=np.float64)
+
+    g = p.comm.reduce(f"your gradient {m.name}", on_rank0, np.zeros(W.shape[0]))
+    if v is None:
+        return Estimate(g, np.asarray(model.exact, dtype=np.float64))
+    return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
 
 
 def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.ErrorModel, v, scale) -> Estimate:

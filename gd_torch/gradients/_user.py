@@ -1,7 +1,10 @@
 """A user's own gradient as a method: a callable ``g(W, X, y) -> array`` or a precomputed array.
 
 It is held to the same error model as the exact methods (it claims to be the gradient's
-formula evaluated to rounding), so a slip as small as a few rounding errors shows.
+formula evaluated to rounding), so a slip as small as a few rounding errors shows.  The
+callable gets read-only views of W, X and y (it cannot change the caller's data or the other
+methods' input); whatever it raises, and whatever it returns that is not a finite real array
+of W's shape, is a GdTorchError naming it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import GdTorchError, bad_value
+from .._parts import call_user
 from ._method import Method
 
 
@@ -22,7 +26,7 @@ def candidate(spec: Any, name: str | None, taken: Any) -> Method:
         name = name or getattr(spec, "__name__", None) or "your_gradient"
         name = "your_gradient" if name == "<lambda>" else name
         grad = _from_callable(spec, name)
-        what = f"your function {name}(W, X, y)"
+        what = _what(name)
     else:
         name = name or "your_gradient"
         grad = _from_array(spec, name)
@@ -32,10 +36,15 @@ def candidate(spec: Any, name: str | None, taken: Any) -> Method:
     return Method(name, what, what, grad)
 
 
+def _what(name: str) -> str:
+    return f"your function {name}(W, X, y)"
+
+
 def _from_callable(fn: Callable[..., Any], name: str) -> Callable[..., np.ndarray]:
     def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Any, act: Any) -> np.ndarray:
-        # copies: a function that writes into its arguments must not change the other methods' input
-        return _checked(name, fn(W.copy(), X, y), W)
+        # read-only views: a function that writes into its arguments must not change the
+        # caller's data nor the other methods' input
+        return _checked(name, call_user(_what(name), fn, W, X, y), W)
 
     return grad
 
@@ -49,9 +58,16 @@ def _from_array(value: Any, name: str) -> Callable[..., np.ndarray]:
 
 def _checked(name: str, value: Any, W: np.ndarray) -> np.ndarray:
     # the usual clear errors for a user's gradient: shape, real numbers, finiteness
-    g = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
-    if g.shape != W.shape:
-        raise bad_value(f"your gradient {name!r}", f"an array of shape {g.shape}", f"of W's shape {W.shape}")
+    try:
+        g = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+    except Exception as exc:  # a ragged list, an object numpy cannot read
+        raise GdTorchError(
+            f"your gradient {name!r} must be an array of W's shape {W.shape}; got a {type(value).__name__} "
+            f"that numpy cannot read as an array ({type(exc).__name__}: {exc})"
+        ) from exc
+    if value is None or g.shape != W.shape:
+        got = None if value is None else f"an array of shape {g.shape}"
+        raise bad_value(f"your gradient {name!r}", got, f"of W's shape {W.shape}")
     if g.dtype.kind not in "biuf":
         raise bad_value(f"your gradient {name!r}", f"an array of dtype {g.dtype}", "real numbers")
     bad = ~np.isfinite(g)

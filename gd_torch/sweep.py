@@ -22,6 +22,7 @@ import numpy as np
 
 from . import _memory, _validate
 from ._errors import GdTorchError, bad_value
+from .activations import predicts_one
 from .gradients import gradient_function
 from .model import ACTIVATIONS, init_weights
 from .train import fit
@@ -170,14 +171,14 @@ SEED_BYTES = 256
 
 def mean_slope(X: np.ndarray, W: np.ndarray, activation: str, y: np.ndarray | None = None) -> float:
     """How saturated the activation is at W: the mean of f'(z), z = X W, over the data, or with
-    ``y`` over the misclassified samples only ((a >= 0.5) != y); NaN when there are none."""
+    ``y`` over the misclassified samples only (predicts_one(a) != y: a >= 0.5 predicts 1); NaN when there are none."""
     act = ACTIVATIONS[activation]
     with np.errstate(over="ignore"):
         z = X @ W
         a = act.f(z)
         d = act.df(z, a)
     if y is not None:
-        d = d[(a >= 0.5) != y]
+        d = d[predicts_one(a) != y]
     return float(np.mean(d)) if d.size else math.nan
 
 

@@ -27,6 +27,7 @@ from . import _validate
 from ._errors import TrainingDiverged
 from ._fit_args import FitArgs, fit_args
 from ._steppers import Stepper, make_stepper
+from .activations import Activation, predicts_one
 from .model import init_weights
 
 #: why a run stopped
@@ -67,10 +68,12 @@ class FitResult:
     data: tuple[np.ndarray, np.ndarray] = field(repr=False, compare=False)
     #: the activation function, for accuracy_history
     f: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    #: the activation itself (a registered one or a user's own), for its z* (the decision boundary)
+    act: Activation | None = field(repr=False, compare=False, default=None)
 
     @functools.cached_property
     def accuracy_history(self) -> np.ndarray:
-        """Shape (epochs_run + 1,): the fraction of training samples with (a >= 0.5) == y for each
+        """Shape (epochs_run + 1,): the fraction of training samples with predict_labels(a) == y for each
         row of weights_history, a = f(X W_k).  Computed on first use, in one batched pass
         (the training loop does not pay for it)."""
         X, y = self.data
@@ -79,7 +82,7 @@ class FitResult:
         with np.errstate(over="ignore", invalid="ignore"):
             for s in range(0, out.shape[0], rows):
                 A = self.f(self.weights_history[s : s + rows] @ X.T)  # (rows, n_samples)
-                out[s : s + rows] = np.count_nonzero((A >= 0.5) == y, axis=1)
+                out[s : s + rows] = np.count_nonzero(predicts_one(A) == y, axis=1)
         return out / X.shape[0]
 
     @property
@@ -169,6 +172,7 @@ def fit(
         seed=a.seed,
         data=(a.X, a.y),
         f=a.act.f,
+        act=a.act,
     )
 
 
@@ -264,8 +268,11 @@ def _check_divergence(k: int, L: float, h: _History, alpha: float) -> None:
 
 
 def predict_labels(a: np.ndarray) -> np.ndarray:
-    """The tutorial's threshold: label 1 where the activation a >= 0.5, else 0 (int array)."""
-    return (a >= 0.5).astype(np.int64)
+    """The tutorial's threshold: label 1 where the activation a >= 0.5, else 0 (int array).
+
+    The one rule (:func:`gd_torch.activations.predicts_one`) that the accuracy and the drawn
+    boundary z = z* (:attr:`gd_torch.Activation.threshold`) also follow."""
+    return predicts_one(a).astype(np.int64)
 
 
 __all__ = ["DIVERGENCE_FACTOR", "STOP_REASONS", "FitResult", "StopReason", "fit", "predict_labels", "run_loop"]

@@ -223,9 +223,73 @@ def test_boundary_line_is_where_z_is_zero():
 
     w = np.array([0.5, -2.0, 4.0])
     x1 = np.array([-1.0, 0.0, 3.0])
-    x2 = boundary_line(w, x1)
+    x2 = boundary_line(w, x1, "sigmoid")
     np.testing.assert_allclose(w[0] + w[1] * x1 + w[2] * x2, 0.0, rtol=0, atol=8 * np.finfo(float).eps)
-    assert boundary_line(np.array([1.0, 2.0, 0.0]), x1) is None
+    assert boundary_line(np.array([1.0, 2.0, 0.0]), x1, "sigmoid") is None
+
+
+def _drawn_boundary(monkeypatch, X, y, w, activation):
+    # the figure plot_boundary draws, and the (x1, x2) points of its red line
+    from gd_torch import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    plots.plot_boundary(X, y, w, "unused.png", activation=activation)
+    (fig,) = figures
+    (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_color() == "r"]
+    return fig, np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "identity", "softplus"])
+def test_the_drawn_boundary_separates_the_predicted_labels(monkeypatch, activation):
+    # the run's predictions (label 1 where f(z) >= 0.5) lie on one side of the drawn line each
+    from gd_torch import ACTIVATIONS
+    from gd_torch.train import predict_labels
+
+    X, y = tutorial_data()
+    r = fit(X, y, method="tutorial", activation=activation, seed=42)
+    labels = predict_labels(ACTIVATIONS[activation].f(X @ r.weights))
+    assert 0 < labels.sum() < len(labels)  # both labels predicted: a line to test
+    _, (xa, xb), (ya, yb) = _drawn_boundary(monkeypatch, X, y, r.weights, activation)
+    side = (xb - xa) * (X[:, 2] - ya) - (yb - ya) * (X[:, 1] - xa) > 0  # left of the drawn segment
+    wrong = min(np.count_nonzero(side != labels), np.count_nonzero(side == labels))
+    assert wrong == 0, f"{wrong} of {len(labels)} points on the wrong side of the line drawn for {activation}"
+
+
+def test_activation_thresholds_are_where_f_is_one_half():
+    import math
+
+    from gd_torch import ACTIVATIONS, Activation
+    from gd_torch.plots import boundary_line
+
+    for act in ACTIVATIONS.values():  # the label flips within a few roundings of z*
+        z, h = act.threshold, 16 * np.finfo(float).eps
+        assert act.f(np.array([z - h]))[0] < 0.5 <= act.f(np.array([z + h]))[0], act.name
+    # softplus declares no z*: the bisection finds log(e^0.5 - 1)
+    assert ACTIVATIONS["softplus"].threshold == pytest.approx(math.log(math.expm1(0.5)), rel=4e-16)
+    low = Activation("low", lambda z: 0.4 / (1 + np.exp(-z)), lambda z, a: a * (1 - a / 0.4), "a = 0.4 s(z)", "-")
+    bump = Activation("bump", lambda z: np.exp(-z * z), lambda z, a: -2 * z * a, "a = exp(-z^2)", "-")
+    assert low.z_halves == () and low.threshold is None
+    assert bump.z_halves == pytest.approx((-math.sqrt(math.log(2)), math.sqrt(math.log(2))), rel=1e-15)
+    assert bump.threshold is None
+    assert boundary_line(np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0]), low) is None
+
+
+def test_bad_declared_threshold_is_refused():
+    from gd_torch import Activation, GdTorchError
+
+    with pytest.raises(GdTorchError, match=r"^Activation\.z_half must be a finite float, None .*; got nan$"):
+        Activation("x", np.tanh, lambda z, a: 1 - a * a, "a = tanh(z)", "-", z_half=float("nan"))
+
+
+def test_the_boundary_picture_says_when_there_is_no_line(monkeypatch):
+    from gd_torch import Activation
+
+    X, y = tutorial_data(n_samples=40)
+    low = Activation("low", lambda z: 0.4 / (1 + np.exp(-z)), lambda z, a: a * (1 - a / 0.4), "a = 0.4 s(z)", "-")
+    fig, xs, _ = _drawn_boundary(monkeypatch, X, y, np.array([0.0, 1.0, -1.0]), low)
+    assert xs.size == 0
+    assert "no boundary: low never reaches 0.5, every sample is labelled 0" in fig.axes[0].get_title()
 
 
 def test_animation_stride_keeps_frames_bounded(tmp_path):

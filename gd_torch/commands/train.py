@@ -141,8 +141,8 @@ def _pictures(out: OutputFolder, X: np.ndarray, y: np.ndarray, r: FitResult) -> 
         print(f"no boundary.png/boundary.gif: the data has {X.shape[1] - 1} features, the boundary is drawn for 2")
         return {}
     title = f"Decision boundary after {r.epochs_run} epochs"
-    plots.plot_boundary(X, y, r.weights, out.file("boundary.png"), title=title)
+    plots.plot_boundary(X, y, r.weights, out.file("boundary.png"), activation=r.act, title=title)
     gif = out.file("boundary.gif")
-    stride, frames = plots.animate_boundary(X, y, r.weights_history, gif, losses=r.loss_history)
+    stride, frames = plots.animate_boundary(X, y, r.weights_history, gif, losses=r.loss_history, activation=r.act)
     last = "" if r.epochs_run % stride == 0 else f" and {r.epochs_run}"
     return {"boundary.gif": f"{frames} frames: epochs 0 to {r.epochs_run}, stride {stride}{last}"}

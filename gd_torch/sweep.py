@@ -25,7 +25,7 @@ from ._errors import GdTorchError, bad_value
 from .activations import predicts_one
 from .gradients import gradient_function
 from .model import ACTIVATIONS, init_weights
-from .train import fit
+from .train import fit, slopes
 
 #: a run counts as trained when its final accuracy reaches this
 TRAINED = 0.9
@@ -172,11 +172,7 @@ SEED_BYTES = 256
 def mean_slope(X: np.ndarray, W: np.ndarray, activation: str, y: np.ndarray | None = None) -> float:
     """How saturated the activation is at W: the mean of f'(z), z = X W, over the data, or with
     ``y`` over the misclassified samples only (predicts_one(a) != y: a >= 0.5 predicts 1); NaN when there are none."""
-    act = ACTIVATIONS[activation]
-    with np.errstate(over="ignore"):
-        z = X @ W
-        a = act.f(z)
-        d = act.df(z, a)
+    a, d = slopes(X, W, ACTIVATIONS[activation])
     if y is not None:
         d = d[predicts_one(a) != y]
     return float(np.mean(d)) if d.size else math.nan

@@ -63,6 +63,7 @@ def test_default_run_reproduces_the_tutorial(tmp_path, capsys):
         assert float(a) == pytest.approx(a_lib, abs=5e-5)  # printed with 4 decimals
         assert int(pred) == (a_lib >= 0.5) and int(true) == y[int(i)]
     assert f"accuracy={r.final_accuracy:.4f}" in out and r.final_accuracy >= 0.98
+    assert "stalled" not in out
     assert out.endswith(
         f"wrote {out_dir}/loss.png\nwrote {out_dir}/boundary.png\n"
         f"wrote {out_dir}/boundary.gif (101 frames: epochs 0 to 100, stride 1)\n"
@@ -71,6 +72,21 @@ def test_default_run_reproduces_the_tutorial(tmp_path, capsys):
     assert_image(out_dir / "boundary.png", "PNG")
     assert_image(out_dir / "boundary.gif", "GIF", frames=101)
     assert sorted(p.name for p in out_dir.iterdir()) == ["boundary.gif", "boundary.png", "loss.png"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "cause"),
+    [
+        (("--method", "analytic", "--seed", "0"), "f'(z) ~ 0 on the misclassified samples"),
+        (("--method", "analytic", "--activation", "relu", "--init", "normal", "--seed", "2"), "every unit dead"),
+    ],
+)
+def test_a_stalled_run_says_so_in_one_line(capsys, argv, cause):
+    rc, out, err = run_cli(capsys, "train", "--no-plots", "--quiet", *argv)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("final: loss=") and "accuracy=0.5000" in lines[0]
+    assert len(lines) == 2 and lines[1].startswith("training stalled: ") and cause in lines[1], out
 
 
 def test_default_folder_is_fresh_and_named(tmp_path, capsys, monkeypatch):

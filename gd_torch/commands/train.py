@@ -129,6 +129,8 @@ def _report(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, desc: str, r
         f"final: loss={r.final_loss:.7f} ({r.loss}) {after}, accuracy={r.final_accuracy:.4f} ({correct}/{n}; "
         f"label 1 where activation >= 0.5); {stop}"
     )
+    if r.stall is not None:
+        print(r.stall)
 
 
 def _pictures(out: OutputFolder, X: np.ndarray, y: np.ndarray, r: FitResult) -> dict[str, str]:

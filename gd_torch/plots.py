@@ -33,6 +33,7 @@ from ._errors import GdTorchError, bad_value
 from ._io import atomic_path
 from .activations import ACTIVATIONS, Activation
 from .model import _part
+from .train import epoch_label
 
 #: most frames a boundary animation gets by default (the stride grows with the epochs)
 MAX_FRAMES = 101
@@ -103,8 +104,11 @@ def animate_boundary(
 ) -> tuple[int, int]:
     """An animated GIF of the boundary as it is learned: one frame per ``stride`` rows of
     ``weights_history`` (shape (n_epochs + 1, 3); row k = the weights after k epochs), and
-    always the last row.  ``stride=None`` picks the smallest stride giving at most
-    MAX_FRAMES frames.  Returns (stride, number of frames)."""
+    always the last row.  Each frame is named as ``gd-torch train`` prints its epochs
+    (:func:`gd_torch.train.epoch_label`): row k < n_epochs is "epoch #k+1" with
+    ``losses[k]``, the printed loss of that line; the last row is "after epoch #n's update".
+    ``stride=None`` picks the smallest stride giving at most MAX_FRAMES frames.
+    Returns (stride, number of frames)."""
     H = np.asarray(weights_history, dtype=np.float64)
     if H.ndim != 2 or H.shape[0] == 0:
         raise bad_value("weights_history", f"an array of shape {H.shape}", "of shape (n_epochs + 1, 3)")
@@ -132,7 +136,7 @@ def animate_boundary(
         seen = _set_line(line, H[k], x1_range, act)
         extra = f", loss={losses[k]:.4f}" if losses is not None else ""
         note = _no_line(act) or ("" if seen else "boundary off the plot")
-        title.set_text(f"epoch {k}{extra}\n{note and f'({note})'}")
+        title.set_text(f"{epoch_label(k, rows[-1])}{extra}\n{note and f'({note})'}")
         canvas.restore_region(background)
         ax.draw_artist(line)
         ax.draw_artist(title)

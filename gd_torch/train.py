@@ -303,6 +303,15 @@ def _check_divergence(k: int, L: float, h: _History, alpha: float) -> None:
     )
 
 
+def epoch_label(k: int, last: int) -> str:
+    """How a run's printout names row k of ``weights_history`` (of rows 0 .. last): "epoch #k+1"
+    for the weights epoch k+1 starts from (the tutorial's "epoch #k, loss=..." lines), and for the
+    last row "after epoch #last's update" ("at the initial weights" when no epoch ran)."""
+    if k < last:
+        return f"epoch #{k + 1}"
+    return f"after epoch #{k}'s update" if k else "at the initial weights"
+
+
 def slopes(X: np.ndarray, W: np.ndarray, act: Activation) -> tuple[np.ndarray, np.ndarray]:
     """(a, f'(z)) at z = X W, each of shape (n_samples,), overflow tolerated (a saturates)."""
     with np.errstate(over="ignore"):
@@ -324,6 +333,7 @@ __all__ = [
     "STOP_REASONS",
     "FitResult",
     "StopReason",
+    "epoch_label",
     "fit",
     "predict_labels",
     "run_loop",

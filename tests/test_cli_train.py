@@ -66,7 +66,7 @@ def test_default_run_reproduces_the_tutorial(tmp_path, capsys):
     assert "stalled" not in out
     assert out.endswith(
         f"wrote {out_dir}/loss.png\nwrote {out_dir}/boundary.png\n"
-        f"wrote {out_dir}/boundary.gif (101 frames: epochs 0 to 100, stride 1)\n"
+        f"wrote {out_dir}/boundary.gif (101 frames: epoch #1 to #100, then after epoch #100's update)\n"
     )
     assert_image(out_dir / "loss.png", "PNG")
     assert_image(out_dir / "boundary.png", "PNG")
@@ -89,13 +89,32 @@ def test_a_stalled_run_says_so_in_one_line(capsys, argv, cause):
     assert len(lines) == 2 and lines[1].startswith("training stalled: ") and cause in lines[1], out
 
 
+def test_gif_frames_are_named_as_the_epoch_lines_are(tmp_path, capsys, monkeypatch):
+    # frame k shows the weights "epoch #k+1, loss=..." starts from; the last one the final line's
+    from matplotlib.text import Text
+
+    titles = []
+    set_text = Text.set_text
+    monkeypatch.setattr(Text, "set_text", lambda self, s: (titles.append(str(s)), set_text(self, s))[1])
+    rc, out, err = run_cli(capsys, "train", "--epochs", "30", "--out", str(tmp_path / "o"))
+    assert rc == 0, err
+    frames = [t.split("\n")[0] for t in titles if t.startswith(("epoch #", "after epoch #"))]
+    printed = re.findall(r"^(epoch #\d+), loss=([0-9.]+)$", out, flags=re.M)
+    assert len(printed) == 30 and len(frames) == 31
+    for (name, loss), frame in zip(printed, frames, strict=False):
+        assert frame == f"{name}, loss={float(loss):.4f}"
+    final = re.search(r"^final: loss=([0-9.]+) \(sse\) (after epoch #30's update),", out, flags=re.M)
+    assert frames[-1] == f"{final[2]}, loss={float(final[1]):.4f}"
+    assert "(31 frames: epoch #1 to #30, then after epoch #30's update)" in out
+
+
 def test_default_folder_is_fresh_and_named(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rc, out, _ = run_cli(capsys, "train", "--epochs", "3", "--quiet")
     assert rc == 0
     (folder,) = list(tmp_path.iterdir())
     assert re.fullmatch(r"gd-torch-train-\d{8}-\d{6}", folder.name)
-    assert f"wrote {folder.name}/boundary.gif (4 frames: epochs 0 to 3, stride 1)" in out
+    assert f"wrote {folder.name}/boundary.gif (4 frames: epoch #1 to #3, then after epoch #3's update)" in out
     assert_image(folder / "boundary.gif", "GIF", frames=4)
     assert not re.search(r"^\(?epoch #", out, flags=re.M)  # --quiet: no epoch lines
 
@@ -382,4 +401,8 @@ def test_the_readme_shows_the_real_tutorial_run(capsys):
         k, skipping = k + 1, False
     assert k == len(real)
     wrote = [ln.split("/", 1)[1] for ln in block.splitlines() if ln.startswith("wrote ")]
-    assert wrote == ["loss.png", "boundary.png", "boundary.gif (101 frames: epochs 0 to 100, stride 1)"]
+    assert wrote == [
+        "loss.png",
+        "boundary.png",
+        "boundary.gif (101 frames: epoch #1 to #100, then after epoch #100's update)",
+    ]

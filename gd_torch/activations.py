@@ -133,9 +133,8 @@ class Activation:
 
     def __post_init__(self) -> None:
         check_part(self, ("f", "df"), ("df_abs", "torch_f"), ("formula", "dformula"))
-        z = self.z_half
-        if z is not None and z != SOLVE and not (isinstance(z, (int, float)) and math.isfinite(z)):
-            raise bad_value("Activation.z_half", z, 'a finite float, None (f never reaches 0.5) or "solve"')
+        if not _threshold_ok(self.z_half):
+            raise bad_value("Activation.z_half", self.z_half, 'a finite float, None (f never reaches 0.5) or "solve"')
         if self.df_abs is None:
             object.__setattr__(self, "df_abs", lambda z, a: np.abs(self.df(z, a)) + 1)
 
@@ -152,6 +151,12 @@ class Activation:
         """z* where the label flips, when there is exactly one such z; None otherwise
         (never: f stays below 0.5; several: see :attr:`z_halves`)."""
         return self.z_halves[0] if len(self.z_halves) == 1 else None
+
+
+def _threshold_ok(z: object) -> bool:
+    # a declared z*: a finite real number (not a bool), None, or SOLVE
+    real = isinstance(z, int | float) and not isinstance(z, bool)
+    return z is None or (isinstance(z, str) and z == SOLVE) or (real and math.isfinite(z))
 
 
 def _label_flips(f: Callable[[Array], Array]) -> tuple[float, ...]:

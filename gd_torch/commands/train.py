@@ -146,7 +146,7 @@ def _pictures(out: OutputFolder, X: np.ndarray, y: np.ndarray, r: FitResult) -> 
     plots.plot_boundary(X, y, r.weights, out.file("boundary.png"), activation=r.act, title=title)
     gif = out.file("boundary.gif")
     stride, frames = plots.animate_boundary(X, y, r.weights_history, gif, losses=r.loss_history, activation=r.act)
-    return {"boundary.gif": f"{frames} frames: {_frames_text(r.epochs_run, stride)}"}
+    return {"boundary.gif": f"{frames} frame{'s' * (frames != 1)}: {_frames_text(r.epochs_run, stride)}"}
 
 
 def _frames_text(n: int, stride: int) -> str:

@@ -310,11 +310,12 @@ def test_activation_thresholds_are_where_f_is_one_half():
     assert boundary_line(np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0]), low) is None
 
 
-def test_bad_declared_threshold_is_refused():
+@pytest.mark.parametrize(("z", "shown"), [(float("nan"), "nan"), (float("inf"), "inf"), (True, "True"), ("x", "'x'")])
+def test_bad_declared_threshold_is_refused(z, shown):
     from gd_torch import Activation, GdTorchError
 
-    with pytest.raises(GdTorchError, match=r"^Activation\.z_half must be a finite float, None .*; got nan$"):
-        Activation("x", np.tanh, lambda z, a: 1 - a * a, "a = tanh(z)", "-", z_half=float("nan"))
+    with pytest.raises(GdTorchError, match=rf"^Activation\.z_half must be a finite float, None .*; got {shown}$"):
+        Activation("x", np.tanh, lambda z, a: 1 - a * a, "a = tanh(z)", "-", z_half=z)
 
 
 def test_the_boundary_picture_says_when_there_is_no_line(monkeypatch):

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 SHOWN = 3
 
 _HEADER = (
-    "each stage: the forward formula, its local derivative, the gradient dL/d(stage) by hand,",
-    "by torch autograd and by central differences of the downstream computation;",
+    "each stage: the forward formula, its local derivative (of the stage's output with respect to its input),",
+    "the gradient dL/d(stage) by hand, by torch autograd and by central differences of the downstream",
+    f"computation, at the first {SHOWN} entries i of a stage and the one with the largest |dL/d(stage)|;",
     "rel err = max|g - hand| / max|hand|; agree = every entry within its predicted rounding tolerance",
 )
 _SKIPPED = (
@@ -58,7 +59,7 @@ def stage_lines(s: Stage) -> list[str]:
         f"  local     {s.local}",
         f"  gradient  {s.upstream}",
     ]
-    return lines + _table(s) + _verdict_lines(s)
+    return lines + _entries_line(s) + _table(s) + _verdict_lines(s)
 
 
 def status_text(c: Comparison) -> str:
@@ -74,6 +75,19 @@ def _shown(hand: np.ndarray) -> list[int]:
         if big not in shown:
             shown.append(big)
     return shown
+
+
+def _entries_line(s: Stage) -> list[str]:
+    # which entries the table shows, and why: the first SHOWN, and the largest |dL/d(stage)| when extra
+    hand = np.atleast_1d(s.hand)
+    shown = _shown(hand)
+    if s.value.ndim == 0 or len(shown) == hand.shape[0]:
+        return []
+    first = ", ".join(str(i) for i in shown[:SHOWN])
+    why = f"i = {first} (the first {SHOWN} of {hand.shape[0]})"
+    if len(shown) > SHOWN:
+        why += f" and {shown[SHOWN]} (the largest |dL/d{s.name}|)"
+    return [f"  entries   {why}"]
 
 
 def _by_index(c: Comparison | None) -> dict[int, float]:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .steps import REGIME_MARGIN
+
 if TYPE_CHECKING:
     from .steps import StepsResult, StepSweep
 
@@ -34,16 +36,27 @@ def _sweep_lines(sw: StepSweep, steps: np.ndarray, every: int) -> list[str]:
         lines.append(f"{steps[i]:>8.0e} " + " ".join(f"{sw.curves[n].errors[i]:>11.1e}" for n in names))
     lines.append(
         f"{'scheme':<11} {'best h':>8} {'error':>8} | {'predicted h':>11} {'error':>8} | {'checker h':>9} "
-        f"{'error':>8} | {'lowest at':>9} {'error':>8} | slope (expected)"
+        f"{'error':>8} | {'lowest at':>9} {'error':>8} |  slope (expected)"
     )
     for n, c in sw.curves.items():
         (hb, eb), (hl, el) = c.best, c.lowest
         lines.append(
             f"{n:<11} {hb:>8.1e} {eb:>8.1e} | {c.predicted_step:>11.1e} {c.predicted_error:>8.1e} | "
-            f"{c.chosen_step:>9.1e} {c.chosen_error:>8.1e} | {hl:>9.1e} {el:>8.1e} | {c.slope():5.2f} ({c.order})"
+            f"{c.chosen_step:>9.1e} {c.chosen_error:>8.1e} | {hl:>9.1e} {el:>8.1e} | {_slope(c.slope())} ({c.order})"
         )
     lines.append(
         "best: where the median error over one decade of h is lowest; lowest: a single step, "
         "where truncation and rounding may cancel by luck"
     )
+    unfitted = [n for n, c in sw.curves.items() if np.isnan(c.slope())]
+    if unfitted:
+        lines.append(
+            f"no fit ({', '.join(unfitted)}): fewer than 3 steps where truncation dominates "
+            f"(above {REGIME_MARGIN:g} x rounding, its leading term accurate), too few to fit a slope"
+        )
     return lines
+
+
+def _slope(value: float) -> str:
+    # the fitted slope, or "no fit" where StepCurve.slope had too few points (NaN)
+    return "no fit" if np.isnan(value) else f"{value:6.2f}"

@@ -11,16 +11,32 @@ shape (n_samples, k) (k weight vectors at once); y broadcasts against the first 
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import special
 
+from ._errors import bad_value
 from ._parts import check_part
 
 Array = np.ndarray
+
+#: the one threshold of the predicted label: 1 where the activation a >= LABEL_THRESHOLD, else 0
+LABEL_THRESHOLD = 0.5
+#: the default of Activation.z_half: find z* by bisection on the label's own rule
+SOLVE: Literal["solve"] = "solve"
+#: where the bisection looks for z*: |z| <= Z_SEARCH
+Z_SEARCH = 1e4
+
+
+def predicts_one(a: Array) -> Array:
+    """The label rule, elementwise: True where a >= LABEL_THRESHOLD (0.5), the tutorial's threshold."""
+    return np.asarray(a) >= LABEL_THRESHOLD
+
 
 # ---- activations -----------------------------------------------------------------
 
@@ -92,6 +108,12 @@ class Activation:
     pieces before they cancel, for the rounding-error model: the default, |df| + 1, charges
     one unit of rounding on top of the derivative's size (right for derivatives formed as
     1 - something, as the sigmoid's and tanh's are; conservative otherwise).
+
+    ``z_half`` is z*, where the predicted label flips (f(z*) = 0.5; label 1 where
+    a = f(z) >= 0.5, :func:`predicts_one`): a float where it has a closed form, None where f
+    never reaches 0.5, or ``"solve"`` (the default) to find it by bisection on the label rule
+    itself over |z| <= Z_SEARCH.  For one neuron the decision boundary is the hyperplane
+    X W = z*; :attr:`z_halves` lists every such z (several for an f that crosses 0.5 more than once).
     """
 
     name: str
@@ -108,11 +130,60 @@ class Activation:
     kinks: tuple[float, ...] = ()
     #: the same f on torch tensors, for autograd (None: autograd cannot differentiate this part)
     torch_f: Callable[[Any], Any] | None = None
+    #: z* with f(z*) = 0.5, where the label flips: a float, None (f never reaches 0.5) or "solve"
+    z_half: float | None | Literal["solve"] = SOLVE
 
     def __post_init__(self) -> None:
         check_part(self, ("f", "df"), ("df_abs", "torch_f"), ("formula", "dformula"))
+        if not _threshold_ok(self.z_half):
+            raise bad_value("Activation.z_half", self.z_half, 'a finite float, None (f never reaches 0.5) or "solve"')
         if self.df_abs is None:
             object.__setattr__(self, "df_abs", lambda z, a: np.abs(self.df(z, a)) + 1)
+
+    @functools.cached_property
+    def z_halves(self) -> tuple[float, ...]:
+        """Every z where the label rule f(z) >= 0.5 changes value, ascending: (z*,) for a
+        monotone f that reaches 0.5, () for one that never does (within |z| <= Z_SEARCH)."""
+        if self.z_half != SOLVE:
+            return () if self.z_half is None else (float(self.z_half),)
+        return _label_flips(self.f)
+
+    @property
+    def threshold(self) -> float | None:
+        """z* where the label flips, when there is exactly one such z; None otherwise
+        (never: f stays below 0.5; several: see :attr:`z_halves`)."""
+        return self.z_halves[0] if len(self.z_halves) == 1 else None
+
+
+def _threshold_ok(z: object) -> bool:
+    # a declared z*: a finite real number (not a bool), None, or SOLVE
+    real = isinstance(z, int | float) and not isinstance(z, bool)
+    return z is None or (isinstance(z, str) and z == SOLVE) or (real and math.isfinite(z))
+
+
+def _label_flips(f: Callable[[Array], Array]) -> tuple[float, ...]:
+    # brackets of the label rule on a grid symmetric in z (denser near 0), then bisection on the
+    # rule itself to the last float: the z where predicts_one(f(z)) changes, as prediction sees it
+    r = np.geomspace(1e-6, Z_SEARCH, 200)
+    grid = np.concatenate([-r[::-1], [0.0], r])
+    with np.errstate(all="ignore"):
+        ones = predicts_one(f(grid))
+    flips = np.flatnonzero(ones[1:] != ones[:-1])
+    return tuple(_bisect(f, float(grid[i]), float(grid[i + 1])) for i in flips)
+
+
+def _bisect(f: Callable[[Array], Array], lo: float, hi: float) -> float:
+    # lo and hi give different labels; halve until they are adjacent floats; return hi's side
+    side = bool(predicts_one(f(np.array([lo])))[0])
+    with np.errstate(all="ignore"):
+        while True:
+            mid = 0.5 * (lo + hi)
+            if mid in (lo, hi):
+                return hi
+            if bool(predicts_one(f(np.array([mid])))[0]) == side:
+                lo = mid
+            else:
+                hi = mid
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -127,6 +198,7 @@ ACTIVATIONS: dict[str, Activation] = {
             True,
             df_abs=lambda z, a: a * (1 - a) + 1,
             torch_f=lambda z: z.sigmoid(),
+            z_half=0.0,
         ),
         Activation(
             "tanh",
@@ -137,6 +209,7 @@ ACTIVATIONS: dict[str, Activation] = {
             True,
             df_abs=lambda z, a: 1 + a * a,
             torch_f=lambda z: z.tanh(),
+            z_half=math.atanh(0.5),
         ),
         Activation(
             "relu",
@@ -148,6 +221,7 @@ ACTIVATIONS: dict[str, Activation] = {
             df_abs=lambda z, a: (z > 0).astype(a.dtype),
             kinks=(0.0,),
             torch_f=lambda z: z.relu(),
+            z_half=0.5,
         ),
         Activation(
             "identity",
@@ -158,6 +232,7 @@ ACTIVATIONS: dict[str, Activation] = {
             True,
             df_abs=lambda z, a: np.ones_like(np.real(a)),
             torch_f=lambda z: z,
+            z_half=0.5,
         ),
         # defined like a user's own: no field beyond the constructor's defaults
         Activation(

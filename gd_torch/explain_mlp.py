@@ -3,8 +3,9 @@
     z1 = X W1 + b1     (N, H)        h = f(z1)        (N, H)
     z2 = h w2 + b2     (N,)          a = sigmoid(z2)  (N,)          L = loss(a, y)   ()
 
-Backwards, each gradient is the one after it times the local derivative (``BACKWARD``, one rule
-per stage, the shapes printed from the arrays actually computed):
+Backwards, each gradient is the one after it times that later stage's local derivative (the
+derivative of a stage's output with respect to its input, as the one-neuron ledger means it;
+``BACKWARD``, one rule per stage, the shapes printed from the arrays actually computed):
 
     dL/da  = loss'(a)                       dL/dz2 = dL/da * a (1 - a)          (N,)
     dL/dw2 = h^T (H, N) @ dL/dz2 (N,)       dL/db2 = sum_i dL/dz2_i
@@ -39,8 +40,10 @@ ORDER = ("L", "a", "z2", "w2", "b2", "h", "z1", "W1", "b1")
 
 @dataclass(frozen=True)
 class Rule:
-    """One stage: its forward formula, local derivative, and dL/d(stage) as a rule on the arrays
-    ``ns`` computed so far (``chain`` names them in braces; they are printed with their shapes)."""
+    """One stage: its forward formula, its local derivative (of the stage's output with respect
+    to each of its inputs, as in the one-neuron ledger; a leaf has none), and dL/d(stage) as a
+    rule on the arrays ``ns`` computed so far (``chain`` names them in braces; they are printed
+    with their shapes)."""
 
     forward: str
     local: str
@@ -48,19 +51,22 @@ class Rule:
     grad: Callable[[dict[str, Any]], Any]
 
 
+#: a leaf's local derivative: nothing below it
+_LEAF = "none (a leaf: nothing below it)"
+
 BACKWARD: dict[str, Rule] = {
-    "L": Rule("L = loss(a, y)", "dL/dL = 1", "dL/dL = 1", lambda ns: np.ones((), ns["a"].dtype)),
-    "a": Rule("a = sigmoid(z2)", "dL/da = loss'(a)", "dL/da = loss'(a) -> {=dL/da}", lambda ns: ns["loss'(a)"]),
-    "z2": Rule("z2 = h w2 + b2", "da/dz2 = a (1 - a)", "dL/dz2 = {dL/da} * {a(1-a)} -> {=dL/dz2}", lambda ns: ns["delta"]),
-    "w2": Rule("w2 (a leaf)", "dz2/dw2 = h", "dL/dw2 = {h^T} @ {dL/dz2} -> {=dL/dw2}", lambda ns: ns["h^T"] @ ns["dL/dz2"]),
-    "b2": Rule("b2 (a leaf)", "dz2/db2 = 1", "dL/db2 = sum_i {dL/dz2} -> {=dL/db2}", lambda ns: ns["dL/dz2"].sum()),
+    "L": Rule("L = loss(a, y)", "dL/da = loss'(a)", "dL/dL = 1", lambda ns: np.ones((), ns["a"].dtype)),
+    "a": Rule("a = sigmoid(z2)", "da/dz2 = a (1 - a)", "dL/da = loss'(a) -> {=dL/da}", lambda ns: ns["loss'(a)"]),
+    "z2": Rule("z2 = h w2 + b2", "dz2/dh = w2, dz2/dw2 = h, dz2/db2 = 1", "dL/dz2 = {dL/da} * {a(1-a)} -> {=dL/dz2}", lambda ns: ns["delta"]),
+    "w2": Rule("w2 (a leaf)", _LEAF, "dL/dw2 = {h^T} @ {dL/dz2} -> {=dL/dw2}", lambda ns: ns["h^T"] @ ns["dL/dz2"]),
+    "b2": Rule("b2 (a leaf)", _LEAF, "dL/db2 = sum_i {dL/dz2} -> {=dL/db2}", lambda ns: ns["dL/dz2"].sum()),
     "h": Rule(
-        "h = f(z1)", "dz2/dh = w2", "dL/dh = {dL/dz2[:, None]} * {w2[None, :]} -> {=dL/dh}",
+        "h = f(z1)", "dh/dz1 = f'(z1)", "dL/dh = {dL/dz2[:, None]} * {w2[None, :]} -> {=dL/dh}",
         lambda ns: ns["dL/dz2[:, None]"] * ns["w2[None, :]"],
     ),  # fmt: skip
-    "z1": Rule("z1 = X W1 + b1", "dh/dz1 = f'(z1)", "dL/dz1 = {dL/dh} * {f'(z1)} -> {=dL/dz1}", lambda ns: ns["dL/dh"] * ns["f'(z1)"]),
-    "W1": Rule("W1 (a leaf)", "dz1/dW1 = X", "dL/dW1 = {X^T} @ [{dL/dh} * {f'(z1)}] -> {=dL/dW1}", lambda ns: ns["X^T"] @ ns["dL/dz1"]),
-    "b1": Rule("b1 (a leaf)", "dz1/db1 = 1", "dL/db1 = sum_i {dL/dz1} -> {=dL/db1}", lambda ns: ns["dL/dz1"].sum(axis=0)),
+    "z1": Rule("z1 = X W1 + b1", "dz1/dW1 = X, dz1/db1 = 1", "dL/dz1 = {dL/dh} * {f'(z1)} -> {=dL/dz1}", lambda ns: ns["dL/dh"] * ns["f'(z1)"]),
+    "W1": Rule("W1 (a leaf)", _LEAF, "dL/dW1 = {X^T} @ [{dL/dh} * {f'(z1)}] -> {=dL/dW1}", lambda ns: ns["X^T"] @ ns["dL/dz1"]),
+    "b1": Rule("b1 (a leaf)", _LEAF, "dL/db1 = sum_i {dL/dz1} -> {=dL/db1}", lambda ns: ns["dL/dz1"].sum(axis=0)),
 }  # fmt: skip
 _SLOT = re.compile(r"\{(=?)([^}]+)\}")
 
@@ -110,8 +116,9 @@ class MLPExplanation(Ledger[MLPStage]):
         lines = [
             f"two layers: loss={self.loss} hidden activation f={self.activation} dtype={self.dtype} "
             f"N={n} D={d} H={self.hidden}",
-            "each stage: forward formula, local derivative, dL/d(stage) by the chain rule with every factor's",
-            "shape; rel err = max|g - hand| / max|hand| for autograd and central differences",
+            "each stage: forward formula, local derivative (of the stage's output with respect to its inputs),",
+            "dL/d(stage) by the chain rule with every factor's shape;",
+            "rel err = max|g - hand| / max|hand| for autograd and central differences",
         ]
         for s in self.stages:
             lines += ["", f"stage {s.name}: {s.forward}    shape {_shape(s.value.shape)}", f"  local     {s.local}"]

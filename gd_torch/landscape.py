@@ -14,6 +14,7 @@ plateau, not the basin's floor) are reported (``plateau``) and hatched on the pi
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,12 +190,23 @@ def plot(result: Landscape, out: str | Path, *, title: str = "") -> Path:
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9, frameon=False)
     others = [k for k in range(result.center.shape[0]) if k not in (result.i, result.j)]
     held = ", ".join(f"w{k} = {result.center[k]:.3g}" for k in others)
-    fig.suptitle(
-        (title + "\n" if title else "")
-        + f"activation={result.activation}; other weights held at the path's end ({held}); "
-        f"hatched plateau: |grad| < {FLAT_FRACTION:g} x max and loss > min + {HIGH_FRACTION:g} x range"
-    )
+    lines = [
+        title,
+        f"activation={result.activation}; other weights held at the path's end ({held})",
+        f"hatched plateau: |grad| < {FLAT_FRACTION:g} x max and loss > min + {HIGH_FRACTION:g} x range",
+    ]
+    fig.suptitle(_fit_width([t for t in lines if t], fig.get_figwidth(), SUPTITLE_POINTS), fontsize=SUPTITLE_POINTS)
     return save_figure(fig, out)
+
+
+#: the suptitle's font size in points
+SUPTITLE_POINTS = 11
+
+
+def _fit_width(lines: list[str], inches: float, points: float) -> str:
+    # each line wrapped at spaces to the figure's width (a character is at most ~0.6 em wide)
+    chars = max(20, int(inches * 72 / (0.6 * points)))
+    return "\n".join(textwrap.fill(t, chars, break_on_hyphens=False) for t in lines)
 
 
 def round_ticks(lo: float, hi: float) -> list[float]:

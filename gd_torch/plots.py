@@ -5,12 +5,15 @@ state) and rendered by Agg.  Every file is written to a temporary name in the ta
 folder and renamed into place once complete, so an interrupted run leaves no file that
 looks finished.
 
-The decision boundary of a = f(w0 + w1 x1 + w2 x2) thresholded at 0.5 is, for the sigmoid,
-the line z = 0:
+The decision boundary of a = f(w0 + w1 x1 + w2 x2) with label 1 where a >= 0.5 is the line
+z = z*, where z* is the activation's own f(z*) = 0.5 (:attr:`gd_torch.Activation.threshold`:
+0 for the sigmoid, atanh(0.5) for tanh, 0.5 for relu and identity, log(e^0.5 - 1) for softplus):
 
-    x2 = -(w0 + w1 x1) / w2        drawn over the data's range of x1
+    x2 = (z* - w0 - w1 x1) / w2        drawn over the data's range of x1
 
-(the tutorial fed its whole design matrix, bias column included, into this formula).
+(the tutorial, for the sigmoid, fed its whole design matrix, bias column included, into
+x2 = -(w0 + w1 x1) / w2).  An activation that never reaches 0.5 labels every sample 0 and has
+no boundary; the picture says so.
 """
 
 from __future__ import annotations
@@ -28,18 +31,24 @@ from PIL import Image
 from . import _validate
 from ._errors import GdTorchError, bad_value
 from ._io import atomic_path
+from .activations import ACTIVATIONS, Activation
+from .model import _part
+from .train import epoch_label
 
 #: most frames a boundary animation gets by default (the stride grows with the epochs)
 MAX_FRAMES = 101
 
 
-def boundary_line(w: np.ndarray, x1: np.ndarray) -> np.ndarray | None:
-    """x2 = -(w0 + w1 x1) / w2 at the points x1, for weights w = (w0, w1, w2); None when w2 = 0
-    (the boundary is then vertical, or absent)."""
+def boundary_line(w: np.ndarray, x1: np.ndarray, activation: str | Activation) -> np.ndarray | None:
+    """x2 = (z* - w0 - w1 x1) / w2 at the points x1, for weights w = (w0, w1, w2) and the
+    activation's z* (f(z*) = 0.5, where the predicted label flips); None when w2 = 0 (the
+    boundary is then vertical, or absent) or when the activation has no single z* (never
+    reaches 0.5, or crosses it more than once)."""
+    z = _part("activation", activation, ACTIVATIONS, Activation).threshold
     w0, w1, w2 = (float(v) for v in w)
-    if w2 == 0:
+    if w2 == 0 or z is None:
         return None
-    return -(w0 + w1 * np.asarray(x1, dtype=np.float64)) / w2
+    return (z - w0 - w1 * np.asarray(x1, dtype=np.float64)) / w2
 
 
 def plot_loss(
@@ -59,15 +68,26 @@ def plot_loss(
     return save_figure(fig, path)
 
 
-def plot_boundary(X: Any, y: Any, w: Any, path: str | Path, *, title: str = "Decision boundary") -> Path:
-    """The data (x1, x2) coloured by label and the line x2 = -(w0 + w1 x1) / w2, as a PNG.
+def plot_boundary(
+    X: Any,
+    y: Any,
+    w: Any,
+    path: str | Path,
+    *,
+    activation: str | Activation = "sigmoid",
+    title: str = "Decision boundary",
+) -> Path:
+    """The data (x1, x2) coloured by label and the line x2 = (z* - w0 - w1 x1) / w2 where the
+    activation's label flips (module docstring), as a PNG; the title says when there is no line.
 
     X : array of shape (n_samples, 3), the bias column first; y : shape (n_samples,); w : shape (3,).
     """
     X, y, w = _boundary_inputs(X, y, w)
-    fig, ax, line = _boundary_figure(X, y, title)
-    if not _set_line(line, w, (X[:, 1].min(), X[:, 1].max())):
-        ax.set_title(f"{title} (outside the plotted area)")
+    act = _part("activation", activation, ACTIVATIONS, Activation)
+    fig, ax, line = _boundary_figure(X, y, title, act)
+    missing = _no_line(act)
+    if missing or not _set_line(line, w, (X[:, 1].min(), X[:, 1].max()), act):
+        ax.set_title(f"{title}\n({missing or 'the boundary is outside the plotted area'})")
     return save_figure(fig, path)
 
 
@@ -80,22 +100,27 @@ def animate_boundary(
     stride: int | None = None,
     losses: Sequence[float] | None = None,
     fps: int = 10,
+    activation: str | Activation = "sigmoid",
 ) -> tuple[int, int]:
     """An animated GIF of the boundary as it is learned: one frame per ``stride`` rows of
     ``weights_history`` (shape (n_epochs + 1, 3); row k = the weights after k epochs), and
-    always the last row.  ``stride=None`` picks the smallest stride giving at most
-    MAX_FRAMES frames.  Returns (stride, number of frames)."""
+    always the last row.  Each frame is named as ``gd-torch train`` prints its epochs
+    (:func:`gd_torch.train.epoch_label`): row k < n_epochs is "epoch #k+1" with
+    ``losses[k]``, the printed loss of that line; the last row is "after epoch #n's update".
+    ``stride=None`` picks the smallest stride giving at most MAX_FRAMES frames.
+    Returns (stride, number of frames)."""
     H = np.asarray(weights_history, dtype=np.float64)
     if H.ndim != 2 or H.shape[0] == 0:
         raise bad_value("weights_history", f"an array of shape {H.shape}", "of shape (n_epochs + 1, 3)")
     X, y, _ = _boundary_inputs(X, y, H[0])
+    act = _part("activation", activation, ACTIVATIONS, Activation)
     if stride is None:
         stride = max(1, math.ceil((H.shape[0] - 1) / (MAX_FRAMES - 1)))
     stride = _validate.integer("stride", stride, minimum=1)
     rows = list(range(0, H.shape[0], stride))
     if rows[-1] != H.shape[0] - 1:
         rows.append(H.shape[0] - 1)
-    fig, ax, line = _boundary_figure(X, y, "epoch 0")
+    fig, ax, line = _boundary_figure(X, y, "epoch 0\n", act)
     x1_range = (X[:, 1].min(), X[:, 1].max())
     # blitting: the data, axes and legend are drawn once; each frame redraws the line and title
     fig.set_dpi(80)
@@ -108,9 +133,10 @@ def animate_boundary(
     background = canvas.copy_from_bbox(fig.bbox)
     frames = []
     for k in rows:
-        seen = _set_line(line, H[k], x1_range)
-        extra = (f", loss={losses[k]:.4f}" if losses is not None else "") + ("" if seen else " (boundary off the plot)")
-        title.set_text(f"epoch {k}{extra}")
+        seen = _set_line(line, H[k], x1_range, act)
+        extra = f", loss={losses[k]:.4f}" if losses is not None else ""
+        note = _no_line(act) or ("" if seen else "boundary off the plot")
+        title.set_text(f"{epoch_label(k, rows[-1])}{extra}\n{note and f'({note})'}")
         canvas.restore_region(background)
         ax.draw_artist(line)
         ax.draw_artist(title)
@@ -169,13 +195,33 @@ def _boundary_inputs(X: Any, y: Any, w: Any) -> tuple[np.ndarray, np.ndarray, np
     return X, y, w
 
 
-def _boundary_figure(X: np.ndarray, y: np.ndarray, title: str):
+def _no_line(act: Activation) -> str:
+    # why there is no boundary line for this activation ("" when there is one)
+    zs = act.z_halves
+    if not zs:
+        return f"no boundary: {act.name} never reaches 0.5, every sample is labelled 0"
+    if len(zs) > 1:
+        return f"no single line: {act.name} crosses 0.5 at z = {', '.join(f'{z:.4g}' for z in zs)}"
+    return ""
+
+
+def _line_label(act: Activation) -> str:
+    # the legend's formula of the drawn line, with the activation's z*
+    z = act.threshold
+    if z is None:
+        return "boundary: none"
+    if z == 0:
+        return "x2 = -(w0 + w1 x1) / w2  (z = 0)"
+    return f"x2 = ({z:.4g} - w0 - w1 x1) / w2  (z = {z:.4g}: {act.name} = 0.5)"
+
+
+def _boundary_figure(X: np.ndarray, y: np.ndarray, title: str, act: Activation):
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.subplots()
     for label, colour in zip(np.unique(y), ("tab:blue", "tab:orange", "tab:green"), strict=False):
         sel = y == label
         ax.scatter(X[sel, 1], X[sel, 2], s=14, color=colour, label=f"y = {label:g}")
-    (line,) = ax.plot([], [], "r-", lw=2, label="x2 = -(w0 + w1 x1) / w2")
+    (line,) = ax.plot([], [], "r-", lw=2, label=_line_label(act))
     # fixed limits: the data's range plus a margin, so the line never rescales the axes
     for setter, col in ((ax.set_xlim, X[:, 1]), (ax.set_ylim, X[:, 2])):
         lo, hi = float(col.min()), float(col.max())
@@ -188,16 +234,16 @@ def _boundary_figure(X: np.ndarray, y: np.ndarray, title: str):
     return fig, ax, line
 
 
-def _set_line(line, w: np.ndarray, x1_range: tuple[float, float]) -> bool:
-    # draw the boundary over the data's x1 range; return whether any of it is inside the axes
+def _set_line(line, w: np.ndarray, x1_range: tuple[float, float], act: Activation) -> bool:
+    # draw the boundary z = z* over the data's x1 range; return whether any of it is inside the axes
     x1 = np.linspace(x1_range[0], x1_range[1], 2)
-    x2 = boundary_line(w, x1)
+    x2 = boundary_line(w, x1, act)
     ylo, yhi = line.axes.get_ylim()
     if x2 is not None:
         line.set_data(x1, x2)
         return bool(x2.min() <= yhi and x2.max() >= ylo)
-    if w[1] != 0:  # w2 = 0: the vertical line x1 = -w0 / w1
-        x = -w[0] / w[1]
+    if w[1] != 0 and act.threshold is not None:  # w2 = 0: the vertical line x1 = (z* - w0) / w1
+        x = (act.threshold - w[0]) / w[1]
         line.set_data([x, x], [ylo, yhi])
         return bool(x1_range[0] <= x <= x1_range[1])
     line.set_data([], [])

@@ -1,8 +1,9 @@
 """The picture of :func:`gd_torch.steps.step_sweep`: error against step, log-log, one panel per dtype.
 
 Each scheme's measured relative error is a solid line; its predicted truncation C h^p (slope p)
-is dashed and its rounding amp eps |f| / h (slope -1) dash-dotted, in the scheme's colour; the
-checker's default step is a star.  Colours are the Okabe-Ito palette (safe for colour-blind
+is dashed and its rounding k eps |f| / h (slope -1; k, the scheme's noise amplification from
+errormodel.NOISE_AMPLIFICATION, is spelt out in the legend) dash-dotted, in the scheme's colour;
+the checker's default step is a star.  Colours are the Okabe-Ito palette (safe for colour-blind
 readers), and each scheme also has its own marker.
 """
 
@@ -15,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ._errors import bad_value
+from .errormodel import NOISE_AMPLIFICATION
 from .plots import save_figure
 from .steps import StepsResult, StepSweep
 
@@ -96,6 +98,13 @@ def _panel(ax, sw: StepSweep, h: np.ndarray, top: float) -> None:
                     textcoords="offset points", fontsize=8)  # fmt: skip
 
 
+def _rounding_label(names: list[str]) -> str:
+    # the rounding line's formula with each scheme's factor k (errormodel.NOISE_AMPLIFICATION) spelt out
+    k = ", ".join(f"{NOISE_AMPLIFICATION[n]:g} {STYLE[n][0]}" for n in names if NOISE_AMPLIFICATION[n])
+    tail = "; complex step: eps" if "complex" in names else ""
+    return f"predicted rounding  k eps |f| / h\n(k, noise amplification: {k}{tail})"
+
+
 def _legend(result: StepsResult) -> list[Line2D]:
     names = list(dict.fromkeys(n for sw in result.sweeps.values() for n in sw.curves))
     orders = {n: c.order for sw in result.sweeps.values() for n, c in sw.curves.items()}
@@ -107,6 +116,6 @@ def _legend(result: StepsResult) -> list[Line2D]:
     return handles + [
         Line2D([], [], color=grey, ls="-", label="measured error"),
         Line2D([], [], color=grey, ls="--", label="predicted truncation  C h^p"),
-        Line2D([], [], color=grey, ls="-.", label="predicted rounding  amp eps |f| / h  (complex: eps)"),
+        Line2D([], [], color=grey, ls="-.", label=_rounding_label(names)),
         Line2D([], [], color=grey, ls="", marker="*", ms=12, mec="k", label="the checker's default step"),
     ]

@@ -22,9 +22,10 @@ import numpy as np
 
 from . import _memory, _validate
 from ._errors import GdTorchError, bad_value
+from .activations import predicts_one
 from .gradients import gradient_function
 from .model import init_weights, resolve
-from .train import fit
+from .train import fit, slopes
 
 #: a run counts as trained when its final accuracy reaches this
 TRAINED = 0.9
@@ -170,14 +171,10 @@ SEED_BYTES = 256
 
 def mean_slope(X: np.ndarray, W: np.ndarray, activation: Any, y: np.ndarray | None = None) -> float:
     """How saturated the activation is at W: the mean of f'(z), z = X W, over the data, or with
-    ``y`` over the misclassified samples only ((a >= 0.5) != y); NaN when there are none."""
-    act = resolve("sse", activation)[1]  # a registered name or a user's own Activation
-    with np.errstate(over="ignore"):
-        z = X @ W
-        a = act.f(z)
-        d = act.df(z, a)
+    ``y`` over the misclassified samples only (predicts_one(a) != y: a >= 0.5 predicts 1); NaN when there are none."""
+    a, d = slopes(X, W, resolve("sse", activation)[1])
     if y is not None:
-        d = d[(a >= 0.5) != y]
+        d = d[predicts_one(a) != y]
     return float(np.mean(d)) if d.size else math.nan
 
 

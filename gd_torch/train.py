@@ -27,6 +27,7 @@ from . import _validate
 from ._errors import TrainingDiverged
 from ._fit_args import FitArgs, fit_args
 from ._steppers import Stepper, make_stepper
+from .activations import Activation, predicts_one
 from .model import init_weights
 
 #: why a run stopped
@@ -36,6 +37,13 @@ STOP_REASONS: tuple[StopReason, ...] = ("epochs", "tol", "patience", "callback")
 #: (reported before it reaches inf; a converging run never multiplies its loss by 1e10)
 DIVERGENCE_FACTOR = 1e10
 GROWING = 3
+#: a run stalled when it ends with misclassified samples, its loss fell by less than
+#: STALL_FRACTION of itself over its last STALL_EPOCHS epochs, and f'(z) ~ 0 (mean below
+#: FLAT_SLOPE) on the misclassified samples: they no longer move W.  A plateau where f' is not
+#: ~0 there is a minimum of the loss (the samples' pulls balance), not a stall.
+STALL_FRACTION = 1e-4
+STALL_EPOCHS = 10
+FLAT_SLOPE = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,10 +75,12 @@ class FitResult:
     data: tuple[np.ndarray, np.ndarray] = field(repr=False, compare=False)
     #: the activation function, for accuracy_history
     f: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    #: the activation itself (a registered one or a user's own), for its z* (the decision boundary)
+    act: Activation | None = field(repr=False, compare=False, default=None)
 
     @functools.cached_property
     def accuracy_history(self) -> np.ndarray:
-        """Shape (epochs_run + 1,): the fraction of training samples with (a >= 0.5) == y for each
+        """Shape (epochs_run + 1,): the fraction of training samples with predict_labels(a) == y for each
         row of weights_history, a = f(X W_k).  Computed on first use, in one batched pass
         (the training loop does not pay for it)."""
         X, y = self.data
@@ -79,8 +89,37 @@ class FitResult:
         with np.errstate(over="ignore", invalid="ignore"):
             for s in range(0, out.shape[0], rows):
                 A = self.f(self.weights_history[s : s + rows] @ X.T)  # (rows, n_samples)
-                out[s : s + rows] = np.count_nonzero((A >= 0.5) == y, axis=1)
+                out[s : s + rows] = np.count_nonzero(predicts_one(A) == y, axis=1)
         return out / X.shape[0]
+
+    @functools.cached_property
+    def stall(self) -> str | None:
+        """None, or why training stalled, in one line (rule: STALL_FRACTION above): every unit
+        dead (f'(z) = 0 on every sample, as for a ReLU with z <= 0 everywhere), or f'(z) ~ 0 on
+        the misclassified samples (a saturated activation).  Computed on first use, from the
+        final weights and the loss history."""
+        if self.act is None or self.epochs_run == 0:
+            return None
+        L = self.loss_history
+        before = L[max(0, L.shape[0] - 1 - STALL_EPOCHS)]
+        if not before - L[-1] < STALL_FRACTION * abs(before):
+            return None
+        X, y = self.data
+        a, d = slopes(X, self.weights, self.act)
+        wrong = predicts_one(a) != y
+        if not wrong.any() or np.mean(d[wrong]) >= FLAT_SLOPE:
+            return None
+        epochs = min(STALL_EPOCHS, self.epochs_run)
+        head = (
+            f"training stalled: the loss changed by {L[-1] - before:.2g} over the last {epochs} epochs "
+            f"with {np.count_nonzero(wrong)} of {y.shape[0]} samples misclassified"
+        )
+        if not np.any(d):
+            return f"{head}: every unit dead (f'(z) = 0 on all {y.shape[0]} samples), so no gradient reaches W"
+        return (
+            f"{head}: f'(z) ~ 0 on the misclassified samples (mean {np.mean(d[wrong]):.2g}; "
+            f"{self.act.name} saturated there), so they barely move W"
+        )
 
     @property
     def final_loss(self) -> float:
@@ -169,6 +208,7 @@ def fit(
         seed=a.seed,
         data=(a.X, a.y),
         f=a.act.f,
+        act=a.act,
     )
 
 
@@ -263,10 +303,40 @@ def _check_divergence(k: int, L: float, h: _History, alpha: float) -> None:
     )
 
 
+def epoch_label(k: int, last: int) -> str:
+    """How a run's printout names row k of ``weights_history`` (of rows 0 .. last): "epoch #k+1"
+    for the weights epoch k+1 starts from (the tutorial's "epoch #k, loss=..." lines), and for the
+    last row "after epoch #last's update" ("at the initial weights" when no epoch ran)."""
+    if k < last:
+        return f"epoch #{k + 1}"
+    return f"after epoch #{k}'s update" if k else "at the initial weights"
+
+
+def slopes(X: np.ndarray, W: np.ndarray, act: Activation) -> tuple[np.ndarray, np.ndarray]:
+    """(a, f'(z)) at z = X W, each of shape (n_samples,), overflow tolerated (a saturates)."""
+    with np.errstate(over="ignore"):
+        z = X @ W
+        a = act.f(z)
+        return a, act.df(z, a)
+
+
 def predict_labels(a: np.ndarray) -> np.ndarray:
-    """The tutorial's threshold: label 1 where the activation a >= 0.5, else 0 (int array)."""
-    return (a >= 0.5).astype(np.int64)
+    """The tutorial's threshold: label 1 where the activation a >= 0.5, else 0 (int array).
+
+    The one rule (:func:`gd_torch.activations.predicts_one`) that the accuracy and the drawn
+    boundary z = z* (:attr:`gd_torch.Activation.threshold`) also follow."""
+    return predicts_one(a).astype(np.int64)
 
 
-__all__ = ["DIVERGENCE_FACTOR", "STOP_REASONS", "FitResult", "StopReason", "fit", "predict_labels", "run_loop"]
+__all__ = [
+    "DIVERGENCE_FACTOR",
+    "STOP_REASONS",
+    "FitResult",
+    "StopReason",
+    "epoch_label",
+    "fit",
+    "predict_labels",
+    "run_loop",
+    "slopes",
+]
 _ = _validate  # validation lives in _fit_args

@@ -189,3 +189,13 @@ def test_explain_dot_is_written_atomically_never_through_a_link(tmp_path, capsys
     assert rc == 0, err
     assert victim.read_text() == "keep me" and not dot.is_symlink() and dot.read_text().startswith("digraph")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.dot", "victim.txt"]  # no temporary left
+
+
+def test_explain_dot_with_hidden_says_what_is_accepted(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli(capsys, "explain", "--hidden", "3", "--dot", "g.dot")
+    assert rc == 2 and out == "" and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("gd-torch: error: --dot is not available with --hidden; got --dot 'g.dot' with --hidden 3")
+    assert "must be no" not in line and "drop --hidden" in line and "--out DIR" in line
+    assert list(tmp_path.iterdir()) == []

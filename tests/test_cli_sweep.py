@@ -123,6 +123,29 @@ def test_sweep_cli_table_and_heatmap(tmp_path, capsys):
         assert im.format == "PNG" and im.size[0] > 300
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "identity", "softplus"])
+def test_sweep_cli_states_the_activations_derivative_whole(capsys, activation):
+    from gd_torch import ACTIVATIONS
+
+    argv = ("--activation", activation, "--alphas", "0.01", "--seeds", "2", "--epochs", "3", "--no-plots")
+    rc, out, err = run_cli(capsys, *argv)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[3] == f"f'(z) of {activation}: {ACTIVATIONS[activation].dformula}"  # relu's was cut at its 2nd '='
+    assert re.fullmatch(r"mean f'\(z\) over the data at the initial W, per seed: 0:\S+  1:\S+", lines[4])
+
+
+def test_sweep_cli_cells_never_run_together(capsys):
+    # a loss of 1.14e+03 filled its 8-character column and touched its neighbour ('6801.14e+03')
+    argv = ("--activation", "relu", "--methods", "tutorial", "--alphas", "0.001", "--epochs", "20", "--no-plots")
+    rc, out, err = run_cli(capsys, *argv)
+    assert rc == 0, err
+    lines = out.splitlines()
+    row = lines[lines.index("final loss") + 3]
+    cells = row.split("|")[1].split()
+    assert len(cells) == 10 and any("e+" in c for c in cells), row
+
+
 def test_sweep_cli_methods_and_losses_are_separate_flags(capsys):
     argv = ["--methods", "analytic,numeric:central", "--losses", "sse,bce", "--alphas", "0.5", "--seeds", "1"]
     rc, out, err = run_cli(capsys, *argv, "--epochs", "3", "--no-plots")

@@ -63,14 +63,49 @@ def test_default_run_reproduces_the_tutorial(tmp_path, capsys):
         assert float(a) == pytest.approx(a_lib, abs=5e-5)  # printed with 4 decimals
         assert int(pred) == (a_lib >= 0.5) and int(true) == y[int(i)]
     assert f"accuracy={r.final_accuracy:.4f}" in out and r.final_accuracy >= 0.98
+    assert "stalled" not in out
     assert out.endswith(
         f"wrote {out_dir}/loss.png\nwrote {out_dir}/boundary.png\n"
-        f"wrote {out_dir}/boundary.gif (101 frames: epochs 0 to 100, stride 1)\n"
+        f"wrote {out_dir}/boundary.gif (101 frames: epoch #1 to #100, then after epoch #100's update)\n"
     )
     assert_image(out_dir / "loss.png", "PNG")
     assert_image(out_dir / "boundary.png", "PNG")
     assert_image(out_dir / "boundary.gif", "GIF", frames=101)
     assert sorted(p.name for p in out_dir.iterdir()) == ["boundary.gif", "boundary.png", "loss.png"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "cause"),
+    [
+        (("--method", "analytic", "--seed", "0"), "f'(z) ~ 0 on the misclassified samples"),
+        (("--method", "analytic", "--activation", "relu", "--init", "normal", "--seed", "2"), "every unit dead"),
+    ],
+)
+def test_a_stalled_run_says_so_in_one_line(capsys, argv, cause):
+    rc, out, err = run_cli(capsys, "train", "--no-plots", "--quiet", *argv)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("final: loss=") and "accuracy=0.5000" in lines[0]
+    assert len(lines) == 2 and lines[1].startswith("training stalled: ") and cause in lines[1], out
+
+
+def test_gif_frames_are_named_as_the_epoch_lines_are(tmp_path, capsys, monkeypatch):
+    # frame k shows the weights "epoch #k+1, loss=..." starts from; the last one the final line's
+    from matplotlib.text import Text
+
+    titles = []
+    set_text = Text.set_text
+    monkeypatch.setattr(Text, "set_text", lambda self, s: (titles.append(str(s)), set_text(self, s))[1])
+    rc, out, err = run_cli(capsys, "train", "--epochs", "30", "--out", str(tmp_path / "o"))
+    assert rc == 0, err
+    frames = [t.split("\n")[0] for t in titles if t.startswith(("epoch #", "after epoch #"))]
+    printed = re.findall(r"^(epoch #\d+), loss=([0-9.]+)$", out, flags=re.M)
+    assert len(printed) == 30 and len(frames) == 31
+    for (name, loss), frame in zip(printed, frames, strict=False):
+        assert frame == f"{name}, loss={float(loss):.4f}"
+    final = re.search(r"^final: loss=([0-9.]+) \(sse\) (after epoch #30's update),", out, flags=re.M)
+    assert frames[-1] == f"{final[2]}, loss={float(final[1]):.4f}"
+    assert "(31 frames: epoch #1 to #30, then after epoch #30's update)" in out
 
 
 def test_default_folder_is_fresh_and_named(tmp_path, capsys, monkeypatch):
@@ -79,7 +114,7 @@ def test_default_folder_is_fresh_and_named(tmp_path, capsys, monkeypatch):
     assert rc == 0
     (folder,) = list(tmp_path.iterdir())
     assert re.fullmatch(r"gd-torch-train-\d{8}-\d{6}", folder.name)
-    assert f"wrote {folder.name}/boundary.gif (4 frames: epochs 0 to 3, stride 1)" in out
+    assert f"wrote {folder.name}/boundary.gif (4 frames: epoch #1 to #3, then after epoch #3's update)" in out
     assert_image(folder / "boundary.gif", "GIF", frames=4)
     assert not re.search(r"^\(?epoch #", out, flags=re.M)  # --quiet: no epoch lines
 
@@ -223,9 +258,74 @@ def test_boundary_line_is_where_z_is_zero():
 
     w = np.array([0.5, -2.0, 4.0])
     x1 = np.array([-1.0, 0.0, 3.0])
-    x2 = boundary_line(w, x1)
+    x2 = boundary_line(w, x1, "sigmoid")
     np.testing.assert_allclose(w[0] + w[1] * x1 + w[2] * x2, 0.0, rtol=0, atol=8 * np.finfo(float).eps)
-    assert boundary_line(np.array([1.0, 2.0, 0.0]), x1) is None
+    assert boundary_line(np.array([1.0, 2.0, 0.0]), x1, "sigmoid") is None
+
+
+def _drawn_boundary(monkeypatch, X, y, w, activation):
+    # the figure plot_boundary draws, and the (x1, x2) points of its red line
+    from gd_torch import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    plots.plot_boundary(X, y, w, "unused.png", activation=activation)
+    (fig,) = figures
+    (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_color() == "r"]
+    return fig, np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "identity", "softplus"])
+def test_the_drawn_boundary_separates_the_predicted_labels(monkeypatch, activation):
+    # the run's predictions (label 1 where f(z) >= 0.5) lie on one side of the drawn line each
+    from gd_torch import ACTIVATIONS
+    from gd_torch.train import predict_labels
+
+    X, y = tutorial_data()
+    r = fit(X, y, method="tutorial", activation=activation, seed=42)
+    labels = predict_labels(ACTIVATIONS[activation].f(X @ r.weights))
+    assert 0 < labels.sum() < len(labels)  # both labels predicted: a line to test
+    _, (xa, xb), (ya, yb) = _drawn_boundary(monkeypatch, X, y, r.weights, activation)
+    side = (xb - xa) * (X[:, 2] - ya) - (yb - ya) * (X[:, 1] - xa) > 0  # left of the drawn segment
+    wrong = min(np.count_nonzero(side != labels), np.count_nonzero(side == labels))
+    assert wrong == 0, f"{wrong} of {len(labels)} points on the wrong side of the line drawn for {activation}"
+
+
+def test_activation_thresholds_are_where_f_is_one_half():
+    import math
+
+    from gd_torch import ACTIVATIONS, Activation
+    from gd_torch.plots import boundary_line
+
+    for act in ACTIVATIONS.values():  # the label flips within a few roundings of z*
+        z, h = act.threshold, 16 * np.finfo(float).eps
+        assert act.f(np.array([z - h]))[0] < 0.5 <= act.f(np.array([z + h]))[0], act.name
+    # softplus declares no z*: the bisection finds log(e^0.5 - 1)
+    assert ACTIVATIONS["softplus"].threshold == pytest.approx(math.log(math.expm1(0.5)), rel=4e-16)
+    low = Activation("low", lambda z: 0.4 / (1 + np.exp(-z)), lambda z, a: a * (1 - a / 0.4), "a = 0.4 s(z)", "-")
+    bump = Activation("bump", lambda z: np.exp(-z * z), lambda z, a: -2 * z * a, "a = exp(-z^2)", "-")
+    assert low.z_halves == () and low.threshold is None
+    assert bump.z_halves == pytest.approx((-math.sqrt(math.log(2)), math.sqrt(math.log(2))), rel=1e-15)
+    assert bump.threshold is None
+    assert boundary_line(np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0]), low) is None
+
+
+@pytest.mark.parametrize(("z", "shown"), [(float("nan"), "nan"), (float("inf"), "inf"), (True, "True"), ("x", "'x'")])
+def test_bad_declared_threshold_is_refused(z, shown):
+    from gd_torch import Activation, GdTorchError
+
+    with pytest.raises(GdTorchError, match=rf"^Activation\.z_half must be a finite float, None .*; got {shown}$"):
+        Activation("x", np.tanh, lambda z, a: 1 - a * a, "a = tanh(z)", "-", z_half=z)
+
+
+def test_the_boundary_picture_says_when_there_is_no_line(monkeypatch):
+    from gd_torch import Activation
+
+    X, y = tutorial_data(n_samples=40)
+    low = Activation("low", lambda z: 0.4 / (1 + np.exp(-z)), lambda z, a: a * (1 - a / 0.4), "a = 0.4 s(z)", "-")
+    fig, xs, _ = _drawn_boundary(monkeypatch, X, y, np.array([0.0, 1.0, -1.0]), low)
+    assert xs.size == 0
+    assert "no boundary: low never reaches 0.5, every sample is labelled 0" in fig.axes[0].get_title()
 
 
 def test_animation_stride_keeps_frames_bounded(tmp_path):
@@ -302,4 +402,8 @@ def test_the_readme_shows_the_real_tutorial_run(capsys):
         k, skipping = k + 1, False
     assert k == len(real)
     wrote = [ln.split("/", 1)[1] for ln in block.splitlines() if ln.startswith("wrote ")]
-    assert wrote == ["loss.png", "boundary.png", "boundary.gif (101 frames: epochs 0 to 100, stride 1)"]
+    assert wrote == [
+        "loss.png",
+        "boundary.png",
+        "boundary.gif (101 frames: epoch #1 to #100, then after epoch #100's update)",
+    ]

@@ -191,3 +191,36 @@ def test_autograd_bce_differs_only_where_torch_softplus_is_linear(blobs):
     if not z.autograd.agree:
         assert (z.value[z.autograd.failing] > 20).all()
         assert "torch's softplus (threshold=20)" in z.note
+
+
+def test_cli_says_why_each_row_is_shown(blobs, capsys):
+    # rows 194 and 125 appeared among 0, 1, 2 without a word: they are the largest |dL/d(stage)|
+    assert main(["explain"]) in (0, 1)
+    out = capsys.readouterr().out
+    X, y = blobs
+    r = explain(gd_torch.init_weights(3, seed=42), X, y)
+    for name in ("e", "a", "z"):
+        big = int(np.argmax(np.abs(r.stage(name).hand)))
+        line = f"  entries   i = 0, 1, 2 (the first 3 of 250) and {big} (the largest |dL/d{name}|)"
+        block = out.split(f"\nstage {name}: ")[1].split("\n\n")[0]
+        assert line in block.splitlines(), block
+        rows = [int(ln.split()[0]) for ln in block.splitlines() if re.match(r"^ +\d+ ", ln)]
+        assert rows == [0, 1, 2, big]
+    assert "at the first 3 entries i of a stage and the one with the largest |dL/d(stage)|" in out
+    assert "entries" not in out.split("\nstage W: ")[1].split("\n\n")[0]  # all 3 of W are shown
+
+
+@pytest.mark.parametrize("ledger", ["neuron", "two layers"])
+def test_local_means_one_thing_in_both_ledgers(blobs, ledger):
+    # "local" at stage T is dT/d(T's input): the derivative of the stage's own formula; a leaf has none
+    from gd_torch.explain_mlp import explain_mlp
+
+    X, y = blobs
+    r = explain(gd_torch.init_weights(3, seed=0), X, y) if ledger == "neuron" else explain_mlp(X, y, hidden=3)
+    leaves = {"W", "w2", "b2", "W1", "b1"}
+    for s in r.stages:
+        if s.name in leaves:
+            assert s.local.startswith("none"), (s.name, s.local)
+        else:
+            assert re.match(rf"d{s.name}(_i)?/d", s.local), (s.name, s.local)
+    assert "local derivative (of the stage's output with respect to its input" in str(r)

@@ -173,3 +173,22 @@ def test_round_ticks_refuses_a_range_a_log_scale_cannot_show():
 
     with pytest.raises(GdTorchError, match=r"^lo, hi must be 0 < lo < hi < inf; got \(0.0, 1.0\)"):
         round_ticks(0.0, 1.0)
+
+
+@pytest.mark.parametrize("surfaces", ["sse", "sse,bce"])
+def test_every_title_fits_inside_the_figure(capsys, tmp_path, monkeypatch, surfaces):
+    # the suptitle (data, held weights, plateau rule) was one line wider than a one-panel figure
+    from gd_torch import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: figures.append(fig))
+    argv = ["landscape", "--surfaces", surfaces, "--epochs", "5", "--resolution", "16", "--out", str(tmp_path / "s")]
+    assert main(argv) == 0, capsys.readouterr().err
+    (fig,) = figures
+    fig.canvas.draw()
+    box = fig.bbox
+    texts = [fig._suptitle] + [ax.title for ax in fig.axes]
+    assert "activation=sigmoid" in fig._suptitle.get_text()
+    for t in texts:
+        e = t.get_window_extent()
+        assert box.x0 <= e.x0 and e.x1 <= box.x1 and box.y0 <= e.y0 and e.y1 <= box.y1, (t.get_text(), e, box)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -132,3 +134,29 @@ def test_cli_unwritable_out_names_the_flag(tmp_path, capsys):
     blocker.write_text("x")
     assert cli.main(["steps", "--out", str(blocker / "sub")]) == 2
     assert "--out folder" in capsys.readouterr().err
+
+
+def test_cli_table_has_no_nan_and_says_why_a_slope_is_missing(tmp_path, capsys):
+    # float32 Richardson has fewer than 3 steps where truncation dominates: its slope is not fitted
+    assert cli.main(["steps", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"\bnan\b", out, flags=re.I)
+    rows = [ln for ln in out.splitlines() if ln.startswith("richardson ")]
+    assert len(rows) == 2 and rows[0].endswith("4.00 (4)") and rows[1].endswith("| no fit (4)")
+    assert "no fit (richardson): fewer than 3 steps where truncation dominates" in out
+
+
+def test_legend_says_what_the_rounding_factor_is(monkeypatch):
+    from gd_torch import plots_steps
+    from gd_torch.errormodel import NOISE_AMPLIFICATION
+
+    figures = []
+    monkeypatch.setattr(plots_steps, "save_figure", lambda fig, path: figures.append(fig))
+    plot_steps(step_sweep(steps=np.logspace(0, -16, 17)), "unused.png")
+    (fig,) = figures
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    (rounding,) = [t for t in labels if t.startswith("predicted rounding")]
+    assert not re.search(r"\bamp\b", rounding)  # the bare "amp" said nothing
+    for scheme, name in (("forward", "forward"), ("central", "central"), ("richardson", "Richardson")):
+        assert f"{NOISE_AMPLIFICATION[scheme]:g} {name}" in rounding
+    assert "noise amplification" in rounding and "complex step: eps" in rounding

@@ -155,6 +155,33 @@ def test_fit_prints_nothing(blobs, capsys):
 # ---- divergence ------------------------------------------------------------------------
 
 
+def test_a_saturated_run_is_reported_as_stalled(blobs):
+    # the analytic SSE gradient's first step saturates the sigmoid; half the samples then stay wrong
+    X, y = blobs
+    r = fit(X, y, method="analytic", seed=0)
+    assert r.final_accuracy == 0.5 and r.stop_reason == "epochs"
+    assert r.stall is not None and r.stall.startswith("training stalled: ")
+    assert "125 of 250 samples misclassified: f'(z) ~ 0 on the misclassified samples" in r.stall
+
+
+def test_a_dead_relu_is_reported_as_stalled(blobs):
+    X, y = blobs
+    r = fit(X, y, method="analytic", activation="relu", init="normal", seed=2)
+    assert np.all(X @ r.weights <= 0)  # dead: no sample has z > 0
+    assert r.stall is not None and "every unit dead (f'(z) = 0 on all 250 samples)" in r.stall
+
+
+def test_a_minimum_with_errors_or_a_clean_run_is_not_a_stall(blobs):
+    from sklearn.datasets import make_blobs
+
+    X, y = blobs
+    assert fit(X, y, method="tutorial", seed=42).stall is None  # the tutorial's run: 250/250
+    Xo, yo = make_blobs(n_samples=200, centers=2, cluster_std=4, random_state=1)  # overlapping classes
+    r = fit(add_bias(Xo), yo, method="analytic", loss="bce", alpha=0.5, epochs=2000, seed=0)
+    assert r.final_accuracy < 1 and r.loss_history[-11] - r.loss_history[-1] < 1e-8  # a plateau, with errors
+    assert r.stall is None  # at the minimum f'(z) is not ~0 on the misclassified: their pulls balance
+
+
 def test_a_runaway_loss_stops_before_it_reaches_inf(blobs):
     # identity + analytic at alpha 0.01 grows without bound: it used to end at loss 4e159, exit 0
     from gd_torch import TrainingDiverged

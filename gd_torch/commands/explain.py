@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._errors import bad_value
+from .._errors import GdTorchError, bad_value
 from ..explain import explain
 from ..explain_mlp import explain_mlp
 from ..graph_plot import draw_explanation, draw_graph
@@ -83,7 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_mlp(args: argparse.Namespace) -> int:
     if args.dot is not None:
-        raise bad_value("--dot", args.dot, "no --dot with --hidden (the .dot graph is written for the one neuron only)")
+        raise GdTorchError(
+            f"--dot is not available with --hidden; got --dot {args.dot!r} with --hidden {args.hidden}: torch's "
+            "graph is written as Graphviz source for the one neuron only (drop --hidden), and the two-layer "
+            "graph is drawn by --out DIR into DIR/graph.png"
+        )
     X, y, desc = _common.load_data(args)
     seed = 42 if args.seed is None else args.seed
     result = explain_mlp(X, y, hidden=args.hidden, activation=args.activation or "relu", loss=args.loss, seed=seed)

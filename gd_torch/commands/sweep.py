@@ -73,7 +73,8 @@ def _print(r: SweepResult, desc: str) -> None:
     print(f"{r.epochs} epochs, init {r.init} with seeds {r.seeds[0]}..{r.seeds[-1]}, activation {act.name}")
     print("each row: a gradient method and the loss it follows and reports (the tutorial's rule follows none)")
     slopes = "  ".join(f"{s}:{v:.3f}" for s, v in zip(r.seeds, r.initial_slopes, strict=True))
-    print(f"mean f'(z) ({act.dformula.split('=')[1].strip()}) over the data at the initial W, per seed: {slopes}")
+    print(f"f'(z) of {act.name}: {act.dformula}")
+    print(f"mean f'(z) over the data at the initial W, per seed: {slopes}")
     print(_table(r, "final accuracy", lambda c: f"{c.accuracy:.2f}"))
     print(_table(r, "final loss", lambda c: f"{c.final_loss:.3g}"))
     print(_table(r, "f'(z) on the errors", lambda c: "-" if math.isnan(c.slope) else f"{c.slope:.4f}"))
@@ -91,17 +92,21 @@ def _print(r: SweepResult, desc: str) -> None:
 def _table(r: SweepResult, what: str, fmt) -> str:
     mw = max(len("method"), *(len(m) for m in r.methods))
     lw = max(len("loss"), *(len(lo) for lo in r.losses))
-    width = 8
+    cells = {
+        (method, loss, alpha): [r.cell(method, loss, alpha, s) for s in r.seeds]
+        for method, loss in r.rows
+        for alpha in r.alphas
+    }
+    texts = {key: ["div" if c.diverged_at else fmt(c) for c in row] for key, row in cells.items()}
+    width = max(8, 1 + max(len(t) for row in texts.values() for t in row))  # a space between any two cells
     head = (
         f"{what}\n{'method':<{mw}}  {'loss':<{lw}}{'alpha':>8} | "
         + "".join(f"{'s' + str(s):>{width}}" for s in r.seeds)
         + f" | trained (acc >= {TRAINED})"
     )
     lines = [head, "-" * len(head.splitlines()[1])]
-    for method, loss in r.rows:
-        for alpha in r.alphas:
-            row = [r.cell(method, loss, alpha, s) for s in r.seeds]
-            text = "".join(f"{'div' if c.diverged_at else fmt(c):>{width}}" for c in row)
-            trained = sum(c.trained for c in row)
-            lines.append(f"{method:<{mw}}  {loss:<{lw}}{alpha:>8g} | {text} | {trained}/{len(row)}")
+    for (method, loss, alpha), row in cells.items():
+        text = "".join(f"{t:>{width}}" for t in texts[method, loss, alpha])
+        trained = sum(c.trained for c in row)
+        lines.append(f"{method:<{mw}}  {loss:<{lw}}{alpha:>8g} | {text} | {trained}/{len(row)}")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import numpy as np
 from .._io import OutputFolder
 from ..gradients import lookup
 from ..model import resolve
-from ..train import FitResult, fit, predict_labels
+from ..train import FitResult, epoch_label, fit, predict_labels
 from . import _common, _launch
 from ._types import finite_float, positive_float, positive_int
 
@@ -104,7 +104,7 @@ def print_run(args: argparse.Namespace, desc: str, r: FitResult, batch: str) -> 
         every = f", every {stride} epochs" if stride > 1 else ""
         print(f"(epoch #k, loss=...: the loss before epoch k's update, as the tutorial prints it{every})")
     for k in range(0, r.epochs_run, stride):
-        print(f"epoch #{k + 1}, loss={r.loss_history[k]:.7f}")
+        print(f"{epoch_label(k, r.epochs_run)}, loss={r.loss_history[k]:.7f}")
 
 
 def _report(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, desc: str, r: FitResult) -> None:
@@ -125,11 +125,13 @@ def _report(args: argparse.Namespace, X: np.ndarray, y: np.ndarray, desc: str, r
     else:
         stop = f"ran all {r.epochs_run} epochs"
     correct = round(r.final_accuracy * n)
-    after = f"after epoch #{r.epochs_run}'s update" if r.epochs_run else "at the initial weights"
+    after = epoch_label(r.epochs_run, r.epochs_run)
     print(
         f"final: loss={r.final_loss:.7f} ({r.loss}) {after}, accuracy={r.final_accuracy:.4f} ({correct}/{n}; "
         f"label 1 where activation >= 0.5); {stop}"
     )
+    if r.stall is not None:
+        print(r.stall)
 
 
 def _pictures(out: OutputFolder, X: np.ndarray, y: np.ndarray, r: FitResult) -> dict[str, str]:
@@ -142,8 +144,17 @@ def _pictures(out: OutputFolder, X: np.ndarray, y: np.ndarray, r: FitResult) -> 
         print(f"no boundary.png/boundary.gif: the data has {X.shape[1] - 1} features, the boundary is drawn for 2")
         return {}
     title = f"Decision boundary after {r.epochs_run} epochs"
-    plots.plot_boundary(X, y, r.weights, out.file("boundary.png"), title=title)
+    plots.plot_boundary(X, y, r.weights, out.file("boundary.png"), activation=r.act, title=title)
     gif = out.file("boundary.gif")
-    stride, frames = plots.animate_boundary(X, y, r.weights_history, gif, losses=r.loss_history)
-    last = "" if r.epochs_run % stride == 0 else f" and {r.epochs_run}"
-    return {"boundary.gif": f"{frames} frames: epochs 0 to {r.epochs_run}, stride {stride}{last}"}
+    stride, frames = plots.animate_boundary(X, y, r.weights_history, gif, losses=r.loss_history, activation=r.act)
+    return {"boundary.gif": f"{frames} frame{'s' * (frames != 1)}: {_frames_text(r.epochs_run, stride)}"}
+
+
+def _frames_text(n: int, stride: int) -> str:
+    # the GIF's frames named as the epoch lines are (epoch_label): rows 0, stride, ... below n, then n
+    if n == 0:
+        return epoch_label(0, 0)
+    first, last = epoch_label(0, n), epoch_label((n - 1) // stride * stride, n)
+    every = f" every {stride}" if stride > 1 else ""
+    span = first if first == last else f"{first} to {last.removeprefix('epoch ')}{every}"
+    return f"{span}, then {epoch_label(n, n)}"

@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from ._errors import bad_value
+from .activations import LABEL_THRESHOLD, predicts_one
 from .model import add_bias, resolve
 from .train import fit
 
@@ -112,11 +113,11 @@ class GDClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: Any) -> np.ndarray:
         """a - 0.5 with a = f(w0 + X w), shape (n_samples,): >= 0 predicts classes_[1] (the tutorial's a >= 0.5)."""
-        return self._activation(X) - 0.5
+        return self._activation(X) - LABEL_THRESHOLD
 
     def predict(self, X: Any) -> np.ndarray:
         """classes_[1] where the activation a >= 0.5, else classes_[0]; shape (n_samples,)."""
-        positive = self._activation(X) >= 0.5  # checks that the estimator is fitted
+        positive = predicts_one(self._activation(X))  # checks that the estimator is fitted
         return self.classes_[positive.astype(np.intp)]
 
     def _is_sigmoid(self) -> bool:

@@ -20,16 +20,11 @@ def _header(result: Result) -> list[str]:
         if loads
         else ""
     )
-    busy = result.contended
-    marked = (
-        f" **{len(busy)} row(s) marked * were timed while the calibration kernel moved by {cfg.get('calibration_tolerance', 0):.0%} or more (after {cfg.get('retries')} retry): do not publish them.**"
-        if busy
-        else ""
-    )
+    marked = f" **Rows marked *: {result.busy()}: do not publish them.**" if result.contended else ""
     incomplete = "" if result.complete else " **Incomplete run: only the finished rows.**"
     return [
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_GiB', 0):.0f} GiB; numpy {m.get('numpy')} with {blas or 'BLAS unknown'}; "
-        f"torch {m.get('torch')} ({m.get('torch_threads')} threads){gpu}. Threads: {cfg.get('threads')}. Problem: {result.problem}.{load}{marked}{incomplete}",
+        f"torch {m.get('torch')} ({m.get('torch_threads')} threads){gpu}. Threads: {cfg.get('threads')}. Problem: {result.problem}.{load} The {result.reference()}.{marked}{incomplete}",
         "",
         "Each cell: median time per gradient (IQR and peak memory in the JSON) and, in brackets, its ratio to the floor "
         "(the time to read X once on that device: the faster of one X @ W and one reduction over X)."

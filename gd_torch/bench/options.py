@@ -37,6 +37,9 @@ class Config:
     explicit_sizes: bool
     calibration_tolerance: float
     retries: int
+    #: --reference, and what was read from it (machine.idle_reference) once the run starts
+    reference: str | None = None
+    idle_reference: dict | None = None
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -116,6 +119,13 @@ def _timing_arguments(t) -> None:
         default=CALIBRATION_TOLERANCE,
         help=f"retry, then mark, a cell whose calibration moved by this fraction or more ({CALIBRATION_TOLERANCE})",
     )
+    t.add_argument(
+        "--reference",
+        default=None,
+        metavar="FILE.json",
+        help="an idle run's result on this machine: its calibration is the idle reference "
+        "(default: the checkout's benchmarks/results/cpu.json)",
+    )
     t.add_argument("--retries", type=int, default=1, help="how often a cell whose calibration moved is timed again (1)")
     t.add_argument("--seed", type=int, default=0, help="seed of the random data (0)")
 
@@ -192,6 +202,7 @@ def config(args: argparse.Namespace) -> Config:
         explicit_sizes=args.n is not None or args.d is not None,
         calibration_tolerance=args.calibration_tolerance,
         retries=args.retries,
+        reference=args.reference,
     )
 
 

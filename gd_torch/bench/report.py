@@ -93,13 +93,46 @@ class Result:
 
     @property
     def contended(self) -> list[Row]:
-        """Rows timed while the calibration kernel moved by the tolerance or more (after retries)."""
+        """Finished rows marked contended: timed on a busy machine (see :mod:`.contention`)."""
         return [r for r in self.rows if r.ok and r.contended]
+
+    @property
+    def timed(self) -> list[Row]:
+        return [r for r in self.rows if r.ok]
+
+    @property
+    def publishable(self) -> bool:
+        """Complete, and no row timed on a busy machine."""
+        return self.complete and not self.contended
+
+    def contended_by(self) -> dict[str, int]:
+        """Rows marked contended per signal name (rows of runs before the signals: 'calibration moved')."""
+        counts: dict[str, int] = {}
+        for r in self.contended:
+            for why in r.get("contended_by") or ["calibration moved"]:
+                name = why.split(":")[0]
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def busy(self) -> str:
+        """'k of m timed row(s) were timed on a busy machine (descheduled: j, load: i)'."""
+        counts = ", ".join(f"{name}: {k}" for name, k in self.contended_by().items())
+        return f"{len(self.contended)} of {len(self.timed)} timed row(s) were timed on a busy machine ({counts})"
+
+    def reference(self) -> str:
+        """The idle reference the calibration was held to, or why there was none."""
+        ref = self.config.get("idle_reference") or {}
+        if ref.get("calibration_s"):
+            here = self.machine.get("calibration_s")
+            now = f"; this run's {here * 1e3:.3g} ms" if here else ""
+            return f"idle reference: calibration {ref['calibration_s'] * 1e3:.3g} ms from {ref['file']}{now}"
+        return f"calibration not compared with an idle reference: {ref.get('why_not') or 'none recorded'}"
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("machine", "config", "finished", "complete", "problem", "cuda", "plots")}
         out["targets"] = [t.to_json() for t in self.targets]
         out["contended_rows"] = len(self.contended)
+        out["publishable"] = self.publishable
         return out | {"rows": [r.to_dict() for r in self.rows]}
 
 
@@ -141,6 +174,7 @@ def with_floor_ratios(rows: list[Row]) -> None:
 def assemble(rows_path: Path) -> Result:
     """Read a rows file (complete or not) into one Result: machine, config, rows with ratios,
     targets and the CUDA summary."""
+    from .contention import run_level
     from .targets import cuda_summary, evaluate
 
     config, metas, rows, finished = {}, {}, [], None
@@ -155,7 +189,7 @@ def assemble(rows_path: Path) -> Result:
         elif kind in ("gradient", "train"):
             rows.append(Row.from_dict(r))
     with_floor_ratios(rows)
-    machine = _machine(config, metas)
+    machine = _machine(config, metas) | {"calibration_s": run_level([r.to_dict() for r in rows if r.ok])}
     result = Result(
         machine=machine,
         config={k: v for k, v in config.items() if k not in ("kind", "machine")},
@@ -166,6 +200,19 @@ def assemble(rows_path: Path) -> Result:
     result.targets = evaluate(result.rows)
     result.cuda = cuda_summary(result.rows, machine.get("gpu"))
     return result
+
+
+def read_result(path_text: str, flag: str) -> tuple[dict, Rows]:
+    """A result written by gd-torch bench (``<tag>.json``) and its rows; refuse anything else
+    with a GdTorchError naming ``flag``."""
+    from .._errors import bad_value
+
+    try:
+        data = json.loads(Path(path_text).read_text(encoding="utf-8"))
+        rows = Rows(Row.from_dict(r) for r in data["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise bad_value(flag, path_text, "an existing benchmark result (.json written by gd-torch bench)") from None
+    return data, rows
 
 
 def fmt_time(s: float | None) -> str:

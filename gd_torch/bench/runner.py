@@ -24,6 +24,7 @@ import gd_torch
 
 from .._errors import GdTorchError
 from .._io import PARTIAL
+from .options import cores
 from .plan import LIBRARIES, Task
 
 Sink = Callable[[dict], None]
@@ -88,7 +89,12 @@ def keep(tmp: Path, path: Path) -> Path:
 def worker_plan(cfg, tasks: list[Task]) -> dict:
     """What a worker reads on stdin: the timing settings and its tasks."""
     keys = ("threads", "min_run_time", "budget_s", "seed", "calibration_tolerance", "retries")
-    return {k: getattr(cfg, k) for k in keys} | {"tasks": [t.as_dict() for t in tasks]}
+    idle = (cfg.idle_reference or {}).get("calibration_s")
+    return {k: getattr(cfg, k) for k in keys} | {
+        "cores": cores(),
+        "idle_calibration_s": idle,
+        "tasks": [t.as_dict() for t in tasks],
+    }
 
 
 def _check_meta(row: dict, library: str) -> None:

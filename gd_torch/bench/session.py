@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .._errors import GdTorchError, bad_value
 from .._io import write_text
 from . import options
-from .machine import machine, memory_available
+from .machine import idle_reference, machine, memory_available
 from .markdown import markdown
 from .plan import Plan, plan_tasks
 from .render import plots
@@ -57,8 +57,7 @@ def _stem(out: Path, tag: str, result: Result, force: bool) -> tuple[str, str | 
     if not result.complete:
         return f"{tag}-interrupted", "the run was interrupted"
     if result.contended:
-        why = f"{len(result.contended)} row(s) were timed while the machine's load changed (their calibration moved)"
-        return f"{tag}-contended", why
+        return f"{tag}-contended", result.busy()
     return tag, None
 
 
@@ -89,6 +88,11 @@ def write_outputs(result: Result, stem: Path, extra_md: str = "") -> list[Path]:
     return [json_path, md_path, *figures]
 
 
+def with_reference(cfg: options.Config) -> options.Config:
+    """``cfg`` with the idle reference read from --reference (machine.idle_reference)."""
+    return replace(cfg, idle_reference=idle_reference(cfg.reference, cfg.threads))
+
+
 def exit_status(run: Run, paths: list[Path]) -> int:
     """Print the paths written; 130 interrupted, 1 rows failed or results kept aside, else 0."""
     for p in [Path(f"{run.stem}.jsonl"), *paths]:
@@ -98,7 +102,7 @@ def exit_status(run: Run, paths: list[Path]) -> int:
         print(f"gd-torch bench: the earlier results {run.stem.parent / run.tag}.* were not replaced: "
               f"{run.kept_aside}; this run is under {run.stem}.*; rerun on an idle machine, or pass --force", file=sys.stderr)  # fmt: skip
     elif result.contended:
-        print(f"gd-torch bench: {len(result.contended)} row(s) marked contended: the machine was busy; do not publish them", file=sys.stderr)  # fmt: skip
+        print(f"gd-torch bench: {result.busy()}; do not publish them", file=sys.stderr)
     if run.interrupted:
         print(f"gd-torch bench: interrupted; the finished rows are kept in {run.stem}.jsonl", file=sys.stderr)
         return 130
@@ -133,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         from .compare import compare
 
         return compare(args)
-    cfg = options.config(args)
+    cfg = with_reference(options.config(args))
     gpu = options.check_cuda(cfg.device)
     plan = plan_tasks(cfg, memory_available())
     tag = check_tag(args.tag or ("quick" if cfg.quick else cfg.device))

@@ -521,3 +521,74 @@ def test_every_row_of_the_plot_has_a_colour_of_its_own():
 
     series = [(m, "cpu") for m in bench_plan.catalog()] + [("autograd", "cuda"), ("jax.jit", "cuda")]
     assert len(series) <= 20 and len(set(_colors(series).values())) == len(series)
+
+
+# ---- the end of a run: a short answer, the tables in the files ------------------------------
+
+
+def _synthetic_rows(path, device="cpu"):
+    # three cells timed without a machine: formula-torch wins two by 2x, analytic one by 1.5x; JAX absent
+    rows = [{"kind": "config", "threads": 2, "device": device, "machine": {"cpu": "test", "cores": 2}}]
+    times = {
+        250: (1e-6, 10e-6, 15e-6, 20e-6),
+        10_000: (10e-6, 100e-6, 50e-6, 200e-6),
+        100_000: (0.1e-3, 1e-3, 0.5e-3, 2e-3),
+    }
+    for n, ts in times.items():
+        for method, t in zip(("floor", "analytic", "formula-torch", "autograd"), ts, strict=True):
+            rows.append(
+                {
+                    "kind": "gradient",
+                    "method": method,
+                    "device": "cpu",
+                    "n": n,
+                    "d": 3,
+                    "dtype": "float64",
+                    "status": "ok",
+                    "median_s": t,
+                    "bandwidth_GBps": 1.0,  # the floor's; ignored on the other rows
+                }
+            )
+    jax = "jax is not installed (the optional extra: pip install 'gd-torch[jax]')"
+    rows.append(
+        {
+            "kind": "gradient",
+            "method": "jax.jit",
+            "device": "cpu",
+            "n": 250,
+            "d": 3,
+            "dtype": "float64",
+            "status": "skipped",
+            "reason": jax,
+        }
+    )
+    rows.append({"kind": "finished", "finished": "now", "interrupted": False})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_the_output_ends_with_which_is_fastest_by_how_much_and_what_was_not_measured(tmp_path, capsys):
+    path = _synthetic_rows(tmp_path / "syn.jsonl")
+    assert main(["bench", "--assemble", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    stem = tmp_path / "syn"
+    assert out[1:5] == [
+        "Fastest way to the gradient on cpu, of 3 cells: formula-torch in 2 (by 2x over the next); analytic in 1 (by 1.5x over the next).",
+        "  largest cell, N=1e5 D=3 float64: formula-torch 500 us, 2x faster than analytic (5x the floor).",
+        "Not measured: CUDA (not asked: --device cuda on a machine with a GPU); jax.jit (1 row(s): jax is not installed (the optional extra: pip install 'gd-torch[jax]')).",
+        "No row was timed on a busy machine (calibration not compared with an idle reference: none recorded).",
+    ]
+    assert f"Tables: {stem}.md (data: {stem}.json)." in out
+    assert not [line for line in out if line.startswith("|")]  # the tables are in the .md, not on stdout
+    assert "| N | D | dtype |" in (tmp_path / "syn.md").read_text()
+
+
+def test_a_run_prints_a_few_short_lines_and_progress_per_row_only_when_verbose(tmp_path, capsys):
+    assert main(["bench", *TINY, "--out", str(tmp_path / "a")]) in (0, 1)
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) <= 12 and max(map(len, out.splitlines())) <= 300, out
+    assert "Fastest way to the gradient" not in out  # the floor alone is no way to the gradient
+    assert "No way to the gradient was timed." in out and "Not measured: CUDA" in out
+    assert "gradient floor" not in err  # no progress line on a stream that is not a terminal
+    assert main(["bench", *TINY, "--verbose", "--out", str(tmp_path / "b")]) in (0, 1)
+    assert "1/1" in capsys.readouterr().err  # one line per row

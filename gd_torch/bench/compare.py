@@ -80,12 +80,19 @@ def moved_rows(before: Rows, after: Rows) -> list[Moved]:
     return [Moved(r.key, before.ok(r.key).median_s, r.median_s) for r in after if r.ok and before.ok(r.key)]
 
 
-def report(path: str, moved: list[Moved], gone: list[Row]) -> str:
+def headline(path: str, moved: list[Moved], gone: list[Row]) -> str:
+    """'Compared with FILE: n rows re-timed, k off by more than 1.5x[; g committed rows not re-timed].'"""
     off = [m for m in moved if m.off]
+    return (
+        f"Compared with {path}: {len(moved)} rows re-timed, {len(off)} off by more than {FACTOR}x"
+        f"{f'; {len(gone)} committed rows not re-timed (rows or devices this benchmark no longer has)' if gone else ''}."
+    )
+
+
+def report(path: str, moved: list[Moved], gone: list[Row]) -> str:
     lines = [
         "",
-        f"Compared with {path}: {len(moved)} rows re-timed, {len(off)} off by more than {FACTOR}x"
-        f"{f'; {len(gone)} committed rows not re-timed (rows or devices this benchmark no longer has)' if gone else ''}.",
+        headline(path, moved, gone),
         "",
         "| kind | method | device | N | D | dtype | committed | now | now / committed |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -127,5 +134,7 @@ def compare(args: argparse.Namespace) -> int:
             bool(done.result.contended),
         )
     ]
-    status = exit_status(done, write_outputs(done.result, done.stem, report(args.compare, moved, gone)))
+    paths = write_outputs(done.result, done.stem, report(args.compare, moved, gone))
+    print(headline(args.compare, moved, gone))
+    status = exit_status(done, paths)
     return status or (1 if verdict == "not met" else 0)  # fmt: skip

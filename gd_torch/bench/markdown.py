@@ -53,14 +53,16 @@ def _columns(grad: list[Row]) -> list[tuple[str, str]]:
     return sorted(cols, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else len(order)))
 
 
+def ranked(rows: list[Row], known: dict[str, BenchMethod]) -> list[Row]:
+    """The finished rows of one cell and device that compute the problem's gradient (bounds and
+    the tutorial's rule, another loss's gradient, excluded; ``known``: the catalog), fastest first."""
+    ways = (r for r in rows if r.ok and r.method in known and known[r.method].computes_the_gradient)
+    return sorted(ways, key=lambda r: r.median_s)
+
+
 def fastest(rows: list[Row], known: dict[str, BenchMethod]) -> str:
-    """The fastest finished row of one cell and device that computes the problem's gradient
-    (bounds and the tutorial's rule, another loss's gradient, excluded; ``known``: the catalog)
-    and its lead over the next one: 'analytic (1.4x)'."""
-    ways = sorted(
-        (r for r in rows if r.ok and r.method in known and known[r.method].computes_the_gradient),
-        key=lambda r: r.median_s,
-    )
+    """The fastest of :func:`ranked` and its lead over the next one: 'analytic (1.4x)'."""
+    ways = ranked(rows, known)
     if not ways:
         return "-"
     lead = f" ({ways[1].median_s / ways[0].median_s:.2g}x)" if len(ways) > 1 else ""

@@ -40,6 +40,7 @@ class Config:
     #: --reference, and what was read from it (machine.idle_reference) once the run starts
     reference: str | None = None
     idle_reference: dict | None = None
+    verbose: bool = False
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -132,6 +133,11 @@ def _timing_arguments(t) -> None:
 
 def _output_arguments(o) -> None:
     o.add_argument("--out", default=None, help="output folder (default: a fresh gd-torch-bench-<time> folder here)")
+    o.add_argument(
+        "--verbose",
+        action="store_true",
+        help="one progress line per row on stderr (default: one updating line on a terminal)",
+    )
     o.add_argument("--tag", default=None, help="file name stem (default: cpu, cuda, quick or compare)")
     o.add_argument("--force", action="store_true", help="replace earlier results even when cells were marked contended")
     o.add_argument(
@@ -203,6 +209,7 @@ def config(args: argparse.Namespace) -> Config:
         calibration_tolerance=args.calibration_tolerance,
         retries=args.retries,
         reference=args.reference,
+        verbose=args.verbose,
     )
 
 

@@ -31,12 +31,14 @@ Sink = Callable[[dict], None]
 
 
 class Progress:
-    """A one-line progress bar on stderr (a line per row when stderr is not a terminal)."""
+    """A one-line progress bar on stderr when it is a terminal; a line per row with ``verbose``;
+    otherwise silent."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, verbose: bool = False) -> None:
         self.total, self.done, self.t0 = total, 0, time.monotonic()
         self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
+        self.tty = self.stream.isatty() and not verbose
+        self.verbose = verbose
 
     def step(self, row: dict) -> None:
         from .report import fmt_time
@@ -49,7 +51,7 @@ class Progress:
         text = f"[{'#' * fill}{'.' * (30 - fill)}] {self.done}/{self.total} {time.monotonic() - self.t0:5.0f}s  {label}: {status}{mark}"
         if self.tty:
             self.stream.write("\r" + text[:150].ljust(150) + ("\n" if self.done == self.total else ""))
-        else:
+        elif self.verbose:
             self.stream.write(text + "\n")
         self.stream.flush()
 
@@ -156,7 +158,7 @@ def run_worker(library: str, tasks: list[Task], cfg, sink: Sink, progress: Progr
 
 def run_all(tasks: list[Task], skipped: list[dict], cfg, sink: Sink) -> bool:
     """The skipped rows, then every library's worker in turn; True when interrupted (Ctrl-C)."""
-    progress = Progress(len(tasks) + len(skipped))
+    progress = Progress(len(tasks) + len(skipped), verbose=cfg.verbose)
     for row in skipped:
         sink(row)
         progress.step(row)

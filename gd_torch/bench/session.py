@@ -18,6 +18,7 @@ from .plan import Plan, plan_tasks
 from .render import plots
 from .report import Result, assemble
 from .runner import keep, row_stream, run_all
+from .summary import summary
 
 
 def output_folder(out: str | None, prefix: str = "gd-torch-bench") -> Path:
@@ -84,7 +85,7 @@ def write_outputs(result: Result, stem: Path, extra_md: str = "") -> list[Path]:
     md = markdown(result) + extra_md
     json_path = write_text(Path(f"{stem}.json"), json.dumps(result.to_json(), indent=1) + "\n")
     md_path = write_text(Path(f"{stem}.md"), md)
-    print(md)
+    print("\n".join(summary(result, stem)))
     return [json_path, md_path, *figures]
 
 

@@ -170,7 +170,7 @@ def test_compare_refuses_a_file_that_is_not_a_result(capsys, tmp_path):
     other = tmp_path / "notes.json"
     other.write_text("{}")
     assert main(["bench", "--compare", str(other), "--out", str(tmp_path / "c")]) == 2
-    assert "--compare must be an existing benchmark result" in capsys.readouterr().err
+    assert f"--compare {other}: machine is missing (an object is required)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -592,3 +592,27 @@ def test_a_run_prints_a_few_short_lines_and_progress_per_row_only_when_verbose(t
     assert "gradient floor" not in err  # no progress line on a stream that is not a terminal
     assert main(["bench", *TINY, "--verbose", "--out", str(tmp_path / "b")]) in (0, 1)
     assert "1/1" in capsys.readouterr().err  # one line per row
+
+
+_FULL_DISK = (
+    "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000)); "
+    "from gd_torch.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize("what", ["run", "assemble"])
+def test_a_full_disk_is_one_line_exit_2_and_leaves_no_half_written_file(what, tmp_path):
+    # a file-size limit of 3000 bytes stands in for a full disk: every write past it fails (EFBIG)
+    import subprocess
+
+    if what == "assemble":
+        rows = _synthetic_rows(tmp_path / "syn.jsonl")
+        argv = ["bench", "--assemble", str(rows)]
+    else:
+        argv = ["bench", *TINY, "--out", str(tmp_path / "o")]
+    p = subprocess.run([sys.executable, "-c", _FULL_DISK, *argv], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stderr.startswith("gd-torch: error: ") and p.stderr.count("\n") == 1, p.stderr
+    assert "File too large" in p.stderr
+    assert not [q for q in tmp_path.rglob("*") if ".partial" in q.name]
+    assert not list(tmp_path.glob("syn.*json")) or what == "run"  # not even a .json without its .md

@@ -63,13 +63,17 @@ def row_stream(folder: Path) -> Iterator[tuple[Path, Sink]]:
     exception (Ctrl-C is caught earlier, in :func:`run_all`) removes it."""
     tmp = folder / f".rows.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL}.jsonl"
     try:
-        f = open(tmp, "x", encoding="utf-8")  # noqa: SIM115 - closed below
+        f = open(tmp, "xb", buffering=0)  # noqa: SIM115 - closed below; unbuffered: nothing left to flush on a full disk
     except OSError as exc:
         raise GdTorchError(f"--out folder {str(folder)!r} cannot be written: {exc.strerror or exc}") from None
 
     def sink(row: dict) -> None:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
+        try:
+            f.write((json.dumps(row) + "\n").encode("utf-8"))
+        except OSError as exc:  # a full disk, a file-size limit
+            raise GdTorchError(
+                f"--out folder {str(folder)!r}: could not write the rows: {exc.strerror or exc}"
+            ) from None
 
     try:
         with f:

@@ -16,7 +16,7 @@ from .machine import idle_reference, machine, memory_available
 from .markdown import markdown
 from .plan import Plan, plan_tasks
 from .render import plots
-from .report import Result, assemble
+from .report import Result, assemble, read_text
 from .runner import keep, row_stream, run_all
 from .summary import summary
 
@@ -116,14 +116,17 @@ def exit_status(run: Run, paths: list[Path]) -> int:
 
 def _assemble_only(path_text: str) -> int:
     path = Path(path_text)
+    accepted = "an existing .jsonl rows file"
     if path.suffix != ".jsonl" or not path.is_file():  # its .json/.md are written beside it
-        raise bad_value("--assemble", path_text, "an existing .jsonl rows file")
+        raise bad_value("--assemble", path_text, accepted)
+    read_text(path_text, "--assemble", accepted)  # size and encoding, before parsing
     try:
-        result = assemble(path)
-    except (UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        # not a rows file this benchmark wrote (binary, or rows without their keys)
-        raise bad_value(
-            "--assemble", path_text, f"a rows file written by gd-torch bench ({type(exc).__name__}: {exc})"
+        result = assemble(path, check=True)
+    except GdTorchError as exc:
+        raise GdTorchError(f"--assemble {path_text}: {exc}") from None
+    except ValueError as exc:  # a line nested deeper than the JSON parser goes
+        raise GdTorchError(
+            f"--assemble {path_text}: must be a rows file written by gd-torch bench; got {exc}"
         ) from None
     for p in write_outputs(result, path.with_suffix("")):
         print(f"wrote {p}")

@@ -103,7 +103,10 @@ def test_rows_carry_calibration_load_and_peak_memory_and_one_cell_is_timed_toget
         c = r["calibration"]
         assert c["before_s"] > 0 and c["after_s"] > 0 and c["attempts"] == 1 and c["tolerance"] == 0.2
         assert c["change"] == pytest.approx(c["after_s"] / c["before_s"] - 1)
-        assert r["contended"] == (abs(c["change"]) >= 0.2)
+        assert r["contended"] == bool(r["contended_by"])  # any signal of a busy machine (test_bench_contention)
+        moved = any(why.startswith("calibration moved:") for why in r["contended_by"])
+        assert moved == (abs(c["change"]) >= 0.2)
+        assert 0 <= r["descheduled"] <= 1 and r["sched"]["wall_s"] > 0
         assert r["loadavg_1m"] >= 0
         assert r["peak_rss_bytes"] > 0 and r["peak_traced_bytes"] >= 0
         groups.setdefault((r["kind"], r["library"], r["n"], r["d"], r["dtype"]), []).append(r)
@@ -167,7 +170,7 @@ def test_compare_refuses_a_file_that_is_not_a_result(capsys, tmp_path):
     other = tmp_path / "notes.json"
     other.write_text("{}")
     assert main(["bench", "--compare", str(other), "--out", str(tmp_path / "c")]) == 2
-    assert "--compare must be an existing benchmark result" in capsys.readouterr().err
+    assert f"--compare {other}: machine is missing (an object is required)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -518,3 +521,98 @@ def test_every_row_of_the_plot_has_a_colour_of_its_own():
 
     series = [(m, "cpu") for m in bench_plan.catalog()] + [("autograd", "cuda"), ("jax.jit", "cuda")]
     assert len(series) <= 20 and len(set(_colors(series).values())) == len(series)
+
+
+# ---- the end of a run: a short answer, the tables in the files ------------------------------
+
+
+def _synthetic_rows(path, device="cpu"):
+    # three cells timed without a machine: formula-torch wins two by 2x, analytic one by 1.5x; JAX absent
+    rows = [{"kind": "config", "threads": 2, "device": device, "machine": {"cpu": "test", "cores": 2}}]
+    times = {
+        250: (1e-6, 10e-6, 15e-6, 20e-6),
+        10_000: (10e-6, 100e-6, 50e-6, 200e-6),
+        100_000: (0.1e-3, 1e-3, 0.5e-3, 2e-3),
+    }
+    for n, ts in times.items():
+        for method, t in zip(("floor", "analytic", "formula-torch", "autograd"), ts, strict=True):
+            rows.append(
+                {
+                    "kind": "gradient",
+                    "method": method,
+                    "device": "cpu",
+                    "n": n,
+                    "d": 3,
+                    "dtype": "float64",
+                    "status": "ok",
+                    "median_s": t,
+                    "bandwidth_GBps": 1.0,  # the floor's; ignored on the other rows
+                }
+            )
+    jax = "jax is not installed (the optional extra: pip install 'gd-torch[jax]')"
+    rows.append(
+        {
+            "kind": "gradient",
+            "method": "jax.jit",
+            "device": "cpu",
+            "n": 250,
+            "d": 3,
+            "dtype": "float64",
+            "status": "skipped",
+            "reason": jax,
+        }
+    )
+    rows.append({"kind": "finished", "finished": "now", "interrupted": False})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_the_output_ends_with_which_is_fastest_by_how_much_and_what_was_not_measured(tmp_path, capsys):
+    path = _synthetic_rows(tmp_path / "syn.jsonl")
+    assert main(["bench", "--assemble", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    stem = tmp_path / "syn"
+    assert out[1:5] == [
+        "Fastest way to the gradient on cpu, of 3 cells: formula-torch in 2 (by 2x over the next); analytic in 1 (by 1.5x over the next).",
+        "  largest cell, N=1e5 D=3 float64: formula-torch 500 us, 2x faster than analytic (5x the floor).",
+        "Not measured: CUDA (not asked: --device cuda on a machine with a GPU); jax.jit (1 row(s): jax is not installed (the optional extra: pip install 'gd-torch[jax]')).",
+        "No row was timed on a busy machine (calibration not compared with an idle reference: none recorded).",
+    ]
+    assert f"Tables: {stem}.md (data: {stem}.json)." in out
+    assert not [line for line in out if line.startswith("|")]  # the tables are in the .md, not on stdout
+    assert "| N | D | dtype |" in (tmp_path / "syn.md").read_text()
+
+
+def test_a_run_prints_a_few_short_lines_and_progress_per_row_only_when_verbose(tmp_path, capsys):
+    assert main(["bench", *TINY, "--out", str(tmp_path / "a")]) in (0, 1)
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) <= 12 and max(map(len, out.splitlines())) <= 300, out
+    assert "Fastest way to the gradient" not in out  # the floor alone is no way to the gradient
+    assert "No way to the gradient was timed." in out and "Not measured: CUDA" in out
+    assert "gradient floor" not in err  # no progress line on a stream that is not a terminal
+    assert main(["bench", *TINY, "--verbose", "--out", str(tmp_path / "b")]) in (0, 1)
+    assert "1/1" in capsys.readouterr().err  # one line per row
+
+
+_FULL_DISK = (
+    "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000)); "
+    "from gd_torch.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize("what", ["run", "assemble"])
+def test_a_full_disk_is_one_line_exit_2_and_leaves_no_half_written_file(what, tmp_path):
+    # a file-size limit of 3000 bytes stands in for a full disk: every write past it fails (EFBIG)
+    import subprocess
+
+    if what == "assemble":
+        rows = _synthetic_rows(tmp_path / "syn.jsonl")
+        argv = ["bench", "--assemble", str(rows)]
+    else:
+        argv = ["bench", *TINY, "--out", str(tmp_path / "o")]
+    p = subprocess.run([sys.executable, "-c", _FULL_DISK, *argv], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stderr.startswith("gd-torch: error: ") and p.stderr.count("\n") == 1, p.stderr
+    assert "File too large" in p.stderr
+    assert not [q for q in tmp_path.rglob("*") if ".partial" in q.name]
+    assert not list(tmp_path.glob("syn.*json")) or what == "run"  # not even a .json without its .md

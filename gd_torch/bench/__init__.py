@@ -6,7 +6,9 @@
 - :mod:`.timing`, :mod:`.harness`: what the workers share (interleaved timing, calibration,
   memory, data); ``worker_numpy``, ``worker_torch``, ``worker_torchfunc``,
   ``worker_torchcompile``, ``worker_jax``: one per library
-- :mod:`.report`, :mod:`.targets`, :mod:`.markdown`, :mod:`.render`: rows, targets, tables, figures
+- :mod:`.contention`: whether a cell was timed on a busy machine
+- :mod:`.report`, :mod:`.targets`, :mod:`.markdown`, :mod:`.render`: rows, targets, tables, figures;
+  :mod:`.summary`: the few lines a run ends with
 - :mod:`.session`: one run from options to files; :mod:`.compare`: re-timing a committed run
 
 Nothing here is imported by the rest of gd_torch.

@@ -4,9 +4,7 @@ machine and list the rows whose time moved by more than FACTOR either way."""
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -14,8 +12,8 @@ from .._errors import bad_value
 from . import options
 from .machine import memory_available
 from .plan import ITEMSIZE, Plan, Task, admit, catalog
-from .report import Row, Rows, fmt_n, fmt_time
-from .session import check_tag, exit_status, measure, output_folder, write_outputs
+from .report import Row, Rows, fmt_n, fmt_time, read_result
+from .session import check_tag, exit_status, measure, output_folder, with_reference, write_outputs
 from .targets import Outcome
 
 #: a re-timed row off by more than this factor (either way) is listed
@@ -41,15 +39,7 @@ class Moved:
 
 def load(path_text: str) -> tuple[dict, Rows]:
     """The committed result and its rows; refuse a file that is not a benchmark result."""
-    path = Path(path_text)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        rows = Rows(Row.from_dict(r) for r in data["rows"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise bad_value(
-            "--compare", path_text, "an existing benchmark result (.json written by gd-torch bench)"
-        ) from None
-    return data, rows
+    return read_result(path_text, "--compare")
 
 
 def sample_cells(rows: Rows, k: int) -> list[tuple[int, int, str]]:
@@ -90,12 +80,19 @@ def moved_rows(before: Rows, after: Rows) -> list[Moved]:
     return [Moved(r.key, before.ok(r.key).median_s, r.median_s) for r in after if r.ok and before.ok(r.key)]
 
 
-def report(path: str, moved: list[Moved], gone: list[Row]) -> str:
+def headline(path: str, moved: list[Moved], gone: list[Row]) -> str:
+    """'Compared with FILE: n rows re-timed, k off by more than 1.5x[; g committed rows not re-timed].'"""
     off = [m for m in moved if m.off]
+    return (
+        f"Compared with {path}: {len(moved)} rows re-timed, {len(off)} off by more than {FACTOR}x"
+        f"{f'; {len(gone)} committed rows not re-timed (rows or devices this benchmark no longer has)' if gone else ''}."
+    )
+
+
+def report(path: str, moved: list[Moved], gone: list[Row]) -> str:
     lines = [
         "",
-        f"Compared with {path}: {len(moved)} rows re-timed, {len(off)} off by more than {FACTOR}x"
-        f"{f'; {len(gone)} committed rows not re-timed (rows or devices this benchmark no longer has)' if gone else ''}.",
+        headline(path, moved, gone),
         "",
         "| kind | method | device | N | D | dtype | committed | now | now / committed |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -115,7 +112,7 @@ def compare(args: argparse.Namespace) -> int:
     if args.sample < 1:
         raise bad_value("--sample", args.sample, "a positive integer")
     old = data.get("config", {})
-    cfg = options.config(args)
+    cfg = with_reference(options.config(args))
     cfg = replace(
         cfg,
         min_run_time=args.min_run_time or old.get("min_run_time", cfg.min_run_time),
@@ -137,5 +134,7 @@ def compare(args: argparse.Namespace) -> int:
             bool(done.result.contended),
         )
     ]
-    status = exit_status(done, write_outputs(done.result, done.stem, report(args.compare, moved, gone)))
+    paths = write_outputs(done.result, done.stem, report(args.compare, moved, gone))
+    print(headline(args.compare, moved, gone))
+    status = exit_status(done, paths)
     return status or (1 if verdict == "not met" else 0)  # fmt: skip

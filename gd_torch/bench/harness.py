@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import timing
+from . import contention, timing
 
 #: the problem every row times: the tutorial's pair
 LOSS, ACTIVATION = "sse", "sigmoid"
@@ -88,29 +88,41 @@ def base_row(task: dict) -> dict:
     return {k: task[k] for k in keys if k in task}
 
 
-def calibrated(fns: dict[str, Callable[[], object]], plan: dict, sync: Sync) -> tuple[dict, dict, float | None]:
+def calibrated(fns: dict[str, Callable[[], object]], plan: dict, sync: Sync) -> tuple[dict, dict, float | None, dict]:
     """timing.interleaved between two runs of the calibration kernel, again (up to ``retries``
     times) while the kernel's time moved by ``calibration_tolerance`` or more; the last
-    attempt's times, its calibration, the load average at its start."""
+    attempt's times, its calibration, the load average at its start and the timing thread's
+    wall, CPU and run-queue seconds over it (contention.since)."""
     tol = plan["calibration_tolerance"]
     attempts = 0
     while True:
         attempts += 1
         load = timing.load_average()
+        start = contention.thread_times()
         before = timing.calibrate()
         measured = timing.interleaved(fns, plan["min_run_time"], sync)
         after = timing.calibrate()
+        sched = contention.since(start)
         change = after / before - 1.0
         if abs(change) < tol or attempts > plan["retries"]:
             break
     calibration = {"before_s": before, "after_s": after, "change": change, "tolerance": tol, "attempts": attempts}
-    return measured, calibration, load
+    return measured, calibration, load, sched
+
+
+def judged(calibration: dict, sched: dict, load: float | None, plan: dict) -> dict:
+    """A cell's contention fields: ``contended`` and ``contended_by`` (contention.judge's reasons)
+    against the plan's idle reference (``idle_calibration_s``, None: none) and ``cores``."""
+    e = contention.evidence(calibration, sched, load, plan.get("idle_calibration_s"), plan["cores"])
+    why = contention.judge(e, plan["calibration_tolerance"])
+    return {"contended": bool(why), "contended_by": why, "descheduled": e.descheduled, "sched": sched}
 
 
 def time_group(prepared: list[Prepared], plan: dict, sync: Sync, memory: Callable | None = None) -> None:
     """Time the runnable tasks of one group interleaved, between two calibrations; retry the
-    group when the calibration moved by ``calibration_tolerance`` or more, then mark its rows
-    ``contended``; emit one row per task (skipped ones first)."""
+    group when the calibration moved by ``calibration_tolerance`` or more; mark its rows
+    ``contended`` when any contention signal is at its limit (see :func:`judged`); emit one
+    row per task (skipped ones first)."""
     for p in prepared:
         if p.skip is not None:
             emit({**base_row(p.task), "status": "skipped", "reason": p.skip, **p.extra})
@@ -119,16 +131,16 @@ def time_group(prepared: list[Prepared], plan: dict, sync: Sync, memory: Callabl
         return
     keyed = {f"{i}:{label}": fn for i, p in enumerate(runnable) for label, fn in p.fns.items()}
     t_start = time.perf_counter()
-    measured, calibration, load = calibrated(keyed, plan, sync)
+    measured, calibration, load, sched = calibrated(keyed, plan, sync)
     wall = time.perf_counter() - t_start
-    contended = abs(calibration["change"]) >= calibration["tolerance"]
+    verdict = judged(calibration, sched, load, plan)
     for i, p in enumerate(runnable):
         ops = {label: measured[f"{i}:{label}"] for label in p.fns}
         best = min(ops, key=lambda label: ops[label]["median_s"])
         row = {**base_row(p.task), "status": "ok", **ops[best], **p.extra}
         if len(ops) > 1:
             row |= {"best_op": best, "ops_s": {label: s["median_s"] for label, s in ops.items()}}
-        row |= {"calibration": calibration, "contended": contended, "loadavg_1m": load, "wall_s": wall}
+        row |= {"calibration": calibration, "loadavg_1m": load, "wall_s": wall, **verdict}
         row |= timing.peak_memory(p.fns[best])
         if memory is not None:
             row |= memory(p.fns[best])

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
 
+from .contention import run_level
 from .options import cores
+from .report import read_result
 from .timing import load_average
+
+#: this checkout's committed CPU results: their calibration is the idle reference by default
+COMMITTED = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "cpu.json"
 
 
 def _meminfo(field: str) -> int:
@@ -48,3 +54,27 @@ def machine() -> dict:
         "env": {k: os.environ.get(k) for k in env},
         "loadavg_at_start": load_average(),
     }
+
+
+def idle_reference(path_text: str | None, threads: int) -> dict:
+    """The calibration kernel's time on this machine idle, from a result (--reference FILE.json;
+    by default this checkout's committed cpu.json): ``{"file", "calibration_s", "why_not"}``.
+    The result's ``machine.calibration_s``, else the median calibration of its uncontended rows
+    (contention.run_level).  ``calibration_s`` is None, with ``why_not``, when there is no
+    committed result, or it comes from another CPU model, core count or thread count."""
+    path = Path(path_text) if path_text is not None else COMMITTED
+    if path_text is None and not path.is_file():
+        return {"file": None, "calibration_s": None, "why_not": f"no committed result at {path}; pass --reference"}
+    data, _ = read_result(str(path), "--reference")
+    theirs, here = data.get("machine", {}), machine()
+    for name, mine, ref in (
+        ("CPU", here["cpu"], theirs.get("cpu")),
+        ("cores", here["cores"], theirs.get("cores")),
+        ("threads", threads, data.get("config", {}).get("threads")),
+    ):
+        if mine != ref:
+            why = f"{path} was timed with {name} {ref!r}, this run with {mine!r}"
+            return {"file": str(path), "calibration_s": None, "why_not": why}
+    level = theirs.get("calibration_s") or run_level(data["rows"])
+    why = None if level else f"{path} has no calibrated rows"
+    return {"file": str(path), "calibration_s": level, "why_not": why}

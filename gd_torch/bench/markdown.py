@@ -20,16 +20,11 @@ def _header(result: Result) -> list[str]:
         if loads
         else ""
     )
-    busy = result.contended
-    marked = (
-        f" **{len(busy)} row(s) marked * were timed while the calibration kernel moved by {cfg.get('calibration_tolerance', 0):.0%} or more (after {cfg.get('retries')} retry): do not publish them.**"
-        if busy
-        else ""
-    )
+    marked = f" **Rows marked *: {result.busy()}: do not publish them.**" if result.contended else ""
     incomplete = "" if result.complete else " **Incomplete run: only the finished rows.**"
     return [
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_GiB', 0):.0f} GiB; numpy {m.get('numpy')} with {blas or 'BLAS unknown'}; "
-        f"torch {m.get('torch')} ({m.get('torch_threads')} threads){gpu}. Threads: {cfg.get('threads')}. Problem: {result.problem}.{load}{marked}{incomplete}",
+        f"torch {m.get('torch')} ({m.get('torch_threads')} threads){gpu}. Threads: {cfg.get('threads')}. Problem: {result.problem}.{load} The {result.reference()}.{marked}{incomplete}",
         "",
         "Each cell: median time per gradient (IQR and peak memory in the JSON) and, in brackets, its ratio to the floor "
         "(the time to read X once on that device: the faster of one X @ W and one reduction over X)."
@@ -58,14 +53,16 @@ def _columns(grad: list[Row]) -> list[tuple[str, str]]:
     return sorted(cols, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else len(order)))
 
 
+def ranked(rows: list[Row], known: dict[str, BenchMethod]) -> list[Row]:
+    """The finished rows of one cell and device that compute the problem's gradient (bounds and
+    the tutorial's rule, another loss's gradient, excluded; ``known``: the catalog), fastest first."""
+    ways = (r for r in rows if r.ok and r.method in known and known[r.method].computes_the_gradient)
+    return sorted(ways, key=lambda r: r.median_s)
+
+
 def fastest(rows: list[Row], known: dict[str, BenchMethod]) -> str:
-    """The fastest finished row of one cell and device that computes the problem's gradient
-    (bounds and the tutorial's rule, another loss's gradient, excluded; ``known``: the catalog)
-    and its lead over the next one: 'analytic (1.4x)'."""
-    ways = sorted(
-        (r for r in rows if r.ok and r.method in known and known[r.method].computes_the_gradient),
-        key=lambda r: r.median_s,
-    )
+    """The fastest of :func:`ranked` and its lead over the next one: 'analytic (1.4x)'."""
+    ways = ranked(rows, known)
     if not ways:
         return "-"
     lead = f" ({ways[1].median_s / ways[0].median_s:.2g}x)" if len(ways) > 1 else ""

@@ -37,6 +37,10 @@ class Config:
     explicit_sizes: bool
     calibration_tolerance: float
     retries: int
+    #: --reference, and what was read from it (machine.idle_reference) once the run starts
+    reference: str | None = None
+    idle_reference: dict | None = None
+    verbose: bool = False
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -116,12 +120,24 @@ def _timing_arguments(t) -> None:
         default=CALIBRATION_TOLERANCE,
         help=f"retry, then mark, a cell whose calibration moved by this fraction or more ({CALIBRATION_TOLERANCE})",
     )
+    t.add_argument(
+        "--reference",
+        default=None,
+        metavar="FILE.json",
+        help="an idle run's result on this machine: its calibration is the idle reference "
+        "(default: the checkout's benchmarks/results/cpu.json)",
+    )
     t.add_argument("--retries", type=int, default=1, help="how often a cell whose calibration moved is timed again (1)")
     t.add_argument("--seed", type=int, default=0, help="seed of the random data (0)")
 
 
 def _output_arguments(o) -> None:
     o.add_argument("--out", default=None, help="output folder (default: a fresh gd-torch-bench-<time> folder here)")
+    o.add_argument(
+        "--verbose",
+        action="store_true",
+        help="one progress line per row on stderr (default: one updating line on a terminal)",
+    )
     o.add_argument("--tag", default=None, help="file name stem (default: cpu, cuda, quick or compare)")
     o.add_argument("--force", action="store_true", help="replace earlier results even when cells were marked contended")
     o.add_argument(
@@ -192,6 +208,8 @@ def config(args: argparse.Namespace) -> Config:
         explicit_sizes=args.n is not None or args.d is not None,
         calibration_tolerance=args.calibration_tolerance,
         retries=args.retries,
+        reference=args.reference,
+        verbose=args.verbose,
     )
 
 

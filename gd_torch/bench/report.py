@@ -93,23 +93,62 @@ class Result:
 
     @property
     def contended(self) -> list[Row]:
-        """Rows timed while the calibration kernel moved by the tolerance or more (after retries)."""
+        """Finished rows marked contended: timed on a busy machine (see :mod:`.contention`)."""
         return [r for r in self.rows if r.ok and r.contended]
+
+    @property
+    def timed(self) -> list[Row]:
+        return [r for r in self.rows if r.ok]
+
+    @property
+    def publishable(self) -> bool:
+        """Complete, and no row timed on a busy machine."""
+        return self.complete and not self.contended
+
+    def contended_by(self) -> dict[str, int]:
+        """Rows marked contended per signal name (rows of runs before the signals: 'calibration moved')."""
+        counts: dict[str, int] = {}
+        for r in self.contended:
+            for why in r.get("contended_by") or ["calibration moved"]:
+                name = why.split(":")[0]
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def busy(self) -> str:
+        """'k of m timed row(s) were timed on a busy machine (descheduled: j, load: i)'."""
+        counts = ", ".join(f"{name}: {k}" for name, k in self.contended_by().items())
+        return f"{len(self.contended)} of {len(self.timed)} timed row(s) were timed on a busy machine ({counts})"
+
+    def reference(self) -> str:
+        """The idle reference the calibration was held to, or why there was none."""
+        ref = self.config.get("idle_reference") or {}
+        if ref.get("calibration_s"):
+            here = self.machine.get("calibration_s")
+            now = f"; this run's {here * 1e3:.3g} ms" if here else ""
+            return f"idle reference: calibration {ref['calibration_s'] * 1e3:.3g} ms from {ref['file']}{now}"
+        return f"calibration not compared with an idle reference: {ref.get('why_not') or 'none recorded'}"
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("machine", "config", "finished", "complete", "problem", "cuda", "plots")}
         out["targets"] = [t.to_json() for t in self.targets]
         out["contended_rows"] = len(self.contended)
+        out["publishable"] = self.publishable
         return out | {"rows": [r.to_dict() for r in self.rows]}
 
 
-def _lines(path: Path) -> Iterator[dict]:
+def _lines(path: Path, check: bool) -> Iterator[dict]:
+    # each record of a rows file (checked against the schema when ``check``)
+    from .schema import check_record
+
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for i, line in enumerate(f, 1):
             try:
-                yield json.loads(line)
+                record = _parse(line)
             except json.JSONDecodeError:  # a line cut short by a kill, or blank
                 continue
+            if check:
+                check_record(record, i)
+            yield record
 
 
 def _machine(config: dict, metas: dict[str, dict]) -> dict:
@@ -138,13 +177,15 @@ def with_floor_ratios(rows: list[Row]) -> None:
             r.fields["ratio_to_floor"] = r.median_s / fl.median_s
 
 
-def assemble(rows_path: Path) -> Result:
+def assemble(rows_path: Path, check: bool = False) -> Result:
     """Read a rows file (complete or not) into one Result: machine, config, rows with ratios,
-    targets and the CUDA summary."""
+    targets and the CUDA summary.  ``check``: hold every record to :mod:`.schema` first (a
+    file this run did not write); a violation is a GdTorchError naming its line."""
+    from .contention import run_level
     from .targets import cuda_summary, evaluate
 
     config, metas, rows, finished = {}, {}, [], None
-    for r in _lines(rows_path):
+    for r in _lines(rows_path, check):
         kind = r.get("kind")
         if kind == "config":
             config = r
@@ -155,7 +196,7 @@ def assemble(rows_path: Path) -> Result:
         elif kind in ("gradient", "train"):
             rows.append(Row.from_dict(r))
     with_floor_ratios(rows)
-    machine = _machine(config, metas)
+    machine = _machine(config, metas) | {"calibration_s": run_level([r.to_dict() for r in rows if r.ok])}
     result = Result(
         machine=machine,
         config={k: v for k, v in config.items() if k not in ("kind", "machine")},
@@ -166,6 +207,53 @@ def assemble(rows_path: Path) -> Result:
     result.targets = evaluate(result.rows)
     result.cuda = cuda_summary(result.rows, machine.get("gpu"))
     return result
+
+
+def read_text(path_text: str, flag: str, accepted: str) -> str:
+    """The text of a file given to ``flag``: a regular file of at most schema.MAX_BYTES, UTF-8;
+    otherwise a GdTorchError '``flag`` FILE: must be ``accepted``...; got ...'."""
+    from .._errors import GdTorchError, bad_value
+    from .schema import MAX_BYTES
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise bad_value(flag, path_text, accepted)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise GdTorchError(f"{flag} {path_text}: must be {accepted}, at most {MAX_BYTES} bytes; got {size} bytes")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GdTorchError(
+            f"{flag} {path_text}: must be {accepted}, UTF-8 text; got {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _parse(text: str) -> Any:
+    # json.loads; nesting deeper than the parser's recursion limit is a ValueError too
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("values nested too deeply for the JSON parser") from None
+
+
+def read_result(path_text: str, flag: str) -> tuple[dict, Rows]:
+    """A result written by gd-torch bench (``<tag>.json``) and its rows, checked against
+    :mod:`.schema`; anything else is refused with one GdTorchError naming ``flag`` and the file."""
+    from .._errors import GdTorchError
+    from .schema import check_result
+
+    accepted = "an existing benchmark result (.json written by gd-torch bench)"
+    text = read_text(path_text, flag, accepted)
+    try:
+        data = _parse(text)
+    except ValueError as exc:
+        raise GdTorchError(f"{flag} {path_text}: must be {accepted}; got text that is not JSON ({exc})") from None
+    try:
+        check_result(data)
+    except GdTorchError as exc:
+        raise GdTorchError(f"{flag} {path_text}: {exc}") from None
+    return data, Rows(Row.from_dict(r) for r in data["rows"])
 
 
 def fmt_time(s: float | None) -> str:

@@ -24,18 +24,21 @@ import gd_torch
 
 from .._errors import GdTorchError
 from .._io import PARTIAL
+from .options import cores
 from .plan import LIBRARIES, Task
 
 Sink = Callable[[dict], None]
 
 
 class Progress:
-    """A one-line progress bar on stderr (a line per row when stderr is not a terminal)."""
+    """A one-line progress bar on stderr when it is a terminal; a line per row with ``verbose``;
+    otherwise silent."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, verbose: bool = False) -> None:
         self.total, self.done, self.t0 = total, 0, time.monotonic()
         self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
+        self.tty = self.stream.isatty() and not verbose
+        self.verbose = verbose
 
     def step(self, row: dict) -> None:
         from .report import fmt_time
@@ -48,7 +51,7 @@ class Progress:
         text = f"[{'#' * fill}{'.' * (30 - fill)}] {self.done}/{self.total} {time.monotonic() - self.t0:5.0f}s  {label}: {status}{mark}"
         if self.tty:
             self.stream.write("\r" + text[:150].ljust(150) + ("\n" if self.done == self.total else ""))
-        else:
+        elif self.verbose:
             self.stream.write(text + "\n")
         self.stream.flush()
 
@@ -60,13 +63,17 @@ def row_stream(folder: Path) -> Iterator[tuple[Path, Sink]]:
     exception (Ctrl-C is caught earlier, in :func:`run_all`) removes it."""
     tmp = folder / f".rows.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL}.jsonl"
     try:
-        f = open(tmp, "x", encoding="utf-8")  # noqa: SIM115 - closed below
+        f = open(tmp, "xb", buffering=0)  # noqa: SIM115 - closed below; unbuffered: nothing left to flush on a full disk
     except OSError as exc:
         raise GdTorchError(f"--out folder {str(folder)!r} cannot be written: {exc.strerror or exc}") from None
 
     def sink(row: dict) -> None:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
+        try:
+            f.write((json.dumps(row) + "\n").encode("utf-8"))
+        except OSError as exc:  # a full disk, a file-size limit
+            raise GdTorchError(
+                f"--out folder {str(folder)!r}: could not write the rows: {exc.strerror or exc}"
+            ) from None
 
     try:
         with f:
@@ -88,7 +95,12 @@ def keep(tmp: Path, path: Path) -> Path:
 def worker_plan(cfg, tasks: list[Task]) -> dict:
     """What a worker reads on stdin: the timing settings and its tasks."""
     keys = ("threads", "min_run_time", "budget_s", "seed", "calibration_tolerance", "retries")
-    return {k: getattr(cfg, k) for k in keys} | {"tasks": [t.as_dict() for t in tasks]}
+    idle = (cfg.idle_reference or {}).get("calibration_s")
+    return {k: getattr(cfg, k) for k in keys} | {
+        "cores": cores(),
+        "idle_calibration_s": idle,
+        "tasks": [t.as_dict() for t in tasks],
+    }
 
 
 def _check_meta(row: dict, library: str) -> None:
@@ -150,7 +162,7 @@ def run_worker(library: str, tasks: list[Task], cfg, sink: Sink, progress: Progr
 
 def run_all(tasks: list[Task], skipped: list[dict], cfg, sink: Sink) -> bool:
     """The skipped rows, then every library's worker in turn; True when interrupted (Ctrl-C)."""
-    progress = Progress(len(tasks) + len(skipped))
+    progress = Progress(len(tasks) + len(skipped), verbose=cfg.verbose)
     for row in skipped:
         sink(row)
         progress.step(row)

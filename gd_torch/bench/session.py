@@ -6,18 +6,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .._errors import GdTorchError, bad_value
 from .._io import write_text
 from . import options
-from .machine import machine, memory_available
+from .machine import idle_reference, machine, memory_available
 from .markdown import markdown
 from .plan import Plan, plan_tasks
 from .render import plots
-from .report import Result, assemble
+from .report import Result, assemble, read_text
 from .runner import keep, row_stream, run_all
+from .summary import summary
 
 
 def output_folder(out: str | None, prefix: str = "gd-torch-bench") -> Path:
@@ -57,8 +58,7 @@ def _stem(out: Path, tag: str, result: Result, force: bool) -> tuple[str, str | 
     if not result.complete:
         return f"{tag}-interrupted", "the run was interrupted"
     if result.contended:
-        why = f"{len(result.contended)} row(s) were timed while the machine's load changed (their calibration moved)"
-        return f"{tag}-contended", why
+        return f"{tag}-contended", result.busy()
     return tag, None
 
 
@@ -85,8 +85,13 @@ def write_outputs(result: Result, stem: Path, extra_md: str = "") -> list[Path]:
     md = markdown(result) + extra_md
     json_path = write_text(Path(f"{stem}.json"), json.dumps(result.to_json(), indent=1) + "\n")
     md_path = write_text(Path(f"{stem}.md"), md)
-    print(md)
+    print("\n".join(summary(result, stem)))
     return [json_path, md_path, *figures]
+
+
+def with_reference(cfg: options.Config) -> options.Config:
+    """``cfg`` with the idle reference read from --reference (machine.idle_reference)."""
+    return replace(cfg, idle_reference=idle_reference(cfg.reference, cfg.threads))
 
 
 def exit_status(run: Run, paths: list[Path]) -> int:
@@ -98,7 +103,7 @@ def exit_status(run: Run, paths: list[Path]) -> int:
         print(f"gd-torch bench: the earlier results {run.stem.parent / run.tag}.* were not replaced: "
               f"{run.kept_aside}; this run is under {run.stem}.*; rerun on an idle machine, or pass --force", file=sys.stderr)  # fmt: skip
     elif result.contended:
-        print(f"gd-torch bench: {len(result.contended)} row(s) marked contended: the machine was busy; do not publish them", file=sys.stderr)  # fmt: skip
+        print(f"gd-torch bench: {result.busy()}; do not publish them", file=sys.stderr)
     if run.interrupted:
         print(f"gd-torch bench: interrupted; the finished rows are kept in {run.stem}.jsonl", file=sys.stderr)
         return 130
@@ -111,14 +116,17 @@ def exit_status(run: Run, paths: list[Path]) -> int:
 
 def _assemble_only(path_text: str) -> int:
     path = Path(path_text)
+    accepted = "an existing .jsonl rows file"
     if path.suffix != ".jsonl" or not path.is_file():  # its .json/.md are written beside it
-        raise bad_value("--assemble", path_text, "an existing .jsonl rows file")
+        raise bad_value("--assemble", path_text, accepted)
+    read_text(path_text, "--assemble", accepted)  # size and encoding, before parsing
     try:
-        result = assemble(path)
-    except (UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        # not a rows file this benchmark wrote (binary, or rows without their keys)
-        raise bad_value(
-            "--assemble", path_text, f"a rows file written by gd-torch bench ({type(exc).__name__}: {exc})"
+        result = assemble(path, check=True)
+    except GdTorchError as exc:
+        raise GdTorchError(f"--assemble {path_text}: {exc}") from None
+    except ValueError as exc:  # a line nested deeper than the JSON parser goes
+        raise GdTorchError(
+            f"--assemble {path_text}: must be a rows file written by gd-torch bench; got {exc}"
         ) from None
     for p in write_outputs(result, path.with_suffix("")):
         print(f"wrote {p}")
@@ -133,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         from .compare import compare
 
         return compare(args)
-    cfg = options.config(args)
+    cfg = with_reference(options.config(args))
     gpu = options.check_cuda(cfg.device)
     plan = plan_tasks(cfg, memory_available())
     tag = check_tag(args.tag or ("quick" if cfg.quick else cfg.device))

@@ -8,7 +8,8 @@
     def test_my_backprop():
         assert_function_gradient_close(loss, params, my_backprop, torch_f=torch_loss)
 
-The AssertionError's message is the report's summary: which method is the odd one out, the
+A failing assertion shows your test's line and the message, not gd_torch's source (each
+assert_* sets pytest's ``__tracebackhide__``).  The AssertionError's message is the report's summary: which method is the odd one out, the
 worst coordinate with every value there, and the tolerance it was held to.  No atol or rtol:
 the tolerances come from the measured noise of the function (see gd_torch.check_function).
 """
@@ -33,6 +34,7 @@ def assert_function_gradient_close(*args: Any, **kwargs: Any) -> FunctionReport:
     The arguments are those of :func:`gd_torch.check_function`.  Bad arguments still raise
     GdTorchError (a ValueError), not AssertionError: a broken test is not a failed check.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function's source
     report = check_function(*args, **kwargs)
     if not report.ok:
         raise AssertionError("gradient check failed\n" + report.summary())
@@ -63,6 +65,7 @@ def assert_gradient_close(
     of (``gd_torch.diagnose``).  No atol or rtol: the tolerances are predicted from rounding
     (see :func:`gd_torch.check`).
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function's source
     name = getattr(grad, "__name__", None) if callable(grad) else "your_gradient"
     name = name if isinstance(name, str) and name not in against else "your_gradient"
     methods = {m: m for m in against} | {name: grad}

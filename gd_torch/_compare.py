@@ -132,8 +132,9 @@ def _deviation(t0, r, yy, k, n, lo, act, steps):
     right = t0 > k  # z's own side: its end of the interval and its side of the kink
     own = np.stack([at, np.where(right, ends[1], ends[0]), np.where(right, sides[1], sides[0])])
     own_spread = np.where(t0 == k, spread, own.max(axis=0) - own.min(axis=0))
-    w = (r - np.abs(t0 - k)) / r
-    return w * spread + (1 - w) * own_spread
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite reach (X near the largest float):
+        w = (r - np.abs(t0 - k)) / r
+        return np.where(np.isinf(r), spread, w * spread + (1 - w) * own_spread)  # the whole spread
 
 
 def kink_allowance(
@@ -172,13 +173,16 @@ def kink_allowance(
 
 def kinked_samples(model, absX, estimates: dict[str, Estimate], v, act) -> np.ndarray:
     """The samples (indices into model.z's rows) at a kink, or within some method's reach of one
-    (z's rounding, or its steps)."""
+    (z's rounding, or its steps).  None for an activation without kinks (nothing is computed)."""
+    if not act.kinks:
+        return np.zeros(0, dtype=int)
     z = model.z
     near = np.isin(z, act.kinks)
     for e in estimates.values():
         r = model.ez.copy()
         if e.steps is not None:
-            r += 2 * (absX @ e.steps if v is not None else (absX * e.steps).max(axis=1))
+            with np.errstate(over="ignore"):  # an infinite reach takes the row in
+                r += 2 * (absX @ e.steps if v is not None else (absX * e.steps).max(axis=1))
         for k in act.kinks:
             near |= (r > 0) & (np.abs(z - k) <= r)
     return np.flatnonzero(near)

@@ -334,3 +334,15 @@ def test_z_that_overflows_is_named_as_an_overflow_not_as_bad_X():
 def test_gradient_names_z_overflowing(method):
     with pytest.raises(gd_torch.GdTorchError, match=r"z = X W overflows float64 at sample 0"):
         gd_torch.gradient([1e200], [[1e200]], [0.0], activation="identity", method=method)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_a_huge_but_valid_x_raises_no_overflow_warning_in_the_kink_detection(blobs, activation):
+    # X holding -1.79e308 with z = X W finite: the kink detection's reach |X_ij| 2 h_j overflows to
+    # inf, which takes the row in; for the sigmoid (no kink) nothing is computed at all
+    X, y = blobs
+    X = X.copy()
+    X[5, 2] = -1.79e308
+    W = gd_torch.init_weights(3, seed=42)
+    report = gd_torch.check(W, X, y, activation=activation)  # warnings are errors in this suite
+    assert report.kinks.size == 0 if activation == "sigmoid" else 5 in report.kinks.tolist()

@@ -115,6 +115,17 @@ def test_cli_check_on_a_csv_that_overflows_is_one_line_and_not_ok(tmp_path, caps
     assert err.count("\n") == 1 and "the loss overflows float64" in err
 
 
+def test_cli_check_whose_numeric_error_estimate_overflows_fails_with_its_report_and_no_error(tmp_path, capsys):
+    # numeric's values are finite, its error estimate is inf: the check fails (exit 1) and the
+    # diagnosis says why there is none, instead of an internal argument's refusal (exit 2)
+    path = tmp_path / "big.csv"
+    path.write_text("a,label\n1e308,1\n1e308,0\n1e308,1\n1e308,0\n")
+    rc = main(["check", "--dataset", str(path), "--label", "label", "--loss", "bce"])
+    out, err = capsys.readouterr()
+    assert (rc, err) == (1, ""), err
+    assert "numeric's error estimate is inf" in out and "numeric's error estimate is not finite: no diagnosis" in out
+
+
 def test_compare_never_agrees_on_nan_or_inf():
     for bad in ([np.nan, 1.0], [np.inf, 1.0]):
         res = _check.compare(bad, [1.0, 1.0], [1.0, 1.0])

@@ -91,5 +91,8 @@ def _print_diagnoses(report, W, X, y, loss, activation) -> None:
         if not np.isfinite(report.gradients[spec]).all():
             print(f"{spec} is not finite: no diagnosis")
             continue
+        if error is not None and not np.isfinite(error).all():
+            print(f"{spec}'s error estimate is not finite: no diagnosis")
+            continue
         d = diagnose(report.gradients[spec], W, X, y, loss=loss, activation=activation, error=error)
         print(f"{spec} is {d.summary()}")

@@ -87,7 +87,7 @@ def check(
     kws = [m.ready(device if len(m.devices) > 1 else "cpu", {}, W, act) for m in resolved]
     model = errormodel.build(W, X, y, lo, act)
     if not abs(model.loss) <= float(np.finfo(X.dtype).max):
-        raise GdTorchError(_finite.overflow_text("the loss", X.dtype, f"at W: L = {model.loss:.6g}"))
+        raise GdTorchError(_finite.overflow_text("the loss", X.dtype, f"at W: L = {model.loss:.6g}", model.loss))
     v = None
     if mode == "directional":
         v = np.random.default_rng(seed).standard_normal(W.shape[0])

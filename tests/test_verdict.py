@@ -329,6 +329,15 @@ def test_gradient_names_an_overflow(method):
         gd_torch.gradient([1e-150], [[1e250]], [0.0], activation="identity", method=method)
 
 
+@pytest.mark.parametrize("method", ["analytic", "autograd", "tutorial"])
+def test_a_nan_gradient_is_called_nan_not_an_overflow(method):
+    # 1e308 (a - y) X_i1 summed over rows of +-1e308: inf - inf = NaN at coordinate 1
+    X = np.array([[1, 1e308, 0], [1, 1e308, 0], [1, -1e308, 0], [1, -1e308, 0.0]])
+    y = np.array([1.0, 0, 1, 0])
+    with pytest.raises(gd_torch.GdTorchError, match=r"^dL/dW by method='.*' is NaN at coordinate 1: nan for finite"):
+        gd_torch.gradient([3.0, 0, 0], X, y, activation="identity", method=method)
+
+
 def test_objective_names_an_overflow():
     with pytest.raises(gd_torch.GdTorchError, match=r"the loss overflows float64"):
         gd_torch.objective([1.0], [[1e155]], [0.0], activation="identity")

@@ -366,3 +366,20 @@ def test_a_huge_but_valid_x_raises_no_overflow_warning_in_the_kink_detection(blo
     W = gd_torch.init_weights(3, seed=42)
     report = gd_torch.check(W, X, y, activation=activation)  # warnings are errors in this suite
     assert report.kinks.size == 0 if activation == "sigmoid" else 5 in report.kinks.tolist()
+
+
+def test_tutorial_gradient_and_check_errors_are_the_same_bits_on_one_and_two_threads():
+    # N = 3e5: beyond one row block, where BLAS's own threads split the sums over samples
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(7)
+    X = np.column_stack([np.ones(300_000), rng.normal(size=(300_000, 2))])
+    y = (rng.random(300_000) < 0.5).astype(np.float64)
+    W = gd_torch.init_weights(3, seed=42)
+    seen = []
+    for threads in (1, 2):
+        with threadpool_limits(threads, user_api="blas"):
+            report = gd_torch.check(W, X, y, methods=("analytic", "tutorial"))
+            seen.append([gd_torch.gradient(W, X, y, method="tutorial"), *report.errors.values()])
+    for one, two in zip(*seen, strict=True):
+        np.testing.assert_array_equal(one, two)

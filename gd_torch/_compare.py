@@ -186,3 +186,23 @@ def kinked_samples(model, absX, estimates: dict[str, Estimate], v, act) -> np.nd
         for k in act.kinks:
             near |= (r > 0) & (np.abs(z - k) <= r)
     return np.flatnonzero(near)
+
+
+def sides(z: np.ndarray, act: Activation) -> np.ndarray:
+    """How many z_i lie below and above each kink k of the activation: shape (len(kinks), 2),
+    [#(z_i < k), #(z_i > k)].  A sum over samples (the counts of row blocks and ranks add up)."""
+    return np.array([[np.count_nonzero(z < k), np.count_nonzero(z > k)] for k in act.kinks], dtype=np.float64).reshape(
+        -1, 2
+    )
+
+
+def one_sided(counts: np.ndarray, act: Activation) -> tuple[tuple[float, str], ...]:
+    """The kinks k with no sample on one of their sides, from :func:`sides`' counts, each as
+    (k, side): '>' (every z_i >= k, some > k), '<' (every z_i <= k, some < k) or '=' (every z_i = k).
+    The derivative's branch beyond such a kink (a ReLU's mask) was never exercised by these data:
+    a wrong branch there would agree with every method."""
+    out = []
+    for k, (below, above) in zip(act.kinks, counts, strict=True):
+        if not (below and above):
+            out.append((float(k), ">" if above else "<" if below else "="))
+    return tuple(out)

@@ -162,7 +162,7 @@ def _ratios(family, act, loss, dtype, draw) -> dict[str, float]:
     lo, ac = LOSSES[loss], ACTIVATIONS[act]
     methods = [m for m in METHODS_CHECKED if ac.smooth or m != "numeric:complex"]
     report = gd_torch.check(W, X, y, loss=loss, activation=act, methods=methods)
-    assert report.ok, str(report)
+    assert report.agree, str(report)  # tolerances: agreement (ok also asks for both sides of a kink)
     ref = families.reference(W, X, y, loss, act)
     model = errormodel.build(W, X, y, lo, ac)
     absX, y64 = np.abs(X.astype(np.float64)), y.astype(np.float64)
@@ -383,3 +383,62 @@ def test_tutorial_gradient_and_check_errors_are_the_same_bits_on_one_and_two_thr
             seen.append([gd_torch.gradient(W, X, y, method="tutorial"), *report.errors.values()])
     for one, two in zip(*seen, strict=True):
         np.testing.assert_array_equal(one, two)
+
+
+# ---- a kink that no sample crosses: the mask was never exercised -----------------------------------
+
+#: a ReLU whose hand derivative forgot the mask (1 everywhere): right wherever z > 0
+NO_MASK = dataclasses.replace(ACTIVATIONS["relu"], name="relu-no-mask", df=lambda z, a: np.ones_like(np.real(a)))
+
+
+def test_a_wrong_relu_mask_never_gets_an_unqualified_ok(blobs):
+    # the tutorial's W from [0, 1) puts every z > 0 on its data: the mask is never used
+    X, y = blobs
+    W = gd_torch.init_weights(3, seed=42)
+    assert (X @ W > 0).all()
+    report = gd_torch.check(W, X, y, activation=NO_MASK)
+    assert report.agree and not report.ok and report.unexercised == ((0.0, ">"),)
+    text = str(report)
+    assert "OK" not in text.replace("NOT VERIFIED", "")
+    assert "NOT VERIFIED" in text and "every z_i is >= 0 (all 250 samples): the mask was never exercised here" in text
+    # at weights with samples on both sides the wrong mask is caught; the right one is OK
+    W = gd_torch.init_weights(3, "normal", seed=42)
+    caught = gd_torch.check(W, X, y, activation=NO_MASK)
+    assert not caught.agree and caught.odd_one_out == "analytic" and caught.unexercised == ()
+    assert gd_torch.check(W, X, y, activation="relu").ok
+
+
+def test_every_z_at_the_kink_exercises_neither_branch(blobs):
+    X, y = blobs
+    report = gd_torch.check(np.zeros(3), X, y, activation="relu")
+    assert not report.ok and report.unexercised == ((0.0, "="),)
+    assert (
+        "every z_i is exactly 0 (all 250 samples): the mask was never exercised here; the derivative's branch for z < 0 or z > 0 was not verified"
+        in report.summary()
+    )
+
+
+def test_assert_gradient_close_does_not_pass_a_mask_it_could_not_check(blobs):
+    from gd_torch.testing import assert_gradient_close
+
+    X, y = blobs
+    W = gd_torch.init_weights(3, seed=42)
+    g = gd_torch.gradient(W, X, y, activation=NO_MASK)
+    with pytest.raises(AssertionError, match=r"^gradient check could not verify the gradient\nNOT VERIFIED"):
+        assert_gradient_close(g, W, X, y, activation="relu")
+
+
+def test_cli_check_and_explain_take_init(capsys):
+    assert main(["check", "--activation", "relu"]) == 1
+    out = capsys.readouterr().out
+    assert "W: uniform [0, 1) with seed 42" in out and "NOT VERIFIED" in out and " is the " not in out
+    assert main(["check", "--activation", "relu", "--init", "normal"]) == 0
+    out = capsys.readouterr().out
+    assert "W: normal (0, 1) with seed 42" in out and out.rstrip().endswith(
+        "OK: all methods agree within their predicted tolerances"
+    )
+    assert main(["explain", "--activation", "relu", "--init", "normal", "--seed", "3"]) == 0
+    W = gd_torch.init_weights(3, "normal", seed=3)
+    assert f"W: normal (0, 1) with seed 3: {W.tolist()}" in capsys.readouterr().out
+    assert main(["check", "--init", "zeros"]) == 0
+    assert "W: zeros\n" in capsys.readouterr().out

@@ -442,3 +442,15 @@ def test_cli_check_and_explain_take_init(capsys):
     assert f"W: normal (0, 1) with seed 3: {W.tolist()}" in capsys.readouterr().out
     assert main(["check", "--init", "zeros"]) == 0
     assert "W: zeros\n" in capsys.readouterr().out
+
+
+def test_cli_check_on_a_dataset_folder_takes_init_and_reports_the_unexercised_mask(tmp_path, capsys):
+    X, y = gd_torch.tutorial_data()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    assert main(["check", "--dataset", str(tmp_path), "--activation", "relu"]) == 1
+    out = capsys.readouterr().out
+    assert "W: uniform [0, 1) with seed 42" in out and "the mask was never exercised here" in out
+    assert main(["check", "--dataset", str(tmp_path), "--activation", "relu", "--init", "normal"]) == 0
+    out = capsys.readouterr().out
+    assert "W: normal (0, 1) with seed 42" in out and "OK: all methods agree" in out

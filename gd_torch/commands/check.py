@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="'full' (every coordinate) or 'directional' (one random direction)",
     )
     p.add_argument("--device", default="cpu", help="device for autograd: cpu, cuda or cuda:N")
-    _common.add_init_argument(p, "the weights W checked at (normal puts samples on both sides of a ReLU's kink)")
+    _common.add_init_argument(p, "the weights W checked at (normal can put samples on both sides of a ReLU's kink)")
     _common.add_seed_argument(p, "the weights W checked at (and of the direction with --mode directional)")
     _launch.add_arguments(p)
 

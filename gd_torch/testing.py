@@ -9,9 +9,10 @@
         assert_function_gradient_close(loss, params, my_backprop, torch_f=torch_loss)
 
 A failing assertion shows your test's line and the message, not gd_torch's source (each
-assert_* sets pytest's ``__tracebackhide__``).  The AssertionError's message is the report's summary: which method is the odd one out, the
-worst coordinate with every value there, and the tolerance it was held to.  No atol or rtol:
-the tolerances come from the measured noise of the function (see gd_torch.check_function).
+assert_* sets pytest's ``__tracebackhide__``).  The AssertionError's message is the report's
+summary: which method is the odd one out, the worst coordinate with every value there, and the
+tolerance it was held to.  No atol or rtol: the tolerances come from the measured noise of the
+function (see gd_torch.check_function).
 """
 
 from __future__ import annotations

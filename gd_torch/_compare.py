@@ -132,8 +132,9 @@ def _deviation(t0, r, yy, k, n, lo, act, steps):
     right = t0 > k  # z's own side: its end of the interval and its side of the kink
     own = np.stack([at, np.where(right, ends[1], ends[0]), np.where(right, sides[1], sides[0])])
     own_spread = np.where(t0 == k, spread, own.max(axis=0) - own.min(axis=0))
-    w = (r - np.abs(t0 - k)) / r
-    return w * spread + (1 - w) * own_spread
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite reach (X near the largest float):
+        w = (r - np.abs(t0 - k)) / r
+        return np.where(np.isinf(r), spread, w * spread + (1 - w) * own_spread)  # the whole spread
 
 
 def kink_allowance(
@@ -172,13 +173,36 @@ def kink_allowance(
 
 def kinked_samples(model, absX, estimates: dict[str, Estimate], v, act) -> np.ndarray:
     """The samples (indices into model.z's rows) at a kink, or within some method's reach of one
-    (z's rounding, or its steps)."""
+    (z's rounding, or its steps).  None for an activation without kinks (nothing is computed)."""
+    if not act.kinks:
+        return np.zeros(0, dtype=int)
     z = model.z
     near = np.isin(z, act.kinks)
     for e in estimates.values():
         r = model.ez.copy()
         if e.steps is not None:
-            r += 2 * (absX @ e.steps if v is not None else (absX * e.steps).max(axis=1))
+            with np.errstate(over="ignore"):  # an infinite reach takes the row in
+                r += 2 * (absX @ e.steps if v is not None else (absX * e.steps).max(axis=1))
         for k in act.kinks:
             near |= (r > 0) & (np.abs(z - k) <= r)
     return np.flatnonzero(near)
+
+
+def sides(z: np.ndarray, act: Activation) -> np.ndarray:
+    """How many z_i lie below and above each kink k of the activation: shape (len(kinks), 2),
+    [#(z_i < k), #(z_i > k)].  A sum over samples (the counts of row blocks and ranks add up)."""
+    return np.array([[np.count_nonzero(z < k), np.count_nonzero(z > k)] for k in act.kinks], dtype=np.float64).reshape(
+        -1, 2
+    )
+
+
+def one_sided(counts: np.ndarray, act: Activation) -> tuple[tuple[float, str], ...]:
+    """The kinks k with no sample on one of their sides, from :func:`sides`' counts, each as
+    (k, side): '>' (every z_i >= k, some > k), '<' (every z_i <= k, some < k) or '=' (every z_i = k).
+    The derivative's branch beyond such a kink (a ReLU's mask) was never exercised by these data:
+    a wrong branch there would agree with every method."""
+    out = []
+    for k, (below, above) in zip(act.kinks, counts, strict=True):
+        if not (below and above):
+            out.append((float(k), ">" if above else "<" if below else "="))
+    return tuple(out)

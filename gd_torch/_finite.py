@@ -33,7 +33,7 @@ def loss_value(compute: Callable[[], Any], dtype: Any) -> float:
     """L = compute(), refusing a loss that is not finite: for finite X, W, y that is an overflow."""
     L = quietly(compute)
     if not np.isfinite(L):
-        raise GdTorchError(overflow_text("the loss", dtype, f"L = {float(L)}"))
+        raise GdTorchError(overflow_text("the loss", dtype, f"L = {float(L)}", L))
     return float(L)
 
 
@@ -42,7 +42,7 @@ def gradient_value(compute: Callable[[], np.ndarray], dtype: Any, method: str) -
     g = quietly(compute)
     j = first_bad(g)
     if j is not None:
-        raise GdTorchError(overflow_text(f"dL/dW by method={method!r}", dtype, f"at coordinate {j}: {g[j]}"))
+        raise GdTorchError(overflow_text(f"dL/dW by method={method!r}", dtype, f"at coordinate {j}: {g[j]}", g[j]))
     return g
 
 
@@ -53,11 +53,19 @@ def refuse_z_overflow(X: np.ndarray, z: np.ndarray) -> None:
     """
     i = first_bad(z)
     if i is not None and np.isfinite(X[i]).all():
-        raise GdTorchError(overflow_text("z = X W", X.dtype, f"at sample {i}: z = {z[i]}"))
+        raise GdTorchError(overflow_text("z = X W", X.dtype, f"at sample {i}: z = {z[i]}", z[i]))
 
 
-def overflow_text(what: str, dtype: Any, where: str) -> str:
+def overflow_text(what: str, dtype: Any, where: str, value: Any = None) -> str:
+    """The message for ``what`` not finite for finite input: an overflow, or, when ``value`` is NaN,
+    a NaN (called NaN: what an overflow left, e.g. inf - inf or 0 * inf)."""
     big = np.finfo(np.dtype(dtype)).max
+    if value is not None and np.isnan(value):
+        return (
+            f"{what} is NaN {where} for finite X, W and y (an intermediate value went beyond {big:.3g}, "
+            "and inf - inf or 0 * inf gave NaN); scale X down (e.g. standardise its columns) or start from "
+            "smaller weights"
+        )
     return (
         f"{what} overflows {np.dtype(dtype)} {where} for finite X, W and y (a value beyond {big:.3g}); "
         "scale X down (e.g. standardise its columns) or start from smaller weights"

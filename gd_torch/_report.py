@@ -41,7 +41,9 @@ def check_summary(r: CheckReport) -> str:
     if r.ok and not any(p.status == "kink" for p in r.pairs):
         return "OK: all methods agree within their predicted tolerances"
     out = []
-    if r.ok:
+    if r.agree and r.unexercised:
+        out.append("NOT VERIFIED: all methods agree, but the data never exercise a branch of the derivative")
+    elif r.agree:
         out.append("OK, but a finite difference straddles a kink")
     elif r.odd_one_out:
         others = [m for m in r.gradients if m != r.odd_one_out]
@@ -50,7 +52,25 @@ def check_summary(r: CheckReport) -> str:
     else:
         out.append(f"FAIL: {', '.join(r.failing())} disagree, and no single method is the odd one out")
     out.extend(_pair_line(r, p) for p in r.pairs if p.status != "agree")
+    out.extend(_unexercised_line(r.shape[0], k, side) for k, side in r.unexercised)
     return "\n".join(out)
+
+
+#: where every z_i lies, beside one kink k: (the samples' side, the side never reached)
+_SIDES = {
+    ">": (">= {k:g}", "z < {k:g}"),
+    "<": ("<= {k:g}", "z > {k:g}"),
+    "=": ("exactly {k:g}", "z < {k:g} or z > {k:g}"),
+}
+
+
+def _unexercised_line(n: int, k: float, side: str) -> str:
+    at, never = (t.format(k=k) for t in _SIDES[side])
+    return (
+        f"  every z_i is {at} (all {n} samples): the mask was never exercised here; the "
+        f"derivative's branch for {never} was not verified (a wrong mask there would agree); "
+        "check at weights that put samples on both sides of the kink (another --init or --seed)"
+    )
 
 
 def _all_non_finite(r: CheckReport, m: str) -> bool:

@@ -39,7 +39,9 @@ class PairResult:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """What :func:`check` found.  ``ok`` is True when every pair agrees (or differs only at a kink)."""
+    """What :func:`check` found.  ``agree`` is True when every pair agrees (or differs only at a
+    kink); ``ok`` when, besides, the data exercised every branch of the activation's derivative
+    (``unexercised`` is empty): an agreement that could not have caught a wrong branch is not OK."""
 
     loss: str
     activation: str
@@ -51,11 +53,20 @@ class CheckReport:
     pairs: list[PairResult]
     odd_one_out: str | None
     kinks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    #: the activation's kinks that no sample crosses, as (k, side): every z_i > k ('>'), < k ('<')
+    #: or = k ('='); the derivative's branch beyond them was never exercised (see _compare.one_sided)
+    unexercised: tuple[tuple[float, str], ...] = ()
+
+    @property
+    def agree(self) -> bool:
+        """True when no pair disagrees or holds a non-finite value (differing only at a kink is fine)."""
+        return all(p.status not in FAILING for p in self.pairs)
 
     @property
     def ok(self) -> bool:
-        """True when no pair disagrees or holds a non-finite value (differing only at a kink is fine)."""
-        return all(p.status not in FAILING for p in self.pairs)
+        """True when every pair agrees and the data exercised every branch of the derivative: False
+        where every z_i lies on one side of a kink (the mask was never exercised), as on a failure."""
+        return self.agree and not self.unexercised
 
     def failing(self) -> list[str]:
         """Methods in at least one failing pair."""

@@ -14,7 +14,17 @@ from typing import Any
 import numpy as np
 
 from . import _finite, _validate, errormodel
-from ._compare import FAILING, Agreement, Status, compare, kink_allowance, kink_deviation, kinked_samples
+from ._compare import (
+    FAILING,
+    Agreement,
+    Status,
+    compare,
+    kink_allowance,
+    kink_deviation,
+    kinked_samples,
+    one_sided,
+    sides,
+)
 from ._errors import GdTorchError, bad_value
 from ._verdict import CheckReport, PairResult, judge
 from .gradients import ALIASES, METHODS, Estimate, Method, lookup
@@ -78,6 +88,11 @@ def check(
         vector v (seeded by ``seed``), costing O(1) objective evaluations whatever D is.
     device : passed to the methods that run on torch (autograd).
 
+    The report is ``ok`` only when every pair agrees *and* the data exercise every branch of the
+    activation's derivative: where every z_i lies on one side of a kink (a ReLU with all z > 0),
+    the branch on the other side was never computed, a wrong mask would agree with every method,
+    and the verdict is NOT VERIFIED (``ok`` False, ``agree`` True, ``unexercised`` says which).
+
     Raises GdTorchError when the loss at W overflows X's dtype (nothing can be compared).
     """
     methods, resolved = _methods(methods, device)
@@ -90,7 +105,7 @@ def check(
     kws = [m.ready(device if len(m.devices) > 1 else "cpu", {}, W, act) for m in resolved]
     model = errormodel.build(W, X, y, lo, act)
     if not abs(model.loss) <= float(np.finfo(X.dtype).max):
-        raise GdTorchError(_finite.overflow_text("the loss", X.dtype, f"at W: L = {model.loss:.6g}"))
+        raise GdTorchError(_finite.overflow_text("the loss", X.dtype, f"at W: L = {model.loss:.6g}", model.loss))
     v = None
     if mode == "directional":
         v = np.random.default_rng(seed).standard_normal(W.shape[0])
@@ -105,7 +120,8 @@ def check(
     kinks = kinked_samples(model, absX, estimates, v, act)
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
-    return CheckReport(lo.name, act.name, str(X.dtype), mode, X.shape, grads, errs, pairs, odd, kinks)
+    unexercised = one_sided(sides(model.z, act), act)  # a kink no sample crosses: its branch is not verified
+    return CheckReport(lo.name, act.name, str(X.dtype), mode, X.shape, grads, errs, pairs, odd, kinks, unexercised)
 
 
 def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:

@@ -18,6 +18,10 @@ through its factors and the sum), error_j g's own (a finite difference's estimat
 computed after scaling g and v to a largest entry of 1, so that X near 1e-310 or 1e308 gives
 a clean answer.  A candidate that is zero to rounding matches a g that is zero to rounding,
 with factor 1 (a correct gradient at a stationary point is all zeros).
+
+The candidates never come from the derivative under test: with your own Activation or Loss, f'
+and dL/da come from torch autograd of its ``torch_f`` / ``torch_terms`` (a wrong ``df`` is then
+not "the exact gradient"); a part of your own without one gives "cannot tell" (``correct`` False).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import _validate, errormodel
-from ._candidates import Candidate, candidates, combine
+from ._candidates import Candidate, candidates, combine, unverifiable
 from ._errors import GdTorchError, bad_value
 from .model import Activation, Loss, prepare
 
@@ -59,7 +63,9 @@ class Diagnosis:
     matches: ``recognised`` is then False); ``nearest`` is the candidate with the smallest
     relative residual, matching or not; ``fits`` lists every candidate, best first;
     ``correct`` says that g is the exact gradient (factor 1 within tolerance; an all-zero g
-    where the exact gradient is zero to rounding is correct too).
+    where the exact gradient is zero to rounding is correct too); it is never True where the
+    exact gradient could not be formed independently of your own parts' derivatives (``note``
+    then says why).
     """
 
     loss: str
@@ -145,6 +151,10 @@ def diagnose(
     u = max(float(np.finfo(X.dtype).eps), float(np.finfo(g.dtype).eps) if g.dtype.kind == "f" else 0.0)
     X64, W64, y64, g64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64), g.astype(np.float64)
     safety = errormodel.SAFETY[str(X.dtype)]
+    why = unverifiable(lo, act)
+    if why:  # every candidate would be built from the derivative under test
+        note = f"cannot tell what g is: {why}"
+        return Diagnosis(lo.name, act.name, str(X.dtype), [], None, None, False, note, False)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         fits, correct = _fits(candidates(lo, act, y64), g64, g_err, W64, X64, lo, act, u, safety)
     matches = [f for f in fits if f.match]

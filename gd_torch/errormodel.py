@@ -45,6 +45,7 @@ from ._rounding import (
     z_and_error,
     z_error,
 )
+from .gradients._blas import single_thread
 from .model import Activation, Loss, delta, loss_from_z, reduce
 
 __all__ = [
@@ -107,7 +108,8 @@ class ErrorModel:
 
 
 def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> ErrorModel:
-    """The error model of one problem (an extra pass or two over X: checks are not hot paths).
+    """The error model of one problem (an extra pass or two over X, BLAS on one thread so that a
+    seeded model is bit for bit the same on any number of threads: checks are not hot paths).
 
     Non-finite values (a loss or gradient that overflows) come out as inf or NaN, silently:
     the caller decides (see :mod:`gd_torch._finite`).
@@ -116,7 +118,8 @@ def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation
     sub = float(np.finfo(X.dtype).smallest_subnormal)
     X64, y64 = X.astype(np.float64), y.astype(np.float64)
     n = X64.shape[0]
-    with np.errstate(over="ignore", invalid="ignore"):
+    # BLAS on one thread: its sums over samples then give the same bits on any number of threads
+    with np.errstate(over="ignore", invalid="ignore"), single_thread():
         z, ez = z_and_error(X, W, act)
         a = act.f(z)
         ea = a_error(z, a, act, u)
@@ -143,7 +146,7 @@ def partial_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Act
     u = unit_roundoff(X.dtype)
     X64, y64 = X.astype(np.float64), y.astype(np.float64)
     absX = np.abs(X64)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), single_thread():  # the same bits on any thread count
         z, ez = z_and_error(X, W, act)
         a = act.f(z)
         d_z = delta(z, y64, lo, act, n, a)

@@ -8,9 +8,11 @@
     def test_my_backprop():
         assert_function_gradient_close(loss, params, my_backprop, torch_f=torch_loss)
 
-The AssertionError's message is the report's summary: which method is the odd one out, the
-worst coordinate with every value there, and the tolerance it was held to.  No atol or rtol:
-the tolerances come from the measured noise of the function (see gd_torch.check_function).
+A failing assertion shows your test's line and the message, not gd_torch's source (each
+assert_* sets pytest's ``__tracebackhide__``).  The AssertionError's message is the report's
+summary: which method is the odd one out, the worst coordinate with every value there, and the
+tolerance it was held to.  No atol or rtol: the tolerances come from the measured noise of the
+function (see gd_torch.check_function).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def assert_function_gradient_close(*args: Any, **kwargs: Any) -> FunctionReport:
     The arguments are those of :func:`gd_torch.check_function`.  Bad arguments still raise
     GdTorchError (a ValueError), not AssertionError: a broken test is not a failed check.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function's source
     report = check_function(*args, **kwargs)
     if not report.ok:
         raise AssertionError("gradient check failed\n" + report.summary())
@@ -56,6 +59,8 @@ def assert_gradient_close(
 ) -> CheckReport:
     """Raise AssertionError unless your gradient of the one-neuron loss at W agrees with
     ``against`` (torch autograd and central differences by default); return the report.
+    It raises too where they agree but the data never exercise a branch of the derivative (every
+    z_i on one side of a ReLU's kink: ``report.ok`` is False, see :func:`gd_torch.check`).
 
     ``grad`` is a callable ``grad(W, X, y) -> array`` or a precomputed array; ``loss`` and
     ``activation`` are names or your own :class:`gd_torch.Loss` / :class:`gd_torch.Activation`.
@@ -63,12 +68,15 @@ def assert_gradient_close(
     of (``gd_torch.diagnose``).  No atol or rtol: the tolerances are predicted from rounding
     (see :func:`gd_torch.check`).
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function's source
     name = getattr(grad, "__name__", None) if callable(grad) else "your_gradient"
     name = name if isinstance(name, str) and name not in against else "your_gradient"
     methods = {m: m for m in against} | {name: grad}
     report = check(W, X, y, loss=loss, activation=activation, methods=methods, mode=mode, seed=seed)
     if report.ok:
         return report
+    if report.agree:  # every z on one side of a kink: a wrong branch there would have passed
+        raise AssertionError("gradient check could not verify the gradient\n" + report.summary())
     message = ["gradient check failed", report.summary()]
     if mode == "full":
         d = diagnose(report.gradients[name], W, X, y, loss=loss, activation=activation)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 import numpy as np
@@ -155,3 +156,93 @@ def test_check_cli_prints_the_diagnosis_of_the_failing_method(capsys):
 def test_check_cli_prints_no_diagnosis_when_all_agree(capsys):
     assert main(["check", "--methods", "analytic,tutorial", "--loss", "bce"]) == 0
     assert " is the " not in capsys.readouterr().out
+
+
+# ---- a user's own parts: the candidates never come from the derivative under test ----------------
+
+MY_SIGMOID = gd_torch.Activation(
+    "my-sigmoid",
+    f=lambda z: 1 / (1 + np.exp(-z)),
+    df=lambda z, a: a * (1 - a),
+    formula="a = 1 / (1 + exp(-z))",
+    dformula="da/dz = a (1 - a)",
+    torch_f=lambda z: z.sigmoid(),
+)
+SOFTSIGN = gd_torch.Activation(
+    "softsign",
+    f=lambda z: z / (1 + np.abs(z)),
+    df=lambda z, a: 1 / (1 + np.abs(z)) ** 2,
+    formula="a = z / (1 + |z|)",
+    dformula="da/dz = 1 / (1 + |z|)^2",
+    smooth=False,
+    torch_f=lambda z: z / (1 + z.abs()),
+)
+#: the same activations with a wrong hand derivative: a learner's slip
+WRONG = {
+    "my-sigmoid": dataclasses.replace(MY_SIGMOID, df=lambda z, a: a * (1 + a), df_abs=None),
+    "softsign": dataclasses.replace(SOFTSIGN, df=lambda z, a: 1 / (1 + np.abs(z)), df_abs=None),
+}
+PSEUDO_HUBER = gd_torch.Loss(
+    "pseudo-huber",
+    terms=lambda z, a, y: np.sqrt(1 + (a - (y if np.ndim(a) == 1 else y[:, None])) ** 2) - 1,
+    reduction="mean",
+    dL_da=lambda a, y, n: (a - y) / np.sqrt(1 + (a - y) ** 2) / n,
+    formula="L = mean_i sqrt(1 + (a_i - y_i)^2) - 1",
+    dformula="dL/da = (a - y) / sqrt(1 + (a - y)^2) / N",
+    torch_terms=lambda z, a, y: (1 + (a - y) ** 2).sqrt() - 1,
+)
+#: dL/da without its square root: wrong
+WRONG_HUBER = dataclasses.replace(PSEUDO_HUBER, dL_da=lambda a, y, n: (a - y) / n, dL_abs=None, terms_abs=None)
+
+
+@pytest.mark.parametrize("activation", [MY_SIGMOID, SOFTSIGN], ids=lambda a: a.name)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_correct_gradient_with_own_parts_is_correct(blobs, activation, seed):
+    X, y = blobs
+    W = np.random.default_rng(seed).uniform(-1, 1, size=3)
+    for loss in ("sse", PSEUDO_HUBER):
+        g = gd_torch.gradient(W, X, y, method="analytic", loss=loss, activation=activation)
+        d = diagnose(g, W, X, y, loss=loss, activation=activation)
+        assert d.correct and d.best.key == "exact" and d.factor == pytest.approx(1.0, rel=1e-12), str(d)
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_a_wrong_hand_derivative_of_your_activation_is_never_the_exact_gradient(blobs, name):
+    # the analytic gradient built from the wrong df: before, the table was built from that same df
+    X, y = blobs
+    W = gd_torch.init_weights(3, seed=0) - 0.5
+    wrong = WRONG[name]
+    g = gd_torch.gradient(W, X, y, method="analytic", activation=wrong)
+    d = diagnose(g, W, X, y, activation=wrong)
+    assert not d.correct, str(d)
+    assert not d.summary().startswith("the exact gradient"), str(d)
+
+
+def test_a_wrong_hand_derivative_of_your_loss_is_never_the_exact_gradient(blobs):
+    X, y = blobs
+    W = gd_torch.init_weights(3, seed=0) - 0.5
+    g = gd_torch.gradient(W, X, y, method="analytic", loss=WRONG_HUBER, activation="tanh")
+    d = diagnose(g, W, X, y, loss=WRONG_HUBER, activation="tanh")
+    assert not d.correct and not d.summary().startswith("the exact gradient"), str(d)
+
+
+def test_own_part_without_a_torch_forward_cannot_be_told(blobs):
+    X, y = blobs
+    W = gd_torch.init_weights(3, seed=0) - 0.5
+    no_torch = dataclasses.replace(MY_SIGMOID, torch_f=None, df_abs=None)
+    g = gd_torch.gradient(W, X, y, method="analytic", activation=no_torch)
+    d = diagnose(g, W, X, y, activation=no_torch)
+    assert not d.correct and not d.recognised and d.fits == []
+    assert d.summary().startswith("cannot tell what g is: the activation 'my-sigmoid' is your own and has no torch_f")
+
+
+def test_assert_gradient_close_with_a_wrong_df_does_not_call_it_the_exact_gradient(blobs):
+    from gd_torch.testing import assert_gradient_close
+
+    X, y = blobs
+    W = gd_torch.init_weights(3, seed=0) - 0.5
+    wrong = WRONG["softsign"]
+    g = gd_torch.gradient(W, X, y, method="analytic", activation=wrong)
+    with pytest.raises(AssertionError) as info:
+        assert_gradient_close(g, W, X, y, activation=wrong)
+    assert "your_gradient is the exact gradient" not in str(info.value), str(info.value)

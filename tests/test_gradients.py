@@ -46,7 +46,8 @@ def test_method_agrees_with_analytic(rng, shape, activation, loss, method, dtype
         assert not report.ok and pair.status == "disagree", str(report)
         assert np.any(np.abs(g_m - g_a) > 1e3 * bound)
         return
-    assert report.ok and pair.status == "agree", str(report)
+    # agreement (ok also asks for samples on both sides of a ReLU's kink, which W from [0, 1) may not give)
+    assert report.agree and pair.status == "agree", str(report)
     np.testing.assert_array_less(np.abs(g_m - g_a), bound + np.finfo(np.float64).tiny)
 
 

@@ -71,7 +71,8 @@ def _q4_check(out: str) -> None:
 
 
 def _q4_kink(out: str) -> None:
-    assert out.startswith("OK, but a finite difference straddles a kink")
+    # every z = 0: neither side of the mask is exercised, so the agreement is not an OK
+    assert out.startswith("NOT VERIFIED: all methods agree, but the data never exercise a branch")
     assert "pair statuses: ['agree', 'kink', 'kink']" in out
 
 

@@ -115,6 +115,17 @@ def test_cli_check_on_a_csv_that_overflows_is_one_line_and_not_ok(tmp_path, caps
     assert err.count("\n") == 1 and "the loss overflows float64" in err
 
 
+def test_cli_check_whose_numeric_error_estimate_overflows_fails_with_its_report_and_no_error(tmp_path, capsys):
+    # numeric's values are finite, its error estimate is inf: the check fails (exit 1) and the
+    # diagnosis says why there is none, instead of an internal argument's refusal (exit 2)
+    path = tmp_path / "big.csv"
+    path.write_text("a,label\n1e308,1\n1e308,0\n1e308,1\n1e308,0\n")
+    rc = main(["check", "--dataset", str(path), "--label", "label", "--loss", "bce"])
+    out, err = capsys.readouterr()
+    assert (rc, err) == (1, ""), err
+    assert "numeric's error estimate is inf" in out and "numeric's error estimate is not finite: no diagnosis" in out
+
+
 def test_compare_never_agrees_on_nan_or_inf():
     for bad in ([np.nan, 1.0], [np.inf, 1.0]):
         res = _check.compare(bad, [1.0, 1.0], [1.0, 1.0])
@@ -151,7 +162,7 @@ def _ratios(family, act, loss, dtype, draw) -> dict[str, float]:
     lo, ac = LOSSES[loss], ACTIVATIONS[act]
     methods = [m for m in METHODS_CHECKED if ac.smooth or m != "numeric:complex"]
     report = gd_torch.check(W, X, y, loss=loss, activation=act, methods=methods)
-    assert report.ok, str(report)
+    assert report.agree, str(report)  # tolerances: agreement (ok also asks for both sides of a kink)
     ref = families.reference(W, X, y, loss, act)
     model = errormodel.build(W, X, y, lo, ac)
     absX, y64 = np.abs(X.astype(np.float64)), y.astype(np.float64)
@@ -318,6 +329,15 @@ def test_gradient_names_an_overflow(method):
         gd_torch.gradient([1e-150], [[1e250]], [0.0], activation="identity", method=method)
 
 
+@pytest.mark.parametrize("method", ["analytic", "autograd", "tutorial"])
+def test_a_nan_gradient_is_called_nan_not_an_overflow(method):
+    # 1e308 (a - y) X_i1 summed over rows of +-1e308: inf - inf = NaN at coordinate 1
+    X = np.array([[1, 1e308, 0], [1, 1e308, 0], [1, -1e308, 0], [1, -1e308, 0.0]])
+    y = np.array([1.0, 0, 1, 0])
+    with pytest.raises(gd_torch.GdTorchError, match=r"^dL/dW by method='.*' is NaN at coordinate 1: nan for finite"):
+        gd_torch.gradient([3.0, 0, 0], X, y, activation="identity", method=method)
+
+
 def test_objective_names_an_overflow():
     with pytest.raises(gd_torch.GdTorchError, match=r"the loss overflows float64"):
         gd_torch.objective([1.0], [[1e155]], [0.0], activation="identity")
@@ -334,3 +354,103 @@ def test_z_that_overflows_is_named_as_an_overflow_not_as_bad_X():
 def test_gradient_names_z_overflowing(method):
     with pytest.raises(gd_torch.GdTorchError, match=r"z = X W overflows float64 at sample 0"):
         gd_torch.gradient([1e200], [[1e200]], [0.0], activation="identity", method=method)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_a_huge_but_valid_x_raises_no_overflow_warning_in_the_kink_detection(blobs, activation):
+    # X holding -1.79e308 with z = X W finite: the kink detection's reach |X_ij| 2 h_j overflows to
+    # inf, which takes the row in; for the sigmoid (no kink) nothing is computed at all
+    X, y = blobs
+    X = X.copy()
+    X[5, 2] = -1.79e308
+    W = gd_torch.init_weights(3, seed=42)
+    report = gd_torch.check(W, X, y, activation=activation)  # warnings are errors in this suite
+    assert report.kinks.size == 0 if activation == "sigmoid" else 5 in report.kinks.tolist()
+
+
+def test_tutorial_gradient_and_check_errors_are_the_same_bits_on_one_and_two_threads():
+    # N = 3e5: beyond one row block, where BLAS's own threads split the sums over samples
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(7)
+    X = np.column_stack([np.ones(300_000), rng.normal(size=(300_000, 2))])
+    y = (rng.random(300_000) < 0.5).astype(np.float64)
+    W = gd_torch.init_weights(3, seed=42)
+    seen = []
+    for threads in (1, 2):
+        with threadpool_limits(threads, user_api="blas"):
+            report = gd_torch.check(W, X, y, methods=("analytic", "tutorial"))
+            seen.append([gd_torch.gradient(W, X, y, method="tutorial"), *report.errors.values()])
+    for one, two in zip(*seen, strict=True):
+        np.testing.assert_array_equal(one, two)
+
+
+# ---- a kink that no sample crosses: the mask was never exercised -----------------------------------
+
+#: a ReLU whose hand derivative forgot the mask (1 everywhere): right wherever z > 0
+NO_MASK = dataclasses.replace(ACTIVATIONS["relu"], name="relu-no-mask", df=lambda z, a: np.ones_like(np.real(a)))
+
+
+def test_a_wrong_relu_mask_never_gets_an_unqualified_ok(blobs):
+    # the tutorial's W from [0, 1) puts every z > 0 on its data: the mask is never used
+    X, y = blobs
+    W = gd_torch.init_weights(3, seed=42)
+    assert (X @ W > 0).all()
+    report = gd_torch.check(W, X, y, activation=NO_MASK)
+    assert report.agree and not report.ok and report.unexercised == ((0.0, ">"),)
+    text = str(report)
+    assert "OK" not in text.replace("NOT VERIFIED", "")
+    assert "NOT VERIFIED" in text and "every z_i is >= 0 (all 250 samples): the mask was never exercised here" in text
+    # at weights with samples on both sides the wrong mask is caught; the right one is OK
+    W = gd_torch.init_weights(3, "normal", seed=42)
+    caught = gd_torch.check(W, X, y, activation=NO_MASK)
+    assert not caught.agree and caught.odd_one_out == "analytic" and caught.unexercised == ()
+    assert gd_torch.check(W, X, y, activation="relu").ok
+
+
+def test_every_z_at_the_kink_exercises_neither_branch(blobs):
+    X, y = blobs
+    report = gd_torch.check(np.zeros(3), X, y, activation="relu")
+    assert not report.ok and report.unexercised == ((0.0, "="),)
+    assert (
+        "every z_i is exactly 0 (all 250 samples): the mask was never exercised here; the derivative's branch for z < 0 or z > 0 was not verified"
+        in report.summary()
+    )
+
+
+def test_assert_gradient_close_does_not_pass_a_mask_it_could_not_check(blobs):
+    from gd_torch.testing import assert_gradient_close
+
+    X, y = blobs
+    W = gd_torch.init_weights(3, seed=42)
+    g = gd_torch.gradient(W, X, y, activation=NO_MASK)
+    with pytest.raises(AssertionError, match=r"^gradient check could not verify the gradient\nNOT VERIFIED"):
+        assert_gradient_close(g, W, X, y, activation="relu")
+
+
+def test_cli_check_and_explain_take_init(capsys):
+    assert main(["check", "--activation", "relu"]) == 1
+    out = capsys.readouterr().out
+    assert "W: uniform [0, 1) with seed 42" in out and "NOT VERIFIED" in out and " is the " not in out
+    assert main(["check", "--activation", "relu", "--init", "normal"]) == 0
+    out = capsys.readouterr().out
+    assert "W: normal (0, 1) with seed 42" in out and out.rstrip().endswith(
+        "OK: all methods agree within their predicted tolerances"
+    )
+    assert main(["explain", "--activation", "relu", "--init", "normal", "--seed", "3"]) == 0
+    W = gd_torch.init_weights(3, "normal", seed=3)
+    assert f"W: normal (0, 1) with seed 3: {W.tolist()}" in capsys.readouterr().out
+    assert main(["check", "--init", "zeros"]) == 0
+    assert "W: zeros\n" in capsys.readouterr().out
+
+
+def test_cli_check_on_a_dataset_folder_takes_init_and_reports_the_unexercised_mask(tmp_path, capsys):
+    X, y = gd_torch.tutorial_data()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    assert main(["check", "--dataset", str(tmp_path), "--activation", "relu"]) == 1
+    out = capsys.readouterr().out
+    assert "W: uniform [0, 1) with seed 42" in out and "the mask was never exercised here" in out
+    assert main(["check", "--dataset", str(tmp_path), "--activation", "relu", "--init", "normal"]) == 0
+    out = capsys.readouterr().out
+    assert "W: normal (0, 1) with seed 42" in out and "OK: all methods agree" in out

@@ -92,15 +92,24 @@ def add_activation_argument(p: argparse.ArgumentParser, help: str, *, default: s
     p.add_argument("--activation", type=one_of_or_file(ACTIVATIONS), default=default, help=help)
 
 
-def add_training_arguments(p: argparse.ArgumentParser) -> None:
-    """--activation, --init, --device: how a training run (train, sweep) is set up."""
-    add_activation_argument(p, "one of {names} (sigmoid)")
+def add_init_argument(p: argparse.ArgumentParser, what: str = "initial weights") -> None:
+    """--init, the distribution W is drawn from (uniform on [0, 1), as the tutorial), in every command."""
     p.add_argument(
         "--init",
         type=one_of(INITS),
         default="uniform",
-        help=f"initial weights: one of {', '.join(INITS)} (uniform on [0, 1))",
+        help=f"{what}: one of {', '.join(INITS)} (uniform on [0, 1))",
     )
+
+
+#: how the commands name W's distribution (drawn with --seed, except zeros)
+INIT_TEXT = {"uniform": "uniform [0, 1) with seed {seed}", "normal": "normal (0, 1) with seed {seed}", "zeros": "zeros"}
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """--activation, --init, --device: how a training run (train, sweep) is set up."""
+    add_activation_argument(p, "one of {names} (sigmoid)")
+    add_init_argument(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (only --method autograd runs on CUDA)")
 
 

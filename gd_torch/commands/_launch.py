@@ -30,7 +30,7 @@ from ..distributed.comm import exit_after_failure, failure_line
 from ..gradients import _device, lookup
 from ..model import init_weights
 from . import _common, _user_code
-from ._common import load_data, output_folder, positive_float, positive_int, print_written
+from ._common import INIT_TEXT, load_data, output_folder, positive_float, positive_int, print_written
 
 
 def _mib(text: str) -> float:
@@ -264,7 +264,7 @@ def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None
 
 def _check(args: argparse.Namespace, comm: distributed.Comm) -> int:
     data, desc = _data(args)
-    W = init_weights(data.d, "uniform", args.seed, data.dtype)
+    W = init_weights(data.d, args.init, args.seed, data.dtype)
     loss, activation = _common.parts(args)
     report = distributed.check(
         W,
@@ -278,9 +278,9 @@ def _check(args: argparse.Namespace, comm: distributed.Comm) -> int:
     )
     if comm.rank == 0:
         print(f"data: {desc}; {_describe(data, comm, args)}")
-        print(f"W: uniform [0, 1) with seed {args.seed}")
+        print("W: " + INIT_TEXT[args.init].format(seed=args.seed))
         print(report)
-        if not report.ok:  # gd-torch check's diagnosis reads X in memory
+        if not report.agree:  # gd-torch check's diagnosis reads X in memory
             print("\ndiagnosis: not on a dataset folder or ranks (it needs X in memory); run check on a CSV for it")
     return 0 if report.ok else 1
 

@@ -42,9 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="'full' (every coordinate) or 'directional' (one random direction)",
     )
     p.add_argument("--device", default="cpu", help="device for autograd: cpu, cuda or cuda:N")
-    _common.add_seed_argument(
-        p, "the uniform [0, 1) weights W checked at (and of the direction with --mode directional)"
-    )
+    _common.add_init_argument(p, "the weights W checked at (normal can put samples on both sides of a ReLU's kink)")
+    _common.add_seed_argument(p, "the weights W checked at (and of the direction with --mode directional)")
     _launch.add_arguments(p)
 
 
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gradient is not None:
         methods.append(_user_code.load(args.gradient, "--gradient"))
     X, y, desc = _common.load_data(args)
-    W = init_weights(X.shape[1], "uniform", args.seed, X.dtype)
+    W = init_weights(X.shape[1], args.init, args.seed, X.dtype)
     report = check(
         W,
         X,
@@ -69,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(f"data: {desc}")
-    print(f"W: uniform [0, 1) with seed {args.seed}")
+    print("W: " + _common.INIT_TEXT[args.init].format(seed=args.seed))
     print(report)
-    if not report.ok:
+    if not report.agree:  # a failing method's vector (NOT VERIFIED has none failing)
         _print_diagnoses(report, W, X, y, loss, activation)
     return 0 if report.ok else 1
 
@@ -87,6 +86,9 @@ def _print_diagnoses(report, W, X, y, loss, activation) -> None:
         error = report.errors[spec] if spec.startswith("numeric") else None
         if not np.isfinite(report.gradients[spec]).all():
             print(f"{spec} is not finite: no diagnosis")
+            continue
+        if error is not None and not np.isfinite(error).all():
+            print(f"{spec}'s error estimate is not finite: no diagnosis")
             continue
         d = diagnose(report.gradients[spec], W, X, y, loss=loss, activation=activation, error=error)
         print(f"{spec} is {d.summary()}")

@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="explain a two-layer network h = f(X W1 + b1), a = sigmoid(h w2 + b2) with H hidden units "
         "(absent: one neuron); with --out, only graph.png is written (the .dot graph is for the neuron only)",
     )
-    _common.add_seed_argument(p, "the uniform [0, 1) weights W (with --hidden: the normal W1, b1, w2, b2) explained at")
+    _common.add_init_argument(p, "the neuron's weights W explained at (not with --hidden)")
+    _common.add_seed_argument(p, "the weights W (with --hidden: the normal W1, b1, w2, b2) explained at")
     _common.add_out_argument(p, "explain", FILES, "none: explain writes files only when asked")
     p.add_argument(
         "--dot",
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_mlp(args)
     args.activation = args.activation or "sigmoid"
     X, y, desc = _common.load_data(args)
-    W = init_weights(X.shape[1], "uniform", args.seed, X.dtype)
+    W = init_weights(X.shape[1], args.init, args.seed, X.dtype)
     result = explain(W, X, y, loss=args.loss, activation=args.activation)
     # the files before printing: an unwritable path fails with nothing half done
     paths = [result.write_dot(args.dot)] if args.dot is not None else []
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             draw_explanation(result, out.file("graph.png"), X, y)  # the graph drawn, no Graphviz needed
     paths += [] if out is None else out.written
     print(f"data: {desc}")
-    print(f"W: uniform [0, 1) with seed {args.seed}: {W.tolist()}")
+    print("W: " + _common.INIT_TEXT[args.init].format(seed=args.seed) + f": {W.tolist()}")
     print(result)
     if paths:
         print("")
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_mlp(args: argparse.Namespace) -> int:
+    if args.init != "uniform":  # the two layers are drawn by explain_mlp.init_params
+        raise bad_value("--init", args.init, "no --init with --hidden (W1, b1, w2, b2 are drawn normal)")
     if args.dot is not None:
         raise GdTorchError(
             f"--dot is not available with --hidden; got --dot {args.dot!r} with --hidden {args.hidden}: torch's "

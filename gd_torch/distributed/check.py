@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import _finite, errormodel
+from .._compare import one_sided, sides
 from .._errors import GdTorchError, bad_value
 from .._validate import choice
 from .._validate import seed as _seed
@@ -76,12 +77,13 @@ def check(
         else _estimate(p, W, lo, act, m, exact.get(m.name), model, v, scale)
         for spec, m in zip(names, resolved, strict=True)
     }
-    allow, kinks = _kinks(p, W, lo, act, model, estimates, v)
+    allow, kinks, counts = _kinks(p, W, lo, act, model, estimates, v)
     pairs, odd = judge(names, estimates, model, allow)
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
     shape = (p.n, W.shape[0])
-    return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks)
+    unexercised = one_sided(counts, act)  # as gd_torch.check: a kink no sample of any rank crosses
+    return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised)
 
 
 def _methods(methods: Sequence[Any], p: ops.Part) -> tuple[list[str], list[Method], set[str]]:
@@ -187,32 +189,34 @@ def _noise(model: errormodel.ErrorModel) -> dict:
     return {"f_noise": model.f_noise, "f_rel": model.f_rel}
 
 
-def _kinks(p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v) -> tuple[dict, np.ndarray]:
+def _kinks(p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v) -> tuple[dict, np.ndarray, np.ndarray]:
     # each method's kink allowance (gd_torch.check.kink_allowance on each block, with the block's z
-    # and e_z, summed over blocks and ranks) and the first few samples near a kink (gd_torch.check's
-    # kinked_samples, per block)
+    # and e_z, summed over blocks and ranks), the first few samples near a kink (gd_torch.check's
+    # kinked_samples, per block) and the samples on each side of each kink (gd_torch.check's sides)
     names = list(estimates)
     width = 1 if v is not None else W.shape[0]
     if not act.kinks:
-        return {s: np.zeros(width) for s in names}, np.zeros(0, dtype=int)
+        return {s: np.zeros(width) for s in names}, np.zeros(0, dtype=int), np.zeros((0, 2))
     near: list[int] = []
+    n_sides = 2 * len(act.kinks)
 
     def partial() -> np.ndarray:
-        total = np.zeros(len(names) * width)
+        total = np.zeros(len(names) * width + n_sides)
         for b in p.blocks(row_bytes(p.data.d, p.dtype, per_entry=32)):
             z, ez = errormodel.z_and_error(b.X, W, act)
             mb = dataclasses.replace(model, z=z, ez=ez)
             absX, y64 = np.abs(b.X.astype(np.float64)), b.y.astype(np.float64)
             total += np.concatenate(
                 [kink_allowance(mb, absX, estimates[s].steps, v, y64, lo, act, n=p.n) for s in names]
+                + [sides(z, act).ravel()]
             )
             close = kinked_samples(mb, absX, estimates, v, act)
             near.extend((b.start + close[: _KINKS_SHOWN - len(near)]).tolist())
         return total
 
-    flat = p.comm.reduce("the kink allowances", partial, np.zeros(len(names) * width))
+    flat = p.comm.reduce("the kink allowances", partial, np.zeros(len(names) * width + n_sides))
     shown = np.full(_KINKS_SHOWN, -1.0)
     shown[: len(near)] = near
     every = p.comm.all_gather(shown, "the kinks")
     allow = {s: flat[i * width : (i + 1) * width] for i, s in enumerate(names)}
-    return allow, np.sort(every[every >= 0].astype(int))
+    return allow, np.sort(every[every >= 0].astype(int)), flat[len(names) * width :].reshape(-1, 2)

@@ -75,20 +75,24 @@ def from_z(XT: np.ndarray, z: np.ndarray, a: np.ndarray, y: np.ndarray, lo: Loss
     return XT @ delta(z, y, lo, act, a=a)  # (D,)
 
 
-def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation):
+def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, d=None):
     """g(W) -> dL/dW on fixed, validated X and y (training loops call this every step).
 
-    The block plan and the per-thread work arrays are made once here.
+    The block plan and the per-thread work arrays are made once here.  ``d(z_b, y_b, n=N)``, when
+    given, replaces dL/dz as the per-sample vector summed (g = X^T d; the tutorial's rule).
     """
-    return _Plan(X, y, lo, act)
+    return _Plan(X, y, lo, act, d)
 
 
 class _Plan:
     # dL/dW on one fixed (X, y): row blocks, fixed groups of blocks and their accumulators
     # decided once.  The groups do not depend on the number of threads, and each group's
     # blocks are added in order, so a seeded result is bit for bit the same on 1 or 16 cores.
-    def __init__(self, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> None:
+    # ``d(z_b, y_b, n)``: the per-sample vector summed as X_b^T d (default dL/dz; the tutorial's
+    # rule passes its own (f(z) - y) / N)
+    def __init__(self, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, d=None) -> None:
         self.X, self.y, self.lo, self.act = X, y, lo, act
+        self.d = d if d is not None else partial(delta, lo=lo, act=act)
         n, d = X.shape
         self.n = n
         self.rows = _rows(X)
@@ -131,6 +135,6 @@ class _Plan:
                 np.matmul(Xb, W, out=zb)
             if not np.isfinite(zb, out=fin[: e - s]).all():
                 return e
-            np.matmul(Xb.T, delta(zb, y[s:e], self.lo, self.act, n), out=part)
+            np.matmul(Xb.T, self.d(zb, y[s:e], n=n), out=part)
             acc += part
         return None

@@ -209,6 +209,11 @@ def _open_folder(out: str | Path | None, command: str, flag: str) -> tuple[Path,
     if str(out) == "":
         raise GdTorchError(f"{flag} must be a folder path; got ''")
     path = Path(out)
+    if path.is_symlink() and not path.exists():
+        target = os.readlink(path)
+        raise GdTorchError(
+            f"{flag} must be a folder; got {str(path)!r}, a symbolic link to {target!r}, which does not exist"
+        )
     if path.exists() and not path.is_dir():
         raise GdTorchError(f"{flag} must be a folder; got {str(path)!r}, which is a file")
     created = not path.exists()

@@ -196,6 +196,19 @@ def test_out_that_is_a_file_or_empty_is_refused(command, tmp_path, capsys):
     assert rc == 2 and err == "gd-torch: error: --out must be a folder path; got ''\n"
 
 
+def test_out_that_is_a_dangling_link_is_refused_naming_it(tmp_path, capsys):
+    link = tmp_path / "o"
+    link.symlink_to(tmp_path / "absent")
+    rc, out, err = run_cli(capsys, "landscape", *COMMANDS["landscape"][0], "--out", str(link))
+    target = str(tmp_path / "absent")
+    assert rc == 2 and out == ""
+    assert (
+        err
+        == f"gd-torch: error: --out must be a folder; got {str(link)!r}, a symbolic link to {target!r}, which does not exist\n"
+    )
+    assert not (tmp_path / "absent").exists() and link.is_symlink()
+
+
 def test_explain_dot_is_written_atomically_never_through_a_link(tmp_path, capsys):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")

@@ -122,6 +122,69 @@ def test_a_dataset_marked_incomplete_is_refused_not_read_as_less_data(tmp_path):
         ooc.open_dataset(out)
 
 
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda m: [m], r"meta.json must hold a JSON object; got \[\{"),
+        (lambda m: "text", r"meta.json must hold a JSON object; got \"text\""),
+        (lambda m: {k: v for k, v in m.items() if k != "shards"}, r'must list its shards as "shards": .*; got null$'),
+        (lambda m: {k: v for k, v in m.items() if k != "complete"}, r"is incomplete: .*\"complete\": null; only true"),
+        (lambda m: m | {"complete": "false"}, r'is incomplete: .*"complete": "false"; only true is complete'),
+        (lambda m: m | {"complete": 1}, r"is incomplete: .*\"complete\": 1; only true is complete"),
+        (lambda m: m | {"shards": []}, r"must list its shards .*; got \[\]$"),
+        (lambda m: m | {"shards": [{"X": "X-00000.npy"}]}, r'; got \{"X": "X-00000.npy"\}$'),
+        (lambda m: m | {"shards": ["X-00000.npy"]}, r'; got "X-00000.npy"$'),
+        (lambda m: m | {"shards": [{"X": "../X-00000.npy", "y": "y-00000.npy"}]}, r"; got \{\"X\": \"../X"),
+        (lambda m: m | {"shards": [{"X": "/etc/passwd", "y": "y-00000.npy"}]}, r"; got \{\"X\": \"/etc/passwd"),
+        (lambda m: m | {"shards": [{"X": 3, "y": "y-00000.npy"}]}, r'; got \{"X": 3, "y"'),
+    ],
+)
+def test_a_malformed_meta_json_is_refused_naming_the_folder_and_what_is_wrong(tmp_path, edit, match):
+    out = synthetic.make_data(20, 3, "float32", tmp_path / "d", shard_rows=10)
+    meta = ooc.read_meta(out)
+    (out / "meta.json").write_text(json.dumps(edit(meta)))
+    with pytest.raises(GdTorchError, match=rf"^dataset {re.escape(str(out))}[: ].*{match}"):
+        ooc.open_dataset(out)
+
+
+def test_a_folder_of_zero_columns_is_refused_as_the_datasets_fault(tmp_path):
+    write_shards(tmp_path, np.ones((4, 0)), np.zeros(4), 4)
+    with pytest.raises(
+        GdTorchError, match=r"^dataset .* must be X with at least one column; got 'X-00000.npy of shape \(4, 0\)'$"
+    ):
+        ooc.open_dataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda f: (f / "X-00001.npy").unlink(), r"X-00001.npy' changed while .*\(it cannot be read now: No such file"),
+        (lambda f: _truncate(f / "X-00001.npy"), r"X-00001.npy' changed while .*\(\d+ bytes then, \d+ now\)"),
+        (lambda f: _truncate(f / "y-00001.npy"), r"y-00001.npy' changed while .*\(\d+ bytes then, \d+ now\)"),
+        (lambda f: np.save(f / "X-00001.npy", np.zeros((5, 3))), r"X-00001.npy' changed while .*\(rewritten in place"),
+        (
+            lambda f: _replace(f / "X-00001.npy", np.zeros((5, 3))),
+            r"X-00001.npy' changed while .*\(replaced by another",
+        ),
+    ],
+)
+def test_a_shard_deleted_truncated_or_replaced_during_a_pass_stops_it_naming_the_file(tmp_path, change, match):
+    X = np.arange(30.0).reshape(10, 3)
+    write_shards(tmp_path, X, np.zeros(10), 5)
+    data = ooc.open_dataset(tmp_path, budget=4096)
+    per_row = ooc.row_bytes(3, data.dtype)
+    blocks = data.blocks(0, 10, per_row)
+    first = next(blocks)  # rows of shard 0, read before the change
+    np.testing.assert_array_equal(first.X, X[: first.X.shape[0]])
+    change(tmp_path)
+    with pytest.raises(GdTorchError, match=match):
+        list(blocks)
+    with pytest.raises(GdTorchError, match=match):
+        data.take(np.array([0, 9]))
+    with pytest.raises(GdTorchError, match=match):  # and on the public functions' paths
+        dist.gradient(np.ones(3), data, loss="sse")
+
+
 # ---- opening shards -------------------------------------------------------------------------
 
 
@@ -158,6 +221,11 @@ def test_bad_shards_are_refused_with_the_file_named(tmp_path, plant, match):
         return
     with pytest.raises(GdTorchError, match=match):
         ooc.open_dataset(tmp_path)
+
+
+def _replace(path, array) -> None:
+    np.save(path.with_name("new.npy"), array)
+    (path.with_name("new.npy")).replace(path)
 
 
 def _truncate(path) -> None:

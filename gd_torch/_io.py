@@ -68,6 +68,21 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def link_into(src: str | Path, dst: str | Path) -> Path:
+    """Make ``dst`` a hard link to the file ``src``, atomically: a reader of ``dst`` sees the
+    previous file or ``src``'s, never neither (a temporary link renamed onto ``dst``).  OSError
+    where the filesystem has no hard links.  Returns ``dst``."""
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL}{dst.suffix}")
+    os.link(src, tmp)
+    try:
+        os.replace(tmp, dst)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return dst
+
+
 def remove_stale_partials(folder: str | Path) -> list[Path]:
     """Delete the temporaries a killed gd_torch run left in ``folder``: files named as
     :data:`TEMPORARY`, folders named as :data:`STAGING` (never a link, never another name that

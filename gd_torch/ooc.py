@@ -40,7 +40,7 @@ ROW_VECTORS = 64
 #: the hidden folder make-data fills before the switch (gd_torch.synthetic), a name only it makes
 GENERATION = re.compile(r"^\.gd-torch-dataset\.[0-9a-f]+$")
 #: a shard's name in meta.json: a file of the folder, or of a GENERATION folder in it
-_SHARD_NAME = re.compile(r"^(\.gd-torch-dataset\.[0-9a-f]+/)?[^/\\]+\.npy$")
+SHARD_NAME = re.compile(r"^(\.gd-torch-dataset\.[0-9a-f]+/)?[^/\\]+\.npy$")
 
 
 def row_bytes(d: int, dtype: np.dtype, per_entry: int = 0, per_row: int = ROW_VECTORS) -> int:
@@ -274,7 +274,7 @@ def listed_shards(folder: str | Path, info: dict) -> list[tuple[str, str]]:
 
 
 def _good_entry(s: Any) -> bool:
-    return isinstance(s, dict) and all(isinstance(s.get(k), str) and _SHARD_NAME.match(s[k]) for k in ("X", "y"))
+    return isinstance(s, dict) and all(isinstance(s.get(k), str) and SHARD_NAME.match(s[k]) for k in ("X", "y"))
 
 
 def _short(value: Any, width: int = 80) -> str:

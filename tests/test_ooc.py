@@ -7,6 +7,7 @@ K ranks are in test_distributed.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -95,6 +96,88 @@ def test_an_interrupted_make_data_leaves_the_previous_dataset_as_it_was(tmp_path
     with pytest.raises(KeyboardInterrupt):  # into a new folder: nothing left, not even the folder
         synthetic.make_data(400, 3, "float64", tmp_path / "new", shard_rows=100, progress=interrupt)
     assert not (tmp_path / "new").exists()
+
+
+#: make_data in a forked child killed (SIGKILL) just before its k-th rename, replace, link or
+#: unlink, for k = 1, 2, ... until a run gets through; prints the number of kills
+_KILLED_AT_EVERY_STEP = textwrap.dedent(
+    """
+    import json, os, shutil, signal, sys
+    from pathlib import Path
+    from gd_torch import synthetic
+
+    root, args = Path(sys.argv[1]), json.loads(sys.argv[2])
+    for k in range(1, 500):
+        work = root / f"k{k}"
+        if (root / "pristine").exists():
+            shutil.copytree(root / "pristine", work, symlinks=True)
+        pid = os.fork()
+        if pid == 0:
+            calls = [0]
+
+            def killing(f):
+                def call(*a, **kw):
+                    calls[0] += 1
+                    if calls[0] == k:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return f(*a, **kw)
+
+                return call
+
+            for name in ("replace", "rename", "link", "unlink"):
+                setattr(os, name, killing(getattr(os, name)))
+            synthetic.make_data(out=work, **args)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            print(k - 1)
+            break
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+    """
+)
+
+
+def _dataset(folder):
+    # what the folder opens as: None when it is no dataset, else its arrays and separating W
+    try:
+        data = ooc.open_dataset(folder)
+    except GdTorchError:
+        return None
+    X, y = data.take(np.arange(data.n))
+    return X.tobytes(), y.tobytes(), tuple(ooc.read_meta(folder)["separating_W"])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="kills a forked child")
+@pytest.mark.parametrize("before", ["a dataset", "nothing"])
+def test_make_data_killed_at_any_step_leaves_exactly_the_old_or_the_new_dataset(tmp_path, before):
+    new = {"n": 400, "d": 3, "dtype": "float64", "seed": 2, "shard_rows": 100}
+    if before == "a dataset":
+        synthetic.make_data(300, 3, "float64", tmp_path / "pristine", seed=1, shard_rows=100)
+        (tmp_path / "pristine" / "notes.txt").write_text("mine")
+    old = _dataset(tmp_path / "pristine")
+    want = _dataset(synthetic.make_data(out=tmp_path / "reference", **new))
+    assert want is not None and want != old
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_EVERY_STEP, str(tmp_path), json.dumps(new)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    kills = int(run.stdout)
+    assert kills >= 10  # every rename, replace, link and unlink of a rewrite was a kill point
+    seen = set()
+    for k in range(1, kills + 1):
+        got = _dataset(tmp_path / f"k{k}")
+        assert got in (old, want), f"killed before step {k}: the folder opens as neither the old nor the new dataset"
+        seen.add("new" if got == want else "old")
+        # the next run completes the rewrite and removes what the killed one left
+        synthetic.make_data(out=tmp_path / f"k{k}", **new)
+        assert _dataset(tmp_path / f"k{k}") == want
+        left = sorted(p.name for p in (tmp_path / f"k{k}").iterdir())
+        mine = ["notes.txt"] if before == "a dataset" else []
+        assert left == sorted([*(f"{a}-{i:05d}.npy" for a in "Xy" for i in range(4)), "meta.json", *mine])
+    assert seen == {"old", "new"}  # kills fell on both sides of the switch
 
 
 @pytest.mark.parametrize(

@@ -565,7 +565,16 @@ def test_cli_make_data_names_its_flags_in_errors(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--timeout", "0"], r"^gd-torch: error: --timeout must be a finite number > 0; got '0'$"),
+        (["--timeout", "0"], r"^gd-torch: error: --timeout must be a number of seconds from 1 to 1e6; got '0'$"),
+        (
+            ["--timeout", "0.001"],
+            r"^gd-torch: error: --timeout must be a number of seconds from 1 to 1e6; got '0.001'$",
+        ),
+        (["--timeout", "1e7"], r"^gd-torch: error: --timeout must be a number of seconds from 1 to 1e6; got '1e7'$"),
+        (
+            ["--timeout", "1e7", "--workers", "2"],  # refused up front, before any rank starts
+            r"^gd-torch: error: --timeout must be a number of seconds from 1 to 1e6; got '1e7'$",
+        ),
         (["--block-mib", "nan"], r"^gd-torch: error: --block-mib must be a number of MiB >= 1/256"),
         (
             ["--device", "cuda"],
@@ -628,7 +637,9 @@ def test_cli_flags_that_a_dataset_folder_overrides_are_refused_not_ignored(tmp_p
             r"^method must be one of 'analytic', 'autograd', 'numeric:central'",
         ),
         (lambda d: dist.stepper(d, seed=-1), r"^seed must be None or a non-negative integer; got -1"),
-        (lambda d: dist.init(timeout=0), r"^timeout must be a number of seconds in \(0, 1e6\]; got 0"),
+        (lambda d: dist.init(timeout=0), r"^timeout must be a number of seconds from 1 to 1e6; got 0$"),
+        (lambda d: dist.init(timeout=0.001), r"^timeout must be a number of seconds from 1 to 1e6; got 0.001$"),
+        (lambda d: dist.init(timeout=1e7), r"^timeout must be a number of seconds from 1 to 1e6; got 10000000.0$"),
         (lambda d: dist.init(device="cuda:99"), r"^device must be"),
     ],
 )

@@ -7,7 +7,9 @@
     torchrun --nnodes 4 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29400 -m gd_torch train ...
 
 Every rank runs the same command; rank 0 alone prints and writes files.  A failure stops every
-rank; one of them prints it in one line (gd_torch.distributed.comm), and the exit status is 2.
+rank; one of them prints it in one line naming the flag (gd_torch.distributed.comm), and the
+exit status is 2, also for a rank killed by a signal.  The ranks of ``--workers`` die with
+their launcher (gd_torch.distributed.launch.follow_launcher) and write nothing after it.
 The commands hook in with ``add_arguments(p)`` and ``if wanted(args): return train(args)``.
 """
 
@@ -26,7 +28,8 @@ from .. import _memory, distributed, ooc
 from .._errors import GdTorchError, bad_value
 from .._io import OutputFolder
 from ..cli import _name_flag
-from ..distributed.comm import exit_after_failure, failure_line
+from ..distributed.comm import TIMEOUT_ACCEPTED, TIMEOUT_RANGE, RankFailure, exit_after_failure, failure_line
+from ..distributed.launch import exit_if_orphaned
 from ..gradients import _device, lookup
 from ..model import init_weights
 from ._common import load_data, output_folder, positive_float, positive_int, print_written
@@ -43,6 +46,17 @@ def _mib(text: str) -> float:
     return value
 
 
+def _timeout(text: str) -> float:
+    # argparse type: seconds a collective waits, in TIMEOUT_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not TIMEOUT_RANGE[0] <= value <= TIMEOUT_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be {TIMEOUT_ACCEPTED}; got {text!r}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """--workers, --timeout, --block-mib."""
     g = p.add_argument_group(
@@ -54,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--timeout",
-        type=positive_float,
+        type=_timeout,
         default=distributed.DEFAULT_TIMEOUT,
         help="seconds a rank waits for the others before it stops, naming the rank that died or hung (%(default)g)",
     )
@@ -86,20 +100,31 @@ def _start(command: str, args: argparse.Namespace) -> int:
         data, _ = _data(args)  # bad data refused here, in one line, before K ranks start
         _ranks_fit(args, data)
         settings = {k: v for k, v in vars(args).items() if not k.startswith("_")} | {"workers": None}
-        return launch(["-m", __name__, json.dumps({"command": command, "args": settings})], args.workers)
+        job = json.dumps({"command": command, "args": settings})
+        return launch(["-m", __name__, job], args.workers, signal_status=2)  # a killed rank: an error of the run
     comm = distributed.init(timeout=args.timeout, device=args.device)
     try:
         code = _BODIES[command](args, comm)
     except GdTorchError as exc:
-        if failure_line(exc, comm.rank) is not None:  # one rank prints a failure they all saw
-            message = _name_flag(str(exc), args) if hasattr(args, "_parser") else str(exc)
-            print(f"gd-torch: error: {message}", file=sys.stderr, flush=True)
+        # one rank prints a failure they all saw: the one a RankFailure names, else the first to claim it
+        if failure_line(exc, comm.rank) is not None and (isinstance(exc, RankFailure) or comm.claim_report()):
+            print(f"gd-torch: error: {_name_flag(str(exc), _with_parser(command, args))}", file=sys.stderr, flush=True)
         if comm.world > 1:  # a peer may be dead or hung: leaving the group could abort or hang
             exit_after_failure(2)
         comm.close()
         return 2
     comm.close()
     return code
+
+
+def _with_parser(command: str, args: argparse.Namespace) -> argparse.Namespace:
+    # a rank's settings came as JSON: the command's parser again, so that messages name flags
+    if hasattr(args, "_parser"):
+        return args
+    from ..cli import COMMANDS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return argparse.Namespace(**vars(args), _module=COMMANDS[command][0], _parser=sub.choices[command])
 
 
 #: a rank's own memory before its data: a Python process with numpy and torch imported (~250 MB RSS)
@@ -188,6 +213,7 @@ def _train(args: argparse.Namespace, comm: distributed.Comm) -> int:
             _report(args, data, f"{desc}; {_describe(data, comm, args)}", r)
             if not args.no_plots:
                 _pictures(folders[0], args, r, comm.world)
+        exit_if_orphaned()  # before the files move into --out: a rank whose launcher is gone writes nothing
     if rank0:
         print_written(folders[0])
     return 0

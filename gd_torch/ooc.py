@@ -248,6 +248,8 @@ def read_meta(folder: str | Path) -> dict:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise GdTorchError(f"dataset {folder}: {META} cannot be read: {exc}") from None
+    except RecursionError:  # json's decoder recurses once per level of nesting
+        raise GdTorchError(f"dataset {folder}: {META} cannot be read: it is nested too deeply") from None
     if not isinstance(info, dict):
         raise GdTorchError(f"dataset {folder}: {META} must hold a JSON object; got {_short(info)}")
     return info

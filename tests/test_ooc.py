@@ -230,6 +230,13 @@ def test_a_malformed_meta_json_is_refused_naming_the_folder_and_what_is_wrong(tm
         ooc.open_dataset(out)
 
 
+def test_a_meta_json_nested_too_deeply_for_the_json_decoder_is_refused(tmp_path):
+    out = synthetic.make_data(20, 3, "float32", tmp_path / "d", shard_rows=10)
+    (out / "meta.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(GdTorchError, match=r"^dataset .*: meta.json cannot be read: it is nested too deeply$"):
+        ooc.open_dataset(out)
+
+
 def test_a_folder_of_zero_columns_is_refused_as_the_datasets_fault(tmp_path):
     write_shards(tmp_path, np.ones((4, 0)), np.zeros(4), 4)
     with pytest.raises(

@@ -522,7 +522,7 @@ def test_cli_a_rank_killed_by_a_signal_is_one_line_naming_it_and_exit_2(problems
         os.kill(ranks[1], signal.SIGKILL)
         assert proc.wait(timeout=120) == 2  # an error of the run, as the README says; not 128 + 9
         lines = (tmp_path / "logs" / "stderr").read_text().splitlines()
-        assert len(lines) == 1, lines
+        assert len(lines) == 1, "\n".join(lines)
         assert re.match(
             r"^gd-torch: error: rank 1 died while .* \(killed by SIGKILL\); rank 0 stopped waiting", lines[0]
         )

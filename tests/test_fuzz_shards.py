@@ -281,15 +281,20 @@ def test_the_workers_launcher_killed_at_random_points(base, tmp_path):
         seen: set[int] = set()
         end = time.monotonic() + float(rng.uniform(1.0, 6.0))
         while time.monotonic() < end:
-            seen.update(workers_run.followers(proc.pid))
+            seen.update([*workers_run.followers(proc.pid), *workers_run.ranks_of(proc.pid).values()])
             time.sleep(0.05)
+        seen.update(workers_run.ranks_of(proc.pid).values())
         try:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
             COUNTS["tried"] += 1
-            if not workers_run.wait_until(lambda pid=proc.pid: not workers_run.followers(pid), 5.0):
+
+            def left(pid=proc.pid, seen=seen) -> list[int]:
+                return sorted({*workers_run.followers(pid), *(p for p in seen if workers_run.alive(p))})
+
+            if not workers_run.wait_until(lambda: not left(), 5.0):
                 COUNTS["other"] += 1
-                raise AssertionError(f"ranks {workers_run.followers(proc.pid)} outlived their launcher")
+                raise AssertionError(f"ranks {left()} outlived their launcher")
             time.sleep(0.5)
             assert workers_run.written(out) == [], "written to --out after the launcher died"
             COUNTS["ok"] += 1

@@ -237,8 +237,15 @@ def test_a_meta_json_nested_too_deeply_for_the_json_decoder_is_refused(tmp_path)
         ooc.open_dataset(out)
 
 
-def test_a_folder_of_zero_columns_is_refused_as_the_datasets_fault(tmp_path):
+def test_a_folder_of_zero_columns_is_refused_as_the_datasets_fault(tmp_path, capsys):
+    from gd_torch.cli import main
+
     write_shards(tmp_path, np.ones((4, 0)), np.zeros(4), 4)
+    assert main(["train", "--dataset", str(tmp_path), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"gd-torch: error: dataset {tmp_path} must be X with at least one column") and "--n-" not in err
+    )
     with pytest.raises(
         GdTorchError, match=r"^dataset .* must be X with at least one column; got 'X-00000.npy of shape \(4, 0\)'$"
     ):

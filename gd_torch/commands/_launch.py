@@ -100,7 +100,8 @@ def _start(command: str, args: argparse.Namespace) -> int:
         data, _ = _data(args)  # bad data refused here, in one line, before K ranks start
         _ranks_fit(args, data)
         settings = {k: v for k, v in vars(args).items() if not k.startswith("_")} | {"workers": None}
-        job = json.dumps({"command": command, "args": settings})
+        flags = sorted(args._parser._option_string_actions) if hasattr(args, "_parser") else []
+        job = json.dumps({"command": command, "args": settings, "flags": flags})
         return launch(["-m", __name__, job], args.workers, signal_status=2)  # a killed rank: an error of the run
     comm = distributed.init(timeout=args.timeout, device=args.device)
     try:
@@ -108,23 +109,14 @@ def _start(command: str, args: argparse.Namespace) -> int:
     except GdTorchError as exc:
         # one rank prints a failure they all saw: the one a RankFailure names, else the first to claim it
         if failure_line(exc, comm.rank) is not None and (isinstance(exc, RankFailure) or comm.claim_report()):
-            print(f"gd-torch: error: {_name_flag(str(exc), _with_parser(command, args))}", file=sys.stderr, flush=True)
+            message = _name_flag(str(exc), args) if hasattr(args, "_parser") else str(exc)
+            print(f"gd-torch: error: {message}", file=sys.stderr, flush=True)
         if comm.world > 1:  # a peer may be dead or hung: leaving the group could abort or hang
             exit_after_failure(2)
         comm.close()
         return 2
     comm.close()
     return code
-
-
-def _with_parser(command: str, args: argparse.Namespace) -> argparse.Namespace:
-    # a rank's settings came as JSON: the command's parser again, so that messages name flags
-    if hasattr(args, "_parser"):
-        return args
-    from ..cli import COMMANDS, build_parser
-
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return argparse.Namespace(**vars(args), _module=COMMANDS[command][0], _parser=sub.choices[command])
 
 
 #: a rank's own memory before its data: a Python process with numpy and torch imported (~250 MB RSS)
@@ -294,6 +286,17 @@ def _check(args: argparse.Namespace, comm: distributed.Comm) -> int:
 _BODIES = {"train": _train, "check": _check}
 
 
+def _rank_args(job: dict) -> argparse.Namespace:
+    # a rank's settings from the launcher's JSON, with what _name_flag needs to name flags: the
+    # command's module and its option strings (not the whole parser, whose build imports every command)
+    from types import SimpleNamespace
+
+    from ..cli import COMMANDS
+
+    flags = SimpleNamespace(_option_string_actions=dict.fromkeys(job.get("flags", [])))
+    return argparse.Namespace(**job["args"], _module=COMMANDS[job["command"]][0], _parser=flags)
+
+
 if __name__ == "__main__":  # one rank started by --workers: the command and its settings as JSON
     job = json.loads(sys.argv[1])
-    sys.exit(_start(job["command"], argparse.Namespace(**job["args"])))
+    sys.exit(_start(job["command"], _rank_args(job)))

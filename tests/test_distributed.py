@@ -531,6 +531,17 @@ def test_cli_a_rank_killed_by_a_signal_is_one_line_naming_it_and_exit_2(problems
         workers_run.kill_left([proc.pid, *ranks.values()])
 
 
+def test_when_every_rank_is_killed_the_launcher_names_the_signal_itself(capfd):
+    suicide = ["-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    assert launch(suicide, 2) == 128 + 9  # the API's status: the first killed rank's
+    assert capfd.readouterr().err == ""
+    assert launch(suicide, 2, signal_status=2) == 2  # the command line's: an error of the run
+    err = capfd.readouterr().err
+    assert re.match(r"^gd-torch: error: rank [01] was killed by SIGKILL; no rank was left to report more\n$", err), err
+    interrupted = ["-c", "raise SystemExit(130)"]  # a status above 128 without a signal stays as it is
+    assert launch(interrupted, 2, signal_status=2) == 130
+
+
 def test_cli_an_error_every_rank_raises_is_printed_once_naming_the_flag(problems, capfd):
     from gd_torch.cli import main
 

@@ -85,26 +85,28 @@ def exit_if_orphaned() -> None:
         os._exit(2)
 
 
-def _death_signal(sig: int) -> bool:
-    # prctl(PR_SET_PDEATHSIG, sig) through libc; False where there is none (not Linux)
+def _prctl() -> Any:
+    # libc's prctl, or None where there is none (not Linux)
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return False
+        return None
+
+
+def _death_signal(sig: int) -> bool:
+    # prctl(PR_SET_PDEATHSIG, sig): this process gets ``sig`` when its parent dies; False where unavailable
+    prctl = _prctl()
+    return prctl is not None and prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
 
 
 def _dying_with_me() -> Any:
     # for Popen's preexec_fn (run in the child between fork and exec): SIGKILL when this process
     # dies, and an exit if it died already; None where there is no prctl.  The libc function is
     # looked up here, in the parent, so that the child only calls it.
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+    prctl = _prctl()
+    if prctl is None:
         return None
     parent, kill = os.getpid(), int(signal.SIGKILL)
 
@@ -158,15 +160,13 @@ def launch(
                     [sys.executable, *argv], env=child_env, stdout=stdout, stderr=stderr, preexec_fn=_dying_with_me()
                 )
             )
-        first = _watch(procs, grace, None if limit is None else time.monotonic() + limit, store)
-        if signal_status is None or first <= 128 or first == 124:
+        first, who = _watch(procs, grace, None if limit is None else time.monotonic() + limit, store)
+        if signal_status is None or who is None or procs[who].returncode >= 0:
             return first
         codes = [p.poll() for p in procs]
-        killed = [r for r, c in enumerate(codes) if c is not None and c < 0]
-        if killed and all(c is None or c < 0 for c in codes):  # no rank outlived it to say so
-            rank = killed[0]
+        if all(c is None or c < 0 for c in codes):  # no rank outlived the signal to say so
             print(
-                f"gd-torch: error: rank {rank} was killed by {signal_name(-codes[rank])}; no rank was left to report more",
+                f"gd-torch: error: rank {who} was killed by {signal_name(-codes[who])}; no rank was left to report more",
                 file=sys.stderr,
                 flush=True,
             )
@@ -188,27 +188,28 @@ def _status(code: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def _watch(procs: list[subprocess.Popen], grace: float, end: float | None, store: Any = None) -> int:
+def _watch(procs: list[subprocess.Popen], grace: float, end: float | None, store: Any = None) -> tuple[int, int | None]:
     # wait for every rank; after the first failure, wait at most `grace` more seconds; a rank
-    # killed by a signal is published to the store for the survivors' message
+    # killed by a signal is published to the store for the survivors' message.  The status and
+    # the first failing rank (None: none failed, or the limit passed)
     deadline = None
-    first = 0
+    first, who = 0, None
     published: set[int] = set()
     while True:
         if end is not None and time.monotonic() > end:
-            return 124
+            return 124, None
         codes = [p.poll() for p in procs]
         for r, c in enumerate(codes):
             if c is not None and c < 0 and r not in published and store is not None:
                 published.add(r)
                 store.set(EXIT_KEY.format(rank=r), signal_name(-c))
-            if c not in (None, 0) and first == 0:
-                first = _status(c)
+            if c not in (None, 0) and who is None:
+                first, who = _status(c), r
                 deadline = time.monotonic() + grace
         if all(c is not None for c in codes):
-            return first
+            return first, who
         if deadline is not None and time.monotonic() > deadline:
-            return first
+            return first, who
         time.sleep(_POLL)
 
 

@@ -551,6 +551,12 @@ def test_cli_an_error_every_rank_raises_is_printed_once_naming_the_flag(problems
     assert out == ""
     assert err.startswith("gd-torch: error: --activation must be one of 'sigmoid' with loss='bce'"), err
     assert len(err.splitlines()) == 1, err
+    # check's FLAGS name the flag of the library's 'scheme': --methods
+    argv = ["check", "--dataset", problems["paths"]["tut-float64"], "--workers", "2", "--timeout", "30"]
+    assert main([*argv, "--methods", "numeric:complex,analytic", "--activation", "relu", "--loss", "sse"]) == 2
+    out, err = capfd.readouterr()
+    assert out == "" and err.startswith("gd-torch: error: --methods must be 'central', 'forward' or 'richardson'"), err
+    assert len(err.splitlines()) == 1, err
 
 
 # ---- the command line -----------------------------------------------------------------------

@@ -114,6 +114,11 @@ def _header(path: Path, row: list[str], label: str, drop: Sequence[str]) -> list
         if name not in header or name == label:
             accepted = f"names of the csv header's columns {columns} other than the label {label!r}"
             raise _param(bad_value("drop", name, accepted), "drop")
+    if len(header) == 1:  # the label alone: the file's fault, not --drop's
+        raise GdTorchError(
+            f"csv file {str(path)!r} must have at least one feature column beside the label {label!r}; "
+            f"its header has only {header}"
+        )
     if len(header) - 1 - len(set(drop)) < 1:
         raise _param(
             GdTorchError(f"csv file {str(path)!r} must keep at least one feature column; all are dropped"), "drop"

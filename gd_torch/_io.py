@@ -4,8 +4,10 @@ A reader sees either the previous complete file or the new complete one, never a
 truncated one.  The temporary is created with O_EXCL in the target's folder (so the
 rename is atomic and a planted symlink at the temporary's name is never followed);
 ``os.replace`` replaces a symlink at the target itself rather than writing through it.
-Temporaries left by a killed run carry ``.partial`` in their hidden name and are removed
-by :func:`remove_stale_partials` on the next run into that folder.
+Temporaries left by a killed run have hidden names only gd_torch makes (``.<name>.<pid>-<hex>.partial<suffix>``
+files, ``.gd-torch-<command>.<pid>-<hex>.partial`` staging folders: :data:`TEMPORARY`,
+:data:`STAGING`) and are removed by :func:`remove_stale_partials` on the next run into that
+folder; other names holding ``.partial`` are the user's and are left alone.
 
 :func:`output_folder` is the ``--out DIR`` of every command: a locked folder whose files of
 one command are staged and moved in together when the run succeeds.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import time
 import uuid
@@ -24,6 +27,9 @@ from pathlib import Path
 from ._errors import GdTorchError
 
 PARTIAL = ".partial"
+#: the names this module gives its temporaries (atomic_path) and staging folders (output_folder)
+TEMPORARY = re.compile(r"^\.[^/]*\.[0-9]+-[0-9a-f]+\.partial(\.[^./]+)?$")
+STAGING = re.compile(r"^\.gd-torch-[a-z-]+\.[0-9]+-[0-9a-f]+\.partial$")
 
 
 @contextlib.contextmanager
@@ -62,20 +68,36 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def link_into(src: str | Path, dst: str | Path) -> Path:
+    """Make ``dst`` a hard link to the file ``src``, atomically: a reader of ``dst`` sees the
+    previous file or ``src``'s, never neither (a temporary link renamed onto ``dst``).  OSError
+    where the filesystem has no hard links.  Returns ``dst``."""
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL}{dst.suffix}")
+    os.link(src, tmp)
+    try:
+        os.replace(tmp, dst)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return dst
+
+
 def remove_stale_partials(folder: str | Path) -> list[Path]:
-    """Delete the temporaries (files and staging folders) a killed gd_torch run left in
-    ``folder``; return what was removed.  Call it while holding the folder's lock
+    """Delete the temporaries a killed gd_torch run left in ``folder``: files named as
+    :data:`TEMPORARY`, folders named as :data:`STAGING` (never a link, never another name that
+    holds ``.partial``); return what was removed.  Call it while holding the folder's lock
     (:func:`output_folder` does), so that no live run's temporaries are among them."""
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
     for p in folder.iterdir():
-        if not (p.name.startswith(".") and PARTIAL in p.name) or p.is_symlink():
+        if p.is_symlink():
             continue
-        if p.is_file():
+        if p.is_file() and TEMPORARY.match(p.name):
             _unlink(p)
-        elif p.is_dir():  # a killed run's staging folder (see OutputFolder)
+        elif p.is_dir() and STAGING.match(p.name):  # a killed run's staging folder (see OutputFolder)
             shutil.rmtree(p, ignore_errors=True)
         else:
             continue
@@ -202,6 +224,11 @@ def _open_folder(out: str | Path | None, command: str, flag: str) -> tuple[Path,
     if str(out) == "":
         raise GdTorchError(f"{flag} must be a folder path; got ''")
     path = Path(out)
+    if path.is_symlink() and not path.exists():
+        target = os.readlink(path)
+        raise GdTorchError(
+            f"{flag} must be a folder; got {str(path)!r}, a symbolic link to {target!r}, which does not exist"
+        )
     if path.exists() and not path.is_dir():
         raise GdTorchError(f"{flag} must be a folder; got {str(path)!r}, which is a file")
     created = not path.exists()

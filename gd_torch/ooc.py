@@ -4,6 +4,11 @@ A dataset folder holds shards, pairs ``X-00000.npy`` (n_i, D) and ``y-00000.npy`
 (or one pair ``X.npy`` / ``y.npy``), all with the same D and dtype (float32 or float64),
 C order; and optionally ``meta.json`` as :func:`gd_torch.synthetic.make_data` writes it
 (the shard list, in order, and a known separating W).  The bias column, if wanted, is in X.
+A ``meta.json`` is the dataset's manifest: it must be a JSON object with ``"complete": true``
+(the JSON boolean) and ``"shards"``, a list of ``{"X": name, "y": name}`` whose names are
+files of the folder (or of a hidden ``.gd-torch-dataset.<hex>/`` folder make-data fills).
+Each shard file is checked again before each block is read: a shard deleted, truncated or
+replaced while a pass runs stops it with a GdTorchError naming the file.
 
 Every pass reads rows [start, stop) in blocks: each block is a memory map of just those
 rows, dropped before the next one is mapped, so that the memory a pass holds is the block
@@ -13,7 +18,10 @@ in the page cache or on disk.  :class:`Arrays` gives numpy arrays the same inter
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +37,10 @@ DEFAULT_BUDGET = 64 << 20
 META = "meta.json"
 #: what a row costs in a pass that keeps only X's row and a few per-sample vectors
 ROW_VECTORS = 64
+#: the hidden folder make-data fills before the switch (gd_torch.synthetic), a name only it makes
+GENERATION = re.compile(r"^\.gd-torch-dataset\.[0-9a-f]+$")
+#: a shard's name in meta.json: a file of the folder, or of a GENERATION folder in it
+SHARD_NAME = re.compile(r"^(\.gd-torch-dataset\.[0-9a-f]+/)?[^/\\]+\.npy$")
 
 
 def row_bytes(d: int, dtype: np.dtype, per_entry: int = 0, per_row: int = ROW_VECTORS) -> int:
@@ -76,6 +88,19 @@ class _Shard:
     x_offset: int
     y_offset: int
     y_dtype: np.dtype
+    #: (inode, size, mtime) of x and y when opened: a pass checks them before each read
+    x_id: tuple[int, int, int]
+    y_id: tuple[int, int, int]
+
+    def check(self) -> None:
+        """Refuse to read a shard whose files changed since the dataset was opened."""
+        for path, seen in ((self.x, self.x_id), (self.y, self.y_id)):
+            try:
+                now = _identity(path)
+            except OSError as exc:
+                raise _changed(path, f"it cannot be read now: {exc.strerror or exc}") from None
+            if now != seen:
+                raise _changed(path, _CHANGES[next(i for i in range(3) if now[i] != seen[i])](seen, now))
 
 
 class Shards:
@@ -91,6 +116,10 @@ class Shards:
         self.d, self.dtype = first[0][1], first[1]
         if self.dtype not in _validate.FLOAT_DTYPES:
             raise bad_value(f"dataset {folder}", f"{pairs[0][0].name} of dtype {self.dtype}", "float32 or float64 X")
+        if self.d == 0:
+            raise bad_value(
+                f"dataset {folder}", f"{pairs[0][0].name} of shape {first[0]}", "X with at least one column"
+            )
         self.shards = [self._shard(x, y, pairs[0][0]) for x, y in pairs]
         self.starts = np.cumsum([0] + [s.n for s in self.shards])
         self.n = int(self.starts[-1])
@@ -110,7 +139,7 @@ class Shards:
                 f"dataset {self.name} must hold one real label per row: {y.name} holds {ny} labels of dtype {ydt}, "
                 f"{x.name} has {n} rows"
             )
-        return _Shard(x, y, n, x_off, y_off, ydt)
+        return _Shard(x, y, n, x_off, y_off, ydt, _identity(x), _identity(y))
 
     def blocks(self, start: int, stop: int, bytes_per_row: int) -> Iterator[Block]:
         """Rows [start, stop) in blocks of at most ``budget // bytes_per_row`` rows, each a fresh
@@ -125,11 +154,13 @@ class Shards:
 
     def _block(self, i: int, local: int, rows: int, start: int) -> Block:
         sh = self.shards[i]
+        sh.check()
         width = self.d * self.dtype.itemsize
         # copy-on-write maps are never written: they let torch wrap a block without a copy
-        X = np.memmap(sh.x, self.dtype, "c", sh.x_offset + local * width, (rows, self.d)).view(np.ndarray)
-        y = np.memmap(sh.y, sh.y_dtype, "r", sh.y_offset + local * sh.y_dtype.itemsize, (rows,))
-        return Block(start, X, np.array(y, dtype=self.dtype))
+        with _reading(sh):
+            X = np.memmap(sh.x, self.dtype, "c", sh.x_offset + local * width, (rows, self.d)).view(np.ndarray)
+            y = np.memmap(sh.y, sh.y_dtype, "r", sh.y_offset + local * sh.y_dtype.itemsize, (rows,))
+            return Block(start, X, np.array(y, dtype=self.dtype))
 
     def take(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """X[rows] and y[rows] (copies) for sorted global row indices, shard by shard."""
@@ -139,14 +170,45 @@ class Shards:
         for i in np.unique(shard):
             sel = np.flatnonzero(shard == i)
             sh, local = self.shards[i], rows[sel] - self.starts[i]
-            mx = np.memmap(sh.x, self.dtype, "r", sh.x_offset, (sh.n, self.d))
-            X[sel] = mx[local]
-            y[sel] = np.memmap(sh.y, sh.y_dtype, "r", sh.y_offset, (sh.n,))[local]
-            del mx
+            sh.check()
+            with _reading(sh):
+                mx = np.memmap(sh.x, self.dtype, "r", sh.x_offset, (sh.n, self.d))
+                X[sel] = mx[local]
+                y[sel] = np.memmap(sh.y, sh.y_dtype, "r", sh.y_offset, (sh.n,))[local]
+                del mx
         return X, y
 
 
 Dataset = Arrays | Shards
+
+
+#: what a change of the file's (inode, size, mtime) means, by the first that differs
+_CHANGES = (
+    lambda seen, now: "replaced by another file",
+    lambda seen, now: f"{seen[1]} bytes then, {now[1]} now",
+    lambda seen, now: "rewritten in place: its modification time changed",
+)
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _changed(path: Path, what: str) -> GdTorchError:
+    return GdTorchError(
+        f"dataset file {str(path)!r} changed while the dataset was read ({what}); "
+        "run again once nothing rewrites the folder"
+    )
+
+
+@contextlib.contextmanager
+def _reading(sh: _Shard) -> Iterator[None]:
+    # a map that fails (the file shrank or vanished since sh.check) is the same error, not a traceback
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        raise _changed(sh.x, f"{type(exc).__name__}: {exc}") from None
 
 
 def open_dataset(path: str | Path, budget: int = DEFAULT_BUDGET) -> Shards:
@@ -166,13 +228,7 @@ def _shard_pairs(folder: Path) -> list[tuple[Path, Path]]:
         raise bad_value("dataset", str(folder), "a folder of .npy shards (X-00000.npy, y-00000.npy, ...)")
     meta = folder / META
     if meta.is_file():
-        info = read_meta(folder)
-        if not info.get("complete", False):
-            raise GdTorchError(
-                f"dataset {folder} is incomplete: make-data stopped after {info.get('written', 0)} of "
-                f"{len(info.get('shards', []))} shards; run it again"
-            )
-        names = [(s["X"], s["y"]) for s in info["shards"]]
+        names = listed_shards(folder, read_meta(folder))
     else:
         names = [(x.name, "y" + x.name[1:]) for x in sorted(folder.glob("X*.npy"))]
     if not names:
@@ -186,12 +242,46 @@ def _shard_pairs(folder: Path) -> list[tuple[Path, Path]]:
 
 
 def read_meta(folder: str | Path) -> dict:
-    """The dataset's meta.json, parsed."""
+    """The dataset's meta.json, parsed: a JSON object (anything else is refused)."""
     path = Path(folder) / META
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise GdTorchError(f"dataset {folder}: {META} cannot be read: {exc}") from None
+    except RecursionError:  # json's decoder recurses once per level of nesting
+        raise GdTorchError(f"dataset {folder}: {META} cannot be read: it is nested too deeply") from None
+    if not isinstance(info, dict):
+        raise GdTorchError(f"dataset {folder}: {META} must hold a JSON object; got {_short(info)}")
+    return info
+
+
+def listed_shards(folder: str | Path, info: dict) -> list[tuple[str, str]]:
+    """The (X, y) names a complete meta.json lists (see the module docstring), checked."""
+    if info.get("complete") is not True:
+        shards = info.get("shards")
+        count = len(shards) if isinstance(shards, list) else "?"
+        raise GdTorchError(
+            f"dataset {folder} is incomplete: make-data stopped after {_short(info.get('written', 0))} of {count} "
+            f'shards; run it again ({META} has "complete": {_short(info.get("complete"))}; only true is complete)'
+        )
+    shards = info.get("shards")
+    good = isinstance(shards, list) and shards and all(_good_entry(s) for s in shards)
+    if not good:
+        bad = next((s for s in shards if not _good_entry(s)), shards) if isinstance(shards, list) and shards else shards
+        raise GdTorchError(
+            f'dataset {folder}: {META} must list its shards as "shards": [{{"X": "X-00000.npy", "y": "y-00000.npy"}}, '
+            f"...], names of .npy files in the folder; got {_short(bad)}"
+        )
+    return [(s["X"], s["y"]) for s in shards]
+
+
+def _good_entry(s: Any) -> bool:
+    return isinstance(s, dict) and all(isinstance(s.get(k), str) and SHARD_NAME.match(s[k]) for k in ("X", "y"))
+
+
+def _short(value: Any, width: int = 80) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}

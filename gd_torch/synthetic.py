@@ -9,15 +9,26 @@ u, so that W = (0, u) separates the classes with margin MARGIN:
 
 Rows are drawn in chunks, each from its own seeded stream (SeedSequence(seed, spawn_key=
 (chunk,))), written into shards of at most ``shard_rows`` rows: the data depend on (n, d,
-dtype, seed, shard_rows), never on memory.  The folder is written as every gd-torch output
-folder is (gd_torch._io.output_folder): every file staged and moved in when all are written,
-``meta.json`` last, so that an interrupted run leaves the previous dataset (or none) as it was,
-never a smaller one.
+dtype, seed, shard_rows), never on memory.
+
+meta.json is the dataset's manifest and its one switch: the folder holds the dataset that
+meta.json names, and make-data changes it with one atomic rename of meta.json.  The new
+shards are written into a hidden staging folder, which is renamed to a hidden
+``.gd-torch-dataset.<hex>/`` folder; meta.json is replaced by one naming the shards in that
+folder (the switch: before it the folder opens as the previous dataset, after it as the new
+one); each shard is then hard-linked to its name in the folder (X-00000.npy, ..., each an
+atomic replace, the data the same), meta.json is replaced by one naming those, and the hidden
+folder and the previous dataset's other shards are removed.  A run killed at any point leaves
+the previous dataset or the new one, never a mix (and no dataset, not part of one, in a
+folder that held none); the next run removes what it left.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +37,7 @@ import numpy as np
 
 from . import _io, _memory, _validate
 from ._errors import GdTorchError, bad_value
-from .ooc import META, read_meta
+from .ooc import GENERATION, META, SHARD_NAME, read_meta
 
 #: class centres at +-MU u, unit noise
 MU = 3.0
@@ -54,11 +65,13 @@ def make_data(
     """Write the problem of the module docstring: X of shape (n, d) (bias column first), y.
 
     out : the dataset folder, created if needed, as every gd-torch output folder
-        (:func:`gd_torch._io.output_folder`): locked while written, the shards and ``meta.json``
-        staged in a hidden folder inside it and moved in when all are written (an interrupted
-        run leaves the previous dataset as it was; a rewrite needs room for both meanwhile);
-        the previous dataset's shards that this run does not rewrite are removed, other files
-        are left alone.  A ``meta.json`` of another program is refused, not overwritten.
+        (:func:`gd_torch._io.output_folder`): locked while written, the shards staged in a
+        hidden folder inside it and switched in by one atomic replace of ``meta.json`` (see the
+        module docstring: an interrupted run leaves the previous dataset as it was or the new
+        one, never a mix; a rewrite needs room for both meanwhile); the previous dataset's
+        shards that this run does not rewrite are removed, other files are left alone.  On a
+        filesystem without hard links the shards stay in the hidden folder that ``meta.json``
+        names.  A ``meta.json`` of another program is refused, not overwritten.
     shard_rows : rows per shard (default: 1 GiB of X per shard)
     progress : called as progress(rows_written, n) after each chunk
     flag : the name messages give ``out`` (the command line's '--out')
@@ -92,12 +105,11 @@ def make_data(
         f"{MARGIN} by W = separating_W",
     }
     chunk = min(CHUNK_ROWS, shard_rows)
-    owned = (*dict.fromkeys([*files, *_previous(Path(out), flag)]), META)
-    with _io.output_folder(out, "make-data", owned, flag=flag) as folder:
+    previous = _previous(Path(out), flag)
+    with _io.output_folder(out, "make-data", (), flag=flag) as folder:
         for i, (s, e) in enumerate(shards):
-            _write_shard(folder, names[i], s, e, d, dt, u, seed, chunk, progress, n)
-        # meta.json last: moved in after every shard it lists
-        _io.write_text(folder.file(META), json.dumps(meta, indent=1) + "\n")
+            _write_shard(folder.stage, names[i], s, e, d, dt, u, seed, chunk, progress, n)
+        _switch(folder, meta, files, previous)
     return Path(out)
 
 
@@ -129,7 +141,34 @@ def _previous(out: Path, flag: str) -> list[str]:
     info = read_meta(out)
     if info.get("format") != FORMAT:
         raise bad_value(flag, str(out), f"a folder whose {META}, if any, is a gd-torch dataset's")
-    return [f for sh in info.get("shards", []) for f in (sh.get("X"), sh.get("y")) if isinstance(f, str)]
+    shards = info.get("shards")
+    entries = [sh for sh in shards if isinstance(sh, dict)] if isinstance(shards, list) else []
+    # only names of files in the folder (or make-data's hidden folder) are ever removed
+    return [f for sh in entries for f in (sh.get("X"), sh.get("y")) if isinstance(f, str) and SHARD_NAME.match(f)]
+
+
+def _switch(folder: _io.OutputFolder, meta: dict, files: list[str], previous: list[str]) -> None:
+    # the staged shards become the folder's dataset by one atomic replace of meta.json (see the
+    # module docstring); then their final names, then the previous dataset's leftovers removed
+    gen = folder.path / f".gd-torch-dataset.{uuid.uuid4().hex[:12]}"
+    os.rename(folder.stage, gen)
+    inside = [{**sh, "X": f"{gen.name}/{sh['X']}", "y": f"{gen.name}/{sh['y']}"} for sh in meta["shards"]]
+    _write_meta(folder.path, meta | {"shards": inside})  # the switch
+    try:
+        for f in files:
+            _io.link_into(gen / f, folder.path / f)
+    except OSError:  # no hard links here: the dataset stays in the hidden folder meta.json names
+        return
+    _write_meta(folder.path, meta)
+    for f in set(previous) - set(files):
+        _io._unlink(folder.path / f)
+    for p in folder.path.iterdir():  # this run's and killed runs' hidden shard folders: none is named now
+        if GENERATION.match(p.name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_meta(out: Path, meta: dict) -> None:
+    _io.write_text(out / META, json.dumps(meta, indent=1) + "\n")
 
 
 def _count(name: str, value: Any, least: int) -> int:
@@ -139,11 +178,11 @@ def _count(name: str, value: Any, least: int) -> int:
     return _validate.integer(name, value, minimum=least, accepted=f"an integer >= {least}")
 
 
-def _write_shard(folder, names, start, stop, d, dt, u, seed, chunk, progress, n) -> None:
+def _write_shard(stage, names, start, stop, d, dt, u, seed, chunk, progress, n) -> None:
     rows = stop - start
-    path = folder.file(names["X"])
+    path = stage / names["X"]
     try:
-        with path.open("wb") as fx, folder.file(names["y"]).open("wb") as fy:
+        with path.open("wb") as fx, (stage / names["y"]).open("wb") as fy:
             np.lib.format.write_array_header_1_0(fx, _descr(dt, (rows, d)))
             np.lib.format.write_array_header_1_0(fy, _descr(dt, (rows,)))
             for s in range(start, stop, chunk):

@@ -135,6 +135,22 @@ def test_stale_temporaries_are_removed_and_planted_links_not_followed(tmp_path, 
     assert listing(o) == [".x.1-abc.partial.png", "boundary.gif", "boundary.png", "loss.png"]
 
 
+def test_the_users_own_names_with_partial_in_them_are_left_alone(tmp_path, capsys):
+    # only the names gd_torch gives its temporaries are removed; the user's hidden files and
+    # folders whose names hold ".partial" are theirs
+    o = tmp_path / "o"
+    (o / ".cache.partial" / "sub").mkdir(parents=True)
+    (o / ".cache.partial" / "sub" / "keep.txt").write_text("mine")
+    (o / ".notes.partial.txt").write_text("mine")
+    (o / ".gd-torch-train.partial").mkdir()  # no pid-hex: not a name gd_torch makes
+    (o / ".loss.7-0123abcd.partial.png").write_bytes(b"half")  # a killed run's temporary
+    rc, _, err = run_cli(capsys, "landscape", *COMMANDS["landscape"][0], "--out", str(o))
+    assert rc == 0, err
+    assert (o / ".cache.partial" / "sub" / "keep.txt").read_text() == "mine"
+    assert (o / ".notes.partial.txt").read_text() == "mine"
+    assert listing(o) == [".cache.partial", ".gd-torch-train.partial", ".notes.partial.txt", "landscape.png"]
+
+
 def test_a_failed_run_leaves_the_previous_files_as_they_were(tmp_path, capsys):
     o = tmp_path / "o"
     assert run_cli(capsys, "train", "--epochs", "3", "--out", str(o))[0] == 0
@@ -178,6 +194,19 @@ def test_out_that_is_a_file_or_empty_is_refused(command, tmp_path, capsys):
     assert err == f"gd-torch: error: --out must be a folder; got '{blocker}', which is a file\n"
     rc, out, err = run_cli(capsys, command, *argv, "--out", "")
     assert rc == 2 and err == "gd-torch: error: --out must be a folder path; got ''\n"
+
+
+def test_out_that_is_a_dangling_link_is_refused_naming_it(tmp_path, capsys):
+    link = tmp_path / "o"
+    link.symlink_to(tmp_path / "absent")
+    rc, out, err = run_cli(capsys, "landscape", *COMMANDS["landscape"][0], "--out", str(link))
+    target = str(tmp_path / "absent")
+    assert rc == 2 and out == ""
+    assert (
+        err
+        == f"gd-torch: error: --out must be a folder; got {str(link)!r}, a symbolic link to {target!r}, which does not exist\n"
+    )
+    assert not (tmp_path / "absent").exists() and link.is_symlink()
 
 
 def test_explain_dot_is_written_atomically_never_through_a_link(tmp_path, capsys):

@@ -327,6 +327,17 @@ def test_cli_csv_errors_name_their_flag(tmp_path, capsys, argv, message):
     assert re.match(rf"^gd-torch: error: {message}", err), err
 
 
+def test_cli_a_label_only_csv_is_the_files_fault_not_drops(tmp_path, capsys):
+    path = tmp_path / "label.csv"
+    path.write_text("y\n0\n1\n")
+    assert main(["check", "--dataset", str(path), "--label", "y"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"gd-torch: error: csv file {str(path)!r} must have at least one feature column beside the label 'y'; "
+        "its header has only ['y']\n"
+    )
+
+
 def test_cli_drop_only_with_a_csv(capsys):
     code, _, err = run(capsys, "check", "--drop", "id")
     assert code == 2 and re.match(r"^gd-torch: error: --drop must be given only with a CSV --dataset; got 'id'$", err)

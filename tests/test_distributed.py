@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import workers_run
 from conftest import TOLERANCES, away_from_kinks, pairs
 from test_check import KINK_W, KINK_X, KINK_Y
 
@@ -481,7 +483,7 @@ def _fault(ranks: dict) -> list[str]:
 
 def test_a_killed_rank_ends_the_run_with_one_line_naming_it(three_ranks):
     assert three_ranks["code"] == 128 + 9  # the launcher's status is the killed rank's
-    pattern = r"^gd-torch: error: rank 1 died while .*epoch \d+.*; rank [02] stopped .* after (\d+\.\d) s \(a lost connection; timeout 3 s\)$"
+    pattern = r"^gd-torch: error: rank 1 died while .*epoch \d+.* \(killed by SIGKILL\); rank [02] stopped .* after (\d+\.\d) s \(a lost connection; timeout 3 s\)$"
     m = re.match(pattern, _fault(three_ranks)[0])
     assert m, three_ranks["lines"]
     assert float(m.group(1)) < FAULT_TIMEOUT  # a closed connection is seen at once, not after the timeout
@@ -493,6 +495,68 @@ def test_a_hung_rank_ends_the_run_within_the_timeout_with_one_line_naming_it(two
     m = re.match(pattern, _fault(two_ranks)[0])
     assert m, two_ranks["lines"]
     assert FAULT_TIMEOUT - 0.5 <= float(m.group(1)) <= FAULT_TIMEOUT + 1.0
+
+
+def test_ranks_die_with_their_launcher_and_write_nothing_after_it(problems, tmp_path):
+    out = tmp_path / "o"
+    proc = workers_run.start_training(problems["paths"]["tut-float64"], out, tmp_path / "logs")
+    ranks: dict[int, int] = {}
+    try:
+        ranks = workers_run.wait_for_training(proc, out)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        gone = workers_run.wait_until(lambda: not any(workers_run.alive(p) for p in ranks.values()), 5.0)
+        assert gone, f"ranks {[r for r, p in ranks.items() if workers_run.alive(p)]} outlived their launcher"
+        time.sleep(1.0)
+        assert workers_run.written(out) == []  # nothing written to --out after the launcher died
+    finally:
+        workers_run.kill_left([proc.pid, *ranks.values()])
+
+
+def test_cli_a_rank_killed_by_a_signal_is_one_line_naming_it_and_exit_2(problems, tmp_path):
+    out = tmp_path / "o"
+    proc = workers_run.start_training(problems["paths"]["tut-float64"], out, tmp_path / "logs")
+    ranks: dict[int, int] = {}
+    try:
+        ranks = workers_run.wait_for_training(proc, out)
+        os.kill(ranks[1], signal.SIGKILL)
+        assert proc.wait(timeout=120) == 2  # an error of the run, as the README says; not 128 + 9
+        lines = (tmp_path / "logs" / "stderr").read_text().splitlines()
+        assert len(lines) == 1, "\n".join(lines)
+        assert re.match(
+            r"^gd-torch: error: rank 1 died while .* \(killed by SIGKILL\); rank 0 stopped waiting", lines[0]
+        )
+        assert workers_run.written(out) == []
+    finally:
+        workers_run.kill_left([proc.pid, *ranks.values()])
+
+
+def test_when_every_rank_is_killed_the_launcher_names_the_signal_itself(capfd):
+    suicide = ["-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    assert launch(suicide, 2) == 128 + 9  # the API's status: the first killed rank's
+    assert capfd.readouterr().err == ""
+    assert launch(suicide, 2, signal_status=2) == 2  # the command line's: an error of the run
+    err = capfd.readouterr().err
+    assert re.match(r"^gd-torch: error: rank [01] was killed by SIGKILL; no rank was left to report more\n$", err), err
+    interrupted = ["-c", "raise SystemExit(130)"]  # a status above 128 without a signal stays as it is
+    assert launch(interrupted, 2, signal_status=2) == 130
+
+
+def test_cli_an_error_every_rank_raises_is_printed_once_naming_the_flag(problems, capfd):
+    from gd_torch.cli import main
+
+    argv = ["train", "--dataset", problems["paths"]["tut-float64"], "--workers", "2", "--no-plots", "--timeout", "30"]
+    assert main([*argv, "--loss", "bce", "--activation", "relu"]) == 2
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.startswith("gd-torch: error: --activation must be one of 'sigmoid' with loss='bce'"), err
+    assert len(err.splitlines()) == 1, err
+    # check's FLAGS name the flag of the library's 'scheme': --methods
+    argv = ["check", "--dataset", problems["paths"]["tut-float64"], "--workers", "2", "--timeout", "30"]
+    assert main([*argv, "--methods", "numeric:complex,analytic", "--activation", "relu", "--loss", "sse"]) == 2
+    out, err = capfd.readouterr()
+    assert out == "" and err.startswith("gd-torch: error: --methods must be 'central', 'forward' or 'richardson'"), err
+    assert len(err.splitlines()) == 1, err
 
 
 # ---- the command line -----------------------------------------------------------------------

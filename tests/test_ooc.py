@@ -7,6 +7,7 @@ K ranks are in test_distributed.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -97,6 +98,88 @@ def test_an_interrupted_make_data_leaves_the_previous_dataset_as_it_was(tmp_path
     assert not (tmp_path / "new").exists()
 
 
+#: make_data in a forked child killed (SIGKILL) just before its k-th rename, replace, link or
+#: unlink, for k = 1, 2, ... until a run gets through; prints the number of kills
+_KILLED_AT_EVERY_STEP = textwrap.dedent(
+    """
+    import json, os, shutil, signal, sys
+    from pathlib import Path
+    from gd_torch import synthetic
+
+    root, args = Path(sys.argv[1]), json.loads(sys.argv[2])
+    for k in range(1, 500):
+        work = root / f"k{k}"
+        if (root / "pristine").exists():
+            shutil.copytree(root / "pristine", work, symlinks=True)
+        pid = os.fork()
+        if pid == 0:
+            calls = [0]
+
+            def killing(f):
+                def call(*a, **kw):
+                    calls[0] += 1
+                    if calls[0] == k:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return f(*a, **kw)
+
+                return call
+
+            for name in ("replace", "rename", "link", "unlink"):
+                setattr(os, name, killing(getattr(os, name)))
+            synthetic.make_data(out=work, **args)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            print(k - 1)
+            break
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+    """
+)
+
+
+def _dataset(folder):
+    # what the folder opens as: None when it is no dataset, else its arrays and separating W
+    try:
+        data = ooc.open_dataset(folder)
+    except GdTorchError:
+        return None
+    X, y = data.take(np.arange(data.n))
+    return X.tobytes(), y.tobytes(), tuple(ooc.read_meta(folder)["separating_W"])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="kills a forked child")
+@pytest.mark.parametrize("before", ["a dataset", "nothing"])
+def test_make_data_killed_at_any_step_leaves_exactly_the_old_or_the_new_dataset(tmp_path, before):
+    new = {"n": 400, "d": 3, "dtype": "float64", "seed": 2, "shard_rows": 100}
+    if before == "a dataset":
+        synthetic.make_data(300, 3, "float64", tmp_path / "pristine", seed=1, shard_rows=100)
+        (tmp_path / "pristine" / "notes.txt").write_text("mine")
+    old = _dataset(tmp_path / "pristine")
+    want = _dataset(synthetic.make_data(out=tmp_path / "reference", **new))
+    assert want is not None and want != old
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_EVERY_STEP, str(tmp_path), json.dumps(new)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    kills = int(run.stdout)
+    assert kills >= 10  # every rename, replace, link and unlink of a rewrite was a kill point
+    seen = set()
+    for k in range(1, kills + 1):
+        got = _dataset(tmp_path / f"k{k}")
+        assert got in (old, want), f"killed before step {k}: the folder opens as neither the old nor the new dataset"
+        seen.add("new" if got == want else "old")
+        # the next run completes the rewrite and removes what the killed one left
+        synthetic.make_data(out=tmp_path / f"k{k}", **new)
+        assert _dataset(tmp_path / f"k{k}") == want
+        left = sorted(p.name for p in (tmp_path / f"k{k}").iterdir())
+        mine = ["notes.txt"] if before == "a dataset" else []
+        assert left == sorted([*(f"{a}-{i:05d}.npy" for a in "Xy" for i in range(4)), "meta.json", *mine])
+    assert seen == {"old", "new"}  # kills fell on both sides of the switch
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -120,6 +203,83 @@ def test_a_dataset_marked_incomplete_is_refused_not_read_as_less_data(tmp_path):
     (out / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(GdTorchError, match=r"is incomplete: make-data stopped after 1 of 3 shards; run it again"):
         ooc.open_dataset(out)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda m: [m], r"meta.json must hold a JSON object; got \[\{"),
+        (lambda m: "text", r"meta.json must hold a JSON object; got \"text\""),
+        (lambda m: {k: v for k, v in m.items() if k != "shards"}, r'must list its shards as "shards": .*; got null$'),
+        (lambda m: {k: v for k, v in m.items() if k != "complete"}, r"is incomplete: .*\"complete\": null; only true"),
+        (lambda m: m | {"complete": "false"}, r'is incomplete: .*"complete": "false"; only true is complete'),
+        (lambda m: m | {"complete": 1}, r"is incomplete: .*\"complete\": 1; only true is complete"),
+        (lambda m: m | {"shards": []}, r"must list its shards .*; got \[\]$"),
+        (lambda m: m | {"shards": [{"X": "X-00000.npy"}]}, r'; got \{"X": "X-00000.npy"\}$'),
+        (lambda m: m | {"shards": ["X-00000.npy"]}, r'; got "X-00000.npy"$'),
+        (lambda m: m | {"shards": [{"X": "../X-00000.npy", "y": "y-00000.npy"}]}, r"; got \{\"X\": \"../X"),
+        (lambda m: m | {"shards": [{"X": "/etc/passwd", "y": "y-00000.npy"}]}, r"; got \{\"X\": \"/etc/passwd"),
+        (lambda m: m | {"shards": [{"X": 3, "y": "y-00000.npy"}]}, r'; got \{"X": 3, "y"'),
+    ],
+)
+def test_a_malformed_meta_json_is_refused_naming_the_folder_and_what_is_wrong(tmp_path, edit, match):
+    out = synthetic.make_data(20, 3, "float32", tmp_path / "d", shard_rows=10)
+    meta = ooc.read_meta(out)
+    (out / "meta.json").write_text(json.dumps(edit(meta)))
+    with pytest.raises(GdTorchError, match=rf"^dataset {re.escape(str(out))}[: ].*{match}"):
+        ooc.open_dataset(out)
+
+
+def test_a_meta_json_nested_too_deeply_for_the_json_decoder_is_refused(tmp_path):
+    out = synthetic.make_data(20, 3, "float32", tmp_path / "d", shard_rows=10)
+    (out / "meta.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(GdTorchError, match=r"^dataset .*: meta.json cannot be read: it is nested too deeply$"):
+        ooc.open_dataset(out)
+
+
+def test_a_folder_of_zero_columns_is_refused_as_the_datasets_fault(tmp_path, capsys):
+    from gd_torch.cli import main
+
+    write_shards(tmp_path, np.ones((4, 0)), np.zeros(4), 4)
+    assert main(["train", "--dataset", str(tmp_path), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"gd-torch: error: dataset {tmp_path} must be X with at least one column") and "--n-" not in err
+    )
+    with pytest.raises(
+        GdTorchError, match=r"^dataset .* must be X with at least one column; got 'X-00000.npy of shape \(4, 0\)'$"
+    ):
+        ooc.open_dataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda f: (f / "X-00001.npy").unlink(), r"X-00001.npy' changed while .*\(it cannot be read now: No such file"),
+        (lambda f: _truncate(f / "X-00001.npy"), r"X-00001.npy' changed while .*\(\d+ bytes then, \d+ now\)"),
+        (lambda f: _truncate(f / "y-00001.npy"), r"y-00001.npy' changed while .*\(\d+ bytes then, \d+ now\)"),
+        (lambda f: np.save(f / "X-00001.npy", np.zeros((5, 3))), r"X-00001.npy' changed while .*\(rewritten in place"),
+        (
+            lambda f: _replace(f / "X-00001.npy", np.zeros((5, 3))),
+            r"X-00001.npy' changed while .*\(replaced by another",
+        ),
+    ],
+)
+def test_a_shard_deleted_truncated_or_replaced_during_a_pass_stops_it_naming_the_file(tmp_path, change, match):
+    X = np.arange(30.0).reshape(10, 3)
+    write_shards(tmp_path, X, np.zeros(10), 5)
+    data = ooc.open_dataset(tmp_path, budget=4096)
+    per_row = ooc.row_bytes(3, data.dtype)
+    blocks = data.blocks(0, 10, per_row)
+    first = next(blocks)  # rows of shard 0, read before the change
+    np.testing.assert_array_equal(first.X, X[: first.X.shape[0]])
+    change(tmp_path)
+    with pytest.raises(GdTorchError, match=match):
+        list(blocks)
+    with pytest.raises(GdTorchError, match=match):
+        data.take(np.array([0, 9]))
+    with pytest.raises(GdTorchError, match=match):  # and on the public functions' paths
+        dist.gradient(np.ones(3), data, loss="sse")
 
 
 # ---- opening shards -------------------------------------------------------------------------
@@ -158,6 +318,11 @@ def test_bad_shards_are_refused_with_the_file_named(tmp_path, plant, match):
         return
     with pytest.raises(GdTorchError, match=match):
         ooc.open_dataset(tmp_path)
+
+
+def _replace(path, array) -> None:
+    np.save(path.with_name("new.npy"), array)
+    (path.with_name("new.npy")).replace(path)
 
 
 def _truncate(path) -> None:
@@ -414,7 +579,16 @@ def test_cli_make_data_names_its_flags_in_errors(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--timeout", "0"], r"^gd-torch: error: --timeout must be a finite number > 0; got '0'$"),
+        (["--timeout", "0"], r"^gd-torch: error: --timeout must be a number of seconds from 1 to 1e6; got '0'$"),
+        (
+            ["--timeout", "0.001"],
+            r"^gd-torch: error: --timeout must be a number of seconds from 1 to 1e6; got '0.001'$",
+        ),
+        (["--timeout", "1e7"], r"^gd-torch: error: --timeout must be a number of seconds from 1 to 1e6; got '1e7'$"),
+        (
+            ["--timeout", "1e7", "--workers", "2"],  # refused up front, before any rank starts
+            r"^gd-torch: error: --timeout must be a number of seconds from 1 to 1e6; got '1e7'$",
+        ),
         (["--block-mib", "nan"], r"^gd-torch: error: --block-mib must be a number of MiB >= 1/256"),
         (
             ["--device", "cuda"],
@@ -477,7 +651,9 @@ def test_cli_flags_that_a_dataset_folder_overrides_are_refused_not_ignored(tmp_p
             r"^method must be one of 'analytic', 'autograd', 'numeric:central'",
         ),
         (lambda d: dist.stepper(d, seed=-1), r"^seed must be None or a non-negative integer; got -1"),
-        (lambda d: dist.init(timeout=0), r"^timeout must be a number of seconds in \(0, 1e6\]; got 0"),
+        (lambda d: dist.init(timeout=0), r"^timeout must be a number of seconds from 1 to 1e6; got 0$"),
+        (lambda d: dist.init(timeout=0.001), r"^timeout must be a number of seconds from 1 to 1e6; got 0.001$"),
+        (lambda d: dist.init(timeout=1e7), r"^timeout must be a number of seconds from 1 to 1e6; got 10000000.0$"),
         (lambda d: dist.init(device="cuda:99"), r"^device must be"),
     ],
 )

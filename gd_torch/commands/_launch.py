@@ -7,7 +7,9 @@
     torchrun --nnodes 4 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29400 -m gd_torch train ...
 
 Every rank runs the same command; rank 0 alone prints and writes files.  A failure stops every
-rank; one of them prints it in one line (gd_torch.distributed.comm), and the exit status is 2.
+rank; one of them prints it in one line naming the flag (gd_torch.distributed.comm), and the
+exit status is 2, also for a rank killed by a signal.  The ranks of ``--workers`` die with
+their launcher (gd_torch.distributed.launch.follow_launcher) and write nothing after it.
 The commands hook in with ``add_arguments(p)`` and ``if wanted(args): return train(args)``.
 """
 
@@ -26,7 +28,8 @@ from .. import _memory, distributed, ooc
 from .._errors import GdTorchError, bad_value
 from .._io import OutputFolder
 from ..cli import _name_flag
-from ..distributed.comm import exit_after_failure, failure_line
+from ..distributed.comm import TIMEOUT_ACCEPTED, TIMEOUT_RANGE, RankFailure, exit_after_failure, failure_line
+from ..distributed.launch import exit_if_orphaned
 from ..gradients import _device, lookup
 from ..model import init_weights
 from . import _common, _user_code
@@ -44,6 +47,17 @@ def _mib(text: str) -> float:
     return value
 
 
+def _timeout(text: str) -> float:
+    # argparse type: seconds a collective waits, in TIMEOUT_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not TIMEOUT_RANGE[0] <= value <= TIMEOUT_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be {TIMEOUT_ACCEPTED}; got {text!r}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """--workers, --timeout, --block-mib."""
     g = p.add_argument_group(
@@ -55,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--timeout",
-        type=positive_float,
+        type=_timeout,
         default=distributed.DEFAULT_TIMEOUT,
         help="seconds a rank waits for the others before it stops, naming the rank that died or hung (%(default)g)",
     )
@@ -87,12 +101,15 @@ def _start(command: str, args: argparse.Namespace) -> int:
         data, _ = _data(args)  # bad data refused here, in one line, before K ranks start
         _ranks_fit(args, data)
         settings = {k: v for k, v in vars(args).items() if not k.startswith("_")} | {"workers": None}
-        return launch(["-m", __name__, json.dumps({"command": command, "args": settings})], args.workers)
+        flags = sorted(args._parser._option_string_actions) if hasattr(args, "_parser") else []
+        job = json.dumps({"command": command, "args": settings, "flags": flags})
+        return launch(["-m", __name__, job], args.workers, signal_status=2)  # a killed rank: an error of the run
     comm = distributed.init(timeout=args.timeout, device=args.device)
     try:
         code = _BODIES[command](args, comm)
     except GdTorchError as exc:
-        if failure_line(exc, comm.rank) is not None:  # one rank prints a failure they all saw
+        # one rank prints a failure they all saw: the one a RankFailure names, else the first to claim it
+        if failure_line(exc, comm.rank) is not None and (isinstance(exc, RankFailure) or comm.claim_report()):
             message = _name_flag(str(exc), args) if hasattr(args, "_parser") else str(exc)
             print(f"gd-torch: error: {message}", file=sys.stderr, flush=True)
         if comm.world > 1:  # a peer may be dead or hung: leaving the group could abort or hang
@@ -205,6 +222,7 @@ def _train(args: argparse.Namespace, comm: distributed.Comm) -> int:
             _report(args, data, f"{desc}; {_describe(data, comm, args)}", r)
             if not args.no_plots:
                 _pictures(folders[0], args, r, comm.world)
+        exit_if_orphaned()  # before the files move into --out: a rank whose launcher is gone writes nothing
     if rank0:
         print_written(folders[0])
     return 0
@@ -288,6 +306,17 @@ def _check(args: argparse.Namespace, comm: distributed.Comm) -> int:
 _BODIES = {"train": _train, "check": _check}
 
 
+def _rank_args(job: dict) -> argparse.Namespace:
+    # a rank's settings from the launcher's JSON, with what _name_flag needs to name flags: the
+    # command's module and its option strings (not the whole parser, whose build imports every command)
+    from types import SimpleNamespace
+
+    from ..cli import COMMANDS
+
+    flags = SimpleNamespace(_option_string_actions=dict.fromkeys(job.get("flags", [])))
+    return argparse.Namespace(**job["args"], _module=COMMANDS[job["command"]][0], _parser=flags)
+
+
 if __name__ == "__main__":  # one rank started by --workers: the command and its settings as JSON
     job = json.loads(sys.argv[1])
-    sys.exit(_start(job["command"], argparse.Namespace(**job["args"])))
+    sys.exit(_start(job["command"], _rank_args(job)))

@@ -31,9 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out",
         required=True,
         metavar="DIR",
-        help="the dataset folder, created if needed, as every command's --out: locked while written, the shards and "
-        "meta.json moved in together when all are written (an interrupted run leaves the previous dataset as it was), "
-        "the previous dataset's other shards removed, other files left alone",
+        help="the dataset folder, created if needed, as every command's --out: locked while written, the shards "
+        "switched in by one atomic replace of meta.json when all are written (a run interrupted or killed at any point "
+        "leaves the previous dataset or the new one, never a mix), the previous dataset's other shards removed, other "
+        "files left alone",
     )
     add_seed_argument(p, "the data")
     p.add_argument("--shard-rows", type=positive_int, default=None, help="rows per .npy shard (default: 1 GiB of X)")

@@ -14,7 +14,8 @@ Failures are collective, so that every rank stops with one story:
   with what it is doing to the launcher's store (when that changes, and every BEAT
   seconds); the survivors read
   them to name the rank that died (no heartbeat since) or hung (alive, doing something
-  else), and the lowest surviving rank reports it in one line.
+  else), and the lowest surviving rank reports it in one line (with the signal that killed
+  it, when gd_torch.distributed.launch published one).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ HEARTBEAT_MISSES = 10
 PUBLISH = 0.005
 #: seconds a collective waits for the others before it fails (the CLI's --timeout)
 DEFAULT_TIMEOUT = 60.0
+#: the timeouts accepted, seconds: at least the heartbeat's verdict (HEARTBEAT_MISSES beats),
+#: at most what torch.distributed's millisecond timeouts hold
+TIMEOUT_RANGE = (1.0, 1e6)
+TIMEOUT_ACCEPTED = "a number of seconds from 1 to 1e6"
 
 
 class RankFailure(GdTorchError):
@@ -70,6 +75,8 @@ class Comm:
         #: where the caller is ("epoch 3, step 2"), added to ``doing`` and to messages
         self.context = ""
         self._beat: Any = None
+        #: the launcher's store itself (unprefixed), where it publishes ranks killed by a signal
+        self._exits: Any = None
         self._stop = threading.Event()
 
     # ---- collectives --------------------------------------------------------------------
@@ -209,10 +216,31 @@ class Comm:
         report = self._beat.add("reported", 1) == 1
         if dead:
             last = f"while {before[dead[0]][1]}" if dead[0] in before else "before its first heartbeat"
-            return RankFailure(f"rank {dead[0]} died {last}; {mine}", report=report, rank=dead[0])
+            return RankFailure(
+                f"rank {dead[0]} died {last}{self._killed_by(dead[0])}; {mine}", report=report, rank=dead[0]
+            )
         if hung:
             return RankFailure(f"rank {hung[0]} hung while {after[hung[0]][1]}; {mine}", report=report, rank=hung[0])
         return RankFailure(f"a rank died or hung; {mine}", report=report, rank=None)
+
+    def _killed_by(self, rank: int) -> str:
+        # " (killed by SIGKILL)" when the launcher published the signal that ended ``rank``
+        from .launch import EXIT_KEY
+
+        key = EXIT_KEY.format(rank=rank)
+        if self._exits is None or not self._exits.check([key]):
+            return ""
+        return f" (killed by {self._exits.get(key).decode()})"
+
+    def claim_report(self) -> bool:
+        """True on the one rank that should print a failure seen outside a collective (the first
+        to ask, through the store), so that an error every rank raises is printed once."""
+        if self.world == 1 or self._beat is None:
+            return True
+        try:
+            return self._beat.add("reported", 1) == 1
+        except Exception:  # the store's host is gone: this rank says what it knows
+            return True
 
     def close(self) -> None:
         """Stop the heartbeat and leave the process group."""
@@ -238,8 +266,12 @@ def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
     """This process's Comm, from torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR,
     MASTER_PORT); one rank when they are absent.  Backend gloo on the CPU, nccl for 'cuda'."""
     from .. import _validate
+    from .launch import follow_launcher
 
-    timeout = _validate.number("timeout", timeout, above=0, maximum=1e6, accepted="a number of seconds in (0, 1e6]")
+    follow_launcher()  # a rank of gd_torch's launcher dies with it
+    timeout = _validate.number(
+        "timeout", timeout, minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1], accepted=TIMEOUT_ACCEPTED
+    )
     if device != "cpu":  # refuse an absent CUDA device here, in one line
         from ..gradients import _device
 
@@ -271,6 +303,7 @@ def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
         is_master=False,
         timeout=datetime.timedelta(seconds=5),
     )
+    comm._exits = store
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")  # torchrun's restarts share its store
     # each Comm of this process its own keys (every rank makes its Comms in the same order)
     comm.start_heartbeat(dist.PrefixStore(f"gd_torch/{attempt}/{next(_SERIAL)}", store))

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import torch
 
 from .gradients import tutorial as _tutorial
 from .model import ACTIVATIONS, LOSSES, Activation, Loss
@@ -82,7 +81,10 @@ def problem(lo: Loss, act: Activation, y: np.ndarray) -> Problem:
 
 
 def _torch_df(torch_f: Callable) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    # f'(z) elementwise by autograd of torch_f (a is not used: nothing hand-written is)
+    # f'(z) elementwise by autograd of torch_f (a is not used: nothing hand-written is); torch is
+    # imported here, not at module level, so that the numpy-only paths (the bench's numpy worker) never load it
+    import torch
+
     def df(z: np.ndarray, a: np.ndarray) -> np.ndarray:
         t = torch.from_numpy(np.array(z, dtype=np.float64)).requires_grad_(True)
         out = torch_f(t)
@@ -96,6 +98,8 @@ def _torch_df(torch_f: Callable) -> Callable[[np.ndarray, np.ndarray], np.ndarra
 
 def _torch_partials(lo: Loss, y: np.ndarray, n: int):
     # (dL/dz, dL/da) of L = reduce_i torch_terms(z_i, a_i, y_i), z and a held apart, by autograd
+    import torch
+
     yt = torch.from_numpy(np.array(y, dtype=np.float64))
 
     def partials(z: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -33,16 +33,18 @@ from typing import Any
 import numpy as np
 
 from . import _validate, ecnoise
-from ._differences import Directions, central
+from ._differences import JUMP, KINK, Directions, central
 from ._errors import GdTorchError, bad_value
 from ._params import Layout, layout_of
 from ._sources import Evaluator, Exact, autograd, user_gradient
-from .function_report import ArraySummary, FunctionReport, all_pairs
+from .function_report import ArraySummary, FunctionReport, Limits, all_pairs
 
 #: random directions along which the noise of f is measured
 NOISE_DIRECTIONS = 3
 #: the first ECnoise step, relative to each coordinate's scale: 100 units in the last place
 NOISE_STEP_ULPS = 100.0
+#: f is quantised when it moves in steps above this many units in the last place of its value
+QUANTUM_ULPS = 1024.0
 
 
 def check_function(
@@ -82,14 +84,14 @@ def check_function(
     f0 = _value(ev, x)
     rng = np.random.default_rng(seed)
     scale = _scales(layout, x)
-    noise, note, probe = _noise_of_f(ev, x, scale, rng, f0)
+    noise, note, probe, quantum = _noise_of_f(ev, x, scale, rng, f0)
     exact, torch_value = _exact_methods(grad, torch_f, layout, x)
     dirs, groups, label, trial = MODES[mode](directions, layout, x, scale, rng)
     tail = _tail(dirs.count)
-    numeric = _numeric(ev, x, f0, noise, dirs, trial, tail)
+    numeric, limits = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
     values, errors, methods = _exact_values(exact, dirs, x, *probe, tail)
     values["numeric"], errors["numeric"], methods["numeric"] = numeric
-    pairs, per_array = all_pairs(values, errors, groups)
+    pairs, per_array = all_pairs(values, errors, groups, {"numeric": limits})
     return FunctionReport(
         dtype=str(layout.dtype),
         mode=mode,
@@ -133,13 +135,18 @@ def _exact_methods(grad, torch_f, layout: Layout, x) -> tuple[list[Exact], float
     return exact, torch_value
 
 
-def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail) -> tuple[np.ndarray, np.ndarray, str]:
-    # central differences of f at steps from its noise: values, error estimates and how they were found
+def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[tuple, Limits]:
+    # central differences of f at steps from its noise: (values, error estimates, how they were
+    # found), and where they cannot verify (a kink or jump of f at x, f's quantum)
     fd = central(ev, x, f0, noise, dirs, trial, tail)
     how = f"central differences of f, steps from its noise (Moré-Wild), {fd.evaluations} evaluations"
     if fd.nonsmooth.any():
         how += f"; f is not smooth within the step at {int(fd.nonsmooth.sum())} of {dirs.count}"
-    return fd.values, fd.error, how
+    for code, what in ((KINK, "a kink"), (JUMP, "a jump")):
+        if (fd.kind == code).any():
+            how += f"; {what} of f at x along {int((fd.kind == code).sum())} of {dirs.count}"
+    lo, hi = np.minimum(fd.left, fd.right), np.maximum(fd.left, fd.right)
+    return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, quantum)
 
 
 def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:
@@ -165,23 +172,58 @@ def _scales(layout: Layout, x: np.ndarray) -> np.ndarray:
     return s
 
 
-def _noise_of_f(ev, x, scale, rng, f0) -> tuple[float, str, tuple[np.ndarray, float]]:
-    # ECnoise along random directions p = r * s (r standard normal), pooled over those accepted
+def _noise_of_f(ev, x, scale, rng, f0) -> tuple[float, str, tuple[np.ndarray, float], str | None]:
+    # ECnoise along random directions p = r * s (r standard normal), pooled over those accepted;
+    # where f never moved (every direction 'step too small', never too large), its quantum q
+    # (see _quantum): then
+    # the noise is q / 2 and the last item says why f cannot confirm a gradient
     eps = float(np.finfo(x.dtype).eps)
-    found, probe = [], None
+    found, probe, statuses, seen = [], None, set(), [np.array([f0])]
     for _ in range(NOISE_DIRECTIONS):
         p = rng.standard_normal(x.size) * scale
         n = ecnoise.along(ev, x, p, NOISE_STEP_ULPS * eps)
+        # 'step too small' after a step too large (a smaller step than the first): f moved, and jumped
+        statuses.add(n.status if n.step >= NOISE_STEP_ULPS * eps else "step too large")
+        seen.append(n.values)
         if n.status == "ok":
             found.append(n.level)
             probe = probe or (p, n.step)
     probe = probe or (p, n.step)
     floor = 0.5 * eps * abs(f0)  # the rounding of f's value itself
     if not found:
-        return floor, f"ECnoise found none along {NOISE_DIRECTIONS} directions; taken as eps |f| / 2", probe
+        q = _quantum(ev, x, p, np.concatenate(seen)) if statuses == {"step too small"} else None
+        if q is not None:
+            return q / 2, f"f changes in steps of {q:.2g}; taken as q / 2", probe, _quantised_text(q, x.dtype)
+        return floor, f"ECnoise found none along {NOISE_DIRECTIONS} directions; taken as eps |f| / 2", probe, None
     level = float(np.sqrt(np.mean(np.square(found))))
     note = f"ECnoise, {len(found)} of {NOISE_DIRECTIONS} directions, {ecnoise.POINTS} evaluations each"
-    return max(level, floor), note, probe
+    return max(level, floor), note, probe, None
+
+
+def _quantum(ev, x, p, seen: np.ndarray) -> float | None:
+    # q: the smallest gap between the distinct values of f seen (ECnoise's last stencils, f(x)) and
+    # on a stencil along p (ecnoise.stencil) at half-width eps^(1/3) (the differences' trial step),
+    # then 100 times that while at most 1, at the first that moves f; a quantum when
+    # q > QUANTUM_ULPS eps max |f| (f is coarser than its parameters' dtype), else None
+    eps = float(np.finfo(x.dtype).eps)
+    x64 = x.astype(np.float64)
+    steps = _CUBE[x.dtype] * ecnoise.STEP_FACTOR ** np.arange(4)
+    for h in steps[steps <= 1]:
+        vals = np.unique(np.append(ev(ecnoise.stencil(x64, p, h, x.dtype)), seen))
+        vals = vals[np.isfinite(vals)]
+        if vals.size > 1:
+            q = float(np.diff(vals).min())
+            return q if q > QUANTUM_ULPS * eps * float(np.abs(vals).max()) else None
+    return None
+
+
+def _quantised_text(q: float, dtype: np.dtype) -> str:
+    other = "float32" if dtype == np.float64 else "float64"
+    return (
+        f"f changes in steps of {q:.2g}: it looks computed in {other} or quantised, too coarse for {dtype} "
+        f"parameters, and finite differences of it cannot confirm a gradient; evaluate f in {dtype}"
+        + (" or check in float32" if dtype == np.float64 else "")
+    )
 
 
 def _coordinates(k, layout: Layout, x, scale, rng):

@@ -63,7 +63,9 @@ def check_function(
     f : callable, f(params) -> a real number.  With ``batched=True`` it is also called on
         parameters with a leading batch axis (each array of shape (B, *shape)) and must then
         return B values; perturbed copies are then evaluated B at a time.
-    params : a float32 or float64 array, or a dict of named arrays of one dtype.
+    params : a float32 or float64 array, or a dict of named arrays of one dtype; a float32 or
+        float64 torch tensor is read as its values (.detach().cpu().numpy(), requires_grad or
+        not): f and grad receive numpy arrays, torch_f tensors made from them.
     grad : your gradient of f at params: a callable grad(params) -> array(s) of the params'
         shapes (a dict with the same keys), or those arrays.  Optional if torch_f is given.
         A callable is also called at 9 to 36 nearby points, to measure its rounding noise;

@@ -1,0 +1,68 @@
+"""check_function's boundary: torch tensors and ragged params, warnings, memory, messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import gd_torch
+from gd_torch import GdTorchError
+
+P = np.array([0.3, -1.2, 2.5])
+
+
+def square_sum(p):
+    return float(np.sum(p**2))
+
+
+def twice(p):
+    return 2 * p
+
+
+# ---- torch tensors and ragged params -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_a_float_tensor_that_requires_grad_is_read_as_its_values(dtype):
+    t = torch.tensor(P, dtype=dtype, requires_grad=True)
+    report = gd_torch.check_function(square_sum, t, twice)
+    expected = gd_torch.check_function(square_sum, P.astype(str(dtype).removeprefix("torch.")), twice)
+    assert report.ok and report.dtype == expected.dtype
+    np.testing.assert_array_equal(report.values["numeric"], expected.values["numeric"])
+    assert t.grad is None and t.requires_grad  # the caller's tensor is left as it was
+
+
+def test_a_dict_of_tensors_that_require_grad():
+    params = {"a": torch.ones(2, dtype=torch.float64, requires_grad=True), "b": torch.zeros(3, dtype=torch.float64)}
+    report = gd_torch.check_function(
+        lambda p: float(np.sum(p["a"] ** 2) + np.sum(p["b"])), params, lambda p: {"a": 2 * p["a"], "b": np.ones(3)}
+    )
+    assert report.ok and [s.name for s in report.arrays] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (
+            torch.tensor(P, dtype=torch.bfloat16, requires_grad=True),
+            r"^params must be a float32 or float64 array or torch tensor \(convert with \.to\(torch\.float32\) or "
+            r"\.double\(\)\); got 'a torch tensor of dtype torch\.bfloat16, shape \(3,\), requires_grad=True'$",
+        ),
+        (
+            torch.arange(3),
+            r"^params must be .*; got 'a torch tensor of dtype torch\.int64, shape \(3,\), requires_grad=False'$",
+        ),
+        (
+            [[1.0, 2.0], [3.0]],
+            r"^params must be a float32 or float64 array \(one array per name in a dict for parameters of several "
+            r"shapes\); got 'a ragged list \(items len 2, len 1\)'$",
+        ),
+        ([np.ones(2), np.ones(3)], r"^params must be .*; got 'a ragged list \(items \(2,\), \(3,\)\)'$"),
+        ({"W": [[1.0], [2.0, 3.0]]}, r"^params\['W'\] must be .*; got 'a ragged list \(items len 1, len 2\)'$"),
+        ({"W": torch.ones(2, dtype=torch.float16)}, r"^params\['W'\] must be .*torch\.float16, shape \(2,\)"),
+    ],
+)
+def test_tensors_of_other_dtypes_and_ragged_params_are_refused_by_name(value, match):
+    with pytest.raises(GdTorchError, match=match):
+        gd_torch.check_function(lambda p: 0.0, value, lambda p: p)

@@ -169,9 +169,15 @@ def _scales(layout: Layout, x: np.ndarray) -> np.ndarray:
     # s_j = max(|x_j|, rms of x_j's array), or 1 for an all-zero array: the size of a change of x_j
     s = np.abs(x.astype(np.float64))
     for sl in layout.slices():
-        rms = float(np.sqrt(np.mean(s[sl] ** 2)))
+        rms = _rms(s[sl])
         s[sl] = np.maximum(s[sl], rms if rms > 0 else 1.0)
     return s
+
+
+def _rms(a: np.ndarray) -> float:
+    # sqrt(mean a^2) as top sqrt(mean (a / top)^2), top = max |a|: no overflow of a^2 near 1e308
+    top = float(np.max(np.abs(a)))
+    return top * float(np.sqrt(np.mean((a / top) ** 2))) if top > 0 else 0.0
 
 
 def _noise_of_f(ev, x, scale, rng, f0) -> tuple[float, str, tuple[np.ndarray, float], str | None]:
@@ -197,7 +203,7 @@ def _noise_of_f(ev, x, scale, rng, f0) -> tuple[float, str, tuple[np.ndarray, fl
         if q is not None:
             return q / 2, f"f changes in steps of {q:.2g}; taken as q / 2", probe, _quantised_text(q, x.dtype)
         return floor, f"ECnoise found none along {NOISE_DIRECTIONS} directions; taken as eps |f| / 2", probe, None
-    level = float(np.sqrt(np.mean(np.square(found))))
+    level = _rms(np.array(found))
     note = f"ECnoise, {len(found)} of {NOISE_DIRECTIONS} directions, {ecnoise.POINTS} evaluations each"
     return max(level, floor), note, probe, None
 
@@ -242,7 +248,7 @@ def _random_directions(k, layout: Layout, x, scale, rng):
     for a, sl in enumerate(layout.slices()):
         for i in range(k):
             d = rng.standard_normal(sl.stop - sl.start) * scale[sl]
-            norm = float(np.linalg.norm(d))
+            norm = _rms(d) * math.sqrt(d.size)  # |d|, without overflow
             V[a * k + i, sl], trial[a * k + i] = d / norm, _CUBE[x.dtype] * norm
     groups = [np.arange(a * k, (a + 1) * k) for a in range(len(layout.names))]
     return Directions(V, x.size), groups, (lambda j: f"{layout.names[j // k]} along v{j % k}"), trial

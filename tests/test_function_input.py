@@ -66,3 +66,33 @@ def test_a_dict_of_tensors_that_require_grad():
 def test_tensors_of_other_dtypes_and_ragged_params_are_refused_by_name(value, match):
     with pytest.raises(GdTorchError, match=match):
         gd_torch.check_function(lambda p: 0.0, value, lambda p: p)
+
+
+# ---- no RuntimeWarning: huge parameters, a gradient with inf ---------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["full", "directional"])
+@pytest.mark.parametrize("scale", [1e150, 1e153, 1e300])
+def test_parameters_near_the_overflow_are_checked_without_warnings(scale, mode):
+    # the suite turns warnings into errors: an overflow of x^2 inside ECnoise or the scales fails here
+    f, grad = (square_sum, twice) if scale < 1e154 else (lambda p: float(np.sum(p)), lambda p: np.ones(3))
+    report = gd_torch.check_function(f, P * scale, grad, mode=mode)
+    assert report.ok and np.isfinite(report.noise), str(report)
+    assert not gd_torch.check_function(f, P * scale, lambda p: 1.5 * grad(p), mode=mode).ok
+
+
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_a_gradient_returning_inf_is_the_verdict_non_finite_not_a_warning(mode):
+    report = gd_torch.check_function(square_sum, P, lambda p: np.array([np.inf, 1.0, 1.0]), mode=mode)
+    assert [p.status for p in report.pairs] == ["non-finite"] and not report.ok
+
+
+def test_ecnoise_table_of_huge_or_non_finite_columns():
+    rng = np.random.default_rng(0)
+    v = 1.0 + 1e-10 * rng.standard_normal(9)
+    unit, huge = gd_torch.ecnoise.table(v), gd_torch.ecnoise.table(1e300 * v)
+    assert unit.status() == huge.status() == "ok"
+    # 1e300 v rounds each value by 1e-16 of itself, 1e-6 of the noise: the levels agree to that
+    assert huge.level[0] == pytest.approx(1e300 * unit.level[0], rel=1e-5)
+    both = gd_torch.ecnoise.table(np.stack([v, np.r_[v[:4], np.inf, v[5:]]], axis=1))
+    assert both.status(0) == "ok" and both.status(1) == "step too large" and both.level[1] == 0.0

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate, ecnoise
+from . import _memory, _validate, ecnoise
 from ._differences import JUMP, KINK, Directions, central
 from ._errors import GdTorchError, bad_value
 from ._params import Layout, layout_of
@@ -43,6 +43,10 @@ from .function_report import ArraySummary, FunctionReport, Limits, all_pairs
 NOISE_DIRECTIONS = 3
 #: the first ECnoise step, relative to each coordinate's scale: 100 units in the last place
 NOISE_STEP_ULPS = 100.0
+#: float64 arrays of n held per parameter: ECnoise's stencil and the gradients at its points, copies
+PARAMETER_ARRAYS = 2 * ecnoise.POINTS + 6
+#: float64 values held per compared coordinate or direction (differences, errors, comparisons)
+COORDINATE_ARRAYS = 40
 #: f is quantised when it moves in steps above this many units in the last place of its value
 QUANTUM_ULPS = 1024.0
 
@@ -82,6 +86,7 @@ def check_function(
     """
     _check_options(f, grad, torch_f, mode, directions, batched, seed)
     layout, x = layout_of(params)
+    _refuse_large(layout, mode, directions)
     ev = Evaluator(f, layout, batched)
     f0 = _value(ev, x)
     rng = np.random.default_rng(seed)
@@ -163,6 +168,20 @@ def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:
     if not isinstance(batched, bool):
         raise bad_value("batched", batched, "True or False")
     _validate.seed("seed", seed, none_ok=False)
+
+
+def _refuse_large(layout: Layout, mode: str, directions: int) -> None:
+    # refused before anything is allocated: per parameter, PARAMETER_ARRAYS float64 arrays of n
+    # (and COORDINATE_ARRAYS more in mode 'full'); per random direction, one dense row of n and
+    # its |v| (float64) and COORDINATE_ARRAYS per-direction values, for each array
+    n, arrays = layout.size, len(layout.names)
+    per_parameter = 8 * (PARAMETER_ARRAYS + (COORDINATE_ARRAYS if mode == "full" else 0))
+    what = f"check_function's {PARAMETER_ARRAYS} float64 arrays per parameter (ECnoise's stencils, copies)"
+    _memory.at_most("params", n, per_parameter, what + " for that many parameters")
+    if mode == "directional":
+        per_direction = 8 * arrays * (2 * n + COORDINATE_ARRAYS)
+        what = f"the random directions ({arrays} per direction asked, each a dense float64 row of {n} with its |v|)"
+        _memory.at_most("directions", directions, per_direction, what, fixed=n * per_parameter)
 
 
 def _scales(layout: Layout, x: np.ndarray) -> np.ndarray:

@@ -96,3 +96,44 @@ def test_ecnoise_table_of_huge_or_non_finite_columns():
     assert huge.level[0] == pytest.approx(1e300 * unit.level[0], rel=1e-5)
     both = gd_torch.ecnoise.table(np.stack([v, np.r_[v[:4], np.inf, v[5:]]], axis=1))
     assert both.status(0) == "ok" and both.status(1) == "step too large" and both.level[1] == 0.0
+
+
+# ---- impossible allocations refused up front --------------------------------------------------------
+
+
+@pytest.fixture
+def four_gib(monkeypatch):
+    from gd_torch import _memory
+
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 4 << 30)
+
+
+def test_a_billion_directions_are_refused_before_f_is_called(four_gib):
+    calls = []
+    with pytest.raises(
+        GdTorchError, match=r"^directions must be at most \d+ here: the random directions .*; got 1000000000$"
+    ):
+        gd_torch.check_function(lambda p: calls.append(1) or 0.0, P, twice, mode="directional", directions=10**9)
+    assert calls == []
+    assert gd_torch.check_function(square_sum, P, twice, mode="directional", directions=1000).ok
+
+
+def test_too_many_parameters_are_refused_naming_params(monkeypatch):
+    from gd_torch import _memory
+
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 1 << 20)  # 1 MiB: ~2000 parameters in mode 'full'
+    with pytest.raises(GdTorchError, match=r"^params must be at most \d+ here: check_function's .*; got 100000$") as e:
+        gd_torch.check_function(lambda p: 0.0, np.ones(100_000), np.zeros_like)
+    assert e.value.param == "params"
+
+
+def test_a_surface_over_a_1e5_x_1e5_grid_is_refused_up_front(four_gib):
+    from gd_torch.landscape import surface
+
+    X, y = gd_torch.tutorial_data()
+    grid = np.linspace(-1, 1, 100_000)
+    with pytest.raises(
+        GdTorchError, match=r"^len\(grid_i\) must be at most \d+ here: the surface over .*; got 100000$"
+    ):
+        surface(np.zeros(3), X, y, i=1, j=2, grid_i=grid, grid_j=grid)
+    assert surface(np.zeros(3), X, y, i=1, j=2, grid_i=grid[:5], grid_j=grid[:4]).shape == (4, 5)

@@ -12,13 +12,19 @@ No tolerance is asked of the caller: every one is derived from the measured nois
 
 1. eps_f, the noise of one evaluation of f, by ECnoise (gd_torch.ecnoise) along
    NOISE_DIRECTIONS random directions (9 evaluations each), pooled: sqrt(mean eps_d^2).
+   Where f never moves at those steps but does at the differences' steps, in gaps
+   q > QUANTUM_ULPS ulps of |f| (f computed in float32 for float64 parameters, or rounded),
+   eps_f = q / 2 and no agreement with the differences is taken as verified.
 2. Finite differences at steps chosen from eps_f; their error = truncation read off two
    steps + a kink term + tail * sqrt(2) eps_f / 2h (see gd_torch._differences).
 3. An exact method's rounding noise sigma_j, measured the same way: its gradient at the 9
    points of the first noise direction, ECnoise of each coordinate's values (of v . g in
    mode 'directional').  Its error = tail * sigma_j + eps |g_j| (eps of the dtype: the
    rounding of the result itself, all that is left for a coordinate computed exactly).
-4. Two methods agree at j when |g_a,j - g_b,j| <= SAFETY (err_a,j + err_b,j).
+4. Two methods agree at j when |g_a,j - g_b,j| <= SAFETY (err_a,j + err_b,j).  Against the
+   differences, where f has a kink at params: a value in the subdifferential (between the
+   one-sided differences) 'cannot verify', outside it disagrees; where f jumps: 'cannot
+   verify' (gd_torch.function_report.compare).
 
 ``tail`` = max(2, sqrt(2 ln(2 k))) for k compared coordinates: the largest of k normal
 draws stays below it with high probability, so that a noise estimate (a typical size)
@@ -82,7 +88,11 @@ def check_function(
         (O(directions) evaluations whatever the size: for millions of parameters).
     seed : the random directions (noise measurement and mode='directional').
 
-    Returns a FunctionReport; ``report.ok`` is True when every pair of methods agrees.
+    Returns a FunctionReport; ``report.ok`` is True when every pair of methods agrees (a pair
+    that 'cannot verify' does not: f quantised, or a kink or jump of f at params).
+
+    Refused up front (GdTorchError naming params or directions) when the arrays the check holds
+    would not fit in the memory available.
     """
     _check_options(f, grad, torch_f, mode, directions, batched, seed)
     layout, x = layout_of(params)

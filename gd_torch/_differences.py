@@ -31,6 +31,18 @@ Error estimate of D(h) at the final step, per direction:
     rounding     tail * sqrt(2) eps_f / 2h     (the noise of f(x+h) - f(x-h))
 
 with ``tail`` the caller's allowance for the largest of many noise draws.
+
+**No derivative at x.**  Where f is still not smooth within the final step, S(h) and S(2h),
+once above their noise (tail sqrt(6) eps_f), tell a kink from a jump by how they scale:
+
+    smooth  S(h) = h^2 f''      S(2h) / S(h) ~ 4
+    kink    S(h) = J h          S(2h) / S(h) ~ 2   (J: the jump of the slope at x)
+    jump    S(h) = c            S(2h) / S(h) ~ 1   (D(h) = f' + c / 2h grows like 1/h)
+
+A ratio in KINK_RATIO = [1.5, 3) is a kink at (or within h / 2 of) x: the one-sided differences
+(f(x + h) - f(x)) / h and (f(x) - f(x - h)) / h are then the ends of the subdifferential,
+each with error |R(2h) - R(h)| + tail sqrt(2) eps_f / h (first-order truncation, rounding).
+A ratio in JUMP_RATIO = (0.5, 1.5) is a jump: f has no derivative there.
 """
 
 from __future__ import annotations
@@ -48,6 +60,11 @@ PASSES = 5
 RESOLVED = 2.0
 #: how far one redo may move the step: h_opt is clipped to [h / 1e4, h * 1e2]
 SHRINK, GROW = 1e-4, 1e2
+#: S(2h) / S(h) in these ranges: a jump of f, or a kink, at x (see the module docstring)
+JUMP_RATIO = (0.5, 1.5)
+KINK_RATIO = (1.5, 3.0)
+#: Differences.kind: f smooth within the step, a kink at x, a jump at x
+SMOOTH, KINK, JUMP = 0, 1, 2
 #: bytes of perturbed points built at once
 _CHUNK_BYTES = 32 << 20
 
@@ -80,13 +97,20 @@ class Directions:
 
 @dataclass(frozen=True)
 class Differences:
-    """D(h) per direction, its estimated error, the step h and the kink flag."""
+    """D(h) per direction, its estimated error, the step h and the kink flag; where f has no
+    derivative at x, ``kind`` (KINK or JUMP, else SMOOTH), the one-sided differences ``left`` and
+    ``right`` with their error ``side_error``, and D(2h) (``wide``)."""
 
     values: np.ndarray
     error: np.ndarray
     steps: np.ndarray
     nonsmooth: np.ndarray
     evaluations: int
+    kind: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    side_error: np.ndarray
+    wide: np.ndarray
 
 
 def central(
@@ -117,7 +141,18 @@ def central(
         for key, value in again.items():
             res[key][redo] = value
         evaluations += 4 * redo.size
-    return Differences(res["D"], res["error"], res["h"], res["nonsmooth"], evaluations)
+    return Differences(
+        res["D"],
+        res["error"],
+        res["h"],
+        res["nonsmooth"],
+        evaluations,
+        res["kind"],
+        res["left"],
+        res["right"],
+        res["side_error"],
+        res["D2"],
+    )
 
 
 def _next_step(res: dict[str, np.ndarray], noise: float) -> np.ndarray:
@@ -154,4 +189,25 @@ def _pass(evaluate, x, f0, noise, dirs, idx, t, tail) -> dict[str, np.ndarray]:
         kink = np.where(nonsmooth, (np.abs(S1) + np.abs(S2 - 4 * S1)) / (hp + hm), 0.0)
         rounding = tail * np.sqrt(2.0) * noise / (hp + hm)
         error = np.abs(D2 - D) + kink + rounding
-    return {"D": D, "D2": D2, "h": (hp + hm) / 2, "error": error, "nonsmooth": nonsmooth}
+        sides = _one_sided(fp, fm, f2p, f2m, f0, (hp, hm, h2p, h2m), noise, tail)
+    kind = np.where(nonsmooth, _kind(S1, S2, noise, tail), SMOOTH)
+    return {"D": D, "D2": D2, "h": (hp + hm) / 2, "error": error, "nonsmooth": nonsmooth, "kind": kind, **sides}
+
+
+def _kind(S1: np.ndarray, S2: np.ndarray, noise: float, tail: float) -> np.ndarray:
+    # S(2h) / S(h) ~ 1: a jump, ~ 2: a kink, once S(h) stands out of its noise (weights 1, 1, -2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(np.abs(S1) > tail * np.sqrt(6.0) * noise, S2 / S1, np.inf)
+    jump = (r > JUMP_RATIO[0]) & (r < JUMP_RATIO[1])
+    kink = (r >= KINK_RATIO[0]) & (r < KINK_RATIO[1])
+    return np.where(jump, JUMP, np.where(kink, KINK, SMOOTH))
+
+
+def _one_sided(fp, fm, f2p, f2m, f0, steps, noise, tail) -> dict[str, np.ndarray]:
+    # R(h) = (f(x + h) - f(x)) / h, L(h) = (f(x) - f(x - h)) / h, each with error
+    # |R(2h) - R(h)| (first-order truncation) + tail sqrt(2) eps_f / h (rounding)
+    hp, hm, h2p, h2m = steps
+    right, left = (fp - f0) / hp, (f0 - fm) / hm
+    trunc = np.maximum(np.abs((f2p - f0) / h2p - right), np.abs((f0 - f2m) / h2m - left))
+    side_error = trunc + tail * np.sqrt(2.0) * noise / np.minimum(hp, hm)
+    return {"left": left, "right": right, "side_error": side_error}

@@ -70,7 +70,9 @@ class Layout:
 
 
 def layout_of(params: Any) -> tuple[Layout, np.ndarray]:
-    """Check ``params`` (one float array or a non-empty dict of them, one dtype) and flatten it."""
+    """Check ``params`` (one float array or a non-empty dict of them, one dtype) and flatten it.
+
+    A float32 or float64 torch tensor is taken as its values (``.detach().cpu().numpy()``)."""
     if isinstance(params, Mapping):
         if not params:
             raise bad_value("params", params, "an array or a non-empty dict of named arrays")
@@ -91,7 +93,7 @@ def layout_of(params: Any) -> tuple[Layout, np.ndarray]:
 
 
 def _array(name: str, value: Any) -> np.ndarray:
-    a = np.asarray(value)
+    a = _tensor_values(name, value) if _is_tensor(value) else _dense(name, value)
     if a.dtype not in FLOAT_DTYPES:
         raise bad_value(name, f"an array of dtype {a.dtype}", "a float32 or float64 array (convert with .astype)")
     if a.size == 0:
@@ -100,6 +102,41 @@ def _array(name: str, value: Any) -> np.ndarray:
         i = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
         raise bad_value(name, f"an array holding {a.ravel()[i]} at flat index {i}", "finite (no NaN or inf)")
     return a
+
+
+def _is_tensor(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach")
+
+
+def _tensor_values(name: str, t: Any) -> np.ndarray:
+    # a float32 / float64 torch tensor is read as its values (f and grad receive numpy arrays,
+    # torch_f tensors made from them): .detach().cpu().numpy(), a copy; requires_grad only says
+    # that torch would record operations on it, which check_function never does on the user's tensor
+    kind = str(t.dtype).removeprefix("torch.")
+    if kind not in ("float32", "float64"):
+        raise bad_value(
+            name,
+            f"a torch tensor of dtype {t.dtype}, shape {tuple(t.shape)}, requires_grad={t.requires_grad}",
+            "a float32 or float64 array or torch tensor (convert with .to(torch.float32) or .double())",
+        )
+    return t.detach().cpu().numpy().copy()
+
+
+def _dense(name: str, value: Any) -> np.ndarray:
+    # np.asarray of a ragged sequence (items of different lengths) raises numpy's ValueError
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):
+        shapes = [np.shape(v) if not isinstance(v, (list, tuple)) else f"len {len(v)}" for v in value]
+        raise bad_value(
+            name,
+            f"a ragged {type(value).__name__} (items {_some(shapes)})",
+            "a float32 or float64 array (one array per name in a dict for parameters of several shapes)",
+        ) from None
+
+
+def _some(items: list) -> str:
+    return ", ".join(map(str, items[:4])) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
 
 
 def values_of(layout: Layout, value: Any, name: str) -> np.ndarray:

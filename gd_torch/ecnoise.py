@@ -19,7 +19,8 @@ acceptance tests decide which order to trust: sigma_k is taken at the first k wh
 sigma_k, sigma_(k+1), sigma_(k+2) agree within a factor 4 and the k-th differences change
 sign (noise, not a trend).  h is too small when half or more of the first differences are
 exactly 0 (f does not move in its last bits), too large when the values spread over more
-than 10% of their size or no order passes; the caller then retries with h * 100 or h / 100.
+than 10% of their size, are not all finite, or no order passes; the caller then retries with
+h * 100 or h / 100.
 """
 
 from __future__ import annotations
@@ -64,8 +65,14 @@ def table(values: np.ndarray) -> Table:
     v = np.asarray(values, dtype=np.float64)
     v = v[:, None] if v.ndim == 1 else v
     m1, c = v.shape
-    big = np.max(np.abs(v), axis=0)
-    spread_too_large = (v.max(axis=0) - v.min(axis=0)) > SPREAD * big
+    # a column holding inf or NaN (the step left f's domain, or a gradient overflowed) has no
+    # level: 'step too large'.  The others are divided by their largest |value| (sigma_k scales
+    # with the values), so that differences and their squares cannot overflow near 1e308
+    finite = np.isfinite(v).all(axis=0)
+    big = np.where(finite, np.max(np.abs(np.where(finite, v, 0.0)), axis=0), 0.0)
+    unit = np.where(big > 0, big, 1.0)
+    v = np.where(finite, v, 0.0) / unit
+    spread_too_large = ~finite | ((v.max(axis=0) - v.min(axis=0)) > SPREAD * (big / unit))
     levels = np.empty((m1 - 1, c))
     sign_change = np.empty((m1 - 1, c), dtype=bool)
     diff, gamma = v, 1.0
@@ -76,6 +83,7 @@ def table(values: np.ndarray) -> Table:
         gamma *= 0.5 * k / (2 * k - 1)  # gamma_k = gamma_(k-1) k^2 / ((2k)(2k - 1))
         levels[k - 1] = np.sqrt(gamma * np.mean(diff * diff, axis=0))
         sign_change[k - 1] = (diff.min(axis=0) < 0) & (diff.max(axis=0) > 0)
+    levels *= unit
     level, order = np.zeros(c), np.zeros(c, dtype=int)
     found = np.zeros(c, dtype=bool)
     for k in range(1, m1 - 2):

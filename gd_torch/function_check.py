@@ -12,13 +12,19 @@ No tolerance is asked of the caller: every one is derived from the measured nois
 
 1. eps_f, the noise of one evaluation of f, by ECnoise (gd_torch.ecnoise) along
    NOISE_DIRECTIONS random directions (9 evaluations each), pooled: sqrt(mean eps_d^2).
+   Where f never moves at those steps but does at the differences' steps, in gaps
+   q > QUANTUM_ULPS ulps of |f| (f computed in float32 for float64 parameters, or rounded),
+   eps_f = q / 2 and no agreement with the differences is taken as verified.
 2. Finite differences at steps chosen from eps_f; their error = truncation read off two
    steps + a kink term + tail * sqrt(2) eps_f / 2h (see gd_torch._differences).
 3. An exact method's rounding noise sigma_j, measured the same way: its gradient at the 9
    points of the first noise direction, ECnoise of each coordinate's values (of v . g in
    mode 'directional').  Its error = tail * sigma_j + eps |g_j| (eps of the dtype: the
    rounding of the result itself, all that is left for a coordinate computed exactly).
-4. Two methods agree at j when |g_a,j - g_b,j| <= SAFETY (err_a,j + err_b,j).
+4. Two methods agree at j when |g_a,j - g_b,j| <= SAFETY (err_a,j + err_b,j).  Against the
+   differences, where f has a kink at params: a value in the subdifferential (between the
+   one-sided differences) 'cannot verify', outside it disagrees; where f jumps: 'cannot
+   verify' (gd_torch.function_report.compare).
 
 ``tail`` = max(2, sqrt(2 ln(2 k))) for k compared coordinates: the largest of k normal
 draws stays below it with high probability, so that a noise estimate (a typical size)
@@ -32,17 +38,23 @@ from typing import Any
 
 import numpy as np
 
-from . import _validate, ecnoise
-from ._differences import Directions, central
+from . import _memory, _validate, ecnoise
+from ._differences import JUMP, KINK, Directions, central
 from ._errors import GdTorchError, bad_value
 from ._params import Layout, layout_of
 from ._sources import Evaluator, Exact, autograd, user_gradient
-from .function_report import ArraySummary, FunctionReport, all_pairs
+from .function_report import ArraySummary, FunctionReport, Limits, all_pairs
 
 #: random directions along which the noise of f is measured
 NOISE_DIRECTIONS = 3
 #: the first ECnoise step, relative to each coordinate's scale: 100 units in the last place
 NOISE_STEP_ULPS = 100.0
+#: float64 arrays of n held per parameter: ECnoise's stencil and the gradients at its points, copies
+PARAMETER_ARRAYS = 2 * ecnoise.POINTS + 6
+#: float64 values held per compared coordinate or direction (differences, errors, comparisons)
+COORDINATE_ARRAYS = 40
+#: f is quantised when it moves in steps above this many units in the last place of its value
+QUANTUM_ULPS = 1024.0
 
 
 def check_function(
@@ -61,7 +73,9 @@ def check_function(
     f : callable, f(params) -> a real number.  With ``batched=True`` it is also called on
         parameters with a leading batch axis (each array of shape (B, *shape)) and must then
         return B values; perturbed copies are then evaluated B at a time.
-    params : a float32 or float64 array, or a dict of named arrays of one dtype.
+    params : a float32 or float64 array, or a dict of named arrays of one dtype; a float32 or
+        float64 torch tensor is read as its values (.detach().cpu().numpy(), requires_grad or
+        not): f and grad receive numpy arrays, torch_f tensors made from them.
     grad : your gradient of f at params: a callable grad(params) -> array(s) of the params'
         shapes (a dict with the same keys), or those arrays.  Optional if torch_f is given.
         A callable is also called at 9 to 36 nearby points, to measure its rounding noise;
@@ -74,22 +88,27 @@ def check_function(
         (O(directions) evaluations whatever the size: for millions of parameters).
     seed : the random directions (noise measurement and mode='directional').
 
-    Returns a FunctionReport; ``report.ok`` is True when every pair of methods agrees.
+    Returns a FunctionReport; ``report.ok`` is True when every pair of methods agrees (a pair
+    that 'cannot verify' does not: f quantised, or a kink or jump of f at params).
+
+    Refused up front (GdTorchError naming params or directions) when the arrays the check holds
+    would not fit in the memory available.
     """
     _check_options(f, grad, torch_f, mode, directions, batched, seed)
     layout, x = layout_of(params)
+    _refuse_large(layout, mode, directions)
     ev = Evaluator(f, layout, batched)
     f0 = _value(ev, x)
     rng = np.random.default_rng(seed)
     scale = _scales(layout, x)
-    noise, note, probe = _noise_of_f(ev, x, scale, rng, f0)
+    noise, note, probe, quantum = _noise_of_f(ev, x, scale, rng, f0)
     exact, torch_value = _exact_methods(grad, torch_f, layout, x)
     dirs, groups, label, trial = MODES[mode](directions, layout, x, scale, rng)
     tail = _tail(dirs.count)
-    numeric = _numeric(ev, x, f0, noise, dirs, trial, tail)
+    numeric, limits = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
     values, errors, methods = _exact_values(exact, dirs, x, *probe, tail)
     values["numeric"], errors["numeric"], methods["numeric"] = numeric
-    pairs, per_array = all_pairs(values, errors, groups)
+    pairs, per_array = all_pairs(values, errors, groups, {"numeric": limits})
     return FunctionReport(
         dtype=str(layout.dtype),
         mode=mode,
@@ -133,13 +152,18 @@ def _exact_methods(grad, torch_f, layout: Layout, x) -> tuple[list[Exact], float
     return exact, torch_value
 
 
-def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail) -> tuple[np.ndarray, np.ndarray, str]:
-    # central differences of f at steps from its noise: values, error estimates and how they were found
+def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[tuple, Limits]:
+    # central differences of f at steps from its noise: (values, error estimates, how they were
+    # found), and where they cannot verify (a kink or jump of f at x, f's quantum)
     fd = central(ev, x, f0, noise, dirs, trial, tail)
     how = f"central differences of f, steps from its noise (Moré-Wild), {fd.evaluations} evaluations"
     if fd.nonsmooth.any():
         how += f"; f is not smooth within the step at {int(fd.nonsmooth.sum())} of {dirs.count}"
-    return fd.values, fd.error, how
+    for code, what in ((KINK, "a kink"), (JUMP, "a jump")):
+        if (fd.kind == code).any():
+            how += f"; {what} of f at x along {int((fd.kind == code).sum())} of {dirs.count}"
+    lo, hi = np.minimum(fd.left, fd.right), np.maximum(fd.left, fd.right)
+    return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, quantum)
 
 
 def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:
@@ -156,32 +180,87 @@ def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:
     _validate.seed("seed", seed, none_ok=False)
 
 
+def _refuse_large(layout: Layout, mode: str, directions: int) -> None:
+    # refused before anything is allocated: per parameter, PARAMETER_ARRAYS float64 arrays of n
+    # (and COORDINATE_ARRAYS more in mode 'full'); per random direction, one dense row of n and
+    # its |v| (float64) and COORDINATE_ARRAYS per-direction values, for each array
+    n, arrays = layout.size, len(layout.names)
+    per_parameter = 8 * (PARAMETER_ARRAYS + (COORDINATE_ARRAYS if mode == "full" else 0))
+    what = f"check_function's {PARAMETER_ARRAYS} float64 arrays per parameter (ECnoise's stencils, copies)"
+    _memory.at_most("params", n, per_parameter, what + " for that many parameters")
+    if mode == "directional":
+        per_direction = 8 * arrays * (2 * n + COORDINATE_ARRAYS)
+        what = f"the random directions ({arrays} per direction asked, each a dense float64 row of {n} with its |v|)"
+        _memory.at_most("directions", directions, per_direction, what, fixed=n * per_parameter)
+
+
 def _scales(layout: Layout, x: np.ndarray) -> np.ndarray:
     # s_j = max(|x_j|, rms of x_j's array), or 1 for an all-zero array: the size of a change of x_j
     s = np.abs(x.astype(np.float64))
     for sl in layout.slices():
-        rms = float(np.sqrt(np.mean(s[sl] ** 2)))
+        rms = _rms(s[sl])
         s[sl] = np.maximum(s[sl], rms if rms > 0 else 1.0)
     return s
 
 
-def _noise_of_f(ev, x, scale, rng, f0) -> tuple[float, str, tuple[np.ndarray, float]]:
-    # ECnoise along random directions p = r * s (r standard normal), pooled over those accepted
+def _rms(a: np.ndarray) -> float:
+    # sqrt(mean a^2) as top sqrt(mean (a / top)^2), top = max |a|: no overflow of a^2 near 1e308
+    top = float(np.max(np.abs(a)))
+    return top * float(np.sqrt(np.mean((a / top) ** 2))) if top > 0 else 0.0
+
+
+def _noise_of_f(ev, x, scale, rng, f0) -> tuple[float, str, tuple[np.ndarray, float], str | None]:
+    # ECnoise along random directions p = r * s (r standard normal), pooled over those accepted;
+    # where f never moved (every direction 'step too small', never too large), its quantum q
+    # (see _quantum): then
+    # the noise is q / 2 and the last item says why f cannot confirm a gradient
     eps = float(np.finfo(x.dtype).eps)
-    found, probe = [], None
+    found, probe, statuses, seen = [], None, set(), [np.array([f0])]
     for _ in range(NOISE_DIRECTIONS):
         p = rng.standard_normal(x.size) * scale
         n = ecnoise.along(ev, x, p, NOISE_STEP_ULPS * eps)
+        # 'step too small' after a step too large (a smaller step than the first): f moved, and jumped
+        statuses.add(n.status if n.step >= NOISE_STEP_ULPS * eps else "step too large")
+        seen.append(n.values)
         if n.status == "ok":
             found.append(n.level)
             probe = probe or (p, n.step)
     probe = probe or (p, n.step)
     floor = 0.5 * eps * abs(f0)  # the rounding of f's value itself
     if not found:
-        return floor, f"ECnoise found none along {NOISE_DIRECTIONS} directions; taken as eps |f| / 2", probe
-    level = float(np.sqrt(np.mean(np.square(found))))
+        q = _quantum(ev, x, p, np.concatenate(seen)) if statuses == {"step too small"} else None
+        if q is not None:
+            return q / 2, f"f changes in steps of {q:.2g}; taken as q / 2", probe, _quantised_text(q, x.dtype)
+        return floor, f"ECnoise found none along {NOISE_DIRECTIONS} directions; taken as eps |f| / 2", probe, None
+    level = _rms(np.array(found))
     note = f"ECnoise, {len(found)} of {NOISE_DIRECTIONS} directions, {ecnoise.POINTS} evaluations each"
-    return max(level, floor), note, probe
+    return max(level, floor), note, probe, None
+
+
+def _quantum(ev, x, p, seen: np.ndarray) -> float | None:
+    # q: the smallest gap between the distinct values of f seen (ECnoise's last stencils, f(x)) and
+    # on a stencil along p (ecnoise.stencil) at half-width eps^(1/3) (the differences' trial step),
+    # then 100 times that while at most 1, at the first that moves f; a quantum when
+    # q > QUANTUM_ULPS eps max |f| (f is coarser than its parameters' dtype), else None
+    eps = float(np.finfo(x.dtype).eps)
+    x64 = x.astype(np.float64)
+    steps = _CUBE[x.dtype] * ecnoise.STEP_FACTOR ** np.arange(4)
+    for h in steps[steps <= 1]:
+        vals = np.unique(np.append(ev(ecnoise.stencil(x64, p, h, x.dtype)), seen))
+        vals = vals[np.isfinite(vals)]
+        if vals.size > 1:
+            q = float(np.diff(vals).min())
+            return q if q > QUANTUM_ULPS * eps * float(np.abs(vals).max()) else None
+    return None
+
+
+def _quantised_text(q: float, dtype: np.dtype) -> str:
+    other = "float32" if dtype == np.float64 else "float64"
+    return (
+        f"f changes in steps of {q:.2g}: it looks computed in {other} or quantised, too coarse for {dtype} "
+        f"parameters, and finite differences of it cannot confirm a gradient; evaluate f in {dtype}"
+        + (" or check in float32" if dtype == np.float64 else "")
+    )
 
 
 def _coordinates(k, layout: Layout, x, scale, rng):
@@ -198,7 +277,7 @@ def _random_directions(k, layout: Layout, x, scale, rng):
     for a, sl in enumerate(layout.slices()):
         for i in range(k):
             d = rng.standard_normal(sl.stop - sl.start) * scale[sl]
-            norm = float(np.linalg.norm(d))
+            norm = _rms(d) * math.sqrt(d.size)  # |d|, without overflow
             V[a * k + i, sl], trial[a * k + i] = d / norm, _CUBE[x.dtype] * norm
     groups = [np.arange(a * k, (a + 1) * k) for a in range(len(layout.names))]
     return Directions(V, x.size), groups, (lambda j: f"{layout.names[j // k]} along v{j % k}"), trial

@@ -10,11 +10,30 @@ from typing import Literal
 import numpy as np
 
 from ._compare import FAILING
+from ._differences import JUMP, KINK
 from ._verdict import _odd_one_out
 
-Status = Literal["agree", "disagree", "non-finite"]
+#: 'cannot verify': the pair agrees only where one method could not have caught an error (f
+#: quantised, a kink or a jump of f): not agreement, and ``ok`` is False
+Status = Literal["agree", "disagree", "non-finite", "cannot verify"]
 #: multiplies the summed error estimates of two methods into their tolerance
 SAFETY = 2.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Where a method's values cannot verify another's (finite differences of f: see
+    gd_torch._differences).  Per index: ``kind`` (KINK, JUMP or SMOOTH), the ends ``lo`` <= ``hi``
+    of a kink's subdifferential (the one-sided differences) with their error ``spread``, D at the
+    doubled step (``wide``); and for all indices, ``quantum``: why f's resolution leaves the
+    method unable to confirm agreement (None when it can)."""
+
+    kind: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    spread: np.ndarray
+    wide: np.ndarray
+    quantum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,8 @@ class Comparison:
     ratio: float
     rel_err: float
     max_rel_err: float
+    #: why the pair cannot verify (status 'cannot verify'), or what a disagreement at a kink is held to
+    reason: str = ""
 
     @property
     def tol_rel(self) -> float:
@@ -39,8 +60,13 @@ class Comparison:
         return self.tol / scale if scale > 0 else self.tol
 
 
-def compare(a: str, b: str, values: dict, errors: dict, idx: np.ndarray) -> Comparison:
-    """Coordinates idx of methods a and b: agree where |g_a - g_b| <= SAFETY (err_a + err_b)."""
+def compare(a: str, b: str, values: dict, errors: dict, idx: np.ndarray, limits: dict | None = None) -> Comparison:
+    """Coordinates idx of methods a and b: agree where |g_a - g_b| <= SAFETY (err_a + err_b).
+
+    Where a method has :class:`Limits` (``limits[name]``): at a kink the other's value is held to
+    the subdifferential, [lo, hi] widened by SAFETY (spread + err_other): outside it disagrees,
+    inside it cannot be verified; at a jump nothing can be verified; with a ``quantum`` an
+    agreement cannot be verified either.  Status: non-finite, else disagree, else cannot verify."""
     ga, gb = values[a][idx], values[b][idx]
     tol = SAFETY * (errors[a][idx] + errors[b][idx])
     finite = np.isfinite(ga) & np.isfinite(gb) & np.isfinite(tol)
@@ -54,8 +80,20 @@ def compare(a: str, b: str, values: dict, errors: dict, idx: np.ndarray) -> Comp
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(scale > 0, diff / scale, 0.0)
         ratio = np.where(tol > 0, diff / tol, np.where(diff > 0, np.inf, 0.0))
+    limited = next(((m, lim) for m, lim in (limits or {}).items() if m in (a, b)), None)
+    unverified, reason = np.zeros(idx.size, dtype=bool), ""
+    if limited is not None:
+        m, lim = limited
+        other, err_other = (gb, errors[b][idx]) if m == a else (ga, errors[a][idx])
+        ratio, tol, unverified = _held_to(lim, idx, other, err_other, ratio, tol)
     k = int(np.argmax(ratio))
     status: Status = "disagree" if ratio[k] > 1 else "agree"
+    if limited is not None:
+        if status == "agree" and (unverified.any() or limited[1].quantum):
+            status = "cannot verify"
+            k = int(np.flatnonzero(unverified)[0]) if unverified.any() else k
+        own = ga[k] if limited[0] == a else gb[k]
+        reason = _why(status, limited[1], idx[k], float(other[k]), float(own))
     return Comparison(
         a,
         b,
@@ -67,7 +105,40 @@ def compare(a: str, b: str, values: dict, errors: dict, idx: np.ndarray) -> Comp
         float(ratio[k]),
         float(rel[k]),
         float(rel.max()),
+        reason,
     )
+
+
+def _held_to(lim: Limits, idx, other, err_other, ratio, tol):
+    # at a kink: the distance of the other's value from [lo, hi] over SAFETY (spread + err_other);
+    # at a jump: ratio 0 (nothing to hold it to) and unverified; returns ratio, tol, unverified
+    kind = lim.kind[idx]
+    kink, jump = kind == KINK, kind == JUMP
+    kink_tol = SAFETY * (lim.spread[idx] + err_other)
+    outside = np.maximum(np.maximum(lim.lo[idx] - other, other - lim.hi[idx]), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kink_ratio = np.where(kink_tol > 0, outside / kink_tol, np.where(outside > 0, np.inf, 0.0))
+    ratio = np.where(kink, kink_ratio, np.where(jump, 0.0, ratio))
+    return ratio, np.where(kink, kink_tol, tol), kink | jump
+
+
+def _why(status: Status, lim: Limits, j: int, value: float, own: float) -> str:
+    # the reason text for a pair with a limited method (value: the other's, own: its own): its
+    # kink, its jump or f's quantum
+    ends = f"[{lim.lo[j]:.6g}, {lim.hi[j]:.6g}]"
+    if lim.kind[j] == KINK:
+        if status == "disagree":
+            return f"f has a kink there, and {value:.6g} is outside its subdifferential {ends} (the one-sided slopes)"
+        return (
+            f"f has a kink there: {value:.6g} lies in its subdifferential {ends} (the one-sided slopes), "
+            "and a derivative cannot be verified beyond that"
+        )
+    if lim.kind[j] == JUMP:
+        return (
+            f"f jumps at this point: its central difference grows like 1/h ({lim.wide[j]:.6g} at 2h, "
+            f"{own:.6g} at h), so f has no derivative there to check"
+        )
+    return lim.quantum if status == "cannot verify" and lim.quantum else ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +180,7 @@ class FunctionReport:
 
     @property
     def ok(self) -> bool:
+        """Every pair agrees ('cannot verify' is not agreement)."""
         return all(p.status == "agree" for p in self.pairs)
 
     @property
@@ -127,8 +199,10 @@ class FunctionReport:
         if odd:
             others = [m for m in self.values if m != odd]
             out = [f"FAIL: {odd} disagrees with {', '.join(others)}, which agree with each other"]
-        else:
+        elif self.failing():
             out = [f"FAIL: {', '.join(self.failing())} disagree, and no single method is the odd one out"]
+        else:
+            out = ["CANNOT VERIFY: no pair disagrees, but some pair could not have caught an error"]
         for p in self.pairs:
             where = [
                 s.name for s in self.arrays if any(q.a == p.a and q.b == p.b and q.status != "agree" for q in s.pairs)
@@ -142,7 +216,10 @@ class FunctionReport:
                 out.append(
                     f"  {p.a} vs {p.b}: wrong in {', '.join(where)}; worst at {self.label(p.worst)}: {p.a}={p.value_a:.17g}, "
                     f"{p.b}={p.value_b:.17g}, relative error {p.rel_err:.3g} > tolerance {p.tol_rel:.3g}"
+                    + (f"; {p.reason}" if p.reason else "")
                 )
+            elif p.status == "cannot verify":
+                out.append(f"  {p.a} vs {p.b}: cannot verify at {self.label(p.worst)}: {p.reason}")
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -167,7 +244,7 @@ class FunctionReport:
         for s in self.arrays:
             p = max(s.pairs, key=_ratio)
             row = "  ".join(f"{self.values[m][p.worst]:>23.15e}" for m in names)
-            status = "ok" if s.ok else "FAIL"
+            status = "ok" if s.ok else "FAIL" if any(q.status in FAILING for q in s.pairs) else "unverified"
             lines.append(f"{self.label(p.worst):<{max(lab, 20)}}  {row}  {p.tol:>9.2e}  {status}")
         return lines
 
@@ -190,11 +267,13 @@ def _ratio(p: Comparison) -> float:
     return np.inf if p.status == "non-finite" else p.ratio
 
 
-def all_pairs(values: dict, errors: dict, groups: list[np.ndarray]) -> tuple[list[Comparison], list[list[Comparison]]]:
+def all_pairs(
+    values: dict, errors: dict, groups: list[np.ndarray], limits: dict | None = None
+) -> tuple[list[Comparison], list[list[Comparison]]]:
     """Every pair over all indices, and over each group of indices (one group per array)."""
     pairs = list(itertools.combinations(values, 2))
     every = np.concatenate(groups)
     return (
-        [compare(a, b, values, errors, every) for a, b in pairs],
-        [[compare(a, b, values, errors, g) for a, b in pairs] for g in groups],
+        [compare(a, b, values, errors, every, limits) for a, b in pairs],
+        [[compare(a, b, values, errors, g, limits) for a, b in pairs] for g in groups],
     )

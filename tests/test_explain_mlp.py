@@ -101,3 +101,24 @@ def test_cli_hidden_refuses_dot_and_zero(capsys):
     assert main(["explain", "--hidden", "0"]) == 2
     err = capsys.readouterr().err
     assert "--dot" in err and "--hidden" in err and "Traceback" not in err
+
+
+def test_the_memory_refusal_covers_what_explain_mlp_allocates():
+    # hidden is refused (gd_torch._memory.at_most) when ARRAYS_NH N x H + ARRAYS_DH (D + 1) x H
+    # float64 arrays exceed the memory available: that estimate must bound numpy's traced peak,
+    # else a hidden width that passes the refusal still ends in MemoryError
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 3))
+    y = (X[:, 0] > 0).astype(float)
+    explain_mlp(X[:10], y[:10], hidden=2)  # torch and the registries loaded before measuring
+    n, d, hidden = 500, 3, 64
+    tracemalloc.start()
+    try:
+        explain_mlp(X, y, hidden=hidden)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = (em.ARRAYS_NH * n + em.ARRAYS_DH * (d + 1)) * 8 * hidden
+    assert peak <= estimate, f"peak {peak} bytes > estimate {estimate}"

@@ -49,7 +49,7 @@ from ..model import Activation, Loss
 from . import _blas
 from ._fd_eval import evaluate, terms_sum
 from ._fd_schemes import DESCRIPTIONS, NumericGradient, differences
-from ._fd_steps import SCHEMES, caller_steps, column_scale, default_steps, scaled_steps, step_along, z_step
+from ._fd_steps import SCHEMES, caller_steps, column_scale, default_steps, scaled_steps, step_along, step_range, z_step
 from ._method import Estimate
 
 __all__ = [
@@ -197,7 +197,16 @@ def _directional(W, X, y, lo, act, v, scheme, model) -> NumericGradient:
     lo_t, act_t = _shifted(lo, act, X @ W)
     zero = np.zeros(1, dtype=W.dtype)
     _finite_z(Xv, zero)
-    # t is this module's own z-space step, not a caller's: only the rules on W (finite, normal)
+    # t is this module's own step, not a caller's: where X's scale puts it outside the rules on W
+    # (a normal number, t and 2 t finite; X near 1e305 or subnormal), X is what the caller passed
+    t_min, t_max = (float(b[0]) for b in step_range(zero, scheme))
+    if not t_min <= t <= t_max:
+        raise bad_value(
+            "X",
+            f"data with max |X v| = {float(column_scale(Xv)[0]):.3g} along a random unit v",
+            f"data on which mode='directional' can step along v: the step z_step / max |X v| = {t:.3g} "
+            f"must lie in [{t_min:.3g}, {t_max:.3g}] (rescale X, e.g. standardise its columns, or use mode='full')",
+        )
     h = caller_steps(zero, scheme, t)
     return _at_steps(zero, Xv, y, lo_t, act_t, scheme, h, f_noise=model.f_noise, f_rel=model.f_rel)
 

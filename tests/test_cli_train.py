@@ -197,6 +197,11 @@ def test_csv_dataset(tmp_path, capsys):
         (["--seed", "-3"], "--seed must be a non-negative integer; got '-3'"),
         (["--device", "cuda:0", "--method", "analytic"], "--device must be 'cpu' for method='analytic'"),
         (["--out", ""], "--out must be a folder path; got ''"),
+        # the library's parameter 'scheme' is part of --method here
+        (
+            ["--method", "numeric:complex", "--activation", "relu"],
+            "--method must be 'central', 'forward' or 'richardson'",
+        ),
     ],
 )
 def test_bad_options(tmp_path, capsys, monkeypatch, argv, message):

@@ -16,6 +16,9 @@ from ..train import FitResult, epoch_label, fit, predict_labels
 from . import _common, _launch
 from ._types import finite_float, positive_float, positive_int
 
+#: parameters of the library named by another flag here (cli names a refused parameter by its flag)
+FLAGS = {"scheme": "--method"}
+
 #: above this many epochs the loss is not printed every epoch: a progress bar runs instead
 MANY_EPOCHS = 200
 #: the files this command writes into --out

@@ -56,11 +56,11 @@ def refuse_z_overflow(X: np.ndarray, z: np.ndarray) -> None:
         raise GdTorchError(overflow_text("z = X W", X.dtype, f"at sample {i}: z = {z[i]}", z[i]))
 
 
-def overflow_text(what: str, dtype: Any, where: str, value: Any = None) -> str:
+def overflow_text(what: str, dtype: Any, where: str, value: Any) -> str:
     """The message for ``what`` not finite for finite input: an overflow, or, when ``value`` is NaN,
     a NaN (called NaN: what an overflow left, e.g. inf - inf or 0 * inf)."""
     big = np.finfo(np.dtype(dtype)).max
-    if value is not None and np.isnan(value):
+    if np.isnan(value):
         return (
             f"{what} is NaN {where} for finite X, W and y (an intermediate value went beyond {big:.3g}, "
             "and inf - inf or 0 * inf gave NaN); scale X down (e.g. standardise its columns) or start from "

@@ -149,7 +149,7 @@ def _forward(W, X, y, lo: Loss, act: Activation) -> dict[str, np.ndarray]:
     a = act.f(z)
     L = reduce(lo, lo.terms(z, a, y))
     if not np.isfinite(L):
-        raise GdTorchError(_finite.overflow_text("the loss", X.dtype, f"at W: L = {L}"))
+        raise GdTorchError(_finite.overflow_text("the loss", X.dtype, f"at W: L = {L}", L))
     return {"L": np.asarray(L, dtype=X.dtype), "e": a - y, "a": a, "z": z, "W": W}
 
 

@@ -65,7 +65,7 @@ def check(
     ops.objective(p, W, lo, act)  # z = X W finite on every rank, or a message naming the row
     model = ops.error_model(p, W, lo, act)
     if not abs(model.loss) <= float(np.finfo(p.dtype).max):  # as gd_torch.check refuses it
-        raise GdTorchError(_finite.overflow_text("the loss", p.dtype, f"at W: L = {model.loss:.6g}"))
+        raise GdTorchError(_finite.overflow_text("the loss", p.dtype, f"at W: L = {model.loss:.6g}", model.loss))
     v = None
     if mode == "directional":
         v = np.random.default_rng(seed).standard_normal(W.shape[0])

@@ -169,6 +169,18 @@ def test_check_on_one_extreme_row_resolves_the_gradient(blobs, where, activation
     assert (err <= 1e-2 * np.abs(g)).all() and (np.abs(num - g) <= err).all(), (g, num, err)
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_check_on_one_extreme_float32_row_resolves_the_gradient(blobs, activation):
+    # float32 X holding -3e38 (near its largest): differenced in float64, the steps were set by
+    # the row (numeric FAILed beside analytic for the sigmoid and tanh, a ReLU read kinked)
+    W, X, y = (a.astype(np.float32) for a in _extreme(blobs, "X[0,1] = -1e20"))
+    X[0, 1] = -3e38
+    report = gd_torch.check(W, X, y, activation=activation)
+    assert report.ok and not any(p.status == "kink" for p in report.pairs), str(report)
+    g, err = report.gradients["analytic"], report.errors["numeric"]
+    assert (err <= 1e-2 * np.abs(g)).all(), (g, err)  # resolved (float32's analytic errs by ~1e-5)
+
+
 def test_a_row_that_dominates_l_leaves_the_others_unresolved_with_an_honest_error(blobs):
     # bce on X[0,1] = -1.79e308 with y_0 = 1: l_0 = -z_0 ~ 1.4e308, so L ~ 5e305 and its rounding
     # swamps the other coordinates' differences: numeric reads 0 there, with an error estimate

@@ -23,6 +23,8 @@ SMALLEST_STEP: dict[str, float] = {"central": 1.0, "forward": 1.0, "richardson":
 #: the smallest default step, in units of u |W_j|: 64 ulps for the smallest step a scheme takes
 #: (64 / SMALLEST_STEP); none for the complex step, which subtracts nothing
 _MIN_ULPS: dict[str, float] = {"central": 64.0, "forward": 64.0, "richardson": 256.0, "complex": 0.0}
+#: rows per block of :func:`step_rows` (its float64 |X_b| at most 8 MiB per column)
+_STEP_ROWS = 1 << 20
 #: schemes that subtract values of L (their step balances truncation against L's rounding noise)
 _SUBTRACTS: dict[str, bool] = {"central": True, "forward": True, "richardson": True, "complex": False}
 
@@ -84,10 +86,14 @@ def step_rows(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     dtype: the one the differences are taken in).  No step resolves a row beyond it: it reaches L
     only through that rounding, which the error model's f_noise carries (sum_i |dL/dz_i| e_z,i);
     counted, one such row (-1.79e308 in one feature) would set its column's step, and through
-    zeta = sum_j c_j |W_j| every step, so large that every sample saturates."""
+    zeta = sum_j c_j |W_j| every step, so large that every sample saturates.  Taken in blocks of
+    _STEP_ROWS rows: no copy of the whole of |X|."""
+    W64, u = W.astype(np.float64), float(np.finfo(W.dtype).eps)
+    keep = np.empty(X.shape[0], dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
-        e_z = errormodel.z_error(X.astype(np.float64), W.astype(np.float64), float(np.finfo(W.dtype).eps))
-    return e_z <= 1.0
+        for s in range(0, X.shape[0], _STEP_ROWS):
+            keep[s : s + _STEP_ROWS] = errormodel.z_error(X[s : s + _STEP_ROWS].astype(np.float64), W64, u) <= 1.0
+    return keep
 
 
 def z_step(shape: tuple[int, int], zeta: float, dtype: Any, scheme: str) -> float:

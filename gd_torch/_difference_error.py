@@ -37,7 +37,9 @@ def loss_noise(L: float, pieces: float, d_ez: float, n: int, u: float, subnormal
 def relative_noise(n: int, d: int, zeta: float, u: float) -> float:
     """The rounding noise of one evaluation of L relative to its size, as a finite difference sees
     it: u (sqrt(N) + C_LOCAL) from the terms and their sum (f_rel), and u sqrt(D) zeta from z's own
-    rounding (zeta = sum_j max_i |X_ij| |W_j| bounds |X_i| . |W|, on the activation's scale of 1)."""
+    rounding (zeta = sum_j c_j |W_j|, c_j = max_i |X_ij| over the rows that set a finite
+    difference's step, gradients._fd_steps.step_rows, bounds their |X_i| . |W|, on the
+    activation's scale of 1)."""
     return u * (np.sqrt(n) + C_LOCAL + np.sqrt(d) * zeta)
 
 

@@ -123,3 +123,95 @@ def test_blocks_of_columns_give_the_one_block_gradient_within_its_error(monkeypa
     # of the formula itself, model.exact, as gd_torch.check adds it)
     exact = 2 * model.exact if scheme == "complex" else 0
     assert (np.abs(many.grad - one.grad) <= one.error + many.error + exact).all()
+
+
+# ---- the default steps on valid X holding one extreme value (issue 20) ---------------------------
+
+#: X[i, j] = value in the tutorial's data (bias column first): each failed check with a numeric
+#: gradient of 0 (or 1e-98, NaN) beside analytic's 0.1-0.7; the row's z_i rounds by far more than
+#: 1, and it set its column's scale and, through zeta, every step (~1e97: every sample saturated)
+EXTREME = {"X[0,1] = -1.79e308": (0, 1, -1.79e308), "X[5,2] = 1e300": (5, 2, 1e300), "X[0,1] = -1e20": (0, 1, -1e20)}
+
+
+def _extreme(blobs, where):
+    X, y = blobs
+    i, j, value = EXTREME[where]
+    X = X.copy()
+    X[i, j] = value
+    return gd_torch.init_weights(3, seed=42), X, y
+
+
+@pytest.mark.parametrize("where", list(EXTREME))
+@pytest.mark.parametrize("scheme", ["central", "forward", "richardson", "complex"])
+def test_one_extreme_row_does_not_set_the_steps(blobs, where, scheme):
+    # the steps are those of the other rows' scales (the extreme row's z rounds beyond 1), of all N
+    W, X, y = _extreme(blobs, where)
+    i = EXTREME[where][0]
+    others = numeric.column_scale(np.delete(X, i, axis=0))
+    expected = numeric.scaled_steps(W, scheme, others, X.shape[0])
+    np.testing.assert_array_equal(numeric.default_steps(W, scheme, X), expected)
+    assert numeric.step_rows(X, W).tolist() == [k != i for k in range(X.shape[0])]
+
+
+@pytest.mark.parametrize(
+    ("where", "activation"),
+    # not the ReLU on X[5,2] = 1e300: z_5 ~ 9e299, the sse overflows and check refuses it
+    [(w, a) for w in EXTREME for a in ("sigmoid", "tanh", "relu") if (a, w) != ("relu", "X[5,2] = 1e300")],
+)
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_check_on_one_extreme_row_resolves_the_gradient(blobs, where, activation, mode):
+    # the extreme row is saturated (or a dead ReLU): the gradient is the other rows', which the
+    # numeric differences resolve (error estimate ~4e-7, under 1% of each coordinate) and which
+    # their error estimate covers; the verdict is OK
+    report = gd_torch.check(*_extreme(blobs, where), activation=activation, mode=mode)
+    assert report.ok, str(report)
+    g, num, err = report.gradients["analytic"], report.gradients["numeric"], report.errors["numeric"]
+    assert (err <= 1e-2 * np.abs(g)).all() and (np.abs(num - g) <= err).all(), (g, num, err)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_check_on_one_extreme_float32_row_resolves_the_gradient(blobs, activation):
+    # float32 X holding -3e38 (near its largest): differenced in float64, the steps were set by
+    # the row (numeric FAILed beside analytic for the sigmoid and tanh, a ReLU read kinked)
+    W, X, y = (a.astype(np.float32) for a in _extreme(blobs, "X[0,1] = -1e20"))
+    X[0, 1] = -3e38
+    report = gd_torch.check(W, X, y, activation=activation)
+    assert report.ok and not any(p.status == "kink" for p in report.pairs), str(report)
+    g, err = report.gradients["analytic"], report.errors["numeric"]
+    assert (err <= 1e-2 * np.abs(g)).all(), (g, err)  # resolved (float32's analytic errs by ~1e-5)
+
+
+def test_a_row_that_dominates_l_leaves_the_others_unresolved_with_an_honest_error(blobs):
+    # bce on X[0,1] = -1.79e308 with y_0 = 1: l_0 = -z_0 ~ 1.4e308, so L ~ 5e305 and its rounding
+    # swamps the other coordinates' differences: numeric reads 0 there, with an error estimate
+    # that covers analytic's value (never a false FAIL); its own coordinate is resolved
+    W, X, y = _extreme(blobs, "X[0,1] = -1.79e308")
+    assert y[0] == 1
+    report = gd_torch.check(W, X, y, loss="bce")
+    assert report.agree, str(report)
+    g, num, err = report.gradients["analytic"], report.gradients["numeric"], report.errors["numeric"]
+    assert err[1] <= 1e-9 * abs(g[1]) and (np.abs(num - g) <= err).all(), (g, num, err)
+    assert (err[[0, 2]] >= np.abs(g[[0, 2]])).all()
+
+
+@pytest.mark.parametrize("scheme", ["central", "richardson"])
+@pytest.mark.parametrize("mode", ["full", "directional"])
+def test_row_blocks_take_the_steps_of_one_array_on_one_extreme_row(blobs, scheme, mode):
+    # gd_torch.distributed's steps from column scales MAX-reduced over row blocks (several here):
+    # the same as one array's, bit for bit, and its check resolves the gradient as gd_torch.check's
+    from gd_torch.distributed import ops
+    from gd_torch.distributed.check import check
+    from gd_torch.distributed.comm import Comm
+    from gd_torch.distributed.part import part
+    from gd_torch.model import resolve
+    from gd_torch.ooc import Arrays
+
+    W, X, y = _extreme(blobs, "X[0,1] = -1.79e308")
+    p = part(Arrays(X, y, budget=4096), Comm())
+    assert len(list(p.blocks(ops.row_bytes(3, p.dtype, per_row=ops.VECTORS)))) > 2
+    lo, act = resolve("sse", "sigmoid")
+    assert ops.numeric_steps(p, W, act, scheme).tolist() == numeric.default_steps(W, scheme, X).tolist()
+    report = check(W, p, lo, act, methods=("analytic", f"numeric:{scheme}"), mode=mode)
+    assert report.ok, str(report)
+    g, err = report.gradients["analytic"], report.errors[f"numeric:{scheme}"]
+    assert (err <= 1e-2 * np.abs(g)).all(), (g, err)  # resolved, as in one process

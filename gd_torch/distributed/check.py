@@ -70,7 +70,8 @@ def check(
     if mode == "directional":
         v = np.random.default_rng(seed).standard_normal(W.shape[0])
         v /= np.linalg.norm(v)
-    scale = ops.column_scale(p, v) if any(m.name in ops.SCHEMES for m in resolved) else None
+    # the rows that set the steps at W in float64, as numeric.for_check differences every problem
+    scale = ops.column_scale(p, v, W=W.astype(np.float64)) if any(m.name in ops.SCHEMES for m in resolved) else None
     estimates = {
         spec: _yours(p, W, lo, act, m, model, v)
         if m.name in yours

@@ -97,25 +97,33 @@ def numeric_steps(p: Part, W, act: Activation, scheme: str, step=None, rows=None
     numeric.scaled_steps from those column scales, as one process takes them.
     z = X W must have been checked finite first (ops.objective)."""
     numeric.check_options(W, act, scheme=scheme, step=step)
-    c = column_scale(p, rows=rows)[0]
     if step is not None:
-        return numeric.caller_steps(W, scheme, step, scale=c)
-    return numeric.scaled_steps(W, scheme, c, p.n if n is None else n)
+        return numeric.caller_steps(W, scheme, step, scale=column_scale(p, rows=rows)[0])
+    return numeric.scaled_steps(W, scheme, column_scale(p, rows=rows, W=W)[0], p.n if n is None else n)
 
 
-def column_scale(p: Part, v: np.ndarray | None = None, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def column_scale(
+    p: Part, v: np.ndarray | None = None, rows: np.ndarray | None = None, W: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """c_j = max_i |X_ij| over all ranks' rows (or a mini-batch's ``rows``; numeric.column_scale
     per block, MAX all-reduced), so that numeric.scaled_steps gives every rank the steps one
-    process takes; with a direction v also max_i |(X v)_i| (for numeric.step_along), else 0."""
+    process takes; with a direction v also max_i |(X v)_i| (for numeric.step_along), else 0.
+    With W, the scales of a default step: numeric.either_scale of those over the rows that set
+    a step (numeric.step_rows at W) and those over every row, each all-reduced."""
     d = p.data.d
-    scale = np.zeros(d + 1)
+    scale = np.zeros((2, d + 1))  # over every row; over the rows that set a step
     for b in p.blocks(row_bytes(d, p.dtype, per_row=VECTORS), rows):
-        scale[:d] = np.maximum(scale[:d], numeric.column_scale(b.X))
-        if v is not None and b.X.shape[0]:
-            # X v in float64, as numeric.for_check forms it (a float32 problem is differenced in float64)
-            scale[d] = max(scale[d], float(numeric.column_scale((b.X @ v.astype(np.float64))[:, None])[0]))
+        kept = [None] if W is None else [None, numeric.step_rows(b.X, W)]
+        for k, keep in enumerate(kept):
+            scale[k, :d] = np.maximum(scale[k, :d], numeric.column_scale(b.X, keep))
+            if v is not None and b.X.shape[0]:
+                # X v in float64, as numeric.for_check forms it (a float32 problem is differenced in float64)
+                Xv = (b.X @ v.astype(np.float64))[:, None]
+                scale[k, d] = max(scale[k, d], float(numeric.column_scale(Xv, keep)[0]))
     (scale,) = p.comm.all_reduce([scale], "the column scales", op="max")
-    return scale[:d], float(scale[d])
+    if W is not None:
+        scale[0] = numeric.either_scale(scale[1], scale[0])
+    return scale[0, :d], float(scale[0, d])
 
 
 def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation, dtype=None) -> errormodel.ErrorModel:

@@ -3,7 +3,9 @@ outside the range where a difference means anything (see gd_torch.gradients.nume
 
 The default step is chosen in z-space: moving W_j by h_j moves z_i = X_i W by X_ij h_j, so
 h_j = t / c_j with c_j = max_i |X_ij| moves every z_i by at most t, whatever the column's scale;
-t = r^p balances truncation against the relative rounding noise r of one evaluation of L.
+t = r^p balances truncation against the relative rounding noise r of one evaluation of L.  The
+maximum runs over the rows that set a step (:func:`step_rows`): not a row whose z_i rounds by
+more than the activation's scale of 1 (-1.79e308 in one feature), which no step resolves.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ SMALLEST_STEP: dict[str, float] = {"central": 1.0, "forward": 1.0, "richardson":
 #: the smallest default step, in units of u |W_j|: 64 ulps for the smallest step a scheme takes
 #: (64 / SMALLEST_STEP); none for the complex step, which subtracts nothing
 _MIN_ULPS: dict[str, float] = {"central": 64.0, "forward": 64.0, "richardson": 256.0, "complex": 0.0}
+#: rows per block of :func:`step_rows` (its float64 |X_b| at most 8 MiB per column)
+_STEP_ROWS = 1 << 20
 #: schemes that subtract values of L (their step balances truncation against L's rounding noise)
 _SUBTRACTS: dict[str, bool] = {"central": True, "forward": True, "richardson": True, "complex": False}
 
@@ -28,19 +32,20 @@ _SUBTRACTS: dict[str, bool] = {"central": True, "forward": True, "richardson": T
 def default_steps(W: np.ndarray, scheme: str, X: np.ndarray | None = None) -> np.ndarray:
     """The default steps h, shape (D,), in W's dtype.
 
-    With X (z-space, see the module docstring): h_j = z_step(...) / max_i |X_ij|, so that no
-    z_i moves by more than the intended t; a column of zeros keeps the W-space step.  Without X:
+    With X (z-space, see the module docstring): h_j = z_step(...) / max_i |X_ij| over the rows
+    i of :func:`step_rows` (:func:`step_scale`), so that none of their z_i moves by more than
+    the intended t; a column of zeros keeps the W-space step.  Without X:
     h_j = eps^p * max(1, |W_j|) for the scheme's exponent p.
     """
     if X is None:
         return (np.finfo(W.dtype).eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
-    return scaled_steps(W, scheme, column_scale(X), X.shape[0])
+    return scaled_steps(W, scheme, step_scale(X, step_rows(X, W)), X.shape[0])
 
 
 def scaled_steps(W: np.ndarray, scheme: str, c: np.ndarray, n: int) -> np.ndarray:
-    """:func:`default_steps` with X for column scales c_j = max_i |X_ij| over all n rows (D,):
-    gd_torch.distributed takes c as the MAX all-reduce of its ranks' scales, so that every rank
-    takes the steps one process would."""
+    """:func:`default_steps` with X for column scales c_j = max_i |X_ij| over the :func:`step_rows`
+    of all n rows (D,): gd_torch.distributed takes c as the MAX all-reduce of its ranks' scales,
+    so that every rank takes the steps one process would."""
     eps = np.finfo(W.dtype).eps
     w_space = (eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
     t = z_step((n, W.shape[0]), float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
@@ -53,9 +58,42 @@ def scaled_steps(W: np.ndarray, scheme: str, c: np.ndarray, n: int) -> np.ndarra
     return np.minimum(h, np.finfo(W.dtype).max / 8).astype(W.dtype)
 
 
-def column_scale(X: np.ndarray) -> np.ndarray:
-    """c_j = max_i |X_ij| in float64, (D,), without a copy of |X|."""
-    return np.maximum(X.max(axis=0), -X.min(axis=0)).astype(np.float64)
+def column_scale(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """c_j = max_i |X_ij| in float64, (D,), without a copy of |X|: over every row, or over the
+    rows i where ``rows`` (N,) is True (0 where there are none)."""
+    where = {} if rows is None else {"where": rows[:, None]}
+    return np.maximum(X.max(axis=0, initial=0, **where), -X.min(axis=0, initial=0, **where)).astype(np.float64)
+
+
+def step_scale(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The column scales that set the default steps, (D,) float64: c_j = max_i |X_ij| over the
+    ``rows`` of :func:`step_rows`, or over every row for a column that is 0 on all of them
+    (:func:`either_scale`)."""
+    return either_scale(column_scale(X, rows), column_scale(X))
+
+
+def either_scale(kept: np.ndarray, every: np.ndarray) -> np.ndarray:
+    """The scale over the rows that set a step where it is positive, else over every row: the
+    scale a column takes when all its rows round beyond 1 (a problem of z ~ 1e100 throughout, an
+    identity's dL/dW = 2 z X, is still stepped in proportion to its z).  gd_torch.distributed
+    applies it to the MAX all-reduce of both, so that every rank takes one process's steps."""
+    return np.where(kept > 0, kept, every)
+
+
+def step_rows(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The rows that set the default steps, (N,) bool: those whose z_i = X_i W rounds by at most
+    the activation's scale of 1, e_z,i = u sqrt(D) (|X| |W|)_i <= 1 (errormodel.z_error, u of W's
+    dtype: the one the differences are taken in).  No step resolves a row beyond it: it reaches L
+    only through that rounding, which the error model's f_noise carries (sum_i |dL/dz_i| e_z,i);
+    counted, one such row (-1.79e308 in one feature) would set its column's step, and through
+    zeta = sum_j c_j |W_j| every step, so large that every sample saturates.  Taken in blocks of
+    _STEP_ROWS rows: no copy of the whole of |X|."""
+    W64, u = W.astype(np.float64), float(np.finfo(W.dtype).eps)
+    keep = np.empty(X.shape[0], dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for s in range(0, X.shape[0], _STEP_ROWS):
+            keep[s : s + _STEP_ROWS] = errormodel.z_error(X[s : s + _STEP_ROWS].astype(np.float64), W64, u) <= 1.0
+    return keep
 
 
 def z_step(shape: tuple[int, int], zeta: float, dtype: Any, scheme: str) -> float:
@@ -69,7 +107,8 @@ def z_step(shape: tuple[int, int], zeta: float, dtype: Any, scheme: str) -> floa
 
 def step_along(W: np.ndarray, scheme: str, c: np.ndarray, n: int, scale_v: float) -> float:
     """The step t of L(W + t v) along a direction v: z moves by at most z_step (with z's rounding
-    from the column scales c of all n rows of X) when t = z_step / max_i |(X v)_i| (``scale_v``)."""
+    from the column scales c of the :func:`step_rows` of all n rows of X) when
+    t = z_step / max_i |(X v)_i| (``scale_v``, over the same rows)."""
     z_t = z_step((n, W.shape[0]), float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
     return z_t / scale_v if scale_v > 0 else z_t
 

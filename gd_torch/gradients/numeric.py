@@ -8,7 +8,10 @@ Only values of L(W) are used.  For coordinate j with step h_j and unit vector e_
     complex     Im L(W + i h e_j) / h                      no subtraction: exact to rounding
 
 The default step is chosen in z-space: moving W_j by h_j moves z_i = X_i W by X_ij h_j, so
-h_j = t / c_j with c_j = max_i |X_ij| moves every z_i by at most t, whatever the column's scale.
+h_j = t / c_j with c_j = max_i |X_ij| moves every z_i by at most t, whatever the column's scale;
+the maximum runs over the rows whose z_i rounds by at most 1 (``step_rows``: a row that rounds
+beyond the activation's scale is one no step resolves, and would set every step), over every
+row for a column that is 0 on all of those (``step_scale``).
 t balances truncation (~ t^k in z, on the activation's scale of 1) against the rounding noise of
 one evaluation of L relative to its size, r = u (sqrt(N) + C_LOCAL + sqrt(D) zeta) with
 zeta = sum_j c_j |W_j| >= |X_i| . |W| for z's own rounding (errormodel.relative_noise):
@@ -49,7 +52,19 @@ from ..model import Activation, Loss
 from . import _blas
 from ._fd_eval import evaluate, terms_sum
 from ._fd_schemes import DESCRIPTIONS, NumericGradient, differences
-from ._fd_steps import SCHEMES, caller_steps, column_scale, default_steps, scaled_steps, step_along, step_range, z_step
+from ._fd_steps import (
+    SCHEMES,
+    caller_steps,
+    column_scale,
+    default_steps,
+    either_scale,
+    scaled_steps,
+    step_along,
+    step_range,
+    step_rows,
+    step_scale,
+    z_step,
+)
 from ._method import Estimate
 
 __all__ = [
@@ -60,12 +75,15 @@ __all__ = [
     "column_scale",
     "default_steps",
     "differences",
+    "either_scale",
     "estimate",
     "evaluate",
     "for_check",
     "grad",
     "scaled_steps",
     "step_along",
+    "step_rows",
+    "step_scale",
     "terms_sum",
     "z_step",
 ]
@@ -193,7 +211,9 @@ def _directional(W, X, y, lo, act, v, scheme, model) -> NumericGradient:
     # the 1-D problem in t: design column X v, weight 0, offset z0 = X W; z moves by at most
     # z_step (with z's rounding from the whole of X W) when t = z_step / max_i |(X v)_i|
     Xv = (X @ v.astype(W.dtype))[:, None]
-    t = step_along(W, scheme, column_scale(X), X.shape[0], float(column_scale(Xv)[0]))
+    rows = step_rows(X, W)
+    scale_v = float(step_scale(Xv, rows)[0])
+    t = step_along(W, scheme, step_scale(X, rows), X.shape[0], scale_v)
     lo_t, act_t = _shifted(lo, act, X @ W)
     zero = np.zeros(1, dtype=W.dtype)
     _finite_z(Xv, zero)
@@ -203,7 +223,7 @@ def _directional(W, X, y, lo, act, v, scheme, model) -> NumericGradient:
     if not t_min <= t <= t_max:
         raise bad_value(
             "X",
-            f"data with max |X v| = {float(column_scale(Xv)[0]):.3g} along a random unit v",
+            f"data with max |X v| = {scale_v:.3g} along a random unit v (over the rows a step can resolve)",
             f"data on which mode='directional' can step along v: the step z_step / max |X v| = {t:.3g} "
             f"must lie in [{t_min:.3g}, {t_max:.3g}] (rescale X, e.g. standardise its columns, or use mode='full')",
         )

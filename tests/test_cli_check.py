@@ -183,22 +183,29 @@ def test_nan_in_csv(capsys, tmp_path):
 
 def test_console_entry_point_runs_as_a_module():
     # once as a real process (python -m gd_torch, as gd-torch): the exit code reaches the shell, errors stay one line
+    # (the two processes run at once: their start-ups overlap)
     root = Path(__file__).resolve().parents[1]  # this checkout's gd_torch, not an installed one
-    ok = subprocess.run(
-        [sys.executable, "-m", "gd_torch", "check"], capture_output=True, text=True, timeout=120, cwd=root
-    )
-    assert ok.returncode == 0, ok.stderr
-    assert "OK: all methods agree" in ok.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "gd_torch", "check", "--loss", "foo"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=root,
-    )
-    assert bad.returncode == 2 and bad.stdout == ""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gd_torch", "check", *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=root,
+        )
+        for flags in ([], ["--loss", "foo"])
+    ]
+    try:
+        (ok_out, ok_err), (bad_out, bad_err) = (p.communicate(timeout=120) for p in procs)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert procs[0].returncode == 0, ok_err
+    assert "OK: all methods agree" in ok_out
+    assert procs[1].returncode == 2 and bad_out == ""
     assert (
-        bad.stderr
+        bad_err
         == "gd-torch: error: --loss must be one of sse, mse, bce, logcosh or FILE.py:NAME (your own); got 'foo'\n"
     )
 

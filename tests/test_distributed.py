@@ -138,15 +138,16 @@ def check_cases(problems, subset: bool) -> list[dict]:
 
 
 #: descent on the mean cross-entropy (the tutorial's rule is its gradient, whatever loss it prints):
-#: convex, so that with alpha <= 2 / L each step is non-expansive and rounding is not amplified
+#: convex, so that with alpha <= 2 / L each step is non-expansive and rounding is not amplified;
+#: 30 epochs (90 steps in batches of 100): the bound grows with the steps, so any length tests it
 FIT_CASES = [
-    {"data": "tut-float64", "method": "tutorial", "loss": "sse", "alpha": 0.01, "epochs": 100, "seed": 42},
+    {"data": "tut-float64", "method": "tutorial", "loss": "sse", "alpha": 0.01, "epochs": 30, "seed": 42},
     {
         "data": "tut-float64",
         "method": "analytic",
         "loss": "bce",
         "alpha": 0.05,
-        "epochs": 100,
+        "epochs": 30,
         "seed": 1,
         "batch_size": 100,
     },
@@ -155,12 +156,12 @@ FIT_CASES = [
         "method": "autograd",
         "loss": "bce",
         "alpha": 0.05,
-        "epochs": 100,
+        "epochs": 30,
         "seed": 2,
         "batch_size": 125,
     },
-    {"data": "tut-float32", "method": "tutorial", "loss": "sse", "alpha": 0.01, "epochs": 100, "seed": 42},
-    {"data": "tut-float32", "method": "analytic", "loss": "bce", "alpha": 0.05, "epochs": 100, "seed": 3},
+    {"data": "tut-float32", "method": "tutorial", "loss": "sse", "alpha": 0.01, "epochs": 30, "seed": 42},
+    {"data": "tut-float32", "method": "analytic", "loss": "bce", "alpha": 0.05, "epochs": 30, "seed": 3},
 ]
 
 ERROR_CASES = [
@@ -497,9 +498,24 @@ def test_a_hung_rank_ends_the_run_within_the_timeout_with_one_line_naming_it(two
     assert FAULT_TIMEOUT - 0.5 <= float(m.group(1)) <= FAULT_TIMEOUT + 1.0
 
 
-def test_ranks_die_with_their_launcher_and_write_nothing_after_it(problems, tmp_path):
-    out = tmp_path / "o"
-    proc = workers_run.start_training(problems["paths"]["tut-float64"], out, tmp_path / "logs")
+@pytest.fixture(scope="module")
+def trainings(problems, tmp_path_factory):
+    """Two long trainings on two ranks, started together (their ranks' start-up, torch's import,
+    overlaps): one for the test that kills the launcher, one for the test that kills a rank.
+    Each test takes its own: (launcher, --out, logs folder)."""
+    started = {}
+    for name in ("launcher_killed", "rank_killed"):
+        tmp = tmp_path_factory.mktemp(name)
+        out, logs = tmp / "o", tmp / "logs"
+        started[name] = (workers_run.start_training(problems["paths"]["tut-float64"], out, logs), out, logs)
+    yield started
+    for proc, _, _ in started.values():
+        workers_run.kill_left([proc.pid, *workers_run.ranks_of(proc.pid).values()])
+        proc.wait(timeout=30)
+
+
+def test_ranks_die_with_their_launcher_and_write_nothing_after_it(trainings):
+    proc, out, _ = trainings["launcher_killed"]
     ranks: dict[int, int] = {}
     try:
         ranks = workers_run.wait_for_training(proc, out)
@@ -513,15 +529,14 @@ def test_ranks_die_with_their_launcher_and_write_nothing_after_it(problems, tmp_
         workers_run.kill_left([proc.pid, *ranks.values()])
 
 
-def test_cli_a_rank_killed_by_a_signal_is_one_line_naming_it_and_exit_2(problems, tmp_path):
-    out = tmp_path / "o"
-    proc = workers_run.start_training(problems["paths"]["tut-float64"], out, tmp_path / "logs")
+def test_cli_a_rank_killed_by_a_signal_is_one_line_naming_it_and_exit_2(trainings):
+    proc, out, logs = trainings["rank_killed"]
     ranks: dict[int, int] = {}
     try:
         ranks = workers_run.wait_for_training(proc, out)
         os.kill(ranks[1], signal.SIGKILL)
         assert proc.wait(timeout=120) == 2  # an error of the run, as the README says; not 128 + 9
-        lines = (tmp_path / "logs" / "stderr").read_text().splitlines()
+        lines = (logs / "stderr").read_text().splitlines()
         assert len(lines) == 1, "\n".join(lines)
         assert re.match(
             r"^gd-torch: error: rank 1 died while .* \(killed by SIGKILL\); rank 0 stopped waiting", lines[0]

@@ -250,17 +250,26 @@ def _contents(folder: Path):
 
 
 def test_make_data_killed_at_random_points(base, tmp_path):
+    # the five runs at once, each killed at its own random time after its start: the sleeps overlap
     rng = np.random.default_rng(SEED + 3)
     new = {**SHAPE, "n": 40_000, "seed": 6, "shard_rows": 2_000}
     old, want = _contents(base), _contents(synthetic.make_data(out=tmp_path / "want", **new))
     argv = [sys.executable, "-m", "gd_torch", "make-data", "--quiet", "--n", str(new["n"]), "--d", str(new["d"])]
     argv += ["--dtype", new["dtype"], "--seed", str(new["seed"]), "--shard-rows", str(new["shard_rows"])]
+    runs = []
     for i in range(5):
         folder = _copy(base, tmp_path / f"k{i}")
         proc = subprocess.Popen([*argv, "--out", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(float(rng.uniform(0.3, 2.5)))
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
+        runs.append((folder, proc, time.monotonic() + float(rng.uniform(0.3, 2.5))))
+    try:
+        for _, proc, at in sorted(runs, key=lambda r: r[2]):
+            time.sleep(max(0.0, at - time.monotonic()))
+            proc.send_signal(signal.SIGKILL)
+    finally:
+        for _, proc, _ in runs:
+            proc.kill()
+            proc.communicate(timeout=60)
+    for i, (folder, _, _) in enumerate(runs):
         COUNTS["tried"] += 1
         got = _contents(folder)
         if got == old or got == want:
@@ -274,18 +283,32 @@ def test_make_data_killed_at_random_points(base, tmp_path):
 
 
 def test_the_workers_launcher_killed_at_random_points(base, tmp_path):
+    # the two launchers at once, each killed at its own random time after its start: the waits
+    # (ranks importing torch, meeting, training) overlap
     rng = np.random.default_rng(SEED + 4)
+    runs = []
     for i in range(2):
-        out = tmp_path / f"o{i}"
-        proc = workers_run.start_training(str(base), out, tmp_path / f"logs{i}")
-        seen: set[int] = set()
-        end = time.monotonic() + float(rng.uniform(1.0, 6.0))
-        while time.monotonic() < end:
-            seen.update([*workers_run.followers(proc.pid), *workers_run.ranks_of(proc.pid).values()])
-            time.sleep(0.05)
-        seen.update(workers_run.ranks_of(proc.pid).values())
-        try:
-            os.kill(proc.pid, signal.SIGKILL)
+        proc = workers_run.start_training(str(base), tmp_path / f"o{i}", tmp_path / f"logs{i}")
+        runs.append(
+            {
+                "proc": proc,
+                "out": tmp_path / f"o{i}",
+                "seen": set(),
+                "at": time.monotonic() + float(rng.uniform(1.0, 6.0)),
+            }
+        )
+    try:
+        for run in sorted(runs, key=lambda r: r["at"]):
+            while time.monotonic() < run["at"]:
+                for r in runs:
+                    r["seen"].update(
+                        [*workers_run.followers(r["proc"].pid), *workers_run.ranks_of(r["proc"].pid).values()]
+                    )
+                time.sleep(0.05)
+            run["seen"].update(workers_run.ranks_of(run["proc"].pid).values())
+            os.kill(run["proc"].pid, signal.SIGKILL)
+        for run in runs:
+            proc, seen = run["proc"], run["seen"]
             proc.wait(timeout=30)
             COUNTS["tried"] += 1
 
@@ -295,8 +318,10 @@ def test_the_workers_launcher_killed_at_random_points(base, tmp_path):
             if not workers_run.wait_until(lambda: not left(), 5.0):
                 COUNTS["other"] += 1
                 raise AssertionError(f"ranks {left()} outlived their launcher")
-            time.sleep(0.5)
-            assert workers_run.written(out) == [], "written to --out after the launcher died"
+        time.sleep(0.5)
+        for run in runs:
+            assert workers_run.written(run["out"]) == [], "written to --out after the launcher died"
             COUNTS["ok"] += 1
-        finally:
-            workers_run.kill_left([proc.pid, *seen, *workers_run.followers(proc.pid)])
+    finally:
+        for run in runs:
+            workers_run.kill_left([run["proc"].pid, *run["seen"], *workers_run.followers(run["proc"].pid)])

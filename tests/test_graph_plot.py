@@ -21,7 +21,9 @@ def _ink(path) -> tuple[tuple[int, int], float, int]:
     # size, grey-level spread, number of distinct colours of the PNG
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))
-    return im.size, float(rgb.std()), len(np.unique(rgb.reshape(-1, 3), axis=0))
+    # each pixel's colour as one integer r 2^16 + g 2^8 + b: a 1-d unique (unique rows, axis=0, took 1.5 s)
+    packed = (rgb.astype(np.uint32) << np.array([16, 8, 0], np.uint32)).sum(axis=2)
+    return im.size, float(rgb.std()), len(np.unique(packed))
 
 
 def test_draws_the_one_neuron_explanation(neuron, tmp_path):

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,40 +100,42 @@ def test_an_interrupted_make_data_leaves_the_previous_dataset_as_it_was(tmp_path
 
 
 #: make_data in a forked child killed (SIGKILL) just before its k-th rename, replace, link or
-#: unlink, for k = 1, 2, ... until a run gets through; prints the number of kills
+#: unlink, for k = 1, 2, ... until a run gets through, in each root folder given; prints the number
+#: of kills of each, one a line
 _KILLED_AT_EVERY_STEP = textwrap.dedent(
     """
     import json, os, shutil, signal, sys
     from pathlib import Path
     from gd_torch import synthetic
 
-    root, args = Path(sys.argv[1]), json.loads(sys.argv[2])
-    for k in range(1, 500):
-        work = root / f"k{k}"
-        if (root / "pristine").exists():
-            shutil.copytree(root / "pristine", work, symlinks=True)
-        pid = os.fork()
-        if pid == 0:
-            calls = [0]
+    args = json.loads(sys.argv[1])
+    for root in map(Path, sys.argv[2:]):
+        for k in range(1, 500):
+            work = root / f"k{k}"
+            if (root / "pristine").exists():
+                shutil.copytree(root / "pristine", work, symlinks=True)
+            pid = os.fork()
+            if pid == 0:
+                calls = [0]
 
-            def killing(f):
-                def call(*a, **kw):
-                    calls[0] += 1
-                    if calls[0] == k:
-                        os.kill(os.getpid(), signal.SIGKILL)
-                    return f(*a, **kw)
+                def killing(f):
+                    def call(*a, **kw):
+                        calls[0] += 1
+                        if calls[0] == k:
+                            os.kill(os.getpid(), signal.SIGKILL)
+                        return f(*a, **kw)
 
-                return call
+                    return call
 
-            for name in ("replace", "rename", "link", "unlink"):
-                setattr(os, name, killing(getattr(os, name)))
-            synthetic.make_data(out=work, **args)
-            os._exit(0)
-        _, status = os.waitpid(pid, 0)
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-            print(k - 1)
-            break
-        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+                for name in ("replace", "rename", "link", "unlink"):
+                    setattr(os, name, killing(getattr(os, name)))
+                synthetic.make_data(out=work, **args)
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                print(k - 1)
+                break
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
     """
 )
 
@@ -147,24 +150,35 @@ def _dataset(folder):
     return X.tobytes(), y.tobytes(), tuple(ooc.read_meta(folder)["separating_W"])
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="kills a forked child")
-@pytest.mark.parametrize("before", ["a dataset", "nothing"])
-def test_make_data_killed_at_any_step_leaves_exactly_the_old_or_the_new_dataset(tmp_path, before):
-    new = {"n": 400, "d": 3, "dtype": "float64", "seed": 2, "shard_rows": 100}
-    if before == "a dataset":
-        synthetic.make_data(300, 3, "float64", tmp_path / "pristine", seed=1, shard_rows=100)
-        (tmp_path / "pristine" / "notes.txt").write_text("mine")
-    old = _dataset(tmp_path / "pristine")
-    want = _dataset(synthetic.make_data(out=tmp_path / "reference", **new))
-    assert want is not None and want != old
+#: the rewrite that _KILLED_AT_EVERY_STEP kills
+_NEW = {"n": 400, "d": 3, "dtype": "float64", "seed": 2, "shard_rows": 100}
+
+
+@pytest.fixture(scope="module")
+def killed_at_every_step(tmp_path_factory) -> dict[str, tuple[Path, int]]:
+    """before -> (root, number of kills): _KILLED_AT_EVERY_STEP over a folder holding a dataset
+    (root/pristine, with a file of the user's) and over nothing, in one process (one start-up)."""
+    roots = {before: tmp_path_factory.mktemp("killed") for before in ("a dataset", "nothing")}
+    synthetic.make_data(300, 3, "float64", roots["a dataset"] / "pristine", seed=1, shard_rows=100)
+    (roots["a dataset"] / "pristine" / "notes.txt").write_text("mine")
     run = subprocess.run(
-        [sys.executable, "-c", _KILLED_AT_EVERY_STEP, str(tmp_path), json.dumps(new)],
+        [sys.executable, "-c", _KILLED_AT_EVERY_STEP, json.dumps(_NEW), *map(str, roots.values())],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    kills = int(run.stdout)
+    return {before: (root, int(k)) for (before, root), k in zip(roots.items(), run.stdout.split(), strict=True)}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="kills a forked child")
+@pytest.mark.parametrize("before", ["a dataset", "nothing"])
+def test_make_data_killed_at_any_step_leaves_exactly_the_old_or_the_new_dataset(killed_at_every_step, before):
+    new = _NEW
+    tmp_path, kills = killed_at_every_step[before]
+    old = _dataset(tmp_path / "pristine")
+    want = _dataset(synthetic.make_data(out=tmp_path / "reference", **new))
+    assert want is not None and want != old
     assert kills >= 10  # every rename, replace, link and unlink of a rewrite was a kill point
     seen = set()
     for k in range(1, kills + 1):
@@ -499,9 +513,10 @@ _CAPPED = textwrap.dedent(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status (Linux)")
 def test_a_memory_mapped_x_several_times_the_memory_cap_trains_and_checks_within_it(tmp_path):
-    # X: 300000 x 64 float32 = 73 MiB on disk, 9x the cap of 8 MiB of growth; budget 2 MiB per block
-    n, d, budget, cap = 300_000, 64, 2 << 20, 8 << 20
-    folder = synthetic.make_data(n, d, "float32", tmp_path / "d", seed=0, shard_rows=120_000)
+    # X: 75000 x 64 float32 = 18 MiB on disk, 9x the cap of 2 MiB of growth; budget 512 KiB per
+    # block (the cap 4 blocks, as at any size: the ratios are the claim, not the megabytes)
+    n, d, budget, cap = 75_000, 64, 512 << 10, 2 << 20
+    folder = synthetic.make_data(n, d, "float32", tmp_path / "d", seed=0, shard_rows=30_000)
     x_bytes = n * d * 4
     assert x_bytes >= 9 * cap
     run = subprocess.run(

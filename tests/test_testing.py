@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import gd_torch
+
+#: pytester runs a user's test file in this process (a pytest of its own: its own config, rootdir,
+#: modules and capture), without a second Python start and import of gd_torch and torch
+pytest_plugins = ("pytester",)
 
 #: a user's test file with one failing assertion of each kind
 FAILING_TESTS = textwrap.dedent(
@@ -27,16 +31,10 @@ FAILING_TESTS = textwrap.dedent(
 )
 
 
-def test_a_failing_assertion_shows_the_callers_line_not_the_librarys_source(tmp_path: Path):
-    (tmp_path / "test_user.py").write_text(FAILING_TESTS)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "test_user.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    out = run.stdout + run.stderr
+def test_a_failing_assertion_shows_the_callers_line_not_the_librarys_source(pytester: pytest.Pytester):
+    pytester.makepyfile(test_user=FAILING_TESTS)
+    run = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-W", "error", "test_user.py")
+    out = run.stdout.str() + run.stderr.str()
     assert "2 failed" in out, out
     assert "AssertionError: gradient check failed" in out, out
     # the user's own calls are shown; none of gd_torch's files or lines of source

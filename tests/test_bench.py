@@ -186,6 +186,7 @@ def test_compare_refuses_a_file_that_is_not_a_result(capsys, tmp_path):
         (["--seed", "-1"], "--seed must be a non-negative integer; got -1"),
         (["--threads", "0"], "--threads must be a positive integer; got 0"),
         (["--retries", "1000000000"], "--retries must be an integer from 0 to 10; got 1000000000"),
+        (["--calibration-repeats", "0"], "--calibration-repeats must be a positive integer; got 0"),
         (["--calibration-tolerance", "-0.1"], "--calibration-tolerance: must be a number >= 0"),
         (
             ["--tag", "../escaped", "--quick", "--no-train", "--methods", "floor", "--n", "10", "--d", "2"],

@@ -63,12 +63,13 @@ def test_an_idle_cell_is_not_contended_and_a_busy_one_names_every_signal():
 
 def _group(monkeypatch, calibration_s: float, sched: dict, load: float, idle: float | None) -> list[dict]:
     # harness.time_group on one trivial task, with the calibration, thread times and load injected
-    monkeypatch.setattr(harness.timing, "calibrate", lambda: calibration_s)
+    monkeypatch.setattr(harness.timing, "calibrate", lambda repeats: calibration_s)
     monkeypatch.setattr(harness.timing, "load_average", lambda: load)
     monkeypatch.setattr(harness.contention, "since", lambda start: sched)
     rows: list[dict] = []
     monkeypatch.setattr(harness, "emit", rows.append)
-    plan = {"calibration_tolerance": TOL, "retries": 0, "min_run_time": 1e-4, "idle_calibration_s": idle, "cores": 2}
+    plan = {"calibration_tolerance": TOL, "calibration_repeats": 9, "retries": 0, "min_run_time": 1e-4}
+    plan |= {"idle_calibration_s": idle, "cores": 2}
     task = {
         "kind": "gradient",
         "method": "analytic",

@@ -6,7 +6,7 @@ Every outcome must be a clean error (exit 2, nothing on stdout, one line ``gd-to
 naming the file on stderr, no temporary left behind) or a success (--assemble: exit 0;
 --compare: exit 0, or 1 when rows moved or the run was kept aside).  The base files are written
 by the benchmark itself (--assemble of a rows file of one tiny cell, so that a --compare that
-succeeds re-times only 10 x 2 float64).  Run with ``-s`` for the counts.
+succeeds re-times only 10 x 2 float64, for the base's min_run_time of 1 ms a row).  Run with ``-s`` for the counts.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ from gd_torch.bench.schema import MAX_BYTES, MAX_DEPTH
 
 COUNTS: Counter[str] = Counter()
 SEED = 20261207
-#: how many random mutations each surface tries (a --compare that succeeds re-times a cell: ~2 s)
-N_ASSEMBLE, N_COMPARE = 160, 30
+#: how many random mutations each surface tries (a --compare that succeeds starts a worker and
+#: re-times a cell: ~1 s; the whole-file cases below reach the same reader without one)
+N_ASSEMBLE, N_COMPARE = 160, 12
 
 CELL = {"device": "cpu", "n": 10, "d": 2, "dtype": "float64", "library": "numpy"}
 TIMED = {"q25_s": 9e-7, "q75_s": 1.1e-6, "iqr_s": 2e-7, "min_s": 8e-7, "blocks": 5, "number_per_block": 100}
 CALIBRATION = {"before_s": 4e-3, "after_s": 4.1e-3, "change": 0.025, "tolerance": 0.2, "attempts": 1}
 BASE_RECORDS = [
-    {"kind": "config", "threads": 2, "device": "cpu", "min_run_time": 0.01, "budget_s": 0.01, "calibration_tolerance": 0.2,
+    {"kind": "config", "threads": 2, "device": "cpu", "min_run_time": 0.001, "budget_s": 0.01, "calibration_tolerance": 0.2,
      "retries": 0, "seed": 0, "machine": {"cpu": "fuzz", "cores": 2, "memory_GiB": 1.0, "loadavg_at_start": 0.5}},
     {"kind": "meta", "library": "numpy", "numpy": "2", "threadpools": [
         {"user_api": "blas", "internal_api": "openblas", "version": "0", "architecture": "X", "num_threads": 2}]},
@@ -182,7 +183,8 @@ def test_compare_on_mutated_results_is_a_clean_error_or_a_run(base, tmp_path, ca
         folder.mkdir()
         path = folder / "mutated.json"
         path.write_bytes(content)
-        argv = ["bench", "--compare", str(path), "--sample", "1", "--no-train", "--out", str(folder / "out")]
+        argv = ["bench", "--compare", str(path), "--sample", "1", "--no-train", "--calibration-repeats", "1"]
+        argv += ["--out", str(folder / "out")]
         results.append((what, _outcome(argv, path, (0, 1), capsys)))
     _tally(results)
     assert "clean error" in {o for _, o in results}

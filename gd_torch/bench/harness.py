@@ -99,9 +99,9 @@ def calibrated(fns: dict[str, Callable[[], object]], plan: dict, sync: Sync) -> 
         attempts += 1
         load = timing.load_average()
         start = contention.thread_times()
-        before = timing.calibrate()
+        before = timing.calibrate(plan["calibration_repeats"])
         measured = timing.interleaved(fns, plan["min_run_time"], sync)
-        after = timing.calibrate()
+        after = timing.calibrate(plan["calibration_repeats"])
         sched = contention.since(start)
         change = after / before - 1.0
         if abs(change) < tol or attempts > plan["retries"]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .._errors import GdTorchError, bad_value
 from .plan import DTYPES, LIBRARIES, catalog
+from .timing import CALIBRATION_REPEATS
 
 N_GRID = (250, 10_000, 100_000, 1_000_000)
 D_GRID = (3, 64, 512)
@@ -41,6 +42,7 @@ class Config:
     reference: str | None = None
     idle_reference: dict | None = None
     verbose: bool = False
+    calibration_repeats: int = CALIBRATION_REPEATS
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -121,6 +123,13 @@ def _timing_arguments(t) -> None:
         help=f"retry, then mark, a cell whose calibration moved by this fraction or more ({CALIBRATION_TOLERANCE})",
     )
     t.add_argument(
+        "--calibration-repeats",
+        type=int,
+        default=CALIBRATION_REPEATS,
+        help=f"runs of the calibration kernel before and after each cell, the fastest counting ({CALIBRATION_REPEATS}; "
+        "fewer: a shorter run whose calibration is noisier, e.g. for tests)",
+    )
+    t.add_argument(
         "--reference",
         default=None,
         metavar="FILE.json",
@@ -188,7 +197,12 @@ def config(args: argparse.Namespace) -> Config:
     if args.device not in ("cpu", "cuda"):
         raise bad_value("--device", args.device, "'cpu' or 'cuda'")
     threads = args.threads if args.threads is not None else cores()
-    for flag, value, least in (("--threads", threads, 1), ("--seed", args.seed, 0), ("--retries", args.retries, 0)):
+    for flag, value, least in (
+        ("--threads", threads, 1),
+        ("--seed", args.seed, 0),
+        ("--retries", args.retries, 0),
+        ("--calibration-repeats", args.calibration_repeats, 1),
+    ):
         if value < least:
             raise bad_value(flag, value, "a positive integer" if least else "a non-negative integer")
     if args.retries > MAX_RETRIES:  # a cell timed again and again while the machine is busy measures the load
@@ -207,6 +221,7 @@ def config(args: argparse.Namespace) -> Config:
         quick=bool(args.quick),
         explicit_sizes=args.n is not None or args.d is not None,
         calibration_tolerance=args.calibration_tolerance,
+        calibration_repeats=args.calibration_repeats,
         retries=args.retries,
         reference=args.reference,
         verbose=args.verbose,

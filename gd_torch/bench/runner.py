@@ -94,7 +94,7 @@ def keep(tmp: Path, path: Path) -> Path:
 
 def worker_plan(cfg, tasks: list[Task]) -> dict:
     """What a worker reads on stdin: the timing settings and its tasks."""
-    keys = ("threads", "min_run_time", "budget_s", "seed", "calibration_tolerance", "retries")
+    keys = ("threads", "min_run_time", "budget_s", "seed", "calibration_tolerance", "calibration_repeats", "retries")
     idle = (cfg.idle_reference or {}).get("calibration_s")
     return {k: getattr(cfg, k) for k in keys} | {
         "cores": cores(),

@@ -88,13 +88,15 @@ _RNG = np.random.default_rng(12345)
 #: process beside it doubled it.
 _A = _RNG.standard_normal((512, 512))
 _M = _RNG.standard_normal(4 << 20)
+#: runs of the kernel per calibration (--calibration-repeats): the fastest counts
+CALIBRATION_REPEATS = 9
 
 
 def _kernel() -> float:
     return float((_A @ _A).sum() + np.add.reduce(_M))
 
 
-def calibrate(repeats: int = 9) -> float:
+def calibrate(repeats: int = CALIBRATION_REPEATS) -> float:
     """Seconds of the fixed calibration kernel: the fastest of ``repeats`` runs (a moment's
     interruption does not count; work running beside it slows every run).  Timed before and
     after each cell: on an idle machine the two agree; when other work starts or stops they move

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .check import CheckReport, PairResult
+    from .check import CheckReport, PairResult, Unresolved
 
 #: coordinates printed in full mode
 SHOWN = 8
@@ -41,8 +41,8 @@ def check_summary(r: CheckReport) -> str:
     if r.ok and not any(p.status == "kink" for p in r.pairs):
         return "OK: all methods agree within their predicted tolerances"
     out = []
-    if r.agree and r.unexercised:
-        out.append("NOT VERIFIED: all methods agree, but the data never exercise a branch of the derivative")
+    if r.agree and (r.unexercised or r.unresolved):
+        out.append("NOT VERIFIED: all methods agree, but " + " and ".join(_why_not(r)))
     elif r.agree:
         out.append("OK, but a finite difference straddles a kink")
     elif r.odd_one_out:
@@ -53,7 +53,37 @@ def check_summary(r: CheckReport) -> str:
         out.append(f"FAIL: {', '.join(r.failing())} disagree, and no single method is the odd one out")
     out.extend(_pair_line(r, p) for p in r.pairs if p.status != "agree")
     out.extend(_unexercised_line(r.shape[0], k, side) for k, side in r.unexercised)
+    out.extend(_unresolved_line(r, u) for u in r.unresolved)
     return "\n".join(out)
+
+
+def _why_not(r: CheckReport) -> list[str]:
+    # the first line's reasons a check that agrees is NOT VERIFIED
+    why = ["the data never exercise a branch of the derivative"] if r.unexercised else []
+    if r.unresolved:
+        why.append("some agreement is within a tolerance as large as the gradient can be")
+    return why
+
+
+#: unresolved coordinates listed with their sizes
+_UNRESOLVED_SHOWN = 5
+
+
+def _unresolved_line(r: CheckReport, u: Unresolved) -> str:
+    if r.mode == "directional":
+        where, there, sizes = "the direction v", "along v", f"{u.tol[0]:.2g} >= {u.size[0]:.2g}"
+        size = "sum_j |v_j| S_j = sum_i (|X| |v|)_i |dL/dz_i|"
+    else:
+        shown = u.coords[:_UNRESOLVED_SHOWN]
+        more = f" and {len(u.coords) - len(shown)} more" if len(u.coords) > len(shown) else ""
+        where = ("coordinate " if len(u.coords) == 1 else "coordinates ") + ", ".join(map(str, shown)) + more
+        there, size = "there", "S_j = sum_i |X_ij| |dL/dz_i|"
+        sizes = ", ".join(f"j={j}: {t:.2g} >= {s:.2g}" for j, t, s in zip(shown, u.tol, u.size, strict=False))
+    return (
+        f"  {u.method} cannot resolve {where} here: its tolerance is at least the gradient's largest "
+        f"possible size {there}, {size} ({sizes}); any value that small, 0 or the wrong sign included, "
+        "would have agreed: compare it with a method held to a smaller tolerance there"
+    )
 
 
 #: where every z_i lies, beside one kink k: (the samples' side, the side never reached)

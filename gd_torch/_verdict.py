@@ -1,6 +1,6 @@
-"""The verdict of a check: every pair of methods compared, and the odd one out.
+"""The verdict of a check: every pair of methods compared, the odd one out, and what no pair resolves.
 
-:func:`judge` is shared by :func:`gd_torch.check` and the check on ranks
+:func:`judge` and :func:`unresolved` are shared by :func:`gd_torch.check` and the check on ranks
 (:mod:`gd_torch.distributed`), so that both judge alike; :class:`CheckReport` is what they return.
 """
 
@@ -38,10 +38,25 @@ class PairResult:
 
 
 @dataclass(frozen=True)
+class Unresolved:
+    """The coordinates (or the direction, coordinate 0 in directional mode) where ``method`` agrees
+    with some method but no such pair resolves the coordinate: each agreeing pair's tolerance is
+    at least S_j, the largest size the gradient coordinate can have (:func:`unresolved`).
+    ``tol`` is the smallest such tolerance at each coordinate, ``size`` S_j."""
+
+    method: str
+    coords: tuple[int, ...]
+    tol: tuple[float, ...]
+    size: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class CheckReport:
     """What :func:`check` found.  ``agree`` is True when every pair agrees (or differs only at a
     kink); ``ok`` when, besides, the data exercised every branch of the activation's derivative
-    (``unexercised`` is empty): an agreement that could not have caught a wrong branch is not OK."""
+    (``unexercised`` is empty) and every method agrees with some method at every coordinate
+    within a tolerance smaller than the gradient's largest possible size there (``unresolved`` is
+    empty): an agreement that could not have caught an error is not OK."""
 
     loss: str
     activation: str
@@ -56,6 +71,9 @@ class CheckReport:
     #: the activation's kinks that no sample crosses, as (k, side): every z_i > k ('>'), < k ('<')
     #: or = k ('='); the derivative's branch beyond them was never exercised (see _compare.one_sided)
     unexercised: tuple[tuple[float, str], ...] = ()
+    #: the methods and coordinates that agree only within a tolerance as large as the gradient can be
+    #: there (any value of that size would have agreed), see :func:`unresolved`
+    unresolved: tuple[Unresolved, ...] = ()
 
     @property
     def agree(self) -> bool:
@@ -64,9 +82,11 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        """True when every pair agrees and the data exercised every branch of the derivative: False
-        where every z_i lies on one side of a kink (the mask was never exercised), as on a failure."""
-        return self.agree and not self.unexercised
+        """True when every pair agrees, the data exercised every branch of the derivative and some
+        agreeing pair resolves each method at each coordinate: False where every z_i lies on one
+        side of a kink (the mask was never exercised) or a method's only agreements are within a
+        tolerance as large as the gradient can be, as on a failure."""
+        return self.agree and not self.unexercised and not self.unresolved
 
     def failing(self) -> list[str]:
         """Methods in at least one failing pair."""
@@ -92,6 +112,47 @@ def judge(
         _pair(a, b, estimates, model, allowances[a] + allowances[b]) for a, b in itertools.combinations(methods, 2)
     ]
     return pairs, _odd_one_out(methods, pairs)
+
+
+def unresolved(
+    methods: list[str], estimates: dict[str, Estimate], model, allowances: dict[str, np.ndarray], v=None
+) -> tuple[Unresolved, ...]:
+    """Where a method's agreement could not have caught an error: the coordinates j at which some
+    pair containing it agrees (|g_A - g_B| <= tol + kink allowance) but none resolves j.
+
+    A pair resolves j when its tolerance tol_j is below S_j = sum_i |X_ij| |d_i| (``model.size``;
+    sum_j |v_j| S_j along a unit direction v, which bounds |v . g| alike): since |g_j| <= S_j, a
+    tolerance tol_j >= S_j cannot tell g_j from 0, -g_j or anything in between.  A tolerance no
+    larger than two exact methods' subnormal floor (SAFETY 2 N s) resolves whatever a sum over N
+    samples can: where every d_i is 0 (S_j = 0) that is as fine as the dtype tells values apart.
+    A kink allowance on top is the 'kink' status's own qualification, not counted here.
+    Sums over samples: block and rank sums of S_j add up, so the distributed check rules alike.
+    """
+    size = model.size if v is None else np.array([np.abs(v) @ model.size])
+    floor = np.full(size.shape, model.floor * (1.0 if v is None else float(np.abs(v).sum())))
+    floor_tol = _finite.quietly(lambda: model.tolerance(floor, floor))
+    tolerances = {
+        (a, b): _tolerance(estimates[a], estimates[b], model, allowances[a] + allowances[b])
+        for a, b in itertools.combinations(methods, 2)
+    }
+    out = []
+    for m in methods:
+        mine = [(tol, agrees) for pair, (tol, agrees) in tolerances.items() if m in pair]
+        best = np.min([np.where(agrees, tol, np.inf) for tol, agrees in mine], axis=0)
+        with np.errstate(invalid="ignore"):
+            coords = np.flatnonzero(np.isfinite(best) & (best >= size) & (best > floor_tol))
+        if coords.size:
+            out.append(
+                Unresolved(m, tuple(coords.tolist()), tuple(best[coords].tolist()), tuple(size[coords].tolist()))
+            )
+    return tuple(out)
+
+
+def _tolerance(ea: Estimate, eb: Estimate, model, allowance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # a pair's tolerance per coordinate and where it agrees (within the tolerance plus the kink allowance)
+    res = compare(ea.grad, eb.grad, _finite.quietly(lambda: model.tolerance(ea.error, eb.error)), allowance)
+    with np.errstate(invalid="ignore"):
+        return res.tol, np.isfinite(res.diff) & np.isfinite(res.tol) & (res.diff <= res.tol + res.allowance)
 
 
 def _pair(a: str, b: str, estimates: dict[str, Estimate], model, allowance: np.ndarray) -> PairResult:

@@ -26,7 +26,7 @@ from ._compare import (
     sides,
 )
 from ._errors import GdTorchError, bad_value
-from ._verdict import CheckReport, PairResult, judge
+from ._verdict import CheckReport, PairResult, Unresolved, judge, unresolved
 from .gradients import ALIASES, METHODS, Estimate, Method, lookup
 from .gradients._user import candidate
 from .model import prepare
@@ -39,6 +39,7 @@ __all__ = [
     "CheckReport",
     "PairResult",
     "Status",
+    "Unresolved",
     "check",
     "compare",
     "judge",
@@ -46,6 +47,7 @@ __all__ = [
     "kink_deviation",
     "kinked_samples",
     "parse_method",
+    "unresolved",
 ]
 
 DEFAULT_METHODS = ("analytic", "autograd", "numeric")
@@ -92,6 +94,10 @@ def check(
     activation's derivative: where every z_i lies on one side of a kink (a ReLU with all z > 0),
     the branch on the other side was never computed, a wrong mask would agree with every method,
     and the verdict is NOT VERIFIED (``ok`` False, ``agree`` True, ``unexercised`` says which).
+    So it is where a method agrees at some coordinate only within a tolerance at least as large as
+    the gradient coordinate can be, S_j = sum_i |X_ij| |dL/dz_i| (a finite difference whose
+    error estimate dwarfs the gradient there): any value would have agreed (``unresolved`` says
+    which method, where, and both sizes).
 
     Raises GdTorchError when the loss at W overflows X's dtype (nothing can be compared).
     """
@@ -121,7 +127,9 @@ def check(
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
     unexercised = one_sided(sides(model.z, act), act)  # a kink no sample crosses: its branch is not verified
-    return CheckReport(lo.name, act.name, str(X.dtype), mode, X.shape, grads, errs, pairs, odd, kinks, unexercised)
+    vague = unresolved(list(methods), estimates, model, allow, v)  # agreements within the gradient's whole size
+    shape = X.shape
+    return CheckReport(lo.name, act.name, str(X.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague)
 
 
 def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:

@@ -102,6 +102,11 @@ class ErrorModel:
     ez: np.ndarray | None
     #: L(W) in float64
     loss: float = 0.0
+    #: S_j = sum_i |X_ij| |d_i| (d = dL/dz), (D,): the largest size g_j = sum_i X_ij d_i can have
+    #: (|g_j| <= S_j, whatever the signs); the same sum the rounding term u sqrt(N) S_j is taken from
+    size: np.ndarray | None = None
+    #: N s: the subnormal floor of a sum over N samples (every sum over samples resolves no finer)
+    floor: float = 0.0
 
     def tolerance(self, err_a: np.ndarray, err_b: np.ndarray) -> np.ndarray:
         return SAFETY[self.dtype] * (err_a + err_b)
@@ -125,11 +130,13 @@ def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation
         ea = a_error(z, a, act, u)
         d_z = delta(z, y64, lo, act)
         err_d = factor_error(_delta_of(y64, lo, act), z, a, act, u, ez, ea, _inside(lo))
-        exact = sum_error(np.abs(X64), d_z, err_d, u, sub)
+        absX = np.abs(X64)
+        size = absX.T @ np.abs(d_z)
+        exact = summed_error(size, absX.T @ err_d, n, u, sub)  # sum_error's, from the one S_j
         L = float(loss_from_z(z, y64, lo, act))
         pieces = float(reduce(lo, lo.terms_abs(z, a, y64)))
         f_noise = loss_noise(L, pieces, float(np.abs(d_z) @ ez), n, u, sub)
-    return ErrorModel(u, str(X.dtype), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), z, ez, L)
+    return ErrorModel(u, str(X.dtype), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), z, ez, L, size, n * sub)
 
 
 # ---- the same model from sums over row blocks (gd_torch.distributed all-reduces them) --------
@@ -171,7 +178,8 @@ def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 
     with np.errstate(over="ignore", invalid="ignore"):
         exact = summed_error(abs_sum, err_sum, n, u, sub) + (ranks - 1) * u * abs_sum
         f_noise = loss_noise(L, pieces, d_ez, n, u, sub) + (ranks - 1) * u * abs(L)
-    return ErrorModel(u, str(np.dtype(dtype)), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), None, None, L)
+    f_rel = u * (np.sqrt(n) + C_LOCAL)
+    return ErrorModel(u, str(np.dtype(dtype)), exact, f_noise, f_rel, None, None, L, abs_sum, n * sub)
 
 
 # ---- explain: every stage's gradient by hand ----------------------------------------------------

@@ -60,7 +60,9 @@ def assert_gradient_close(
     """Raise AssertionError unless your gradient of the one-neuron loss at W agrees with
     ``against`` (torch autograd and central differences by default); return the report.
     It raises too where they agree but the data never exercise a branch of the derivative (every
-    z_i on one side of a ReLU's kink: ``report.ok`` is False, see :func:`gd_torch.check`).
+    z_i on one side of a ReLU's kink), or where your gradient agrees at some coordinate only
+    within a tolerance as large as that coordinate can be (``report.unresolved``: finite
+    differences whose error dwarfs it there): ``report.ok`` is False, see :func:`gd_torch.check`.
 
     ``grad`` is a callable ``grad(W, X, y) -> array`` or a precomputed array; ``loss`` and
     ``activation`` are names or your own :class:`gd_torch.Loss` / :class:`gd_torch.Activation`.
@@ -75,7 +77,7 @@ def assert_gradient_close(
     report = check(W, X, y, loss=loss, activation=activation, methods=methods, mode=mode, seed=seed)
     if report.ok:
         return report
-    if report.agree:  # every z on one side of a kink: a wrong branch there would have passed
+    if report.agree:  # a kink never crossed, or a coordinate no pair resolves: a wrong value would have passed
         raise AssertionError("gradient check could not verify the gradient\n" + report.summary())
     message = ["gradient check failed", report.summary()]
     if mode == "full":

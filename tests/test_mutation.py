@@ -17,6 +17,7 @@ prints the table (with -s, pytest prints the slice's).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import sys
@@ -173,8 +174,33 @@ def ci_rows() -> list[Row]:
 
 
 def test_no_false_alarm(ci_rows):
-    alarms = [r for r in ci_rows if not r.bug and r.caught]
+    # NOT VERIFIED because a method's only agreements at some coordinate are within a tolerance as
+    # large as the gradient can be there (report.unresolved: central differences reading a
+    # saturated unit's 1e-10 under a noise of 1e-7; float32's saturated gradient, mostly rounding)
+    # is the checker saying it cannot verify, not an alarm; test_cannot_verify_only_saturated_units
+    # pins where it happens
+    alarms = [r for r in ci_rows if not r.bug and r.caught and not _unresolved_only(r)]
     assert alarms == []
+
+
+def _unresolved_only(r: Row) -> bool:
+    # this CI row's check (its bug injected, if any) run again: NOT VERIFIED for unresolved coordinates alone
+    act, loss = r.pair.split("-")
+    rng = np.random.default_rng(zlib.crc32(f"{r.family}-{act}-{loss}-{r.dtype}-0".encode()))
+    W, X, y = families.draw(r.family, rng, loss, r.dtype)
+    with injected(bugs.BUGS[r.bug]) if r.bug else contextlib.nullcontext():
+        report = gd_torch.check(W, X, y, loss=loss, activation=act, methods=METHOD_SETS[r.methods])
+    return report.agree and not report.unexercised and bool(report.unresolved)
+
+
+def test_cannot_verify_only_saturated_units(ci_rows):
+    # a correct gradient on the blobs, breast cancer, scaled columns, N = 1 and the kink-heavy ReLU
+    # is never NOT VERIFIED for unresolved coordinates; on saturated units (|z| in [12, 50]) it is
+    # where the tolerance is at least S_j = sum_i |X_ij| |dL/dz_i|: tanh with central differences
+    # (float64, 2 of 4 checks), every tanh check and one sigmoid coordinate in float32 (4 of 4)
+    cannot = {(r.family, r.pair, r.dtype, r.methods) for r in ci_rows if not r.bug and r.caught and _unresolved_only(r)}
+    assert {c[0] for c in cannot} == {"saturated"}
+    assert ("saturated", "tanh-mse", "float64", "numeric alone") in cannot
 
 
 def test_float64_gross_bugs_are_all_caught_by_the_trio(ci_rows):
@@ -195,7 +221,9 @@ def test_a_harmless_change_is_never_caught(ci_rows):
     # a bug that moves the gradient by less than a correct method's own rounding is no bug here
     # (the tutorial's formula for the cross-entropy; sum and mean at N = 1): catching it would be a
     # false alarm in disguise
-    assert [r for r in ci_rows if r.bug and r.harmless and r.caught] == []
+    # (NOT VERIFIED for unresolved coordinates is no catch: where the tolerance swallows the
+    # gradient's size, as on saturated units, a harmless change cannot be verified either)
+    assert [r for r in ci_rows if r.bug and r.harmless and r.caught and not _unresolved_only(r)] == []
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from .._validate import choice
 from .._validate import seed as _seed
 
 # gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
-from ..check import DEFAULT_METHODS, MODES, CheckReport, judge, kink_allowance, kinked_samples, parse_method
+from ..check import DEFAULT_METHODS, MODES, CheckReport, judge, kink_allowance, kinked_samples, parse_method, unresolved
 from ..gradients import ALIASES, METHODS, Estimate, Method, _device, numeric
 from ..gradients._user import candidate
 from ..model import Activation, Loss
@@ -84,7 +84,8 @@ def check(
     errs = {spec: e.error for spec, e in estimates.items()}
     shape = (p.n, W.shape[0])
     unexercised = one_sided(counts, act)  # as gd_torch.check: a kink no sample of any rank crosses
-    return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised)
+    vague = unresolved(names, estimates, model, allow, v)  # as gd_torch.check, S_j all-reduced in model
+    return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague)
 
 
 def _methods(methods: Sequence[Any], p: ops.Part) -> tuple[list[str], list[Method], set[str]]:

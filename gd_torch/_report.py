@@ -39,9 +39,12 @@ def check_text(r: CheckReport) -> str:
 
 def check_summary(r: CheckReport) -> str:
     if r.ok and not any(p.status == "kink" for p in r.pairs):
-        return "OK: all methods agree within their predicted tolerances"
+        head = "OK: all methods agree within their predicted tolerances"
+        if r.unresolved:  # witnesses only: the methods under test resolve each other there
+            head += ", and the methods under test resolve each other where a finite difference cannot"
+        return "\n".join([head, *(_unresolved_line(r, u) for u in r.unresolved)])
     out = []
-    if r.agree and (r.unexercised or r.unresolved):
+    if r.agree and (r.unexercised or r.unverified):
         out.append("NOT VERIFIED: all methods agree, but " + " and ".join(_why_not(r)))
     elif r.agree:
         out.append("OK, but a finite difference straddles a kink")
@@ -60,7 +63,7 @@ def check_summary(r: CheckReport) -> str:
 def _why_not(r: CheckReport) -> list[str]:
     # the first line's reasons a check that agrees is NOT VERIFIED
     why = ["the data never exercise a branch of the derivative"] if r.unexercised else []
-    if r.unresolved:
+    if r.unverified:
         why.append("some agreement is within a tolerance as large as the gradient can be")
     return why
 
@@ -79,10 +82,15 @@ def _unresolved_line(r: CheckReport, u: Unresolved) -> str:
         where = ("coordinate " if len(u.coords) == 1 else "coordinates ") + ", ".join(map(str, shown)) + more
         there, size = "there", "S_j = sum_i |X_ij| |dL/dz_i|"
         sizes = ", ".join(f"j={j}: {t:.2g} >= {s:.2g}" for j, t, s in zip(shown, u.tol, u.size, strict=False))
+    tail = (
+        "the methods under test resolve each other there, so this finite difference is no witness of it"
+        if u.witness
+        else "any value that small, 0 or the wrong sign included, would have agreed: compare it with a "
+        "method held to a smaller tolerance there"
+    )
     return (
         f"  {u.method} cannot resolve {where} here: its tolerance is at least the gradient's largest "
-        f"possible size {there}, {size} ({sizes}); any value that small, 0 or the wrong sign included, "
-        "would have agreed: compare it with a method held to a smaller tolerance there"
+        f"possible size {there}, {size} ({sizes}); {tail}"
     )
 
 

@@ -42,20 +42,26 @@ class Unresolved:
     """The coordinates (or the direction, coordinate 0 in directional mode) where ``method`` agrees
     with some method but no such pair resolves the coordinate: each agreeing pair's tolerance is
     at least S_j, the largest size the gradient coordinate can have (:func:`unresolved`).
-    ``tol`` is the smallest such tolerance at each coordinate, ``size`` S_j."""
+    ``tol`` is the smallest such tolerance at each coordinate, ``size`` S_j.  ``witness``: the
+    method is a finite difference (an error estimate of its own), a witness rather than a gradient
+    under test, so its being unresolved where the others resolve each other is a note, not a
+    reason to call the check unverified (a method under test with no other resolving partner is
+    listed in its own right)."""
 
     method: str
     coords: tuple[int, ...]
     tol: tuple[float, ...]
     size: tuple[float, ...]
+    witness: bool = False
 
 
 @dataclass(frozen=True)
 class CheckReport:
     """What :func:`check` found.  ``agree`` is True when every pair agrees (or differs only at a
     kink); ``ok`` when, besides, the data exercised every branch of the activation's derivative
-    (``unexercised`` is empty) and every method agrees with some method at every coordinate
-    within a tolerance smaller than the gradient's largest possible size there (``unresolved`` is
+    (``unexercised`` is empty) and every method under test agrees with some method at every
+    coordinate within a tolerance smaller than the gradient's largest possible size there
+    (``unverified``, the entries of ``unresolved`` that are not finite-difference witnesses, is
     empty): an agreement that could not have caught an error is not OK."""
 
     loss: str
@@ -86,7 +92,13 @@ class CheckReport:
         agreeing pair resolves each method at each coordinate: False where every z_i lies on one
         side of a kink (the mask was never exercised) or a method's only agreements are within a
         tolerance as large as the gradient can be, as on a failure."""
-        return self.agree and not self.unexercised and not self.unresolved
+        return self.agree and not self.unexercised and not self.unverified
+
+    @property
+    def unverified(self) -> tuple[Unresolved, ...]:
+        """The unresolved methods under test (not finite-difference witnesses): what makes an
+        agreeing check NOT VERIFIED besides an unexercised kink."""
+        return tuple(u for u in self.unresolved if not u.witness)
 
     def failing(self) -> list[str]:
         """Methods in at least one failing pair."""
@@ -115,7 +127,12 @@ def judge(
 
 
 def unresolved(
-    methods: list[str], estimates: dict[str, Estimate], model, allowances: dict[str, np.ndarray], v=None
+    methods: list[str],
+    estimates: dict[str, Estimate],
+    model,
+    allowances: dict[str, np.ndarray],
+    v=None,
+    witnesses: frozenset[str] = frozenset(),
 ) -> tuple[Unresolved, ...]:
     """Where a method's agreement could not have caught an error: the coordinates j at which some
     pair containing it agrees (|g_A - g_B| <= tol + kink allowance) but none resolves j.
@@ -127,6 +144,7 @@ def unresolved(
     samples can: where every d_i is 0 (S_j = 0) that is as fine as the dtype tells values apart.
     A kink allowance on top is the 'kink' status's own qualification, not counted here.
     Sums over samples: block and rank sums of S_j add up, so the distributed check rules alike.
+    ``witnesses``: the finite-difference methods, whose entries are marked ``witness``.
     """
     size = model.size if v is None else np.array([np.abs(v) @ model.size])
     floor = np.full(size.shape, model.floor * (1.0 if v is None else float(np.abs(v).sum())))
@@ -143,7 +161,13 @@ def unresolved(
             coords = np.flatnonzero(np.isfinite(best) & (best >= size) & (best > floor_tol))
         if coords.size:
             out.append(
-                Unresolved(m, tuple(coords.tolist()), tuple(best[coords].tolist()), tuple(size[coords].tolist()))
+                Unresolved(
+                    m,
+                    tuple(coords.tolist()),
+                    tuple(best[coords].tolist()),
+                    tuple(size[coords].tolist()),
+                    m in witnesses,
+                )
             )
     return tuple(out)
 

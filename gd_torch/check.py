@@ -127,7 +127,8 @@ def check(
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
     unexercised = one_sided(sides(model.z, act), act)  # a kink no sample crosses: its branch is not verified
-    vague = unresolved(list(methods), estimates, model, allow, v)  # agreements within the gradient's whole size
+    witnesses = frozenset(spec for spec, m in zip(methods, resolved, strict=True) if not m.exact)
+    vague = unresolved(list(methods), estimates, model, allow, v, witnesses)  # agreements within the gradient's size
     shape = X.shape
     return CheckReport(lo.name, act.name, str(X.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague)
 

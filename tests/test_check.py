@@ -32,15 +32,16 @@ def test_all_methods_agree_on_the_tutorial_data(rng, activation, loss):
     # the tutorial's W in [0, 1) puts every z on one side of a ReLU's kink: agreement, not OK
     one_sided = bool(ACTIVATIONS[activation].kinks) and not ((z < 0).any() and (z > 0).any())
     # forward differences' noise (u |L| / h, h ~ sqrt(u)) may reach a gradient coordinate's whole
-    # size where every unit saturates (tanh, logcosh: |z| from 5.8 to 14, g_1 ~ 3e-7): NOT VERIFIED
+    # size where every unit saturates (tanh, logcosh: |z| from 5.8 to 14, g_1 ~ 3e-7): a witness
+    # that cannot resolve it, named, while analytic and autograd resolve each other (still OK)
     vague = report.unresolved
-    assert {u.method for u in vague} <= {"numeric:forward"}
+    assert {u.method for u in vague} <= {"numeric:forward"} and all(u.witness for u in vague)
     assert all(t >= s for u in vague for t, s in zip(u.tol, u.size, strict=True))
-    assert report.ok is not (one_sided or bool(vague)) and bool(report.unexercised) is one_sided
+    assert report.ok is not one_sided and bool(report.unexercised) is one_sided
     if one_sided:
         assert "NOT VERIFIED" in str(report) and "the mask was never exercised here" in str(report)
     elif vague:
-        assert "numeric:forward cannot resolve coordinate" in str(report)
+        assert "numeric:forward cannot resolve coordinate" in str(report) and "NOT VERIFIED" not in str(report)
     else:
         assert str(report).splitlines()[-1] == "OK: all methods agree within their predicted tolerances"
 

@@ -52,17 +52,27 @@ def test_size_is_the_sum_the_rounding_estimate_is_taken_from(extreme):
     np.testing.assert_allclose(errormodel.from_sums(sums, 250, X.dtype, lo).size, model.size, rtol=1e-14)
 
 
-def test_numeric_that_reads_0_under_an_error_of_6e295_is_not_verified(extreme):
+def test_numeric_that_reads_0_under_an_error_of_6e295_is_a_witness_that_cannot_resolve(extreme):
+    # analytic and autograd resolve each other at every coordinate: OK, with numeric named as no witness there
     W, X, y = extreme
     report = gd_torch.check(W, X, y, loss="bce", methods=("analytic", "autograd", "numeric"))
-    assert report.agree and not report.ok
+    assert report.agree and report.ok and report.unverified == ()
     (u,) = report.unresolved
-    assert (u.method, u.coords) == ("numeric", (0, 2))
+    assert (u.method, u.coords, u.witness) == ("numeric", (0, 2), True)
     assert all(t >= s for t, s in zip(u.tol, u.size, strict=True)) and min(u.tol) > 1e295 and max(u.size) < 10
     text = str(report)
-    assert "OK" not in text.replace("NOT VERIFIED", "")
-    assert text.splitlines()[-2].startswith("NOT VERIFIED: all methods agree, but some agreement is within")
+    assert "NOT VERIFIED" not in text
+    assert text.splitlines()[-2].startswith("OK: all methods agree within their predicted tolerances, and the methods")
     assert "numeric cannot resolve coordinates 0, 2 here: its tolerance is at least the gradient's largest" in text
+
+
+def test_analytic_against_numeric_alone_is_not_verified_where_numeric_cannot_resolve(extreme):
+    # the same data without autograd: nothing resolves analytic at coordinates 0 and 2
+    W, X, y = extreme
+    report = gd_torch.check(W, X, y, loss="bce", methods=("analytic", "numeric"))
+    assert report.agree and not report.ok
+    assert [(u.method, u.coords) for u in report.unverified] == [("analytic", (0, 2))]
+    assert str(report).splitlines()[-3].startswith("NOT VERIFIED: all methods agree, but some agreement is within")
 
 
 def test_a_wrong_gradient_against_numeric_alone_is_not_ok(extreme):

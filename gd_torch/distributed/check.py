@@ -84,7 +84,8 @@ def check(
     errs = {spec: e.error for spec, e in estimates.items()}
     shape = (p.n, W.shape[0])
     unexercised = one_sided(counts, act)  # as gd_torch.check: a kink no sample of any rank crosses
-    vague = unresolved(names, estimates, model, allow, v)  # as gd_torch.check, S_j all-reduced in model
+    witnesses = frozenset(spec for spec, m in zip(names, resolved, strict=True) if not m.exact)
+    vague = unresolved(names, estimates, model, allow, v, witnesses)  # as gd_torch.check, S_j all-reduced
     return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague)
 
 

@@ -26,8 +26,9 @@ from gd_torch.bench.schema import MAX_BYTES, MAX_DEPTH
 COUNTS: Counter[str] = Counter()
 SEED = 20261207
 #: how many random mutations each surface tries (a --compare that succeeds starts a worker and
-#: re-times a cell: ~1 s; the whole-file cases below reach the same reader without one)
-N_ASSEMBLE, N_COMPARE = 160, 12
+#: re-times a cell: ~1 s; an --assemble that succeeds draws the PNG: ~0.2 s); the whole-file cases
+#: below reach the same reader without one
+N_ASSEMBLE, N_COMPARE = 100, 12
 
 CELL = {"device": "cpu", "n": 10, "d": 2, "dtype": "float64", "library": "numpy"}
 TIMED = {"q25_s": 9e-7, "q75_s": 1.1e-6, "iqr_s": 2e-7, "min_s": 8e-7, "blocks": 5, "number_per_block": 100}

@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
+from own_parts import PSEUDO_HUBER, SOFTSIGN
 
 import gd_torch
 from gd_torch.cli import main
@@ -168,29 +169,11 @@ MY_SIGMOID = gd_torch.Activation(
     dformula="da/dz = a (1 - a)",
     torch_f=lambda z: z.sigmoid(),
 )
-SOFTSIGN = gd_torch.Activation(
-    "softsign",
-    f=lambda z: z / (1 + np.abs(z)),
-    df=lambda z, a: 1 / (1 + np.abs(z)) ** 2,
-    formula="a = z / (1 + |z|)",
-    dformula="da/dz = 1 / (1 + |z|)^2",
-    smooth=False,
-    torch_f=lambda z: z / (1 + z.abs()),
-)
 #: the same activations with a wrong hand derivative: a learner's slip
 WRONG = {
     "my-sigmoid": dataclasses.replace(MY_SIGMOID, df=lambda z, a: a * (1 + a), df_abs=None),
     "softsign": dataclasses.replace(SOFTSIGN, df=lambda z, a: 1 / (1 + np.abs(z)), df_abs=None),
 }
-PSEUDO_HUBER = gd_torch.Loss(
-    "pseudo-huber",
-    terms=lambda z, a, y: np.sqrt(1 + (a - (y if np.ndim(a) == 1 else y[:, None])) ** 2) - 1,
-    reduction="mean",
-    dL_da=lambda a, y, n: (a - y) / np.sqrt(1 + (a - y) ** 2) / n,
-    formula="L = mean_i sqrt(1 + (a_i - y_i)^2) - 1",
-    dformula="dL/da = (a - y) / sqrt(1 + (a - y)^2) / N",
-    torch_terms=lambda z, a, y: (1 + (a - y) ** 2).sqrt() - 1,
-)
 #: dL/da without its square root: wrong
 WRONG_HUBER = dataclasses.replace(PSEUDO_HUBER, dL_da=lambda a, y, n: (a - y) / n, dL_abs=None, terms_abs=None)
 

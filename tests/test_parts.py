@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from own_parts import PSEUDO_HUBER, SOFTSIGN
 from sklearn.base import clone
 
 import gd_torch
 from gd_torch import Activation, GdTorchError, Loss
 from gd_torch.gradients import METHODS
-
-SOFTSIGN = Activation(
-    "softsign",
-    f=lambda z: z / (1 + np.abs(z)),
-    df=lambda z, a: 1 / (1 + np.abs(z)) ** 2,
-    formula="a = z / (1 + |z|)",
-    dformula="da/dz = 1 / (1 + |z|)^2",
-    smooth=False,  # |z| is not analytic: no complex step
-    torch_f=lambda z: z / (1 + z.abs()),
-)
-PSEUDO_HUBER = Loss(
-    "pseudo-huber",
-    terms=lambda z, a, y: np.sqrt(1 + (a - (y if np.ndim(a) == 1 else y[:, None])) ** 2) - 1,
-    reduction="mean",
-    dL_da=lambda a, y, n: (a - y) / np.sqrt(1 + (a - y) ** 2) / n,
-    formula="L = mean_i sqrt(1 + (a_i - y_i)^2) - 1",
-    dformula="dL/da = (a - y) / sqrt(1 + (a - y)^2) / N",
-    torch_terms=lambda z, a, y: (1 + (a - y) ** 2).sqrt() - 1,
-)
 
 
 @pytest.fixture

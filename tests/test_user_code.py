@@ -4,10 +4,12 @@ it is one GdTorchError (one line, exit 2 on the command line) naming it, never a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
 import pytest
+from own_parts import SOFTSIGN
 
 import gd_torch
 from gd_torch import GdTorchError, ooc
@@ -158,15 +160,7 @@ def test_a_mapping_among_the_method_names(problem):
 
 
 def _activation(**kw):
-    fields = dict(
-        f=lambda z: z / (1 + np.abs(z)),
-        df=lambda z, a: 1 / (1 + np.abs(z)) ** 2,
-        formula="a = z / (1 + |z|)",
-        dformula="da/dz = 1 / (1 + |z|)^2",
-        smooth=False,
-        torch_f=lambda z: z / (1 + z.abs()),
-    )
-    return gd_torch.Activation("softsign", **{**fields, **kw})
+    return dataclasses.replace(SOFTSIGN, **kw)
 
 
 def _loss(**kw):

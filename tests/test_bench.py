@@ -131,6 +131,17 @@ def test_interrupted_run_keeps_its_rows(quick, tmp_path):
     assert "Incomplete run" in (tmp_path / "cut.md").read_text()
 
 
+def test_assemble_writes_into_out_when_given_and_leaves_the_rows_folder_alone(quick, tmp_path):
+    # --out was ignored: --assemble rewrote the .json/.md beside the rows file (the committed results)
+    _, out = quick
+    rows = tmp_path / "rows" / "quick.jsonl"
+    rows.parent.mkdir()
+    rows.write_bytes((out / "quick.jsonl").read_bytes())
+    assert main(["bench", "--assemble", str(rows), "--out", str(tmp_path / "elsewhere")]) == 0
+    assert [p.name for p in rows.parent.iterdir()] == ["quick.jsonl"]
+    assert {"quick.json", "quick.md"} <= {p.name for p in (tmp_path / "elsewhere").iterdir()}
+
+
 #: one cell, one row, one worker, the shortest timing: a whole run's code path, cheaply
 TINY = ["--quick", "--no-train", "--methods", "floor", "--n", "10", "--d", "2", "--dtype", "float64", *SHORT]
 

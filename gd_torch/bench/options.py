@@ -150,7 +150,10 @@ def _output_arguments(o) -> None:
     o.add_argument("--tag", default=None, help="file name stem (default: cpu, cuda, quick or compare)")
     o.add_argument("--force", action="store_true", help="replace earlier results even when cells were marked contended")
     o.add_argument(
-        "--assemble", default=None, metavar="FILE.jsonl", help="only rebuild .json/.md/plots from a rows file"
+        "--assemble",
+        default=None,
+        metavar="FILE.jsonl",
+        help="only rebuild .json/.md/plots from a rows file (beside it, or into --out)",
     )
     o.add_argument(
         "--compare",

@@ -114,7 +114,8 @@ def exit_status(run: Run, paths: list[Path]) -> int:
     return 1 if run.kept_aside else 0
 
 
-def _assemble_only(path_text: str) -> int:
+def _assemble_only(path_text: str, out: str | None) -> int:
+    # the rows file's .json/.md/plots, beside it, or into --out when one is given
     path = Path(path_text)
     accepted = "an existing .jsonl rows file"
     if path.suffix != ".jsonl" or not path.is_file():  # its .json/.md are written beside it
@@ -128,7 +129,8 @@ def _assemble_only(path_text: str) -> int:
         raise GdTorchError(
             f"--assemble {path_text}: must be a rows file written by gd-torch bench; got {exc}"
         ) from None
-    for p in write_outputs(result, path.with_suffix("")):
+    stem = path.with_suffix("") if out is None else output_folder(out) / path.stem
+    for p in write_outputs(result, stem):
         print(f"wrote {p}")
     return 0
 
@@ -136,7 +138,7 @@ def _assemble_only(path_text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Plan, run the workers, assemble, write; see :func:`exit_status` for the status."""
     if args.assemble:
-        return _assemble_only(args.assemble)
+        return _assemble_only(args.assemble, args.out)
     if args.compare:
         from .compare import compare
 

@@ -215,3 +215,14 @@ def test_row_blocks_take_the_steps_of_one_array_on_one_extreme_row(blobs, scheme
     assert report.ok, str(report)
     g, err = report.gradients["analytic"], report.errors[f"numeric:{scheme}"]
     assert (err <= 1e-2 * np.abs(g)).all(), (g, err)  # resolved, as in one process
+
+
+@pytest.mark.parametrize("y0", [0.00390625, 1e-6, 0.3])
+def test_the_complex_step_of_logcosh_keeps_its_accuracy_near_zero(y0):
+    # the stable form t + log1p(expm1(-2t) / 2) cancels in its imaginary part to h tanh|e|:
+    # 2e-14 relative at e = -0.0039 (tanh, W = 0), five times the complex step's predicted error
+    W, X, y = np.array([0.0]), np.array([[1.0]]), np.array([y0])
+    report = gd_torch.check(W, X, y, loss="logcosh", activation="tanh", methods=("analytic", "numeric:complex"))
+    assert report.ok, str(report)
+    g = report.gradients
+    assert abs(g["numeric:complex"][0] - g["analytic"][0]) <= 4 * np.finfo(np.float64).eps * abs(g["analytic"][0])

@@ -71,7 +71,7 @@ def test_analytic_against_numeric_alone_is_not_verified_where_numeric_cannot_res
     W, X, y = extreme
     report = gd_torch.check(W, X, y, loss="bce", methods=("analytic", "numeric"))
     assert report.agree and not report.ok
-    assert [(u.method, u.coords) for u in report.unverified] == [("analytic", (0, 2))]
+    assert [(u.method, u.coords) for u in report.unverified] == [("analytic", (0, 2)), ("numeric", (0, 2))]
     assert str(report).splitlines()[-3].startswith("NOT VERIFIED: all methods agree, but some agreement is within")
 
 
@@ -140,3 +140,13 @@ def test_cli_check_on_a_dataset_folder_exits_1_naming_the_unresolved_coordinates
     out = capsys.readouterr().out
     assert "W: uniform [0, 1) with seed 42" in out
     assert "NOT VERIFIED" in out and "numeric cannot resolve coordinates 0, 2 here" in out
+
+
+@pytest.mark.parametrize("methods", [("numeric", "numeric:complex"), ("numeric", "numeric:forward")])
+def test_finite_differences_alone_excuse_nothing(extreme, methods):
+    # a witness is excused only where two methods under test resolve each other; here there are none
+    W, X, y = extreme
+    report = gd_torch.check(W, X, y, loss="bce", methods=methods)
+    assert report.agree and not report.ok
+    assert {(u.method, u.coords, u.witness) for u in report.unresolved} == {(m, (0, 2), False) for m in methods}
+    assert "the methods under test resolve each other" not in str(report)

@@ -6,7 +6,9 @@ C order; and optionally ``meta.json`` as :func:`gd_torch.synthetic.make_data` wr
 (the shard list, in order, and a known separating W).  The bias column, if wanted, is in X.
 A ``meta.json`` is the dataset's manifest: it must be a JSON object with ``"complete": true``
 (the JSON boolean) and ``"shards"``, a list of ``{"X": name, "y": name}`` whose names are
-files of the folder (or of a hidden ``.gd-torch-dataset.<hex>/`` folder make-data fills).
+files of the folder (or of a hidden ``.gd-torch-dataset.<hex>/`` folder make-data fills),
+each file listed once; given ``"n"``, the shards (and their ``"rows"``, where every entry
+gives them) must add up to n rows.
 Each shard file is checked again before each block is read: a shard deleted, truncated or
 replaced while a pass runs stops it with a GdTorchError naming the file.
 
@@ -111,7 +113,7 @@ class Shards:
         folder = Path(folder)
         self.budget = _budget(budget)
         self.name = str(folder)
-        pairs = _shard_pairs(folder)
+        pairs, listed_n = _shard_pairs(folder)
         first = _header(pairs[0][0], 2)
         self.d, self.dtype = first[0][1], first[1]
         if self.dtype not in _validate.FLOAT_DTYPES:
@@ -125,6 +127,10 @@ class Shards:
         self.n = int(self.starts[-1])
         if self.n == 0:
             raise bad_value(f"dataset {folder}", "shards of 0 rows", "at least one sample")
+        if listed_n is not None and self.n != listed_n:
+            raise GdTorchError(
+                f'dataset {folder}: its shards must hold the "n" = {listed_n} rows {META} gives; they hold {self.n}'
+            )
 
     def _shard(self, x: Path, y: Path, first: Path) -> _Shard:
         (n, d), dt, x_off = _header(x, 2)
@@ -222,13 +228,16 @@ def _budget(budget: Any) -> int:
     )
 
 
-def _shard_pairs(folder: Path) -> list[tuple[Path, Path]]:
-    # the shards in order: meta.json's list when there is one, else X*.npy sorted by name
+def _shard_pairs(folder: Path) -> tuple[list[tuple[Path, Path]], int | None]:
+    # the shards in order: meta.json's list when there is one, else X*.npy sorted by name;
+    # and the rows meta.json says they hold ("n"), None without one
     if not folder.is_dir():
         raise bad_value("dataset", str(folder), "a folder of .npy shards (X-00000.npy, y-00000.npy, ...)")
     meta = folder / META
+    n = None
     if meta.is_file():
-        names = listed_shards(folder, read_meta(folder))
+        info = read_meta(folder)
+        names, n = listed_shards(folder, info), info.get("n")
     else:
         names = [(x.name, "y" + x.name[1:]) for x in sorted(folder.glob("X*.npy"))]
     if not names:
@@ -238,20 +247,22 @@ def _shard_pairs(folder: Path) -> list[tuple[Path, Path]]:
         for p in (x, y):
             if not p.is_file():
                 raise GdTorchError(f"dataset {folder} is missing {p.name} (the labels of {x.name}, or a listed shard)")
-    return pairs
+    return pairs, n
 
 
-def read_meta(folder: str | Path) -> dict:
-    """The dataset's meta.json, parsed: a JSON object (anything else is refused)."""
+def read_meta(folder: str | Path, name: str = "dataset") -> dict:
+    """The dataset's meta.json, parsed: a JSON object (anything else is refused, the folder
+    named as ``name``: 'dataset', or the flag that gave it, e.g. '--out')."""
     path = Path(folder) / META
+    where = f"{name} {folder}: {META}"
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise GdTorchError(f"dataset {folder}: {META} cannot be read: {exc}") from None
+        raise GdTorchError(f"{where} cannot be read: {exc}") from None
     except RecursionError:  # json's decoder recurses once per level of nesting
-        raise GdTorchError(f"dataset {folder}: {META} cannot be read: it is nested too deeply") from None
+        raise GdTorchError(f"{where} cannot be read: it is nested too deeply") from None
     if not isinstance(info, dict):
-        raise GdTorchError(f"dataset {folder}: {META} must hold a JSON object; got {_short(info)}")
+        raise GdTorchError(f"{where} must hold a JSON object; got {_short(info)}")
     return info
 
 
@@ -272,7 +283,24 @@ def listed_shards(folder: str | Path, info: dict) -> list[tuple[str, str]]:
             f'dataset {folder}: {META} must list its shards as "shards": [{{"X": "X-00000.npy", "y": "y-00000.npy"}}, '
             f"...], names of .npy files in the folder; got {_short(bad)}"
         )
-    return [(s["X"], s["y"]) for s in shards]
+    names = [(s["X"], s["y"]) for s in shards]
+    seen: set[str] = set()
+    for name in (f for pair in names for f in pair):
+        if name in seen:
+            raise GdTorchError(
+                f"dataset {folder}: {META} must list each shard file once (its rows would be read twice); "
+                f"got {name!r} twice"
+            )
+        seen.add(name)
+    n = info.get("n")
+    if "n" in info and not (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
+        raise GdTorchError(f'dataset {folder}: {META} must give "n" as the number of rows; got {_short(n)}')
+    rows = [s.get("rows") for s in shards]
+    if n is not None and all(isinstance(r, int) and not isinstance(r, bool) for r in rows) and sum(rows) != n:
+        raise GdTorchError(
+            f'dataset {folder}: {META} must list shards whose "rows" add up to "n" = {n}; they add up to {sum(rows)}'
+        )
+    return names
 
 
 def _good_entry(s: Any) -> bool:

@@ -138,7 +138,7 @@ def _previous(out: Path, flag: str) -> list[str]:
     # is not ours is refused before anything is written
     if not (out / META).is_file():
         return []
-    info = read_meta(out)
+    info = read_meta(out, flag)
     if info.get("format") != FORMAT:
         raise bad_value(flag, str(out), f"a folder whose {META}, if any, is a gd-torch dataset's")
     shards = info.get("shards")

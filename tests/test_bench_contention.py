@@ -12,6 +12,7 @@ import time
 import pytest
 from cli_run import main_within
 
+from gd_torch import GdTorchError
 from gd_torch.bench import contention, harness, machine
 from gd_torch.bench.contention import DESCHEDULED_LIMIT, LOAD_MARGIN, SIGNALS, Evidence, judge
 
@@ -123,6 +124,22 @@ def test_a_missing_reference_named_on_the_command_line_is_refused(tmp_path, caps
     assert main_within(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--reference must be an existing benchmark result" in err
+
+
+@pytest.mark.parametrize("calibration", [{"before_s": "a"}, {"before_s": 0.004}, {"before_s": 0.004, "after_s": -1}])
+def test_a_malformed_calibration_on_a_row_not_ok_is_refused_naming_reference(tmp_path, capsys, calibration):
+    # contention.run_level reads the calibration of every row, whatever its status: each is checked
+    m = machine.machine()
+    row = {"kind": "gradient", "method": "analytic", "device": "cpu", "n": 250, "d": 3, "dtype": "float64"}
+    row |= {"status": "skipped", "reason": "x", "calibration": calibration}
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps({"machine": m, "config": {"threads": 2}, "rows": [row]}))
+    with pytest.raises(GdTorchError, match=rf"^--reference {ref}: rows\[0\]\.calibration\.(before|after)_s"):
+        machine.idle_reference(str(ref), 2)
+    argv = ["bench", "--quick", "--threads", "2", "--reference", str(ref), "--out", str(tmp_path / "o")]
+    assert main_within(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--reference {ref}: rows[0].calibration." in err, err
 
 
 #: one cell of the numpy worker (the floor and analytic): the signals are judged by the harness that

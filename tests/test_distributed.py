@@ -644,3 +644,31 @@ def test_the_scaling_projection_in_the_docs_is_the_benchmarks_formula():
         f"{p['step_hbm_floor_s'] * 1e3:.1f} ms" in page
         and f"{p['crossover_rows_hbm_infiniband'] / 1e6:.1f} million rows" in page
     )
+
+
+# ---- labels of a dataset folder -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("workers", [[], ["--workers", "2", "--timeout", "30"]])
+def test_check_on_a_folder_blames_a_non_finite_label_not_x(tmp_path, capfd, bad, workers):
+    # one pass over y refuses it, as the in-memory paths and train do: the loss at W is NaN
+    # with finite X, and a message blaming X would send the user to the wrong array
+    import gd_torch.distributed as dist
+    from gd_torch import ooc
+    from gd_torch.cli import main
+
+    rng = np.random.default_rng(0)
+    X = np.c_[np.ones(20), rng.standard_normal((20, 2))]
+    y = (X[:, 1] > 0) * 1.0
+    y[3] = bad
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    assert main(["check", "--dataset", str(tmp_path), *workers]) == 2
+    err = capfd.readouterr().err
+    assert f"y must be finite (no NaN or inf); got y[3] = {bad}" in err, err
+    assert "X must be finite" not in err and "scale X down" not in err
+    with pytest.raises(GdTorchError, match=rf"^y must be finite \(no NaN or inf\); got y\[3\] = {bad}$"):
+        dist.check(np.zeros(3), ooc.open_dataset(tmp_path), methods=["analytic", "numeric"])
+    with pytest.raises(GdTorchError, match=rf"^y must be finite \(no NaN or inf\); got y\[3\] = {bad}$"):
+        dist.stepper(ooc.open_dataset(tmp_path))  # train's refusal: the same rule, one copy

@@ -234,6 +234,22 @@ def test_a_dataset_marked_incomplete_is_refused_not_read_as_less_data(tmp_path):
         (lambda m: m | {"shards": [{"X": "../X-00000.npy", "y": "y-00000.npy"}]}, r"; got \{\"X\": \"../X"),
         (lambda m: m | {"shards": [{"X": "/etc/passwd", "y": "y-00000.npy"}]}, r"; got \{\"X\": \"/etc/passwd"),
         (lambda m: m | {"shards": [{"X": 3, "y": "y-00000.npy"}]}, r'; got \{"X": 3, "y"'),
+        # a shard listed twice would be read twice: 30 rows where "n" says 20
+        (
+            lambda m: m | {"shards": [m["shards"][0]] * 3},
+            r"must list each shard file once .*; got 'X-00000.npy' twice$",
+        ),
+        (
+            lambda m: m | {"shards": [*m["shards"], {"X": "X-00001.npy", "y": "y-00000.npy", "rows": 10}]},
+            r"got 'X-00001",
+        ),
+        (lambda m: m | {"n": 30}, r'must list shards whose "rows" add up to "n" = 30; they add up to 20$'),
+        (lambda m: m | {"n": "20"}, r'must give "n" as the number of rows; got "20"$'),
+        (lambda m: m | {"n": True}, r'must give "n" as the number of rows; got true$'),
+        (
+            lambda m: m | {"n": 30, "shards": [{"X": s["X"], "y": s["y"]} for s in m["shards"]]},
+            r'its shards must hold the "n" = 30 rows meta.json gives; they hold 20$',
+        ),
     ],
 )
 def test_a_malformed_meta_json_is_refused_naming_the_folder_and_what_is_wrong(tmp_path, edit, match):
@@ -242,6 +258,21 @@ def test_a_malformed_meta_json_is_refused_naming_the_folder_and_what_is_wrong(tm
     (out / "meta.json").write_text(json.dumps(edit(meta)))
     with pytest.raises(GdTorchError, match=rf"^dataset {re.escape(str(out))}[: ].*{match}"):
         ooc.open_dataset(out)
+
+
+@pytest.mark.parametrize(("text", "match"), [("[]", r"must hold a JSON object; got \[\]"), ("{", r"cannot be read: ")])
+def test_make_data_names_its_out_flag_when_the_meta_json_there_is_not_an_object(tmp_path, capsys, text, match):
+    from gd_torch.cli import main
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "meta.json").write_text(text)
+    with pytest.raises(GdTorchError, match=rf"^out {re.escape(str(tmp_path / 'bad'))}: meta.json {match}"):
+        synthetic.make_data(10, 2, "float32", tmp_path / "bad")
+    assert main(["make-data", "--n", "10", "--d", "2", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert re.match(rf"gd-torch: error: --out {re.escape(str(tmp_path / 'bad'))}: meta.json {match}", err), err
+    assert err.count("\n") == 1
+    assert (tmp_path / "bad" / "meta.json").read_text() == text
 
 
 def test_a_meta_json_nested_too_deeply_for_the_json_decoder_is_refused(tmp_path):

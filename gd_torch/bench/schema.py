@@ -149,16 +149,17 @@ def _check(record: Any, table: Table, place: str) -> None:
 
 
 def check_row(row: Any, place: str) -> None:
-    """One row: ROW; a finished one TIMED, NEEDS, its calibration."""
+    """One row: ROW, its calibration whatever its status (contention.run_level reads every
+    row's); a finished one TIMED, NEEDS."""
     _check(row, ROW, place)
+    if "calibration" in row:
+        _check(row["calibration"], CALIBRATION, f"{place}calibration.")
     if row["status"] != "ok":
         return
     _check(row, TIMED, place)
     for (kind, method), names in NEEDS.items():
         if row["kind"] == kind and method in (None, row["method"]):
             _check(row, {n: TIMED[n].needed() for n in names}, place)
-    if "calibration" in row:
-        _check(row["calibration"], CALIBRATION, f"{place}calibration.")
 
 
 def _machine(machine: dict, place: str) -> None:

@@ -53,17 +53,22 @@ NUMERIC_OPTIONS = ("step",)
 
 
 def prepare(
-    W: Any, data: Dataset, comm: Comm | None, loss: str | Loss, activation: str | Activation
+    W: Any,
+    data: Dataset,
+    comm: Comm | None,
+    loss: str | Loss,
+    activation: str | Activation,
+    binary: str | None = None,
 ) -> tuple[np.ndarray | None, ops.Part, Loss, Activation]:
     """The boundary checks shared by every function here: names, W against the data (shape,
-    dtype, finite; None passes), the same data on every rank, 0/1 labels where the loss needs them."""
+    dtype, finite; None passes), the same data on every rank, finite labels, and 0/1 labels
+    where the loss needs them (or where ``binary`` gives another reason they must be 0 or 1)."""
     lo, act = resolve(loss, activation)
     comm = Comm() if comm is None else comm
     if W is not None:
         W, _, _ = _validate.problem(W, np.zeros((1, data.d), dtype=data.dtype), np.zeros(1))
     p = ops.part(data, comm)
-    if lo.binary:
-        ops.check_labels(p, f"loss={lo.name!r} is a cross-entropy over binary labels")
+    ops.check_labels(p, f"loss={lo.name!r} is a cross-entropy over binary labels" if lo.binary else binary)
     return W, p, lo, act
 
 
@@ -167,9 +172,8 @@ def stepper(
         accepted=f"an integer from 1 to n_samples = {data.n}",
     )
     seed = _validate.seed("seed", seed)
-    _, p, lo, act = prepare(None, data, comm, loss, activation)
+    binary = "fit trains a binary classifier; map the two classes to 0 and 1"
+    _, p, lo, act = prepare(None, data, comm, loss, activation, binary)
     _device.check(p.comm.device, m.name, m.devices)
-    if not lo.binary:  # prepare checked them for a cross-entropy
-        ops.check_labels(p, "fit trains a binary classifier; map the two classes to 0 and 1")
     e = None if ops.SCHEMES.get(m.name) is not None else _exact(m, lo, act, p.comm.device)
     return Stepper(p, lo, act, m, e, batch_size, seed)

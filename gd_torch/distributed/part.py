@@ -67,15 +67,19 @@ def part(data: Dataset, comm: Comm) -> Part:
     return Part(data, comm, *rows(data.n, comm.rank, comm.world))
 
 
-def check_labels(p: Part, why: str) -> None:
-    """Refuse labels other than 0 and 1 anywhere in the data (one pass over y), on every rank."""
+def check_labels(p: Part, why: str | None) -> None:
+    """Refuse a NaN or inf label anywhere in the data and, given ``why`` (the reason the labels
+    must be binary), labels other than 0 and 1 (one pass over y), on every rank."""
 
     def bad() -> np.ndarray:
         for b in p.blocks(row_bytes(p.data.d, p.dtype)):
-            off = np.flatnonzero((b.y != 0) & (b.y != 1))
-            if off.size:
-                i = b.start + int(off[0])
-                raise GdTorchError(f"y must be 0 or 1 ({why}); got y[{i}] = {b.y[off[0]]}")
+            rules = [(~np.isfinite(b.y), "finite (no NaN or inf)")]
+            if why is not None:
+                rules.append(((b.y != 0) & (b.y != 1), f"0 or 1 ({why})"))
+            for off, accepted in rules:
+                if off.any():
+                    j = int(np.flatnonzero(off)[0])
+                    raise GdTorchError(f"y must be {accepted}; got y[{b.start + j}] = {b.y[j]}")
         return np.zeros(1)
 
     p.comm.reduce("a check of the labels", bad, np.zeros(1))

@@ -188,6 +188,17 @@ def kinked_samples(model, absX, estimates: dict[str, Estimate], v, act) -> np.nd
     return np.flatnonzero(near)
 
 
+def hiding(estimates: dict[str, Estimate], exact: frozenset[str]) -> dict[str, Estimate]:
+    """The methods whose kink reach (:func:`kinked_samples`) hides which side of a kink a sample
+    exercised.  With two exact methods compared, only theirs (z's rounding: an exact pair sees the
+    branch at any distance beyond it, and within it X's dtype may put z_i on the other side);
+    else every method's: a sample within a finite difference's reach of a kink is seen by no
+    pair of a method whose only partners are finite differences."""
+    if len(exact) >= 2:
+        return {spec: e for spec, e in estimates.items() if spec in exact}
+    return estimates
+
+
 def sides(z: np.ndarray, act: Activation) -> np.ndarray:
     """How many z_i lie below and above each kink k of the activation: shape (len(kinks), 2),
     [#(z_i < k), #(z_i > k)].  A sum over samples (the counts of row blocks and ranks add up)."""

@@ -217,3 +217,14 @@ def one_sided(counts: np.ndarray, act: Activation) -> tuple[tuple[float, str], .
         if not (below and above):
             out.append((float(k), ">" if above else "<" if below else "="))
     return tuple(out)
+
+
+def unseen(seen: np.ndarray, every: np.ndarray, act: Activation) -> tuple[int, ...]:
+    """For each of ``one_sided(seen, act)``'s kinks, how many samples lie on its missing side(s)
+    where no pair of methods can see them: :func:`sides`' counts of every sample less those of the
+    samples counted (``every - seen``)."""
+    out = []
+    for (below, above), (all_below, all_above) in zip(seen, every, strict=True):
+        if not (below and above):
+            out.append(int((0 if below else all_below) + (0 if above else all_above)))
+    return tuple(out)

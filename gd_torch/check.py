@@ -25,6 +25,7 @@ from ._compare import (
     kinked_samples,
     one_sided,
     sides,
+    unseen,
 )
 from ._errors import GdTorchError, bad_value
 from ._verdict import CheckReport, PairResult, Unresolved, judge, unresolved
@@ -132,10 +133,13 @@ def check(
     witnesses = frozenset(spec for spec, m in zip(methods, resolved, strict=True) if not m.exact)
     # a kink no sample crosses where some pair can see it: its branch is not verified
     hidden = kinked_samples(model, absX, hiding(estimates, frozenset(methods) - witnesses), v, act)
-    unexercised = one_sided(sides(np.delete(model.z, hidden), act), act)
+    seen = sides(np.delete(model.z, hidden), act)
+    unexercised, hidden_there = one_sided(seen, act), unseen(seen, sides(model.z, act), act)
     vague = unresolved(list(methods), estimates, model, allow, v, witnesses)  # agreements within the gradient's size
     shape = X.shape
-    return CheckReport(lo.name, act.name, str(X.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague)
+    return CheckReport(
+        lo.name, act.name, str(X.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague, hidden_there
+    )
 
 
 def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:

@@ -485,7 +485,8 @@ def test_a_sample_only_a_finite_difference_straddles_does_not_exercise_the_mask(
     with pytest.raises(AssertionError, match=r"NOT VERIFIED"):
         assert_gradient_close(_nomask, W, X, y, loss="sse", activation="relu", against=("numeric",))
     report = gd_torch.check(W, X, y, loss="sse", activation="relu", methods=(_nomask, "numeric"))
-    assert report.unexercised == ((0.0, ">"),) and not report.ok
+    assert report.unexercised == ((0.0, ">"),) and report.unseen == (1,) and not report.ok
+    assert "every z_i is >= 0 but 1 within a method's reach of the kink" in str(report)
     # the right gradient against finite differences alone: not verified either (nothing saw the branch)
     report = gd_torch.check(W, X, y, loss="sse", activation="relu", methods=("analytic", "numeric"))
     assert report.unexercised == ((0.0, ">"),) and not report.ok
@@ -515,6 +516,6 @@ def test_the_distributed_check_counts_the_sides_some_pair_can_see():
     W, X, y = _one_sample_below(-1e-9)
     data = ooc.Arrays(X, y, budget=4096)  # several row blocks
     r = distributed.check(W, data, loss="sse", activation="relu", methods=[_nomask, "numeric"])
-    assert r.unexercised == ((0.0, ">"),) and not r.ok
+    assert r.unexercised == ((0.0, ">"),) and r.unseen == (1,) and not r.ok
     r = distributed.check(W, data, loss="sse", activation="relu", methods=["analytic", "autograd", _nomask])
     assert r.unexercised == () and not r.agree

@@ -188,6 +188,17 @@ def kinked_samples(model, absX, estimates: dict[str, Estimate], v, act) -> np.nd
     return np.flatnonzero(near)
 
 
+def hiding(estimates: dict[str, Estimate], exact: frozenset[str]) -> dict[str, Estimate]:
+    """The methods whose kink reach (:func:`kinked_samples`) hides which side of a kink a sample
+    exercised.  With two exact methods compared, only theirs (z's rounding: an exact pair sees the
+    branch at any distance beyond it, and within it X's dtype may put z_i on the other side);
+    else every method's: a sample within a finite difference's reach of a kink is seen by no
+    pair of a method whose only partners are finite differences."""
+    if len(exact) >= 2:
+        return {spec: e for spec, e in estimates.items() if spec in exact}
+    return estimates
+
+
 def sides(z: np.ndarray, act: Activation) -> np.ndarray:
     """How many z_i lie below and above each kink k of the activation: shape (len(kinks), 2),
     [#(z_i < k), #(z_i > k)].  A sum over samples (the counts of row blocks and ranks add up)."""
@@ -205,4 +216,15 @@ def one_sided(counts: np.ndarray, act: Activation) -> tuple[tuple[float, str], .
     for k, (below, above) in zip(act.kinks, counts, strict=True):
         if not (below and above):
             out.append((float(k), ">" if above else "<" if below else "="))
+    return tuple(out)
+
+
+def unseen(seen: np.ndarray, every: np.ndarray, act: Activation) -> tuple[int, ...]:
+    """For each of ``one_sided(seen, act)``'s kinks, how many samples lie on its missing side(s)
+    where no pair of methods can see them: :func:`sides`' counts of every sample less those of the
+    samples counted (``every - seen``)."""
+    out = []
+    for (below, above), (all_below, all_above) in zip(seen, every, strict=True):
+        if not (below and above):
+            out.append(int((0 if below else all_below) + (0 if above else all_above)))
     return tuple(out)

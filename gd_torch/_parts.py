@@ -124,6 +124,7 @@ def _output(what: str, out: Any, values: tuple[Any, ...], first: str) -> Any:
         if not hasattr(out, "detach") or tuple(out.shape) != shape:
             got = f"a tensor of shape {tuple(out.shape)}" if hasattr(out, "detach") else type(out).__name__
             raise GdTorchError(f"{what} must return a torch tensor of {first}'s shape {shape}; got {got}")
+        _tracked(what, out, values, first)
         return out
     try:
         arr = np.asarray(out)
@@ -139,6 +140,20 @@ def _output(what: str, out: Any, values: tuple[Any, ...], first: str) -> Any:
     if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
         _not_finite(what, arr, values, first)
     return arr if arr.flags.writeable else arr.copy()
+
+
+def _tracked(what: str, out: Any, values: tuple[Any, ...], first: str) -> None:
+    # autograd differentiates a torch part: where an input requires grad (and grad is enabled),
+    # the output must too, or its derivative would read as zero (a tensor built through numpy)
+    import torch
+
+    tracked = [v for v in values if hasattr(v, "requires_grad") and v.requires_grad]
+    if tracked and torch.is_grad_enabled() and not out.requires_grad:
+        raise GdTorchError(
+            f"{what} must return a tensor computed from {first} with torch operations, so that autograd can "
+            "differentiate it; got one that does not require grad (computed through numpy, detached, or a "
+            "new constant tensor?)"
+        )
 
 
 def _not_finite(what: str, arr: np.ndarray, values: tuple[Any, ...], first: str) -> None:

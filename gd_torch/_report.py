@@ -55,7 +55,8 @@ def check_summary(r: CheckReport) -> str:
     else:
         out.append(f"FAIL: {', '.join(r.failing())} disagree, and no single method is the odd one out")
     out.extend(_pair_line(r, p) for p in r.pairs if p.status != "agree")
-    out.extend(_unexercised_line(r.shape[0], k, side) for k, side in r.unexercised)
+    hidden = r.unseen or (0,) * len(r.unexercised)
+    out.extend(_unexercised_line(r.shape[0], k, side, m) for (k, side), m in zip(r.unexercised, hidden, strict=True))
     out.extend(_unresolved_line(r, u) for u in r.unresolved)
     return "\n".join(out)
 
@@ -102,10 +103,16 @@ _SIDES = {
 }
 
 
-def _unexercised_line(n: int, k: float, side: str) -> str:
+def _unexercised_line(n: int, k: float, side: str, hidden: int) -> str:
     at, never = (t.format(k=k) for t in _SIDES[side])
+    but = (
+        f"but {hidden} within a method's reach of the kink (a finite difference's step or z's rounding), "
+        "where no pair of methods can see the branch they take"
+        if hidden
+        else f"(all {n} samples)"
+    )
     return (
-        f"  every z_i is {at} (all {n} samples): the mask was never exercised here; the "
+        f"  every z_i is {at} {but}: the mask was never exercised here; the "
         f"derivative's branch for {never} was not verified (a wrong mask there would agree); "
         "check at weights that put samples on both sides of the kink (another --init or --seed)"
     )

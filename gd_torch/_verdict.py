@@ -80,6 +80,9 @@ class CheckReport:
     #: the methods and coordinates that agree only within a tolerance as large as the gradient can be
     #: there (any value of that size would have agreed), see :func:`unresolved`
     unresolved: tuple[Unresolved, ...] = ()
+    #: for each unexercised kink, the samples on its missing side that no pair of methods can see
+    #: there (within a finite difference's reach of it, or z's rounding): see _compare.hiding
+    unseen: tuple[int, ...] = ()
 
     @property
     def agree(self) -> bool:

@@ -19,11 +19,13 @@ from ._compare import (
     Agreement,
     Status,
     compare,
+    hiding,
     kink_allowance,
     kink_deviation,
     kinked_samples,
     one_sided,
     sides,
+    unseen,
 )
 from ._errors import GdTorchError, bad_value
 from ._verdict import CheckReport, PairResult, Unresolved, judge, unresolved
@@ -94,6 +96,8 @@ def check(
     activation's derivative: where every z_i lies on one side of a kink (a ReLU with all z > 0),
     the branch on the other side was never computed, a wrong mask would agree with every method,
     and the verdict is NOT VERIFIED (``ok`` False, ``agree`` True, ``unexercised`` says which).
+    A sample counts on a side only where some pair can see it there: beyond z's rounding with two
+    exact methods compared, else beyond every method's kink reach (a finite difference's steps).
     So it is where a method agrees at some coordinate only within a tolerance at least as large as
     the gradient coordinate can be, S_j = sum_i |X_ij| |dL/dz_i| (a finite difference whose
     error estimate dwarfs the gradient there): any value would have agreed (``unresolved`` says
@@ -126,11 +130,16 @@ def check(
     kinks = kinked_samples(model, absX, estimates, v, act)
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
-    unexercised = one_sided(sides(model.z, act), act)  # a kink no sample crosses: its branch is not verified
     witnesses = frozenset(spec for spec, m in zip(methods, resolved, strict=True) if not m.exact)
+    # a kink no sample crosses where some pair can see it: its branch is not verified
+    hidden = kinked_samples(model, absX, hiding(estimates, frozenset(methods) - witnesses), v, act)
+    seen = sides(np.delete(model.z, hidden), act)
+    unexercised, hidden_there = one_sided(seen, act), unseen(seen, sides(model.z, act), act)
     vague = unresolved(list(methods), estimates, model, allow, v, witnesses)  # agreements within the gradient's size
     shape = X.shape
-    return CheckReport(lo.name, act.name, str(X.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague)
+    return CheckReport(
+        lo.name, act.name, str(X.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague, hidden_there
+    )
 
 
 def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:

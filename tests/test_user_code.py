@@ -284,3 +284,55 @@ def test_cli_a_part_file_that_cannot_be_loaded_is_one_line_in_every_command(tmp_
     path = _file(tmp_path, "sys.exit(0)\n", "parts.py")
     err = _one_line_exit_2([command, "--activation", f"{path}:softsign"], capsys)
     assert "--activation: importing" in err and "exited with status 0" in err
+
+
+# ---- a torch part that autograd cannot follow ---------------------------------------------------
+
+UNTRACKED = (
+    r"^your {kind} '{name}': its {fn}\({args}\) must return a tensor computed from z with torch operations, "
+    r"so that autograd can differentiate it; got one that does not require grad"
+)
+
+
+def _tanh_through_numpy():
+    import torch
+
+    return gd_torch.Activation(
+        name="mytanh",
+        f=np.tanh,
+        df=lambda z, a: 1 - a * a,
+        torch_f=lambda z: torch.from_numpy(np.tanh(z.detach().numpy())),
+        formula="t",
+        dformula="dt",
+    )
+
+
+def test_a_torch_f_autograd_cannot_follow_is_an_error_not_zeros():
+    X, y = gd_torch.tutorial_data()
+    W = gd_torch.init_weights(3, seed=42)
+    match = UNTRACKED.format(kind="Activation", name="mytanh", fn="torch_f", args="z")
+    with pytest.raises(GdTorchError, match=match):
+        gd_torch.diagnose(np.zeros(3), W, X, y, activation=_tanh_through_numpy())
+    with pytest.raises(GdTorchError, match=match):
+        gd_torch.check(W, X, y, activation=_tanh_through_numpy(), methods=("analytic", "autograd"))
+
+
+def test_torch_terms_autograd_cannot_follow_is_an_error(problem):
+    import torch
+
+    W, X, y = problem
+    lo = _loss(torch_terms=lambda z, a, y: torch.from_numpy((a.detach().numpy() - y.numpy()) ** 2))
+    match = UNTRACKED.format(kind="Loss", name="my-sse", fn="torch_terms", args="z, a, y")
+    with pytest.raises(GdTorchError, match=match):
+        gd_torch.diagnose(np.zeros(3), W, X, y, loss=lo)
+
+
+def test_cli_a_torch_f_autograd_cannot_follow_is_one_line_and_exit_2(tmp_path, capsys):
+    body = (
+        "import torch\n"
+        "tanh_np = gd_torch.Activation(name='mytanh', f=np.tanh, df=lambda z, a: 1 - a * a,\n"
+        "    torch_f=lambda z: torch.from_numpy(np.tanh(z.detach().numpy())), formula='t', dformula='dt')\n"
+    )
+    path = _file(tmp_path, body, "parts.py")
+    err = _one_line_exit_2(["check", "--activation", f"{path}:tanh_np"], capsys)
+    assert "your Activation 'mytanh': its torch_f(z) must return a tensor computed from z" in err, err

@@ -455,3 +455,67 @@ def test_cli_check_on_a_dataset_folder_takes_init_and_reports_the_unexercised_ma
     assert main(["check", "--dataset", str(tmp_path), "--activation", "relu", "--init", "normal"]) == 0
     out = capsys.readouterr().out
     assert "W: normal (0, 1) with seed 42" in out and "OK: all methods agree" in out
+
+
+# ---- a side of a kink counts as exercised only by samples some pair can see there ---------------
+
+
+def _one_sample_below(z0: float):
+    # every z_i > 0 except z_0 = z0 (the reviewer's data): a ReLU's mask is used by sample 0 alone
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 3))
+    W = np.array([1.0, 0.5, -0.3])
+    z = X @ W
+    X[z <= 0] *= -1
+    X[0, 0] = (z0 - X[0, 1:] @ W[1:]) / W[0]
+    return W, X, np.ones(20)
+
+
+def _nomask(W, X, y):  # f' = 1 everywhere: the ReLU's mask forgotten
+    a = np.maximum(X @ W, 0)
+    return X.T @ (2 * (a - y))
+
+
+@pytest.mark.parametrize("z0", [-1e-9, -1e-7, -1e-6])
+def test_a_sample_only_a_finite_difference_straddles_does_not_exercise_the_mask(z0):
+    from gd_torch.testing import assert_gradient_close
+
+    W, X, y = _one_sample_below(z0)
+    assert (X @ W)[0] < 0 and ((X @ W)[1:] > 0).all()
+    with pytest.raises(AssertionError, match=r"NOT VERIFIED"):
+        assert_gradient_close(_nomask, W, X, y, loss="sse", activation="relu", against=("numeric",))
+    report = gd_torch.check(W, X, y, loss="sse", activation="relu", methods=(_nomask, "numeric"))
+    assert report.unexercised == ((0.0, ">"),) and report.unseen == (1,) and not report.ok
+    assert "every z_i is >= 0 but 1 within a method's reach of the kink" in str(report)
+    # the right gradient against finite differences alone: not verified either (nothing saw the branch)
+    report = gd_torch.check(W, X, y, loss="sse", activation="relu", methods=("analytic", "numeric"))
+    assert report.unexercised == ((0.0, ">"),) and not report.ok
+    # an exact pair sees the branch at any distance: the sample counts, and the forgotten mask is caught
+    report = gd_torch.check(W, X, y, loss="sse", activation="relu", methods=("analytic", "autograd", "numeric"))
+    assert report.unexercised == () and report.ok, str(report)
+    report = gd_torch.check(W, X, y, loss="sse", activation="relu", methods=("analytic", "autograd", _nomask))
+    assert report.unexercised == () and not report.agree
+
+
+def test_a_sample_within_zs_rounding_of_the_kink_exercises_no_branch_in_float32():
+    # float32 z_0 = X_0 W may land on either side of 0 where the float64 z_0 is -1e-12: only
+    # samples beyond z's rounding in X's dtype count, for an exact pair too
+    W, X, y = (a.astype(np.float32) for a in _one_sample_below(0.0))
+    X[0, 0] = np.nextafter(X[0, 0], np.float32(-np.inf))  # the float64 z_0 of the float32 data just below 0
+    while (X.astype(np.float64) @ W.astype(np.float64))[0] >= 0:
+        X[0, 0] = np.nextafter(X[0, 0], np.float32(-np.inf))
+    z0 = (X.astype(np.float64) @ W.astype(np.float64))[0]
+    assert -1e-6 < z0 < 0 and -z0 <= errormodel.z_and_error(X, W, ACTIVATIONS["relu"])[1][0]
+    report = gd_torch.check(W, X, y, loss="sse", activation="relu", methods=("analytic", "autograd"))
+    assert report.unexercised == ((0.0, ">"),) and not report.ok
+
+
+def test_the_distributed_check_counts_the_sides_some_pair_can_see():
+    from gd_torch import distributed, ooc
+
+    W, X, y = _one_sample_below(-1e-9)
+    data = ooc.Arrays(X, y, budget=4096)  # several row blocks
+    r = distributed.check(W, data, loss="sse", activation="relu", methods=[_nomask, "numeric"])
+    assert r.unexercised == ((0.0, ">"),) and r.unseen == (1,) and not r.ok
+    r = distributed.check(W, data, loss="sse", activation="relu", methods=["analytic", "autograd", _nomask])
+    assert r.unexercised == () and not r.agree

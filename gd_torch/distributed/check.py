@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import _finite, errormodel
-from .._compare import one_sided, sides
+from .._compare import hiding, one_sided, sides, unseen
 from .._errors import GdTorchError, bad_value
 from .._validate import choice
 from .._validate import seed as _seed
@@ -78,15 +78,18 @@ def check(
         else _estimate(p, W, lo, act, m, exact.get(m.name), model, v, scale)
         for spec, m in zip(names, resolved, strict=True)
     }
-    allow, kinks, counts = _kinks(p, W, lo, act, model, estimates, v)
+    witnesses = frozenset(spec for spec, m in zip(names, resolved, strict=True) if not m.exact)
+    allow, kinks, counts = _kinks(p, W, lo, act, model, estimates, v, frozenset(names) - witnesses)
     pairs, odd = judge(names, estimates, model, allow)
     grads = {spec: e.grad for spec, e in estimates.items()}
     errs = {spec: e.error for spec, e in estimates.items()}
     shape = (p.n, W.shape[0])
-    unexercised = one_sided(counts, act)  # as gd_torch.check: a kink no sample of any rank crosses
-    witnesses = frozenset(spec for spec, m in zip(names, resolved, strict=True) if not m.exact)
+    # as gd_torch.check: a kink no sample of any rank crosses where some pair can see it
+    unexercised, hidden_there = one_sided(counts[0], act), unseen(counts[0], counts[1], act)
     vague = unresolved(names, estimates, model, allow, v, witnesses)  # as gd_torch.check, S_j all-reduced
-    return CheckReport(lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague)
+    return CheckReport(
+        lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague, hidden_there
+    )
 
 
 def _methods(methods: Sequence[Any], p: ops.Part) -> tuple[list[str], list[Method], set[str]]:
@@ -192,16 +195,19 @@ def _noise(model: errormodel.ErrorModel) -> dict:
     return {"f_noise": model.f_noise, "f_rel": model.f_rel}
 
 
-def _kinks(p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v) -> tuple[dict, np.ndarray, np.ndarray]:
+def _kinks(
+    p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v, exact: frozenset[str]
+) -> tuple[dict, np.ndarray, np.ndarray]:
     # each method's kink allowance (gd_torch.check.kink_allowance on each block, with the block's z
     # and e_z, summed over blocks and ranks), the first few samples near a kink (gd_torch.check's
-    # kinked_samples, per block) and the samples on each side of each kink (gd_torch.check's sides)
+    # kinked_samples, per block) and the samples on each side of each kink that some pair can see
+    # there (gd_torch.check's sides, without the samples in the reach of _compare.hiding's methods)
     names = list(estimates)
     width = 1 if v is not None else W.shape[0]
     if not act.kinks:
-        return {s: np.zeros(width) for s in names}, np.zeros(0, dtype=int), np.zeros((0, 2))
+        return {s: np.zeros(width) for s in names}, np.zeros(0, dtype=int), np.zeros((2, 0, 2))
     near: list[int] = []
-    n_sides = 2 * len(act.kinks)
+    n_sides = 4 * len(act.kinks)  # the samples some pair can see on each side, then every sample
 
     def partial() -> np.ndarray:
         total = np.zeros(len(names) * width + n_sides)
@@ -211,6 +217,7 @@ def _kinks(p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v) ->
             absX, y64 = np.abs(b.X.astype(np.float64)), b.y.astype(np.float64)
             total += np.concatenate(
                 [kink_allowance(mb, absX, estimates[s].steps, v, y64, lo, act, n=p.n) for s in names]
+                + [sides(np.delete(z, kinked_samples(mb, absX, hiding(estimates, exact), v, act)), act).ravel()]
                 + [sides(z, act).ravel()]
             )
             close = kinked_samples(mb, absX, estimates, v, act)
@@ -222,4 +229,4 @@ def _kinks(p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v) ->
     shown[: len(near)] = near
     every = p.comm.all_gather(shown, "the kinks")
     allow = {s: flat[i * width : (i + 1) * width] for i, s in enumerate(names)}
-    return allow, np.sort(every[every >= 0].astype(int)), flat[len(names) * width :].reshape(-1, 2)
+    return allow, np.sort(every[every >= 0].astype(int)), flat[len(names) * width :].reshape(2, -1, 2)

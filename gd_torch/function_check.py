@@ -24,7 +24,9 @@ No tolerance is asked of the caller: every one is derived from the measured nois
 4. Two methods agree at j when |g_a,j - g_b,j| <= SAFETY (err_a,j + err_b,j).  Against the
    differences, where f has a kink at params: a value in the subdifferential (between the
    one-sided differences) 'cannot verify', outside it disagrees; where f jumps: 'cannot
-   verify' (gd_torch.function_report.compare).
+   verify'; where f is not smooth within a step no larger than the trial one, neither a kink
+   nor a jump, by more than QUANTUM_ULPS ulps of |f| (a part of f in float32 beside a float64
+   part that ECnoise saw move): an agreement there 'cannot verify' (gd_torch.function_report.compare).
 
 ``tail`` = max(2, sqrt(2 ln(2 k))) for k compared coordinates: the largest of k normal
 draws stays below it with high probability, so that a noise estimate (a typical size)
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from . import _memory, _validate, ecnoise
-from ._differences import JUMP, KINK, Directions, central
+from ._differences import JUMP, KINK, SMOOTH, Directions, central
 from ._errors import GdTorchError, bad_value
 from ._params import Layout, layout_of
 from ._sources import Evaluator, Exact, autograd, user_gradient
@@ -163,7 +165,12 @@ def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[
         if (fd.kind == code).any():
             how += f"; {what} of f at x along {int((fd.kind == code).sum())} of {dirs.count}"
     lo, hi = np.minimum(fd.left, fd.right), np.maximum(fd.left, fd.right)
-    return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, quantum)
+    # rough: not smooth within a step no larger than the trial one (not a kink at a distance
+    # that a grown step reached), neither a kink nor a jump at x, and off by more than
+    # QUANTUM_ULPS ulps of |f|: a part of f moves in steps coarser than x's dtype
+    coarse = fd.residual > QUANTUM_ULPS * np.finfo(x.dtype).eps * abs(f0)
+    rough = fd.nonsmooth & (fd.kind == SMOOTH) & coarse & (fd.steps <= trial)
+    return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, rough, quantum)
 
 
 def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:

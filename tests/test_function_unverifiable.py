@@ -150,3 +150,62 @@ def test_with_torch_f_the_exact_pair_agrees_and_the_report_is_not_ok():
     assert status[("sign", "autograd")] == "agree" and not report.ok, str(report)
     assert status[("sign", "numeric")] == status[("autograd", "numeric")] == "cannot verify"
     assert report.failing() == [] and report.odd_one_out is None
+
+
+# ---- part of f in float32, the rest in float64 --------------------------------------------------
+# ECnoise sees the float64 part move and measures a float64 noise; at steps chosen from it the
+# float32 part moves in steps, or not at all: the differences are never taken as agreement there
+
+
+def _sin2_in_float32(p):
+    return float(np.sum(np.sin(p.astype(np.float32)) ** 2))
+
+
+def _cube_in_float32(p):
+    return float(np.sum(p.astype(np.float32) ** 3))
+
+
+MIXED = {
+    # a float32 data term plus a float64 penalty: (f, its gradient, the penalty's gradient alone)
+    "sin^2 + 1e-3 |p|^2": (
+        lambda p: _sin2_in_float32(p) + 1e-3 * float(np.sum(p**2)),
+        lambda p: 2 * np.sin(p) * np.cos(p) + 2e-3 * p,
+        lambda p: 2e-3 * p,
+    ),
+    "sin^2 + 1e-6 |p|^2": (
+        lambda p: _sin2_in_float32(p) + 1e-6 * float(np.sum(p**2)),
+        lambda p: 2 * np.sin(p) * np.cos(p) + 2e-6 * p,
+        lambda p: 2e-6 * p,
+    ),
+    "p^3 + 0.1 sum cos p": (
+        lambda p: _cube_in_float32(p) + 0.1 * float(np.sum(np.cos(p))),
+        lambda p: 3 * p**2 - 0.1 * np.sin(p),
+        lambda p: -0.1 * np.sin(p),
+    ),
+}
+MIXED_X = np.array([0.3, -1.2, 2.0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", list(MIXED))
+def test_the_float64_part_alone_of_a_partly_float32_f_is_never_ok(name, seed):
+    f, _, penalty_only = MIXED[name]
+    report = gd_torch.check_function(f, MIXED_X, penalty_only, seed=seed)
+    assert not report.ok and report.pairs[0].status in ("disagree", "cannot verify"), str(report)
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("name", list(MIXED))
+def test_a_wrong_gradient_of_a_partly_float32_f_is_never_ok(name, scale):
+    f, right, _ = MIXED[name]
+    report = gd_torch.check_function(f, MIXED_X, lambda p: scale * right(p))
+    assert not report.ok and report.pairs[0].status in ("disagree", "cannot verify"), str(report)
+
+
+@pytest.mark.parametrize("name", list(MIXED))
+def test_the_right_gradient_of_a_partly_float32_f_is_never_ok_without_saying_why(name):
+    f, right, _ = MIXED[name]
+    report = gd_torch.check_function(f, MIXED_X, right)
+    assert not report.ok or "not smooth within the step" not in str(report), str(report)
+    if report.pairs[0].status == "cannot verify":
+        assert "looks computed in float32 or quantised" in report.summary(), str(report)

@@ -15,8 +15,11 @@ No tolerance is asked of the caller: every one is derived from the measured nois
    Where f never moves at those steps but does at the differences' steps, in gaps
    q > QUANTUM_ULPS ulps of |f| (f computed in float32 for float64 parameters, or rounded),
    eps_f = q / 2 and no agreement with the differences is taken as verified.
-2. Finite differences at steps chosen from eps_f; their error = truncation read off two
-   steps + a kink term + tail * sqrt(2) eps_f / 2h (see gd_torch._differences).
+2. Finite differences at steps chosen from eps_f.  Where f is rough within them (see 4: a
+   float32 part of f beside a float64 part that ECnoise saw move), eps_f is raised to the
+   roughness seen, max |S(2h) - 4 S(h)| / sqrt(70), the differences are taken again at steps
+   chosen from it, and no agreement with them is taken as verified.  Their error = truncation
+   read off two steps + a kink term + tail * sqrt(2) eps_f / 2h (see gd_torch._differences).
 3. An exact method's rounding noise sigma_j, measured the same way: its gradient at the 9
    points of the first noise direction, ECnoise of each coordinate's values (of v . g in
    mode 'directional').  Its error = tail * sigma_j + eps |g_j| (eps of the dtype: the
@@ -107,7 +110,11 @@ def check_function(
     exact, torch_value = _exact_methods(grad, torch_f, layout, x)
     dirs, groups, label, trial = MODES[mode](directions, layout, x, scale, rng)
     tail = _tail(dirs.count)
-    numeric, limits = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
+    numeric, limits, rough = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
+    if rough > noise and quantum is None:  # a part of f moves in steps that ECnoise did not see
+        note = f"{note}; raised to {rough:.2g}, the roughness of f within the differences' steps"
+        noise, quantum = rough, _rough_text(rough, noise, x.dtype)
+        numeric, limits, _ = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
     values, errors, methods = _exact_values(exact, dirs, x, *probe, tail)
     values["numeric"], errors["numeric"], methods["numeric"] = numeric
     pairs, per_array = all_pairs(values, errors, groups, {"numeric": limits})
@@ -154,9 +161,10 @@ def _exact_methods(grad, torch_f, layout: Layout, x) -> tuple[list[Exact], float
     return exact, torch_value
 
 
-def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[tuple, Limits]:
+def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[tuple, Limits, float]:
     # central differences of f at steps from its noise: (values, error estimates, how they were
-    # found), and where they cannot verify (a kink or jump of f at x, f's quantum)
+    # found), where they cannot verify (a kink or jump of f at x, f rough, f's quantum), and the
+    # noise level f's roughness shows: max |S(2h) - 4 S(h)| / sqrt(70) where rough (else 0)
     fd = central(ev, x, f0, noise, dirs, trial, tail)
     how = f"central differences of f, steps from its noise (Moré-Wild), {fd.evaluations} evaluations"
     if fd.nonsmooth.any():
@@ -170,7 +178,16 @@ def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[
     # QUANTUM_ULPS ulps of |f|: a part of f moves in steps coarser than x's dtype
     coarse = fd.residual > QUANTUM_ULPS * np.finfo(x.dtype).eps * abs(f0)
     rough = fd.nonsmooth & (fd.kind == SMOOTH) & coarse & (fd.steps <= trial)
-    return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, rough, quantum)
+    level = float(fd.residual[rough].max()) / math.sqrt(70.0) if rough.any() else 0.0
+    return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, rough, quantum), level
+
+
+def _rough_text(level: float, measured: float, dtype: np.dtype) -> str:
+    return (
+        f"f is rough within the finite-difference steps (noise {level:.2g} there, {measured:.2g} by ECnoise "
+        f"at smaller steps): a part of it looks computed in float32 or quantised, too coarse for {dtype} "
+        f"parameters, and finite differences of it cannot confirm a gradient; evaluate all of f in {dtype}"
+    )
 
 
 def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:

@@ -113,6 +113,11 @@ class Differences:
     side_error: np.ndarray
     wide: np.ndarray
     residual: np.ndarray
+    #: D at the final step and at the trial step differ by more than their errors: f is not
+    #: what the error model assumes between those scales (a part of it moves in steps)
+    unsteady: np.ndarray
+    #: |S(2h) - 4 S(h)| at the trial step
+    trial_residual: np.ndarray
 
 
 def central(
@@ -131,6 +136,7 @@ def central(
     """
     idx = np.arange(dirs.count)
     res = _pass(evaluate, x, f0, noise, dirs, idx, trial, tail)
+    first = {key: res[key].copy() for key in ("D", "error", "residual")}
     evaluations = 4 * dirs.count
     ceiling = np.full(dirs.count, np.inf)  # f was not smooth within 2h: no step >= h again
     for _ in range(PASSES - 1):
@@ -155,6 +161,8 @@ def central(
         res["side_error"],
         res["D2"],
         res["residual"],
+        np.abs(res["D"] - first["D"]) > res["error"] + first["error"],
+        first["residual"],
     )
 
 

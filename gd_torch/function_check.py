@@ -16,8 +16,10 @@ No tolerance is asked of the caller: every one is derived from the measured nois
    q > QUANTUM_ULPS ulps of |f| (f computed in float32 for float64 parameters, or rounded),
    eps_f = q / 2 and no agreement with the differences is taken as verified.
 2. Finite differences at steps chosen from eps_f.  Where f is rough within them (see 4: a
-   float32 part of f beside a float64 part that ECnoise saw move), eps_f is raised to the
-   roughness seen, max |S(2h) - 4 S(h)| / sqrt(70), the differences are taken again at steps
+   float32 part of f beside a float64 part that ECnoise saw move), or D at the final and the
+   trial steps differ beyond their errors (the float32 part stood still at the final step),
+   eps_f is raised to the roughness seen at either step, max |S(2h) - 4 S(h)| / sqrt(70),
+   the differences are taken again at steps
    chosen from it, and no agreement with them is taken as verified.  Their error = truncation
    read off two steps + a kink term + tail * sqrt(2) eps_f / 2h (see gd_torch._differences).
 3. An exact method's rounding noise sigma_j, measured the same way: its gradient at the 9
@@ -177,8 +179,9 @@ def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[
     # that a grown step reached), neither a kink nor a jump at x, and off by more than
     # QUANTUM_ULPS ulps of |f|: a part of f moves in steps coarser than x's dtype
     coarse = fd.residual > QUANTUM_ULPS * np.finfo(x.dtype).eps * abs(f0)
-    rough = fd.nonsmooth & (fd.kind == SMOOTH) & coarse & (fd.steps <= trial)
-    level = float(fd.residual[rough].max()) / math.sqrt(70.0) if rough.any() else 0.0
+    rough = fd.nonsmooth & (fd.kind == SMOOTH) & coarse & (fd.steps <= trial) | fd.unsteady
+    seen = np.maximum(fd.residual, fd.trial_residual)  # the roughness at the final and trial steps
+    level = float(seen[rough].max()) / math.sqrt(70.0) if rough.any() else 0.0
     return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, rough, quantum), level
 
 

@@ -228,3 +228,15 @@ def test_the_right_gradient_with_a_float64_penalty_ecnoise_sees_cannot_be_verifi
     report = gd_torch.check_function(f, MIXED_X, right)
     assert [p.status for p in report.pairs] == ["cannot verify"], str(report)
     assert "f is rough within the finite-difference steps" in report.summary(), str(report)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", list(MIXED))
+def test_a_partly_float32_f_along_random_directions(name, seed):
+    # the differences' final steps can be too small for the float32 part to move at all: D there
+    # and at the trial step then differ beyond their errors, and nothing is taken as agreement
+    f, right, penalty_only = MIXED[name]
+    wrong = gd_torch.check_function(f, MIXED_X, penalty_only, seed=seed, mode="directional")
+    assert not wrong.ok and wrong.pairs[0].status in ("disagree", "cannot verify"), str(wrong)
+    report = gd_torch.check_function(f, MIXED_X, right, seed=seed, mode="directional")
+    assert report.pairs[0].status in ("cannot verify", "agree"), str(report)

@@ -99,7 +99,8 @@ class Directions:
 class Differences:
     """D(h) per direction, its estimated error, the step h and the kink flag; where f has no
     derivative at x, ``kind`` (KINK or JUMP, else SMOOTH), the one-sided differences ``left`` and
-    ``right`` with their error ``side_error``, and D(2h) (``wide``)."""
+    ``right`` with their error ``side_error``, D(2h) (``wide``), and |S(2h) - 4 S(h)| (``residual``,
+    what made a direction not smooth)."""
 
     values: np.ndarray
     error: np.ndarray
@@ -111,6 +112,12 @@ class Differences:
     right: np.ndarray
     side_error: np.ndarray
     wide: np.ndarray
+    residual: np.ndarray
+    #: D at the final step and at the trial step differ by more than their errors: f is not
+    #: what the error model assumes between those scales (a part of it moves in steps)
+    unsteady: np.ndarray
+    #: |S(2h) - 4 S(h)| at the trial step
+    trial_residual: np.ndarray
 
 
 def central(
@@ -129,6 +136,7 @@ def central(
     """
     idx = np.arange(dirs.count)
     res = _pass(evaluate, x, f0, noise, dirs, idx, trial, tail)
+    first = {key: res[key].copy() for key in ("D", "error", "residual")}
     evaluations = 4 * dirs.count
     ceiling = np.full(dirs.count, np.inf)  # f was not smooth within 2h: no step >= h again
     for _ in range(PASSES - 1):
@@ -152,6 +160,9 @@ def central(
         res["right"],
         res["side_error"],
         res["D2"],
+        res["residual"],
+        np.abs(res["D"] - first["D"]) > res["error"] + first["error"],
+        first["residual"],
     )
 
 
@@ -185,13 +196,23 @@ def _pass(evaluate, x, f0, noise, dirs, idx, t, tail) -> dict[str, np.ndarray]:
         D, D2 = (fp - fm) / (hp + hm), (f2p - f2m) / (h2p + h2m)
         S1, S2 = fp + fm - 2 * f0, f2p + f2m - 2 * f0
         # S(2h) - 4 S(h) of pure noise: weights (1, 1, -4, -4, 6) on five values, std sqrt(70) eps_f
-        nonsmooth = np.abs(S2 - 4 * S1) > tail * np.sqrt(70.0) * noise
+        residual = np.abs(S2 - 4 * S1)
+        nonsmooth = residual > tail * np.sqrt(70.0) * noise
         kink = np.where(nonsmooth, (np.abs(S1) + np.abs(S2 - 4 * S1)) / (hp + hm), 0.0)
         rounding = tail * np.sqrt(2.0) * noise / (hp + hm)
         error = np.abs(D2 - D) + kink + rounding
         sides = _one_sided(fp, fm, f2p, f2m, f0, (hp, hm, h2p, h2m), noise, tail)
     kind = np.where(nonsmooth, _kind(S1, S2, noise, tail), SMOOTH)
-    return {"D": D, "D2": D2, "h": (hp + hm) / 2, "error": error, "nonsmooth": nonsmooth, "kind": kind, **sides}
+    return {
+        "D": D,
+        "D2": D2,
+        "h": (hp + hm) / 2,
+        "error": error,
+        "nonsmooth": nonsmooth,
+        "kind": kind,
+        "residual": residual,
+        **sides,
+    }
 
 
 def _kind(S1: np.ndarray, S2: np.ndarray, noise: float, tail: float) -> np.ndarray:

@@ -15,8 +15,13 @@ No tolerance is asked of the caller: every one is derived from the measured nois
    Where f never moves at those steps but does at the differences' steps, in gaps
    q > QUANTUM_ULPS ulps of |f| (f computed in float32 for float64 parameters, or rounded),
    eps_f = q / 2 and no agreement with the differences is taken as verified.
-2. Finite differences at steps chosen from eps_f; their error = truncation read off two
-   steps + a kink term + tail * sqrt(2) eps_f / 2h (see gd_torch._differences).
+2. Finite differences at steps chosen from eps_f.  Where f is rough within them (see 4: a
+   float32 part of f beside a float64 part that ECnoise saw move), or D at the final and the
+   trial steps differ beyond their errors (the float32 part stood still at the final step),
+   eps_f is raised to the roughness seen at either step, max |S(2h) - 4 S(h)| / sqrt(70),
+   the differences are taken again at steps
+   chosen from it, and no agreement with them is taken as verified.  Their error = truncation
+   read off two steps + a kink term + tail * sqrt(2) eps_f / 2h (see gd_torch._differences).
 3. An exact method's rounding noise sigma_j, measured the same way: its gradient at the 9
    points of the first noise direction, ECnoise of each coordinate's values (of v . g in
    mode 'directional').  Its error = tail * sigma_j + eps |g_j| (eps of the dtype: the
@@ -24,7 +29,9 @@ No tolerance is asked of the caller: every one is derived from the measured nois
 4. Two methods agree at j when |g_a,j - g_b,j| <= SAFETY (err_a,j + err_b,j).  Against the
    differences, where f has a kink at params: a value in the subdifferential (between the
    one-sided differences) 'cannot verify', outside it disagrees; where f jumps: 'cannot
-   verify' (gd_torch.function_report.compare).
+   verify'; where f is not smooth within a step no larger than the trial one, neither a kink
+   nor a jump, by more than QUANTUM_ULPS ulps of |f| (a part of f in float32 beside a float64
+   part that ECnoise saw move): an agreement there 'cannot verify' (gd_torch.function_report.compare).
 
 ``tail`` = max(2, sqrt(2 ln(2 k))) for k compared coordinates: the largest of k normal
 draws stays below it with high probability, so that a noise estimate (a typical size)
@@ -39,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from . import _memory, _validate, ecnoise
-from ._differences import JUMP, KINK, Directions, central
+from ._differences import JUMP, KINK, SMOOTH, Directions, central
 from ._errors import GdTorchError, bad_value
 from ._params import Layout, layout_of
 from ._sources import Evaluator, Exact, autograd, user_gradient
@@ -105,7 +112,11 @@ def check_function(
     exact, torch_value = _exact_methods(grad, torch_f, layout, x)
     dirs, groups, label, trial = MODES[mode](directions, layout, x, scale, rng)
     tail = _tail(dirs.count)
-    numeric, limits = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
+    numeric, limits, rough = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
+    if rough > noise and quantum is None:  # a part of f moves in steps that ECnoise did not see
+        note = f"{note}; raised to {rough:.2g}, the roughness of f within the differences' steps"
+        noise, quantum = rough, _rough_text(rough, noise, x.dtype)
+        numeric, limits, _ = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
     values, errors, methods = _exact_values(exact, dirs, x, *probe, tail)
     values["numeric"], errors["numeric"], methods["numeric"] = numeric
     pairs, per_array = all_pairs(values, errors, groups, {"numeric": limits})
@@ -152,9 +163,10 @@ def _exact_methods(grad, torch_f, layout: Layout, x) -> tuple[list[Exact], float
     return exact, torch_value
 
 
-def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[tuple, Limits]:
+def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[tuple, Limits, float]:
     # central differences of f at steps from its noise: (values, error estimates, how they were
-    # found), and where they cannot verify (a kink or jump of f at x, f's quantum)
+    # found), where they cannot verify (a kink or jump of f at x, f rough, f's quantum), and the
+    # noise level f's roughness shows: max |S(2h) - 4 S(h)| / sqrt(70) where rough (else 0)
     fd = central(ev, x, f0, noise, dirs, trial, tail)
     how = f"central differences of f, steps from its noise (Moré-Wild), {fd.evaluations} evaluations"
     if fd.nonsmooth.any():
@@ -163,7 +175,22 @@ def _numeric(ev, x, f0, noise, dirs: Directions, trial, tail, quantum) -> tuple[
         if (fd.kind == code).any():
             how += f"; {what} of f at x along {int((fd.kind == code).sum())} of {dirs.count}"
     lo, hi = np.minimum(fd.left, fd.right), np.maximum(fd.left, fd.right)
-    return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, quantum)
+    # rough: not smooth within a step no larger than the trial one (not a kink at a distance
+    # that a grown step reached), neither a kink nor a jump at x, and off by more than
+    # QUANTUM_ULPS ulps of |f|: a part of f moves in steps coarser than x's dtype
+    coarse = fd.residual > QUANTUM_ULPS * np.finfo(x.dtype).eps * abs(f0)
+    rough = fd.nonsmooth & (fd.kind == SMOOTH) & coarse & (fd.steps <= trial) | fd.unsteady
+    seen = np.maximum(fd.residual, fd.trial_residual)  # the roughness at the final and trial steps
+    level = float(seen[rough].max()) / math.sqrt(70.0) if rough.any() else 0.0
+    return (fd.values, fd.error, how), Limits(fd.kind, lo, hi, fd.side_error, fd.wide, rough, quantum), level
+
+
+def _rough_text(level: float, measured: float, dtype: np.dtype) -> str:
+    return (
+        f"f is rough within the finite-difference steps (noise {level:.2g} there, {measured:.2g} by ECnoise "
+        f"at smaller steps): a part of it looks computed in float32 or quantised, too coarse for {dtype} "
+        f"parameters, and finite differences of it cannot confirm a gradient; evaluate all of f in {dtype}"
+    )
 
 
 def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:

@@ -18,6 +18,12 @@ from ._verdict import _odd_one_out
 Status = Literal["agree", "disagree", "non-finite", "cannot verify"]
 #: multiplies the summed error estimates of two methods into their tolerance
 SAFETY = 2.0
+#: why a coordinate where f is rough cannot be verified
+ROUGH = (
+    "f is not smooth within the finite-difference step there, and it is neither a kink nor a jump: "
+    "f changes in steps at this scale (a part of it looks computed in float32 or quantised), so "
+    "its differences cannot confirm a gradient there; evaluate all of f in the parameters' dtype"
+)
 
 
 @dataclass(frozen=True)
@@ -25,14 +31,17 @@ class Limits:
     """Where a method's values cannot verify another's (finite differences of f: see
     gd_torch._differences).  Per index: ``kind`` (KINK, JUMP or SMOOTH), the ends ``lo`` <= ``hi``
     of a kink's subdifferential (the one-sided differences) with their error ``spread``, D at the
-    doubled step (``wide``); and for all indices, ``quantum``: why f's resolution leaves the
-    method unable to confirm agreement (None when it can)."""
+    doubled step (``wide``), ``rough``: f not smooth within the step there yet neither a kink nor
+    a jump (f changes in steps at that scale: part of it quantised, or noisier than measured);
+    and for all indices, ``quantum``: why f's resolution leaves the method unable to confirm
+    agreement (None when it can)."""
 
     kind: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
     spread: np.ndarray
     wide: np.ndarray
+    rough: np.ndarray
     quantum: str | None = None
 
 
@@ -65,8 +74,8 @@ def compare(a: str, b: str, values: dict, errors: dict, idx: np.ndarray, limits:
 
     Where a method has :class:`Limits` (``limits[name]``): at a kink the other's value is held to
     the subdifferential, [lo, hi] widened by SAFETY (spread + err_other): outside it disagrees,
-    inside it cannot be verified; at a jump nothing can be verified; with a ``quantum`` an
-    agreement cannot be verified either.  Status: non-finite, else disagree, else cannot verify."""
+    inside it cannot be verified; at a jump nothing can be verified; where f is ``rough`` or has
+    a ``quantum``, an agreement cannot be verified either.  Status: non-finite, else disagree, else cannot verify."""
     ga, gb = values[a][idx], values[b][idx]
     tol = SAFETY * (errors[a][idx] + errors[b][idx])
     finite = np.isfinite(ga) & np.isfinite(gb) & np.isfinite(tol)
@@ -111,7 +120,9 @@ def compare(a: str, b: str, values: dict, errors: dict, idx: np.ndarray, limits:
 
 def _held_to(lim: Limits, idx, other, err_other, ratio, tol):
     # at a kink: the distance of the other's value from [lo, hi] over SAFETY (spread + err_other);
-    # at a jump: ratio 0 (nothing to hold it to) and unverified; returns ratio, tol, unverified
+    # at a jump: ratio 0 (nothing to hold it to) and unverified; where f is rough (not smooth
+    # within the step, unexplained): compared as usual, but an agreement there is unverified;
+    # returns ratio, tol, unverified
     kind = lim.kind[idx]
     kink, jump = kind == KINK, kind == JUMP
     kink_tol = SAFETY * (lim.spread[idx] + err_other)
@@ -119,7 +130,7 @@ def _held_to(lim: Limits, idx, other, err_other, ratio, tol):
     with np.errstate(divide="ignore", invalid="ignore"):
         kink_ratio = np.where(kink_tol > 0, outside / kink_tol, np.where(outside > 0, np.inf, 0.0))
     ratio = np.where(kink, kink_ratio, np.where(jump, 0.0, ratio))
-    return ratio, np.where(kink, kink_tol, tol), kink | jump
+    return ratio, np.where(kink, kink_tol, tol), kink | jump | lim.rough[idx]
 
 
 def _why(status: Status, lim: Limits, j: int, value: float, own: float) -> str:
@@ -138,6 +149,8 @@ def _why(status: Status, lim: Limits, j: int, value: float, own: float) -> str:
             f"f jumps at this point: its central difference grows like 1/h ({lim.wide[j]:.6g} at 2h, "
             f"{own:.6g} at h), so f has no derivative there to check"
         )
+    if status == "cannot verify" and lim.rough[j]:
+        return ROUGH
     return lim.quantum if status == "cannot verify" and lim.quantum else ""
 
 

@@ -150,3 +150,93 @@ def test_with_torch_f_the_exact_pair_agrees_and_the_report_is_not_ok():
     assert status[("sign", "autograd")] == "agree" and not report.ok, str(report)
     assert status[("sign", "numeric")] == status[("autograd", "numeric")] == "cannot verify"
     assert report.failing() == [] and report.odd_one_out is None
+
+
+# ---- part of f in float32, the rest in float64 --------------------------------------------------
+# ECnoise sees the float64 part move and measures a float64 noise; at steps chosen from it the
+# float32 part moves in steps, or not at all: the differences are never taken as agreement there
+
+
+def _sin2_in_float32(p):
+    return float(np.sum(np.sin(p.astype(np.float32)) ** 2))
+
+
+def _cube_in_float32(p):
+    return float(np.sum(p.astype(np.float32) ** 3))
+
+
+MIXED = {
+    # a float32 data term plus a float64 penalty: (f, its gradient, the penalty's gradient alone)
+    "sin^2 + 1e-3 |p|^2": (
+        lambda p: _sin2_in_float32(p) + 1e-3 * float(np.sum(p**2)),
+        lambda p: 2 * np.sin(p) * np.cos(p) + 2e-3 * p,
+        lambda p: 2e-3 * p,
+    ),
+    "sin^2 + 1e-6 |p|^2": (
+        lambda p: _sin2_in_float32(p) + 1e-6 * float(np.sum(p**2)),
+        lambda p: 2 * np.sin(p) * np.cos(p) + 2e-6 * p,
+        lambda p: 2e-6 * p,
+    ),
+    "p^3 + 0.1 sum cos p": (
+        lambda p: _cube_in_float32(p) + 0.1 * float(np.sum(np.cos(p))),
+        lambda p: 3 * p**2 - 0.1 * np.sin(p),
+        lambda p: -0.1 * np.sin(p),
+    ),
+}
+MIXED_X = np.array([0.3, -1.2, 2.0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", list(MIXED))
+def test_the_float64_part_alone_of_a_partly_float32_f_is_never_ok(name, seed):
+    f, _, penalty_only = MIXED[name]
+    report = gd_torch.check_function(f, MIXED_X, penalty_only, seed=seed)
+    assert not report.ok and report.pairs[0].status in ("disagree", "cannot verify"), str(report)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", list(MIXED))
+def test_the_float64_part_alone_of_a_partly_float32_f_disagrees_at_steps_that_resolve_f(name, seed):
+    # the steps are chosen again from the roughness f shows within the first differences' steps
+    f, _, penalty_only = MIXED[name]
+    report = gd_torch.check_function(f, MIXED_X, penalty_only, seed=seed)
+    assert report.pairs[0].status == "disagree", str(report)
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("name", list(MIXED))
+def test_a_wrong_gradient_of_a_partly_float32_f_is_never_ok(name, scale):
+    f, right, _ = MIXED[name]
+    report = gd_torch.check_function(f, MIXED_X, lambda p: scale * right(p))
+    assert not report.ok and report.pairs[0].status in ("disagree", "cannot verify"), str(report)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", list(MIXED))
+def test_the_right_gradient_of_a_partly_float32_f_is_never_flagged_as_wrong(name, seed):
+    # 'cannot verify', saying why; or OK where ECnoise already saw the float32 part's noise
+    f, right, _ = MIXED[name]
+    report = gd_torch.check_function(f, MIXED_X, right, seed=seed)
+    assert report.pairs[0].status in ("cannot verify", "agree"), str(report)
+    if not report.ok:
+        assert "looks computed in float32 or quantised" in report.summary(), str(report)
+
+
+def test_the_right_gradient_with_a_float64_penalty_ecnoise_sees_cannot_be_verified():
+    # the reviewer's case: ECnoise measures the penalty's 2e-16, the float32 term is rough
+    f, right, _ = MIXED["sin^2 + 1e-3 |p|^2"]
+    report = gd_torch.check_function(f, MIXED_X, right)
+    assert [p.status for p in report.pairs] == ["cannot verify"], str(report)
+    assert "f is rough within the finite-difference steps" in report.summary(), str(report)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", list(MIXED))
+def test_a_partly_float32_f_along_random_directions(name, seed):
+    # the differences' final steps can be too small for the float32 part to move at all: D there
+    # and at the trial step then differ beyond their errors, and nothing is taken as agreement
+    f, right, penalty_only = MIXED[name]
+    wrong = gd_torch.check_function(f, MIXED_X, penalty_only, seed=seed, mode="directional")
+    assert not wrong.ok and wrong.pairs[0].status in ("disagree", "cannot verify"), str(wrong)
+    report = gd_torch.check_function(f, MIXED_X, right, seed=seed, mode="directional")
+    assert report.pairs[0].status in ("cannot verify", "agree"), str(report)

@@ -146,6 +146,9 @@ def _checked(s: MLPStage) -> str:
 #: traced peak is about 37 N x H arrays of float64, the resident growth about 40, at N = 1000)
 ARRAYS_NH = 48
 ARRAYS_DH = 8
+#: float64 arrays of N x D held at once besides: X's float64 copies (the ledger's, the
+#: differences', torch's) whatever H (tracemalloc: 3.5 to 3.98 for H = 1 to 4; one spare)
+ARRAYS_ND = 5
 
 
 def init_params(d: int, hidden: int, seed: int, dtype: Any) -> dict[str, np.ndarray]:
@@ -194,8 +197,11 @@ def explain_mlp(
     n, d = X.shape
     # about ARRAYS_NH arrays of N x H (z1, h and their gradients, float64 copies, torch's, the
     # differences' moved copies) and ARRAYS_DH of (D + 1) x H (W1, b1, their gradients and steps)
+    # and ARRAYS_ND of N x D (X's copies): those alone refuse the data, not the width
     per_unit = (ARRAYS_NH * n + ARRAYS_DH * (d + 1)) * np.dtype(np.float64).itemsize
-    _memory.at_most("hidden", hidden, per_unit, f"the two-layer ledger on {n} x {d} data")
+    data = ARRAYS_ND * d * np.dtype(np.float64).itemsize
+    _memory.at_most("len(X)", n, data, f"{ARRAYS_ND} float64 copies of X ({n} x {d}), whatever hidden")
+    _memory.at_most("hidden", hidden, per_unit, f"the two-layer ledger on {n} x {d} data", fixed=n * data)
     p = init_params(d, hidden, seed, X.dtype)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         fw = mc.forward(p, X, y, lo, f)

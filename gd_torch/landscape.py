@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _memory, _validate
 from ._errors import bad_value
+from .gradients import _fd_eval
 from .gradients import numeric as _numeric
 from .model import prepare
 
@@ -31,8 +32,6 @@ from .model import prepare
 #: (a flat region that is not the basin's floor)
 FLAT_FRACTION = 0.01
 HIGH_FRACTION = 0.1
-#: float64 values held per grid point besides its weights: L and the evaluation's group sums
-SURFACE_SUMS = 10
 
 
 @dataclass(frozen=True)
@@ -74,11 +73,18 @@ def surface(
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     i, j = _pair(i, j, W.shape[0])
     gi, gj = _grid("grid_i", grid_i, X.dtype), _grid("grid_j", grid_j, X.dtype)
-    # per grid point: its row of Wb (D weights) and its two coordinates in X's dtype, the value of L
-    # and the evaluation's per-group sums in float64 (SURFACE_SUMS); refused before Wb is made
-    per_point = (W.shape[0] + 2) * X.dtype.itemsize + 8 * SURFACE_SUMS
-    what = f"the surface over grid_j x grid_i = {gj.size} x {gi.size} points ({W.shape[0]} {X.dtype} weights each)"
-    _memory.at_most("len(grid_i)", gi.size, gj.size * per_point, what)
+    # refused before Wb is made: per grid point its row of Wb (D weights) and its two coordinates
+    # (np.tile, np.repeat) in X's dtype, and what the blocked evaluation allocates per point
+    # (row blocks of >= 16 rows x k points per group in flight, the groups' sums, the result:
+    # _fd_eval.blocked_bytes); fixed: the evaluation's blocks of at most _Z_BYTES and X @ W
+    fixed, per_eval = _fd_eval.blocked_bytes()
+    per_point = (W.shape[0] + 2) * X.dtype.itemsize + per_eval
+    fixed += X.shape[0] * X.dtype.itemsize
+    k = gi.size * gj.size
+    what = (
+        f"the surface over grid_j x grid_i = {gj.size} x {gi.size} = {k} points ({W.shape[0]} {X.dtype} weights each)"
+    )
+    _memory.at_most("len(grid_i)", gi.size, gj.size * per_point, what, fixed=fixed)
     Wb = np.repeat(W[None, :], gi.size * gj.size, axis=0)
     Wb[:, i] = np.tile(gi, gj.size)
     Wb[:, j] = np.repeat(gj, gi.size)

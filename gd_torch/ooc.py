@@ -43,6 +43,8 @@ ROW_VECTORS = 64
 GENERATION = re.compile(r"^\.gd-torch-dataset\.[0-9a-f]+$")
 #: a shard's name in meta.json: a file of the folder, or of a GENERATION folder in it
 SHARD_NAME = re.compile(r"^(\.gd-torch-dataset\.[0-9a-f]+/)?[^/\\]+\.npy$")
+#: the names make-data gives its shards in the folder (X-00000.npy, y-00000.npy, ...), names only it makes
+SHARD_MADE = re.compile(r"^[Xy]-[0-9]{5,}\.npy$")
 
 
 def row_bytes(d: int, dtype: np.dtype, per_entry: int = 0, per_row: int = ROW_VECTORS) -> int:

@@ -17,14 +17,18 @@ shards are written into a hidden staging folder, which is renamed to a hidden
 ``.gd-torch-dataset.<hex>/`` folder; meta.json is replaced by one naming the shards in that
 folder (the switch: before it the folder opens as the previous dataset, after it as the new
 one); each shard is then hard-linked to its name in the folder (X-00000.npy, ..., each an
-atomic replace, the data the same), meta.json is replaced by one naming those, and the hidden
-folder and the previous dataset's other shards are removed.  A run killed at any point leaves
-the previous dataset or the new one, never a mix (and no dataset, not part of one, in a
-folder that held none); the next run removes what it left.
+atomic replace, the data the same), meta.json is replaced by one naming those, and every hidden
+dataset folder and every shard name make-data gives (X-NNNNN.npy, y-NNNNN.npy, ooc.SHARD_MADE)
+that meta.json does not name are removed.  A run killed at any point leaves the previous
+dataset or the new one, never a mix (and no dataset, not part of one, in a folder that held
+none); the next run removes what it left.  Where the filesystem has no hard links, the
+dataset stays in the hidden folder meta.json names, and the next run removes it once its own
+meta.json names another.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -37,7 +41,7 @@ import numpy as np
 
 from . import _io, _memory, _validate
 from ._errors import GdTorchError, bad_value
-from .ooc import GENERATION, META, SHARD_NAME, read_meta
+from .ooc import GENERATION, META, SHARD_MADE, read_meta
 
 #: class centres at +-MU u, unit noise
 MU = 3.0
@@ -68,10 +72,11 @@ def make_data(
         (:func:`gd_torch._io.output_folder`): locked while written, the shards staged in a
         hidden folder inside it and switched in by one atomic replace of ``meta.json`` (see the
         module docstring: an interrupted run leaves the previous dataset as it was or the new
-        one, never a mix; a rewrite needs room for both meanwhile); the previous dataset's
-        shards that this run does not rewrite are removed, other files are left alone.  On a
-        filesystem without hard links the shards stay in the hidden folder that ``meta.json``
-        names.  A ``meta.json`` of another program is refused, not overwritten.
+        one, never a mix; a rewrite needs room for both meanwhile); every file named as
+        make-data names shards (X-00000.npy, y-00000.npy, ...) and every hidden dataset folder
+        that the new ``meta.json`` does not name is removed (a killed run's too), other files are
+        left alone.  On a filesystem without hard links the shards stay in the hidden folder
+        that ``meta.json`` names (removed by the next run).  A ``meta.json`` of another program is refused, not overwritten.
     shard_rows : rows per shard (default: 1 GiB of X per shard)
     progress : called as progress(rows_written, n) after each chunk
     flag : the name messages give ``out`` (the command line's '--out')
@@ -105,11 +110,11 @@ def make_data(
         f"{MARGIN} by W = separating_W",
     }
     chunk = min(CHUNK_ROWS, shard_rows)
-    previous = _previous(Path(out), flag)
+    _refuse_foreign(Path(out), flag)
     with _io.output_folder(out, "make-data", (), flag=flag) as folder:
         for i, (s, e) in enumerate(shards):
             _write_shard(folder.stage, names[i], s, e, d, dt, u, seed, chunk, progress, n)
-        _switch(folder, meta, files, previous)
+        _switch(folder, meta, files)
     return Path(out)
 
 
@@ -133,23 +138,20 @@ def _fits(n: int, d: int, dt: np.dtype, shard_rows: int, out: str | Path) -> Non
     _memory.disk_at_most("n", n, (d + 1) * dt.itemsize, f"the dataset (n x {d} {dt} and y)", out)
 
 
-def _previous(out: Path, flag: str) -> list[str]:
-    # the shards of the dataset already in ``out`` (removed unless rewritten); a meta.json that
-    # is not ours is refused before anything is written
-    if not (out / META).is_file():
-        return []
-    info = read_meta(out, flag)
-    if info.get("format") != FORMAT:
+def _refuse_foreign(out: Path, flag: str) -> None:
+    # a meta.json that is not ours is refused before anything is written
+    if (out / META).is_file() and read_meta(out, flag).get("format") != FORMAT:
         raise bad_value(flag, str(out), f"a folder whose {META}, if any, is a gd-torch dataset's")
-    shards = info.get("shards")
-    entries = [sh for sh in shards if isinstance(sh, dict)] if isinstance(shards, list) else []
-    # only names of files in the folder (or make-data's hidden folder) are ever removed
-    return [f for sh in entries for f in (sh.get("X"), sh.get("y")) if isinstance(f, str) and SHARD_NAME.match(f)]
 
 
-def _switch(folder: _io.OutputFolder, meta: dict, files: list[str], previous: list[str]) -> None:
+#: os.link's errors that mean "no hard links here" (or no more to this file): the dataset then
+#: stays in the hidden folder meta.json names; any other error is one
+NO_LINKS = frozenset({errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS})
+
+
+def _switch(folder: _io.OutputFolder, meta: dict, files: list[str]) -> None:
     # the staged shards become the folder's dataset by one atomic replace of meta.json (see the
-    # module docstring); then their final names, then the previous dataset's leftovers removed
+    # module docstring); then their final names, then what no meta.json names any more removed
     gen = folder.path / f".gd-torch-dataset.{uuid.uuid4().hex[:12]}"
     os.rename(folder.stage, gen)
     inside = [{**sh, "X": f"{gen.name}/{sh['X']}", "y": f"{gen.name}/{sh['y']}"} for sh in meta["shards"]]
@@ -157,13 +159,22 @@ def _switch(folder: _io.OutputFolder, meta: dict, files: list[str], previous: li
     try:
         for f in files:
             _io.link_into(gen / f, folder.path / f)
-    except OSError:  # no hard links here: the dataset stays in the hidden folder meta.json names
+    except OSError as exc:
+        if exc.errno not in NO_LINKS:  # the folder holds the new dataset (in gen), the run failed
+            raise GdTorchError(f"could not link {str(folder.path / f)!r}: {exc.strerror or exc}") from None
+        _remove_unnamed(folder.path, named=set(), kept=gen.name)  # the dataset stays in gen
         return
     _write_meta(folder.path, meta)
-    for f in set(previous) - set(files):
-        _io._unlink(folder.path / f)
-    for p in folder.path.iterdir():  # this run's and killed runs' hidden shard folders: none is named now
-        if GENERATION.match(p.name) and p.is_dir() and not p.is_symlink():
+    _remove_unnamed(folder.path, named=set(files), kept=None)
+
+
+def _remove_unnamed(out: Path, named: set[str], kept: str | None) -> None:
+    # what meta.json does not name: the shard names make-data gives, its hidden dataset folders
+    # (this run's, earlier runs' without hard links, killed runs'); only names gd-torch makes
+    for p in out.iterdir():
+        if SHARD_MADE.match(p.name) and p.name not in named and not p.is_dir():
+            _io._unlink(p)
+        elif GENERATION.match(p.name) and p.name != kept and p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -46,6 +46,38 @@ STALL_EPOCHS = 10
 FLAT_SLOPE = 1e-3
 
 
+def stall_tally(X: np.ndarray, y: np.ndarray, W: np.ndarray, act: Activation) -> np.ndarray:
+    """[misclassified, samples, sum of f'(z) on the misclassified, samples with f'(z) != 0] of
+    one block of rows: the stall rule's counts, added over the blocks of a dataset."""
+    a, d = slopes(X, W, act)
+    wrong = predicts_one(a) != y
+    return np.array([np.count_nonzero(wrong), y.shape[0], np.sum(d[wrong]), np.count_nonzero(d)], dtype=np.float64)
+
+
+def stall_line(L: np.ndarray, epochs_run: int, activation: str, tally) -> str | None:
+    """The stall rule (STALL_FRACTION above) on a loss history L; ``tally()`` gives the final
+    weights' :func:`stall_tally` over all the data, called only when the loss has flattened."""
+    if epochs_run == 0:
+        return None
+    before = L[max(0, L.shape[0] - 1 - STALL_EPOCHS)]
+    if not before - L[-1] < STALL_FRACTION * abs(before):
+        return None
+    wrong, n, slope_sum, alive = tally()
+    if not wrong or slope_sum / wrong >= FLAT_SLOPE:
+        return None
+    epochs = min(STALL_EPOCHS, epochs_run)
+    head = (
+        f"training stalled: the loss changed by {L[-1] - before:.2g} over the last {epochs} epochs "
+        f"with {int(wrong)} of {int(n)} samples misclassified"
+    )
+    if not alive:
+        return f"{head}: every unit dead (f'(z) = 0 on all {int(n)} samples), so no gradient reaches W"
+    return (
+        f"{head}: f'(z) ~ 0 on the misclassified samples (mean {slope_sum / wrong:.2g}; "
+        f"{activation} saturated there), so they barely move W"
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class FitResult:
     """What :func:`fit` learned and how it got there.
@@ -98,27 +130,11 @@ class FitResult:
         dead (f'(z) = 0 on every sample, as for a ReLU with z <= 0 everywhere), or f'(z) ~ 0 on
         the misclassified samples (a saturated activation).  Computed on first use, from the
         final weights and the loss history."""
-        if self.act is None or self.epochs_run == 0:
-            return None
-        L = self.loss_history
-        before = L[max(0, L.shape[0] - 1 - STALL_EPOCHS)]
-        if not before - L[-1] < STALL_FRACTION * abs(before):
+        if self.act is None:
             return None
         X, y = self.data
-        a, d = slopes(X, self.weights, self.act)
-        wrong = predicts_one(a) != y
-        if not wrong.any() or np.mean(d[wrong]) >= FLAT_SLOPE:
-            return None
-        epochs = min(STALL_EPOCHS, self.epochs_run)
-        head = (
-            f"training stalled: the loss changed by {L[-1] - before:.2g} over the last {epochs} epochs "
-            f"with {np.count_nonzero(wrong)} of {y.shape[0]} samples misclassified"
-        )
-        if not np.any(d):
-            return f"{head}: every unit dead (f'(z) = 0 on all {y.shape[0]} samples), so no gradient reaches W"
-        return (
-            f"{head}: f'(z) ~ 0 on the misclassified samples (mean {np.mean(d[wrong]):.2g}; "
-            f"{self.act.name} saturated there), so they barely move W"
+        return stall_line(
+            self.loss_history, self.epochs_run, self.act.name, lambda: stall_tally(X, y, self.weights, self.act)
         )
 
     @property

@@ -672,3 +672,17 @@ def test_check_on_a_folder_blames_a_non_finite_label_not_x(tmp_path, capfd, bad,
         dist.check(np.zeros(3), ooc.open_dataset(tmp_path), methods=["analytic", "numeric"])
     with pytest.raises(GdTorchError, match=rf"^y must be finite \(no NaN or inf\); got y\[3\] = {bad}$"):
         dist.stepper(ooc.open_dataset(tmp_path))  # train's refusal: the same rule, one copy
+
+
+def test_cli_train_on_a_dataset_folder_prints_the_in_memory_runs_stall_line(tmp_path, capsys):
+    # every z <= 0 under ReLU: every unit dead; the folder run prints the in-memory run's line
+    from gd_torch.cli import main
+
+    rng = np.random.default_rng(0)
+    X = np.c_[-np.ones(100), -(np.abs(rng.standard_normal((100, 2))) + 1)]
+    y = (rng.random(100) < 0.5).astype(float)
+    folder = write_shards(tmp_path / "dead", X, y, rows=30)
+    want = gd_torch.fit(X, y, method="analytic", activation="relu", epochs=20).stall
+    assert want is not None and "every unit dead" in want
+    assert main(["train", "--dataset", folder, "--activation", "relu", "--epochs", "20", "--no-plots"]) == 0
+    assert want in capsys.readouterr().out.splitlines()

@@ -122,3 +122,32 @@ def test_the_memory_refusal_covers_what_explain_mlp_allocates():
         tracemalloc.stop()
     estimate = (em.ARRAYS_NH * n + em.ARRAYS_DH * (d + 1)) * 8 * hidden
     assert peak <= estimate, f"peak {peak} bytes > estimate {estimate}"
+
+
+@pytest.mark.parametrize(("n", "d", "hidden"), [(4000, 1000, 1), (1000, 2000, 2)])
+def test_the_memory_refusal_counts_the_copies_of_wide_data(n, d, hidden, monkeypatch):
+    # wide X, narrow H: the N x D copies dominate (4000 x 1000, H = 1: X 30.5 MiB, traced 123 MiB,
+    # was estimated 1.5 MiB); the refusal's count, read off the exception, bounds the traced peak
+    import tracemalloc
+
+    from gd_torch import _memory
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    y = (rng.random(n) < 0.5).astype(float)
+    explain_mlp(X[:10, :3], y[:10], hidden=2)  # torch and the registries loaded before measuring
+    tracemalloc.start()
+    try:
+        explain_mlp(X, y, hidden=hidden)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    monkeypatch.setattr(_memory, "available_bytes", lambda: peak - 1)
+    with pytest.raises(_memory.NotEnoughMemory, match=r"^(len\(X\)|hidden) must be at most"):
+        explain_mlp(X, y, hidden=hidden)
+    monkeypatch.setattr(_memory, "available_bytes", lambda: X.nbytes)  # not even the data's copies fit
+    with pytest.raises(
+        _memory.NotEnoughMemory,
+        match=rf"^len\(X\) must be at most \d+ here: 5 float64 copies of X \({n} x {d}\), whatever hidden",
+    ):
+        explain_mlp(X, y, hidden=hidden)

@@ -192,3 +192,48 @@ def test_every_title_fits_inside_the_figure(capsys, tmp_path, monkeypatch, surfa
     for t in texts:
         e = t.get_window_extent()
         assert box.x0 <= e.x0 and e.x1 <= box.x1 and box.y0 <= e.y0 and e.y1 <= box.y1, (t.get_text(), e, box)
+
+
+def _needed(X, y, g, **kw):
+    # the bytes surface's memory refusal counts for this grid (refused under 1 byte available)
+    from gd_torch import _memory
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_memory, "available_bytes", lambda: 1)
+        with pytest.raises(_memory.NotEnoughMemory) as info:
+            surface(np.zeros(X.shape[1]), X, y, i=1, j=2, grid_i=g, grid_j=g, **kw)
+    return info.value.needed
+
+
+@pytest.mark.parametrize(("n", "r", "loss"), [(2000, 300, "sse"), (3000, 20, "logcosh"), (500, 150, "logcosh")])
+def test_the_memory_refusal_covers_what_surface_allocates(n, r, loss):
+    # measured peak within the estimate (row blocks of >= 16 rows x k grid points per group
+    # in flight, the loss's temporaries): a grid that passes the refusal does not end in MemoryError
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = np.c_[np.ones(n), rng.standard_normal((n, 2))]
+    y = (X[:, 1] > 0).astype(float)
+    g = np.linspace(-5, 5, r)
+    surface(np.zeros(3), X[:20], y[:20], i=1, j=2, grid_i=g[:3], grid_j=g[:3], loss=loss)  # imports loaded
+    tracemalloc.start()
+    try:
+        surface(np.zeros(3), X, y, i=1, j=2, grid_i=g, grid_j=g, loss=loss)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = _needed(X, y, g, loss=loss)
+    assert peak <= estimate, f"peak {peak} bytes > estimate {estimate}"
+
+
+def test_a_grid_too_large_for_the_memory_is_refused_naming_both_sizes(monkeypatch):
+    from gd_torch import _memory
+
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 256 << 20)
+    X = np.c_[np.ones(2000), np.random.default_rng(0).standard_normal((2000, 2))]
+    g = np.linspace(-5, 5, 1500)  # 2.25e6 points: about 2.4 GiB traced on 2 threads (was estimated 257 MiB)
+    with pytest.raises(
+        gd_torch.GdTorchError,
+        match=r"^len\(grid_i\) must be at most \d+ here: the surface over grid_j x grid_i = 1500 x 1500 = 2250000 points",
+    ):
+        surface(np.zeros(3), X, (X[:, 1] > 0).astype(float), i=1, j=2, grid_i=g, grid_j=g)

@@ -6,6 +6,7 @@ K ranks are in test_distributed.py.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from conftest import TOLERANCES, pairs
 
 import gd_torch
 import gd_torch.distributed as dist
-from gd_torch import GdTorchError, errormodel, ooc, synthetic
+from gd_torch import GdTorchError, _io, errormodel, ooc, synthetic
 from gd_torch.model import resolve
 
 
@@ -97,6 +98,51 @@ def test_an_interrupted_make_data_leaves_the_previous_dataset_as_it_was(tmp_path
     with pytest.raises(KeyboardInterrupt):  # into a new folder: nothing left, not even the folder
         synthetic.make_data(400, 3, "float64", tmp_path / "new", shard_rows=100, progress=interrupt)
     assert not (tmp_path / "new").exists()
+
+
+def test_make_data_without_hard_links_keeps_one_hidden_dataset_the_one_meta_names(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    out = tmp_path / "d"
+    synthetic.make_data(300, 3, "float64", out, seed=0, shard_rows=100)  # linked: X-00000.npy, ...
+    monkeypatch.setattr(os, "link", no_links)
+    for seed in (1, 2, 3):
+        synthetic.make_data(300, 3, "float64", out, seed=seed, shard_rows=100)
+        hidden = [p.name for p in out.iterdir() if p.name != "meta.json"]
+        assert len(hidden) == 1 and ooc.GENERATION.match(hidden[0]), hidden  # the old linked shards gone too
+        assert {sh["X"].split("/")[0] for sh in ooc.read_meta(out)["shards"]} == {hidden[0]}
+        assert ooc.read_meta(out)["seed"] == seed and ooc.open_dataset(out).n == 300
+
+
+def test_make_data_link_error_other_than_no_hard_links_is_an_error(tmp_path, monkeypatch):
+    def broken(src, dst):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "link", broken)
+    with pytest.raises(GdTorchError, match=r"^could not link '.*X-00000.npy': Input/output error$"):
+        synthetic.make_data(300, 3, "float64", tmp_path / "d", shard_rows=100)
+    assert ooc.open_dataset(tmp_path / "d").n == 300  # switched: the new dataset, in its hidden folder
+
+
+def test_make_data_after_a_run_stopped_right_after_the_switch_removes_the_older_extra_shards(tmp_path, monkeypatch):
+    out = synthetic.make_data(800, 3, "float64", tmp_path / "kw", shard_rows=200)  # 4 shards
+
+    def stopped(src, dst):
+        raise KeyboardInterrupt  # as a kill: meta.json names the hidden folder, X-00002.npy ... stay
+
+    with monkeypatch.context() as m:
+        m.setattr(_io, "link_into", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            synthetic.make_data(800, 3, "float64", out, shard_rows=500)
+    synthetic.make_data(800, 3, "float64", out, shard_rows=500)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "X-00000.npy",
+        "X-00001.npy",
+        "meta.json",
+        "y-00000.npy",
+        "y-00001.npy",
+    ]
 
 
 #: make_data in a forked child killed (SIGKILL) just before its k-th rename, replace, link or

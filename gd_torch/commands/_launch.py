@@ -260,6 +260,24 @@ def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distribut
         f"({round(r.final_accuracy * n)}/{n}; label 1 where activation >= 0.5); {stop_text}"
     )
     print(f"final W: {np.array2string(r.weights, precision=6)} (identical on every rank)")
+    stall = _stall(args, data, r)
+    if stall is not None:
+        print(stall)
+
+
+def _stall(args: argparse.Namespace, data: ooc.Dataset, r: distributed.Run) -> str | None:
+    # the in-memory run's stall rule (gd_torch.train.stall_line); its counts from one pass over
+    # the data's blocks at the final W, made only when the loss has flattened
+    from ..model import resolve
+    from ..train import stall_line, stall_tally
+
+    act = resolve(args.loss, args.activation)[1]
+    per_row = ooc.row_bytes(data.d, data.dtype, per_entry=0)
+
+    def tally() -> np.ndarray:
+        return sum((stall_tally(b.X, b.y, r.weights, act) for b in data.blocks(0, data.n, per_row)), np.zeros(4))
+
+    return stall_line(r.loss_history, r.epochs_run, act.name, tally)
 
 
 def _samples(args: argparse.Namespace, data: ooc.Dataset, W: np.ndarray) -> None:

@@ -26,6 +26,22 @@ _MAX_ROWS = 8192
 _GROUPS = 8
 #: entries of Z below which the blocked evaluation runs on one thread
 _PARALLEL_ENTRIES = 1 << 17
+#: (k, rows) arrays one group of the blocked evaluation holds at once: Z_b^T, f(Z_b^T), the
+#: loss terms and the loss's own temporaries (tracemalloc over every registered loss and
+#: activation: 4 for sse, at most 6, logcosh; one spare)
+BLOCK_ARRAYS = 7
+
+
+def blocked_bytes() -> tuple[int, int]:
+    """(fixed, per point): an upper bound on the bytes :func:`evaluate` allocates for k points
+    with row blocks (registered loss and activation), fixed + k * per point, besides Wb.
+
+    Each group in flight (at most min(workers, 8) at once) holds BLOCK_ARRAYS float64 arrays of
+    k x rows, rows = max(16, _Z_BYTES // (8 k)): at most 16 * 8 k + _Z_BYTES bytes each; then
+    the groups' sums (8 x k), their total and the k results.
+    """
+    flight = min(_blas.workers(), _GROUPS) * BLOCK_ARRAYS
+    return flight * _Z_BYTES, flight * 16 * 8 + (_GROUPS + 2) * 8
 
 
 def evaluate(

@@ -124,9 +124,9 @@ def test_the_memory_refusal_covers_what_explain_mlp_allocates():
     assert peak <= estimate, f"peak {peak} bytes > estimate {estimate}"
 
 
-@pytest.mark.parametrize(("n", "d", "hidden"), [(4000, 1000, 1), (1000, 2000, 2)])
+@pytest.mark.parametrize(("n", "d", "hidden"), [(2000, 400, 1), (400, 800, 2)])
 def test_the_memory_refusal_counts_the_copies_of_wide_data(n, d, hidden, monkeypatch):
-    # wide X, narrow H: the N x D copies dominate (4000 x 1000, H = 1: X 30.5 MiB, traced 123 MiB,
+    # wide X, narrow H: the N x D copies dominate (measured at 4000 x 1000, H = 1: X 30.5 MiB, traced 123 MiB,
     # was estimated 1.5 MiB); the refusal's count, read off the exception, bounds the traced peak
     import tracemalloc
 

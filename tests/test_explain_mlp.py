@@ -103,23 +103,28 @@ def test_cli_hidden_refuses_dot_and_zero(capsys):
     assert "--dot" in err and "--hidden" in err and "Traceback" not in err
 
 
+def _traced_peak(X, y, hidden: int) -> int:
+    # numpy's traced peak of one explain_mlp run, torch and the registries loaded before measuring
+    import tracemalloc
+
+    explain_mlp(X[:10, :3], y[:10], hidden=2)
+    tracemalloc.start()
+    try:
+        explain_mlp(X, y, hidden=hidden)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_the_memory_refusal_covers_what_explain_mlp_allocates():
     # hidden is refused (gd_torch._memory.at_most) when ARRAYS_NH N x H + ARRAYS_DH (D + 1) x H
     # float64 arrays exceed the memory available: that estimate must bound numpy's traced peak,
     # else a hidden width that passes the refusal still ends in MemoryError
-    import tracemalloc
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((500, 3))
     y = (X[:, 0] > 0).astype(float)
-    explain_mlp(X[:10], y[:10], hidden=2)  # torch and the registries loaded before measuring
     n, d, hidden = 500, 3, 64
-    tracemalloc.start()
-    try:
-        explain_mlp(X, y, hidden=hidden)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = _traced_peak(X, y, hidden)
     estimate = (em.ARRAYS_NH * n + em.ARRAYS_DH * (d + 1)) * 8 * hidden
     assert peak <= estimate, f"peak {peak} bytes > estimate {estimate}"
 
@@ -128,20 +133,12 @@ def test_the_memory_refusal_covers_what_explain_mlp_allocates():
 def test_the_memory_refusal_counts_the_copies_of_wide_data(n, d, hidden, monkeypatch):
     # wide X, narrow H: the N x D copies dominate (measured at 4000 x 1000, H = 1: X 30.5 MiB, traced 123 MiB,
     # was estimated 1.5 MiB); the refusal's count, read off the exception, bounds the traced peak
-    import tracemalloc
-
     from gd_torch import _memory
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, d))
     y = (rng.random(n) < 0.5).astype(float)
-    explain_mlp(X[:10, :3], y[:10], hidden=2)  # torch and the registries loaded before measuring
-    tracemalloc.start()
-    try:
-        explain_mlp(X, y, hidden=hidden)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = _traced_peak(X, y, hidden)
     monkeypatch.setattr(_memory, "available_bytes", lambda: peak - 1)
     with pytest.raises(_memory.NotEnoughMemory, match=r"^(len\(X\)|hidden) must be at most"):
         explain_mlp(X, y, hidden=hidden)

@@ -157,6 +157,14 @@ def _tally(results: list[tuple[str, str]]) -> None:
     assert not bad, f"{len(bad)} of {len(results)} not clean:\n" + "\n".join(bad[:10])
 
 
+def _case_file(folder, name: str, content: bytes):
+    # one case's file, alone in a fresh folder (its outputs land beside it or under it)
+    folder.mkdir()
+    path = folder / name
+    path.write_bytes(content)
+    return path
+
+
 def test_assemble_on_mutated_rows_files_is_a_clean_error_or_a_result(base, tmp_path, capsys):
     rng = random.Random(SEED)
     cases = [_mutate(base["records"], rng) for _ in range(N_ASSEMBLE)]
@@ -165,10 +173,7 @@ def test_assemble_on_mutated_rows_files_is_a_clean_error_or_a_result(base, tmp_p
     lines.append(("a line nested 100000 deep", b"[" * 100_000 + b"]" * 100_000 + b"\n"))
     results = []
     for i, (what, content) in enumerate(lines):
-        folder = tmp_path / f"a{i}"
-        folder.mkdir()
-        path = folder / "mutated.jsonl"
-        path.write_bytes(content)
+        path = _case_file(tmp_path / f"a{i}", "mutated.jsonl", content)
         results.append((what, _outcome(["bench", "--assemble", str(path)], path, (0,), capsys)))
     _tally(results)
     assert {o for _, o in results} == {"clean error", "ok"}  # both kinds occur: the mutations reach the checks
@@ -181,9 +186,7 @@ def test_compare_on_mutated_results_is_a_clean_error_or_a_run(base, tmp_path, ca
     results = []
     for i, (what, content) in enumerate(cases):
         folder = tmp_path / f"c{i}"
-        folder.mkdir()
-        path = folder / "mutated.json"
-        path.write_bytes(content)
+        path = _case_file(folder, "mutated.json", content)
         argv = ["bench", "--compare", str(path), "--sample", "1", "--no-train", "--calibration-repeats", "1"]
         argv += ["--out", str(folder / "out")]
         results.append((what, _outcome(argv, path, (0, 1), capsys)))

@@ -2,7 +2,7 @@
 
     python benchmarks/distributed.py --data /scratch/gd-1e7 --n 1e7 --d 64 --ranks 1,2
 
-Makes the dataset when the folder holds none (gd_torch.synthetic.make_data: 2.56 GB for
+Makes the dataset when the folder holds none (gd_torch.data.synthetic.make_data: 2.56 GB for
 1e7 x 64 float32), then for each K starts K ranks (gd_torch.distributed.launch) that time,
 each on its share of the rows, the slowest rank counting:
 
@@ -30,11 +30,12 @@ from pathlib import Path
 import numpy as np
 
 import gd_torch.distributed as dist
-from gd_torch import _io, ooc
+from gd_torch.base import files as _io
+from gd_torch.data import shards as ooc
+from gd_torch.data.synthetic import make_data
 from gd_torch.distributed import ops
 from gd_torch.distributed.launch import launch
 from gd_torch.gradients import lookup
-from gd_torch.synthetic import make_data
 
 #: the projection's target: rows, machines, published figures (see docs/scaling.md)
 TARGET_N, TARGET_MACHINES = 1e10, 64

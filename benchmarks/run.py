@@ -20,7 +20,7 @@ if importlib.util.find_spec("gd_torch") is None:  # a checkout without an instal
     sys.path.insert(0, ROOT)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
 
-from gd_torch.cli import main  # noqa: E402
+from gd_torch.cli.app import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

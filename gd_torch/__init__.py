@@ -12,13 +12,9 @@ True
 __version__ = "0.1.0"
 
 from ._errors import GdTorchError, TrainingDiverged
-from .check import CheckReport, check
-from .data import load_csv, tutorial_data
-from .diagnose import Diagnosis, diagnose
-from .explain import Explanation, explain
-from .function_check import FunctionReport, check_function
+from .data.datasets import load_csv, tutorial_data
 from .gradients import METHODS, gradient, gradient_function
-from .model import (
+from .model.forward import (
     ACTIVATIONS,
     LOSSES,
     Activation,
@@ -31,8 +27,12 @@ from .model import (
     sigmoid,
     tanh,
 )
-from .steps import step_sweep
-from .train import FitResult, fit
+from .teach.ledger import Explanation, explain
+from .teach.steps import step_sweep
+from .train.loop import FitResult, fit
+from .verdict.checker import CheckReport, check
+from .verdict.diagnosis import Diagnosis, diagnose
+from .verdict.function_checker import FunctionReport, check_function
 
 __all__ = [
     "ACTIVATIONS",
@@ -71,7 +71,7 @@ __all__ = [
 def __getattr__(name: str):
     # GDClassifier is loaded on first use: it imports scikit-learn, which the rest does not need
     if name == "GDClassifier":
-        from .estimator import GDClassifier
+        from .train.estimator import GDClassifier
 
         return GDClassifier
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ def _short(value: object) -> str:
 
 class TrainingDiverged(GdTorchError):
     """Training stopped because the loss ran away: NaN, inf, or grown by more than
-    ``gd_torch.train.DIVERGENCE_FACTOR`` over its start while still growing."""
+    ``gd_torch.train.loop.DIVERGENCE_FACTOR`` over its start while still growing."""
 
     def __init__(self, message: str, *, epoch: int, alpha: float, weights: object, loss_history: object) -> None:
         super().__init__(message)

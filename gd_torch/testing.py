@@ -20,10 +20,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .check import CheckReport, check
-from .diagnose import diagnose
-from .function_check import check_function
-from .function_report import FunctionReport
+from .verdict.checker import CheckReport, check
+from .verdict.diagnosis import diagnose
+from .verdict.function_checker import check_function
+from .verdict.function_report import FunctionReport
 
 __all__ = ["assert_function_gradient_close", "assert_gradient_close"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gd_torch.model import delta
+from gd_torch.model.forward import delta
 
 
 def _parts(W, X, y, lo, act):

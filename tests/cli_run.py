@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import signal
 
-from gd_torch.cli import main
+from gd_torch.cli.app import main
 
 
 def main_within(argv: list[str], seconds: int = 60) -> int:
-    """gd_torch.cli.main(argv), raising TimeoutError once it has run for ``seconds``."""
+    """gd_torch.cli.app.main(argv), raising TimeoutError once it has run for ``seconds``."""
 
     def alarm(*_: object) -> None:
         raise TimeoutError(f"the command ran for more than {seconds} s")

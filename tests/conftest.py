@@ -15,11 +15,11 @@ import torch
 
 import gd_torch
 from gd_torch.gradients import numeric
-from gd_torch.model import ACTIVATIONS, LOSSES
+from gd_torch.model.forward import ACTIVATIONS, LOSSES
 
 # ---- tolerances as data --------------------------------------------------------------
 #
-# Every bound a test asserts is a multiple of an error estimate that gd_torch.errormodel
+# Every bound a test asserts is a multiple of an error estimate that gd_torch.verdict.errormodel
 # derives from the dtype's unit roundoff u; the multipliers live here, each derived.
 TOLERANCES: dict[str, float] = {
     # Two methods that both evaluate g_j = sum_i X_ij d_i to rounding (analytic, autograd,
@@ -125,7 +125,7 @@ def away_from_kinks(X: np.ndarray, W: np.ndarray, kinks: tuple[float, ...], marg
 
 def scaled_difference(ga: np.ndarray, gb: np.ndarray, W, X, y, loss: str, activation: str) -> np.ndarray:
     """|g_A - g_B|_j / (u S_j), S_j = sum_i |X_ij dL/dz_i| (0 where S_j = 0)."""
-    from gd_torch.model import delta
+    from gd_torch.model.forward import delta
 
     lo, act = LOSSES[loss], ACTIVATIONS[activation]
     X64, W64, y64 = X.astype(np.float64), W.astype(np.float64), y.astype(np.float64)

@@ -2,7 +2,7 @@
 
 Runs the job's cases with gd_torch.distributed on this rank's rows and writes this rank's
 results to ``<out>/rank<r>.json``; rank 0 also writes ``<out>/result.json`` last, through
-gd_torch._io (a run that fails leaves neither).  Then a job may run one more training with a
+gd_torch.base.files (a run that fails leaves neither).  Then a job may run one more training with a
 fault planted on one rank (kill, hang), on a Comm of its own with a short timeout, to see
 how the others stop; it would write ``<out>/fault/rank<r>.json`` at its end.  Errors print as
 the CLI prints them: one line, by one rank.
@@ -23,8 +23,9 @@ import numpy as np
 
 import gd_torch
 import gd_torch.distributed as dist
-from gd_torch import _io, ooc
-from gd_torch.cli import main as main_cli
+from gd_torch.base import files as _io
+from gd_torch.cli.app import main as main_cli
+from gd_torch.data import shards as ooc
 from gd_torch.distributed import ops
 from gd_torch.distributed.comm import exit_after_failure, failure_line
 from gd_torch.gradients import numeric

@@ -18,7 +18,7 @@ import re
 import shlex
 from pathlib import Path
 
-from gd_torch import _io
+from gd_torch.base import files as _io
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def run_block(m: re.Match, page: str, namespace: dict | None = None) -> str:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         if m["args"] is not None:
-            from gd_torch.cli import main
+            from gd_torch.cli.app import main
 
             rc = main(shlex.split(m["args"]))
         else:

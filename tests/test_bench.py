@@ -15,10 +15,10 @@ from threadpoolctl import threadpool_info
 from gd_torch import GdTorchError, gradient, gradient_function
 from gd_torch.bench import plan as bench_plan
 from gd_torch.bench.options import Config
-from gd_torch.cli import main
+from gd_torch.cli.app import main
 from gd_torch.gradients import METHODS as REGISTRY
 from gd_torch.gradients import analytic, numeric
-from gd_torch.model import delta, loss_from_z, resolve
+from gd_torch.model.forward import delta, loss_from_z, resolve
 
 #: the numpy and torch-eager rows (the other frameworks: test_frameworks_side_by_side)
 METHODS = (
@@ -310,7 +310,7 @@ def test_an_absent_framework_is_skipped_with_the_extra_and_refused_when_asked_by
 
 def test_quick_plans_every_framework_and_skips_the_absent_ones_with_the_reason(monkeypatch):
     from gd_torch.bench import options
-    from gd_torch.cli import build_parser
+    from gd_torch.cli.app import build_parser
 
     args = build_parser().parse_args(["bench", "--quick"])
     plan = bench_plan.plan_tasks(options.config(args), 0)
@@ -616,7 +616,7 @@ def test_a_run_prints_a_few_short_lines_and_progress_per_row_only_when_verbose(t
 _FULL_DISK = (
     "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
     "resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000)); "
-    "from gd_torch.cli import main; sys.exit(main(sys.argv[1:]))"
+    "from gd_torch.cli.app import main; sys.exit(main(sys.argv[1:]))"
 )
 
 

@@ -10,7 +10,7 @@ from conftest import make_problem, pairs, patch_grad
 
 import gd_torch
 from gd_torch.gradients import analytic, autograd, numeric
-from gd_torch.model import ACTIVATIONS, LOSSES
+from gd_torch.model.forward import ACTIVATIONS, LOSSES
 
 ALL_METHODS = ("analytic", "autograd", "numeric", "numeric:forward", "numeric:richardson", "numeric:complex")
 
@@ -173,7 +173,7 @@ def test_central_difference_at_a_kink_averages_the_one_sided_slopes():
     """
     X, W, y = KINK_X, KINK_W, KINK_Y
     lo, act = LOSSES["sse"], ACTIVATIONS["relu"]
-    from gd_torch import errormodel
+    from gd_torch.verdict import errormodel
 
     model = errormodel.build(W, X, y, lo, act)
     res = numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)

@@ -1,4 +1,4 @@
-"""gd-torch check, in-process through gd_torch.cli.main (plus one real subprocess)."""
+"""gd-torch check, in-process through gd_torch.cli.app.main (plus one real subprocess)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gd_torch import cli
+from gd_torch.cli import app as cli
 
 PAIR_ROW = r"^{}\s+(\S+)\s+\d+\s+\S+\s+(agree|disagree|kink)$"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from gd_torch import GdTorchError
-from gd_torch.cli import _name_flag, build_parser, main
-from gd_torch.commands import _common
-from gd_torch.commands._common import DEFAULT_SEED, method_names
+from gd_torch.cli.app import _name_flag, build_parser, main
+from gd_torch.cli.commands import _common
+from gd_torch.cli.commands._common import DEFAULT_SEED, method_names
 
 #: the sub-commands this module covers (bench's options belong to benchmarks/run.py)
 MINE = ("check", "explain", "landscape", "sweep", "train")
@@ -171,7 +171,7 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
 
     # `gd-torch train | head -1` when the reader has gone: stdout is a pipe with no reader, so
     # the first write fails (EPIPE) whatever the timing; no BrokenPipeError traceback, exit 141
-    code = "import sys; from gd_torch.cli import main_exit; sys.argv = ['gd-torch', 'train', '--no-plots', '--epochs', '5']; main_exit()"
+    code = "import sys; from gd_torch.cli.app import main_exit; sys.argv = ['gd-torch', 'train', '--no-plots', '--epochs', '5']; main_exit()"
     r, w = os.pipe()
     os.close(r)
     try:

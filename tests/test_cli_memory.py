@@ -1,7 +1,7 @@
 """Every command refuses an allocation it cannot make before making it: one huge value per flag
 that sizes an allocation, each answered by exit 2 and one line naming the flag, quickly.
 
-The memory available is fixed at 4 GiB and the free disk at 8 GiB (``gd_torch._memory`` reads
+The memory available is fixed at 4 GiB and the free disk at 8 GiB (``gd_torch.base.memory`` reads
 them), so the cases do not depend on the machine; the process's peak resident memory may not
 grow by more than 512 MiB over the table (no giant allocation tried and failed), and each case
 has 60 s.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from cli_run import main_within
 
-from gd_torch import _memory
+from gd_torch.base import memory as _memory
 
 BIG = "1000000000"
 HUGE = "1000000000000"
@@ -98,7 +98,7 @@ def test_the_history_never_holds_more_than_one_and_a_half_times_its_final_size(r
     # what _fit_args estimates: the old rows beside the new array at a growth, <= 1.5 x final
     import tracemalloc
 
-    from gd_torch.train import _History
+    from gd_torch.train.loop import _History
 
     d = 1000
     tracemalloc.start()

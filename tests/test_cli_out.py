@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gd_torch.cli import main
+from gd_torch.cli.app import main
 
 #: each command with quick options, and the files it writes with them
 COMMANDS = {

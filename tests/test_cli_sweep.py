@@ -1,4 +1,4 @@
-"""gd_torch.sweep (the library function and its result) and gd-torch sweep (tables and heatmap)."""
+"""gd_torch.train.sweep (the library function and its result) and gd-torch sweep (tables and heatmap)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from gd_torch import GdTorchError, fit, tutorial_data
-from gd_torch.cli import main
-from gd_torch.sweep import TRAINED, mean_slope, sweep
+from gd_torch.cli.app import main
+from gd_torch.train.sweep import TRAINED, mean_slope, sweep
 
 
 def run_cli(capsys, *argv):
@@ -99,7 +99,7 @@ def test_every_method_with_every_loss_and_divergence_recorded(blobs):
     ],
 )
 def test_bad_input_is_refused_before_any_run(blobs, kwargs, match, monkeypatch):
-    import gd_torch.sweep as sweep_module
+    import gd_torch.train.sweep as sweep_module
 
     def no_fit(*args, **kw):
         raise AssertionError("a run started before the input was checked")
@@ -187,7 +187,7 @@ def test_sweep_bad_options(tmp_path, capsys, monkeypatch, argv, message):
 def test_heatmap_is_colour_blind_safe_and_states_chance(blobs, tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from gd_torch import plots
+    from gd_torch.train import plots
 
     X, y = tutorial_data(n_samples=40)
     r = sweep(X, y, methods=("tutorial",), alphas=(0.01, 1e6), seeds=(0, 1), activation="identity")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from gd_torch import fit, tutorial_data
-from gd_torch.cli import main
+from gd_torch.cli.app import main
 
 
 def run_cli(capsys, *argv):
@@ -261,7 +261,7 @@ def test_seeded_cli_runs_are_identical(capsys):
 
 
 def test_boundary_line_is_where_z_is_zero():
-    from gd_torch.plots import boundary_line
+    from gd_torch.train.plots import boundary_line
 
     w = np.array([0.5, -2.0, 4.0])
     x1 = np.array([-1.0, 0.0, 3.0])
@@ -272,7 +272,7 @@ def test_boundary_line_is_where_z_is_zero():
 
 def _drawn_boundary(monkeypatch, X, y, w, activation):
     # the figure plot_boundary draws, and the (x1, x2) points of its red line
-    from gd_torch import plots
+    from gd_torch.train import plots
 
     figures = []
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
@@ -286,7 +286,7 @@ def _drawn_boundary(monkeypatch, X, y, w, activation):
 def test_the_drawn_boundary_separates_the_predicted_labels(monkeypatch, activation):
     # the run's predictions (label 1 where f(z) >= 0.5) lie on one side of the drawn line each
     from gd_torch import ACTIVATIONS
-    from gd_torch.train import predict_labels
+    from gd_torch.train.loop import predict_labels
 
     X, y = tutorial_data()
     r = fit(X, y, method="tutorial", activation=activation, seed=42)
@@ -302,7 +302,7 @@ def test_activation_thresholds_are_where_f_is_one_half():
     import math
 
     from gd_torch import ACTIVATIONS, Activation
-    from gd_torch.plots import boundary_line
+    from gd_torch.train.plots import boundary_line
 
     for act in ACTIVATIONS.values():  # the label flips within a few roundings of z*
         z, h = act.threshold, 16 * np.finfo(float).eps
@@ -336,7 +336,7 @@ def test_the_boundary_picture_says_when_there_is_no_line(monkeypatch):
 
 
 def test_animation_stride_keeps_frames_bounded(tmp_path):
-    from gd_torch.plots import MAX_FRAMES, animate_boundary
+    from gd_torch.train.plots import MAX_FRAMES, animate_boundary
 
     X, y = tutorial_data(n_samples=30)
     r = fit(X, y, method="tutorial", seed=0, epochs=999)
@@ -348,7 +348,7 @@ def test_animation_stride_keeps_frames_bounded(tmp_path):
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from gd_torch import plots
+    from gd_torch.train import plots
 
     def broken(self, *args, **kwargs):
         raise OSError("disk full")
@@ -363,7 +363,7 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
 def test_plots_refuse_data_without_two_features(tmp_path):
     from gd_torch import GdTorchError
-    from gd_torch.plots import plot_boundary
+    from gd_torch.train.plots import plot_boundary
 
     X, y = tutorial_data(n_samples=20, n_features=3)
     with pytest.raises(GdTorchError, match=r"X must have 3 columns \(bias, x1, x2\).*got shape \(20, 4\)"):
@@ -372,7 +372,8 @@ def test_plots_refuse_data_without_two_features(tmp_path):
 
 
 def test_atomic_write_replaces_a_planted_symlink_and_keeps_the_old_file_on_failure(tmp_path):
-    from gd_torch import GdTorchError, _io
+    from gd_torch import GdTorchError
+    from gd_torch.base import files as _io
 
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch import GdTorchError, _csv
-from gd_torch.cli import main
-from gd_torch.data import standardize
+from gd_torch import GdTorchError
+from gd_torch.cli.app import main
+from gd_torch.data import csv_read as _csv
+from gd_torch.data.datasets import standardize
 
 
 def write(tmp_path: Path, text: str, name: str = "d.csv", encoding: str = "utf-8") -> Path:
@@ -279,7 +280,7 @@ def test_peak_memory_is_a_small_multiple_of_the_file(tmp_path, monkeypatch, rng)
 
 
 def test_a_file_too_big_for_memory_is_refused_before_allocating(tmp_path, monkeypatch):
-    monkeypatch.setattr("gd_torch._memory.available_bytes", lambda: 1000)
+    monkeypatch.setattr("gd_torch.base.memory.available_bytes", lambda: 1000)
     path = write(tmp_path, "a,b,y\n" + "1,2,0\n" * 100)
     with raises(
         r"^csv file '.*' read as float64 \(up to 100 rows x 2 features and y\) needs about 2.3 KiB but 1000 bytes is available; lower its rows or columns"

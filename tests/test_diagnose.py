@@ -10,8 +10,8 @@ import pytest
 from own_parts import PSEUDO_HUBER, SOFTSIGN
 
 import gd_torch
-from gd_torch.cli import main
-from gd_torch.diagnose import diagnose
+from gd_torch.cli.app import main
+from gd_torch.verdict.diagnosis import diagnose
 
 
 @pytest.fixture

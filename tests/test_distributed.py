@@ -26,10 +26,11 @@ from conftest import TOLERANCES, away_from_kinks, pairs
 from test_check import KINK_W, KINK_X, KINK_Y
 
 import gd_torch
-from gd_torch import GdTorchError, errormodel
+from gd_torch import GdTorchError
 from gd_torch.distributed.launch import launch
 from gd_torch.gradients import numeric
-from gd_torch.model import resolve
+from gd_torch.model.forward import resolve
+from gd_torch.verdict import errormodel
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gloo on the loopback interface 'lo'")
 
@@ -558,7 +559,7 @@ def test_when_every_rank_is_killed_the_launcher_names_the_signal_itself(capfd):
 
 
 def test_cli_an_error_every_rank_raises_is_printed_once_naming_the_flag(problems, capfd):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     argv = ["train", "--dataset", problems["paths"]["tut-float64"], "--workers", "2", "--no-plots", "--timeout", "30"]
     assert main([*argv, "--loss", "bce", "--activation", "relu"]) == 2
@@ -588,7 +589,7 @@ def test_cli_check_on_three_ranks_prints_once_the_one_process_verdict(three_rank
 
 
 def test_cli_workers_starts_the_ranks_and_prints_the_verdict_once(problems, capfd):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     argv = ["check", "--dataset", problems["paths"]["tut-float64"], "--workers", "2", "--methods", "analytic,tutorial"]
     assert main([*argv, "--loss", "bce", "--timeout", "30"]) == 0  # the tutorial's rule is bce's gradient
@@ -655,8 +656,8 @@ def test_check_on_a_folder_blames_a_non_finite_label_not_x(tmp_path, capfd, bad,
     # one pass over y refuses it, as the in-memory paths and train do: the loss at W is NaN
     # with finite X, and a message blaming X would send the user to the wrong array
     import gd_torch.distributed as dist
-    from gd_torch import ooc
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
+    from gd_torch.data import shards as ooc
 
     rng = np.random.default_rng(0)
     X = np.c_[np.ones(20), rng.standard_normal((20, 2))]
@@ -676,7 +677,7 @@ def test_check_on_a_folder_blames_a_non_finite_label_not_x(tmp_path, capfd, bad,
 
 def test_cli_train_on_a_dataset_folder_prints_the_in_memory_runs_stall_line(tmp_path, capsys):
     # every z <= 0 under ReLU: every unit dead; the folder run prints the in-memory run's line
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     rng = np.random.default_rng(0)
     X = np.c_[-np.ones(100), -(np.abs(rng.standard_normal((100, 2))) + 1)]

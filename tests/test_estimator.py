@@ -106,7 +106,7 @@ def test_defaults_are_fits_and_every_hyper_parameter_reaches_it(blobs, monkeypat
     for k, p in init.items():
         assert p.default == of_fit["seed" if k == "random_state" else k].default, k
     seen = {}
-    monkeypatch.setattr("gd_torch.estimator.fit", lambda X, y, **kw: seen.update(kw) or fit(X, y, **kw))
+    monkeypatch.setattr("gd_torch.train.estimator.fit", lambda X, y, **kw: seen.update(kw) or fit(X, y, **kw))
     X, y = blobs
     GDClassifier(method="numeric", alpha=0.05, epochs=3, batch_size=4, patience=2, init="zeros", random_state=5).fit(
         X, y

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch import model
-from gd_torch.cli import main
-from gd_torch.explain import explain
+from gd_torch.cli.app import main
+from gd_torch.model import forward as model
+from gd_torch.teach.ledger import explain
 
 PAIRS = [(lo, act) for lo in ("sse", "mse") for act in ("sigmoid", "tanh", "relu", "identity")] + [("bce", "sigmoid")]
 
@@ -213,7 +213,7 @@ def test_cli_says_why_each_row_is_shown(blobs, capsys):
 @pytest.mark.parametrize("ledger", ["neuron", "two layers"])
 def test_local_means_one_thing_in_both_ledgers(blobs, ledger):
     # "local" at stage T is dT/d(T's input): the derivative of the stage's own formula; a leaf has none
-    from gd_torch.explain_mlp import explain_mlp
+    from gd_torch.teach.mlp import explain_mlp
 
     X, y = blobs
     r = explain(gd_torch.init_weights(3, seed=0), X, y) if ledger == "neuron" else explain_mlp(X, y, hidden=3)

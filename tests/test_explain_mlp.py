@@ -1,4 +1,4 @@
-"""gd_torch.explain_mlp: the two-layer ledger agrees three ways, prints the shapes it computed,
+"""gd_torch.teach.mlp: the two-layer ledger agrees three ways, prints the shapes it computed,
 catches a wrong rule at its stage, and the CLI draws the graph."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from gd_torch import Activation, GdTorchError
-from gd_torch import explain_mlp as em
-from gd_torch.cli import main
-from gd_torch.explain_mlp import ORDER, Rule, explain_mlp
+from gd_torch.cli.app import main
+from gd_torch.teach import mlp as em
+from gd_torch.teach.mlp import ORDER, Rule, explain_mlp
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -117,7 +117,7 @@ def _traced_peak(X, y, hidden: int) -> int:
 
 
 def test_the_memory_refusal_covers_what_explain_mlp_allocates():
-    # hidden is refused (gd_torch._memory.at_most) when ARRAYS_NH N x H + ARRAYS_DH (D + 1) x H
+    # hidden is refused (gd_torch.base.memory.at_most) when ARRAYS_NH N x H + ARRAYS_DH (D + 1) x H
     # float64 arrays exceed the memory available: that estimate must bound numpy's traced peak,
     # else a hidden width that passes the refusal still ends in MemoryError
     rng = np.random.default_rng(0)
@@ -133,7 +133,7 @@ def test_the_memory_refusal_covers_what_explain_mlp_allocates():
 def test_the_memory_refusal_counts_the_copies_of_wide_data(n, d, hidden, monkeypatch):
     # wide X, narrow H: the N x D copies dominate (measured at 4000 x 1000, H = 1: X 30.5 MiB, traced 123 MiB,
     # was estimated 1.5 MiB); the refusal's count, read off the exception, bounds the traced peak
-    from gd_torch import _memory
+    from gd_torch.base import memory as _memory
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, d))

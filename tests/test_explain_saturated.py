@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gd_torch import GdTorchError
-from gd_torch.explain import explain
+from gd_torch.teach.ledger import explain
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -1,4 +1,4 @@
-"""gd_torch.check_function, gd_torch.ecnoise and gd_torch.testing: verdicts, the report, bad input."""
+"""gd_torch.check_function, gd_torch.verdict.ecnoise and gd_torch.testing: verdicts, the report, bad input."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import gd_torch
-from gd_torch import GdTorchError, ecnoise
+from gd_torch import GdTorchError
 from gd_torch.testing import assert_function_gradient_close
+from gd_torch.verdict import ecnoise
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -90,11 +90,11 @@ def test_a_gradient_returning_inf_is_the_verdict_non_finite_not_a_warning(mode):
 def test_ecnoise_table_of_huge_or_non_finite_columns():
     rng = np.random.default_rng(0)
     v = 1.0 + 1e-10 * rng.standard_normal(9)
-    unit, huge = gd_torch.ecnoise.table(v), gd_torch.ecnoise.table(1e300 * v)
+    unit, huge = gd_torch.verdict.ecnoise.table(v), gd_torch.verdict.ecnoise.table(1e300 * v)
     assert unit.status() == huge.status() == "ok"
     # 1e300 v rounds each value by 1e-16 of itself, 1e-6 of the noise: the levels agree to that
     assert huge.level[0] == pytest.approx(1e300 * unit.level[0], rel=1e-5)
-    both = gd_torch.ecnoise.table(np.stack([v, np.r_[v[:4], np.inf, v[5:]]], axis=1))
+    both = gd_torch.verdict.ecnoise.table(np.stack([v, np.r_[v[:4], np.inf, v[5:]]], axis=1))
     assert both.status(0) == "ok" and both.status(1) == "step too large" and both.level[1] == 0.0
 
 
@@ -103,7 +103,7 @@ def test_ecnoise_table_of_huge_or_non_finite_columns():
 
 @pytest.fixture
 def four_gib(monkeypatch):
-    from gd_torch import _memory
+    from gd_torch.base import memory as _memory
 
     monkeypatch.setattr(_memory, "available_bytes", lambda: 4 << 30)
 
@@ -119,7 +119,7 @@ def test_a_billion_directions_are_refused_before_f_is_called(four_gib):
 
 
 def test_too_many_parameters_are_refused_naming_params(monkeypatch):
-    from gd_torch import _memory
+    from gd_torch.base import memory as _memory
 
     monkeypatch.setattr(_memory, "available_bytes", lambda: 1 << 20)  # 1 MiB: ~2000 parameters in mode 'full'
     with pytest.raises(GdTorchError, match=r"^params must be at most \d+ here: check_function's .*; got 100000$") as e:
@@ -128,7 +128,7 @@ def test_too_many_parameters_are_refused_naming_params(monkeypatch):
 
 
 def test_a_surface_over_a_1e5_x_1e5_grid_is_refused_up_front(four_gib):
-    from gd_torch.landscape import surface
+    from gd_torch.teach.landscape import surface
 
     X, y = gd_torch.tutorial_data()
     grid = np.linspace(-1, 1, 100_000)

@@ -1,6 +1,6 @@
 """A table of bad command lines for every sub-command: exit 2, one line on stderr, no traceback.
 
-Each case runs ``gd_torch.cli.main`` in-process, from an empty folder, and must:
+Each case runs ``gd_torch.cli.app.main`` in-process, from an empty folder, and must:
 exit 2, print nothing on stdout and exactly one line ``gd-torch: error: ...`` on stderr
 (so no traceback, no warning), and leave the folder empty (no output folder or file left
 behind).  A second test asserts that the line names the flag (``--alpha``, not the Python

@@ -28,7 +28,9 @@ import workers_run
 from cli_run import main_within
 
 import gd_torch.distributed as dist
-from gd_torch import GdTorchError, ooc, synthetic
+from gd_torch import GdTorchError
+from gd_torch.data import shards as ooc
+from gd_torch.data import synthetic
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, SIGKILL and gloo on 'lo'")
 

@@ -1,6 +1,6 @@
 """Every gradient method against the hand-derived one, over shapes x activations x losses x dtypes.
 
-Agreement is judged by gd_torch.check (tolerances from gd_torch.errormodel) and, in the
+Agreement is judged by gd_torch.check (tolerances from gd_torch.verdict.errormodel) and, in the
 same case, by the explicit bound of TOLERANCES (the error estimates without the checker's
 safety factor).
 """
@@ -12,9 +12,9 @@ import pytest
 from conftest import DTYPES, SHAPES, TOLERANCES, cuda_test, default_step, make_problem, pairs
 
 import gd_torch
-from gd_torch import errormodel
 from gd_torch.gradients import numeric
-from gd_torch.model import ACTIVATIONS, LOSSES
+from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.verdict import errormodel
 
 #: every method compared with 'analytic' ('numeric:<scheme>' as check spells it)
 METHOD_SPECS = ("autograd", "numeric:central", "numeric:forward", "numeric:richardson", "numeric:complex", "tutorial")
@@ -233,7 +233,7 @@ def test_gradient_function_equals_gradient(rng, method):
 
 
 def test_gradient_function_validates_once(rng, monkeypatch):
-    from gd_torch import _validate
+    from gd_torch.base import validate as _validate
 
     W, X, y = make_problem(rng, "tutorial", "sse", "sigmoid")
     calls = []

@@ -1,4 +1,4 @@
-"""gd_torch.graph_plot: the computational graph drawn with matplotlib, for the neuron and any stage list."""
+"""gd_torch.teach.graph_plot: the computational graph drawn with matplotlib, for the neuron and any stage list."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from PIL import Image
 
 import gd_torch
 from gd_torch import GdTorchError
-from gd_torch.graph_plot import GraphStage, box_text, draw_explanation, draw_graph, layout, stages_from_explanation
+from gd_torch.teach.graph_plot import (
+    GraphStage,
+    box_text,
+    draw_explanation,
+    draw_graph,
+    layout,
+    stages_from_explanation,
+)
 
 
 @pytest.fixture(scope="module")

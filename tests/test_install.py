@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import gd_torch
-from gd_torch.cli import main
+from gd_torch.cli.app import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,5 +45,5 @@ def test_bench_options_come_from_the_package(capsys):
     text = capsys.readouterr().out
     for flag in ("--quick", "--out", "--compare", "--force", "--calibration-tolerance", "--methods"):
         assert flag in text, flag
-    source = (ROOT / "gd_torch" / "commands" / "bench.py").read_text()
+    source = (ROOT / "gd_torch" / "cli" / "commands" / "bench.py").read_text()
     assert "benchmarks" not in source  # no path into a checkout

@@ -1,4 +1,4 @@
-"""gd_torch.landscape: the surface is the objective on a grid; sse has the saturated plateau, bce not."""
+"""gd_torch.teach.landscape: the surface is the objective on a grid; sse has the saturated plateau, bce not."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch.cli import main
-from gd_torch.landscape import landscape, plot, surface
+from gd_torch.cli.app import main
+from gd_torch.teach.landscape import landscape, plot, surface
 
 
 @pytest.fixture(scope="module")
@@ -162,14 +162,14 @@ def test_cli_landscape_unwritable_out(capsys, tmp_path):
     ],
 )
 def test_colour_bar_ticks_are_round_values(lo, hi, ticks):
-    from gd_torch.landscape import round_ticks
+    from gd_torch.teach.landscape import round_ticks
 
     assert round_ticks(lo, hi) == ticks
 
 
 def test_round_ticks_refuses_a_range_a_log_scale_cannot_show():
     from gd_torch import GdTorchError
-    from gd_torch.landscape import round_ticks
+    from gd_torch.teach.landscape import round_ticks
 
     with pytest.raises(GdTorchError, match=r"^lo, hi must be 0 < lo < hi < inf; got \(0.0, 1.0\)"):
         round_ticks(0.0, 1.0)
@@ -178,7 +178,7 @@ def test_round_ticks_refuses_a_range_a_log_scale_cannot_show():
 @pytest.mark.parametrize("surfaces", ["sse", "sse,bce"])
 def test_every_title_fits_inside_the_figure(capsys, tmp_path, monkeypatch, surfaces):
     # the suptitle (data, held weights, plateau rule) was one line wider than a one-panel figure
-    from gd_torch import plots
+    from gd_torch.train import plots
 
     figures = []
     monkeypatch.setattr(plots, "save_figure", lambda fig, out: figures.append(fig))
@@ -196,7 +196,7 @@ def test_every_title_fits_inside_the_figure(capsys, tmp_path, monkeypatch, surfa
 
 def _needed(X, y, g, **kw):
     # the bytes surface's memory refusal counts for this grid (refused under 1 byte available)
-    from gd_torch import _memory
+    from gd_torch.base import memory as _memory
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(_memory, "available_bytes", lambda: 1)
@@ -227,7 +227,7 @@ def test_the_memory_refusal_covers_what_surface_allocates(n, r, loss):
 
 
 def test_a_grid_too_large_for_the_memory_is_refused_naming_both_sizes(monkeypatch):
-    from gd_torch import _memory
+    from gd_torch.base import memory as _memory
 
     monkeypatch.setattr(_memory, "available_bytes", lambda: 256 << 20)
     X = np.c_[np.ones(2000), np.random.default_rng(0).standard_normal((2000, 2))]

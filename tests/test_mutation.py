@@ -31,15 +31,16 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch import _finite, errormodel
+from gd_torch.base import finite as _finite
 from gd_torch.gradients import METHODS
-from gd_torch.model import ACTIVATIONS, LOSSES
+from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.verdict import errormodel
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import bugs  # noqa: E402
 import families  # noqa: E402
 
-_check = importlib.import_module("gd_torch.check")
+_check = importlib.import_module("gd_torch.verdict.checker")
 
 METHOD_SETS = {"trio": ("analytic", "autograd", "numeric"), "numeric alone": ("analytic", "numeric")}
 ALL_PAIRS = [(act, loss) for loss, lo in LOSSES.items() for act in ACTIVATIONS if lo.activations in (None, (act,))]

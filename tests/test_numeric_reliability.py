@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch import GdTorchError, errormodel
+from gd_torch import GdTorchError
 from gd_torch.gradients import _fd_eval, _fd_schemes, _fd_steps, numeric
-from gd_torch.model import ACTIVATIONS, LOSSES
-from gd_torch.steps import step_sweep
+from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.teach.steps import step_sweep
+from gd_torch.verdict import errormodel
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_the_range_is_stated_per_coordinate(tut):
 
 
 def test_the_step_sweep_may_still_go_below_the_rounding_of_w(tut):
-    # gd_torch.steps draws the error curve through the region where W_j + h_j == W_j on purpose:
+    # gd_torch.teach.steps draws the error curve through the region where W_j + h_j == W_j on purpose:
     # numeric.estimate takes such a step when asked (rounding=False; its difference is 0); by
     # default it refuses it, as the method's grad does
     W, X, y = tut
@@ -199,12 +200,12 @@ def test_a_row_that_dominates_l_leaves_the_others_unresolved_with_an_honest_erro
 def test_row_blocks_take_the_steps_of_one_array_on_one_extreme_row(blobs, scheme, mode):
     # gd_torch.distributed's steps from column scales MAX-reduced over row blocks (several here):
     # the same as one array's, bit for bit, and its check resolves the gradient as gd_torch.check's
+    from gd_torch.data.shards import Arrays
     from gd_torch.distributed import ops
     from gd_torch.distributed.check import check
     from gd_torch.distributed.comm import Comm
     from gd_torch.distributed.part import part
-    from gd_torch.model import resolve
-    from gd_torch.ooc import Arrays
+    from gd_torch.model.forward import resolve
 
     W, X, y = _extreme(blobs, "X[0,1] = -1.79e308")
     p = part(Arrays(X, y, budget=4096), Comm())

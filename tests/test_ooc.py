@@ -21,8 +21,12 @@ from conftest import TOLERANCES, pairs
 
 import gd_torch
 import gd_torch.distributed as dist
-from gd_torch import GdTorchError, _io, errormodel, ooc, synthetic
-from gd_torch.model import resolve
+from gd_torch import GdTorchError
+from gd_torch.base import files as _io
+from gd_torch.data import shards as ooc
+from gd_torch.data import synthetic
+from gd_torch.model.forward import resolve
+from gd_torch.verdict import errormodel
 
 
 def write_shards(folder, X, y, rows: int) -> None:
@@ -152,7 +156,7 @@ _KILLED_AT_EVERY_STEP = textwrap.dedent(
     """
     import json, os, shutil, signal, sys
     from pathlib import Path
-    from gd_torch import synthetic
+    from gd_torch.data import synthetic
 
     args = json.loads(sys.argv[1])
     for root in map(Path, sys.argv[2:]):
@@ -308,7 +312,7 @@ def test_a_malformed_meta_json_is_refused_naming_the_folder_and_what_is_wrong(tm
 
 @pytest.mark.parametrize(("text", "match"), [("[]", r"must hold a JSON object; got \[\]"), ("{", r"cannot be read: ")])
 def test_make_data_names_its_out_flag_when_the_meta_json_there_is_not_an_object(tmp_path, capsys, text, match):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "meta.json").write_text(text)
@@ -329,7 +333,7 @@ def test_a_meta_json_nested_too_deeply_for_the_json_decoder_is_refused(tmp_path)
 
 
 def test_a_folder_of_zero_columns_is_refused_as_the_datasets_fault(tmp_path, capsys):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     write_shards(tmp_path, np.ones((4, 0)), np.zeros(4), 4)
     assert main(["train", "--dataset", str(tmp_path), "--no-plots"]) == 2
@@ -556,7 +560,7 @@ _CAPPED = textwrap.dedent(
     import json, sys
     import numpy as np
     import gd_torch, gd_torch.distributed as dist
-    from gd_torch import ooc
+    from gd_torch.data import shards as ooc
 
     def peak_kib():  # VmHWM: the peak resident set since the last reset
         for line in open("/proc/self/status"):
@@ -616,7 +620,7 @@ def test_a_memory_mapped_x_several_times_the_memory_cap_trains_and_checks_within
 
 
 def test_cli_make_data_then_train_and_check_out_of_core_as_in_memory(tmp_path, capsys):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     folder = tmp_path / "d"
     assert (
@@ -646,7 +650,7 @@ def test_cli_make_data_then_train_and_check_out_of_core_as_in_memory(tmp_path, c
 
 
 def test_cli_make_data_names_its_flags_in_errors(tmp_path, capsys):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     (tmp_path / "file").write_text("")
     (tmp_path / "foreign").mkdir()
@@ -689,7 +693,7 @@ def test_cli_make_data_names_its_flags_in_errors(tmp_path, capsys):
     ],
 )
 def test_cli_out_of_core_flags_are_checked(tmp_path, capsys, flags, message):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     synthetic.make_data(10, 3, "float32", tmp_path / "d")
     assert main(["train", "--dataset", str(tmp_path / "d"), "--no-plots", *flags]) == 2
@@ -698,7 +702,7 @@ def test_cli_out_of_core_flags_are_checked(tmp_path, capsys, flags, message):
 
 
 def test_cli_flags_that_a_dataset_folder_overrides_are_refused_not_ignored(tmp_path, capsys):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     synthetic.make_data(10, 3, "float64", tmp_path / "d")
     where = f"{str(tmp_path / 'd')!r} is a dataset folder, which holds y and only X's columns"
@@ -879,7 +883,7 @@ def test_a_failure_all_ranks_saw_is_printed_by_one(blobs):
 
 
 def test_cli_workers_under_torchrun_is_refused_not_ignored(tmp_path, capsys, monkeypatch):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     synthetic.make_data(10, 3, "float64", tmp_path / "d")
     monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it for each rank

@@ -7,7 +7,7 @@ import pytest
 
 import gd_torch
 from gd_torch import GdTorchError
-from gd_torch.cli import main
+from gd_torch.cli.app import main
 from gd_torch.testing import assert_gradient_close
 
 
@@ -159,7 +159,7 @@ def test_every_gross_bug_in_a_user_callable_is_caught_and_the_correct_one_is_not
     from families import draw, reference
     from test_mutation import thresholds
 
-    from gd_torch.model import resolve
+    from gd_torch.model.forward import resolve
 
     rng = np.random.default_rng(sum(map(ord, family + dtype)))
     caught = set()

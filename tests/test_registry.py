@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch import errormodel
 from gd_torch.gradients import METHODS, Method, analytic, register
-from gd_torch.model import prepare
+from gd_torch.model.forward import prepare
+from gd_torch.verdict import errormodel
 
 
 def _halved(W, X, y, lo, act):
@@ -70,7 +70,7 @@ def test_a_method_is_made_ready_once_for_gradient_fit_and_check(throwaway):
             "X^T dL/dz",
             lambda W, X, y, lo, act, level=1: analytic.grad(W, X, y, lo, act),
             validate=lambda W, act, level=1: (
-                calls.append(level) or gd_torch._validate.integer("level", level, minimum=1)
+                calls.append(level) or gd_torch.base.validate.integer("level", level, minimum=1)
             ),
             options=("level",),
         )

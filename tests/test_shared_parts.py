@@ -11,13 +11,13 @@ import pytest
 
 import gd_torch
 from gd_torch import GdTorchError
-from gd_torch._candidates import TABLE, candidates
-from gd_torch._explain_records import Ledger, Witnessed
-from gd_torch.cli import build_parser
-from gd_torch.commands._common import fit_options
-from gd_torch.explain import Explanation
-from gd_torch.explain_mlp import MLPExplanation
-from gd_torch.model import LOSSES, resolve
+from gd_torch.cli.app import build_parser
+from gd_torch.cli.commands._common import fit_options
+from gd_torch.model.forward import LOSSES, resolve
+from gd_torch.teach.ledger import Explanation
+from gd_torch.teach.mlp import MLPExplanation
+from gd_torch.teach.records import Ledger, Witnessed
+from gd_torch.verdict.candidates import TABLE, candidates
 
 #: fit's parameters that are not options of a run
 NOT_OPTIONS = {"X", "y", "callback"}

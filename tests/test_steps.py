@@ -1,4 +1,4 @@
-"""gd_torch.steps: the finite-difference error against the step h, its predictions, the picture, the CLI."""
+"""gd_torch.teach.steps: the finite-difference error against the step h, its predictions, the picture, the CLI."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gd_torch import GdTorchError, cli
+from gd_torch import GdTorchError
+from gd_torch.cli import app as cli
 from gd_torch.gradients.numeric import default_steps
-from gd_torch.plots_steps import plot_steps
-from gd_torch.steps import step_sweep
+from gd_torch.teach.steps import step_sweep
+from gd_torch.teach.steps_plot import plot_steps
 
 
 @pytest.fixture(scope="module", params=[0, 1, 2], ids=lambda j: f"j={j}")
@@ -147,8 +148,8 @@ def test_cli_table_has_no_nan_and_says_why_a_slope_is_missing(tmp_path, capsys):
 
 
 def test_legend_says_what_the_rounding_factor_is(monkeypatch):
-    from gd_torch import plots_steps
-    from gd_torch.errormodel import NOISE_AMPLIFICATION
+    from gd_torch.teach import steps_plot as plots_steps
+    from gd_torch.verdict.errormodel import NOISE_AMPLIFICATION
 
     figures = []
     monkeypatch.setattr(plots_steps, "save_figure", lambda fig, path: figures.append(fig))

@@ -10,7 +10,7 @@ import torch
 
 from gd_torch import GdTorchError, add_bias, fit, gradient, init_weights, objective, tutorial_data
 from gd_torch.gradients import METHODS
-from gd_torch.train import STOP_REASONS, FitResult
+from gd_torch.train.loop import STOP_REASONS, FitResult
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_a_minimum_with_errors_or_a_clean_run_is_not_a_stall(blobs):
 def test_a_runaway_loss_stops_before_it_reaches_inf(blobs):
     # identity + analytic at alpha 0.01 grows without bound: it used to end at loss 4e159, exit 0
     from gd_torch import TrainingDiverged
-    from gd_torch.train import DIVERGENCE_FACTOR
+    from gd_torch.train.loop import DIVERGENCE_FACTOR
 
     X, y = blobs
     with pytest.raises(TrainingDiverged, match=r"times its start, and growing") as info:

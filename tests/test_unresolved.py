@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch import errormodel
-from gd_torch.model import delta, resolve
+from gd_torch.model.forward import delta, resolve
 from gd_torch.testing import assert_gradient_close
+from gd_torch.verdict import errormodel
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +116,10 @@ def test_ordinary_data_that_every_method_resolves_stays_ok(blobs, loss, mode):
 
 def test_row_blocks_rule_as_one_process(extreme):
     # gd_torch.distributed's check sums S_j over row blocks (several here) and rules alike
+    from gd_torch.data.shards import Arrays
     from gd_torch.distributed.check import check
     from gd_torch.distributed.comm import Comm
     from gd_torch.distributed.part import part
-    from gd_torch.ooc import Arrays
 
     W, X, y = extreme
     lo, act = resolve("bce", "sigmoid")
@@ -131,7 +131,7 @@ def test_row_blocks_rule_as_one_process(extreme):
 
 
 def test_cli_check_on_a_dataset_folder_exits_1_naming_the_unresolved_coordinates(extreme, tmp_path, capsys):
-    from gd_torch.cli import main
+    from gd_torch.cli.app import main
 
     W, X, y = extreme
     np.save(tmp_path / "X.npy", X)

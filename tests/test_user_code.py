@@ -12,7 +12,8 @@ import pytest
 from own_parts import SOFTSIGN
 
 import gd_torch
-from gd_torch import GdTorchError, ooc
+from gd_torch import GdTorchError
+from gd_torch.data import shards as ooc
 from gd_torch.distributed import check as dist_check
 from tests.cli_run import main_within
 

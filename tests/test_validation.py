@@ -272,7 +272,7 @@ def test_float16_refused(problem, method):
 
 def test_float16_refused_by_the_numeric_module_itself(problem):
     from gd_torch.gradients import numeric
-    from gd_torch.model import ACTIVATIONS, LOSSES
+    from gd_torch.model.forward import ACTIVATIONS, LOSSES
 
     W, X, y = (a.astype(np.float16) for a in problem)
     with raises(r"^dtype must be float32 or float64 for the numeric method; got dtype\('float16'\)$"):
@@ -440,7 +440,8 @@ def test_gradient_function_checks_numeric_options_at_construction(problem, optio
 
 # ---- the validators themselves ----------------------------------------------------------------------
 
-from gd_torch import _memory, _validate  # noqa: E402
+from gd_torch.base import memory as _memory  # noqa: E402
+from gd_torch.base import validate as _validate  # noqa: E402
 
 
 @pytest.mark.parametrize("value", [True, False, 2.0, "3", np.float64(3), np.bool_(True), None, [3], 3 + 0j])

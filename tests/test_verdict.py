@@ -15,17 +15,18 @@ import numpy as np
 import pytest
 
 import gd_torch
-from gd_torch import _finite, errormodel
-from gd_torch.cli import main
-from gd_torch.diagnose import diagnose
-from gd_torch.explain import explain
+from gd_torch.base import finite as _finite
+from gd_torch.cli.app import main
 from gd_torch.gradients import METHODS, numeric
-from gd_torch.model import ACTIVATIONS, LOSSES
+from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.teach.ledger import explain
+from gd_torch.verdict import errormodel
+from gd_torch.verdict.diagnosis import diagnose
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import families  # noqa: E402
 
-_check = importlib.import_module("gd_torch.check")
+_check = importlib.import_module("gd_torch.verdict.checker")
 
 
 # ---- non-finite: never agreement -------------------------------------------------------------------
@@ -511,7 +512,8 @@ def test_a_sample_within_zs_rounding_of_the_kink_exercises_no_branch_in_float32(
 
 
 def test_the_distributed_check_counts_the_sides_some_pair_can_see():
-    from gd_torch import distributed, ooc
+    from gd_torch import distributed
+    from gd_torch.data import shards as ooc
 
     W, X, y = _one_sample_below(-1e-9)
     data = ooc.Arrays(X, y, budget=4096)  # several row blocks

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from gd_torch._io import STAGING
+from gd_torch.base.files import STAGING
 
 #: seconds to wait for the ranks to start training (K processes importing torch on busy cores)
 START = 180.0

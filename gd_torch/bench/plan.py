@@ -108,7 +108,7 @@ def gradient_call(name: str) -> tuple[str, dict]:
 def registry_methods() -> dict[str, BenchMethod]:
     """The rows of gd_torch.gradients.METHODS, under check's names ('numeric:central', ...)."""
     from ..gradients import METHODS
-    from ..model import resolve
+    from ..model.forward import resolve
 
     lo, act = resolve(LOSS, ACTIVATION)
     out = {}

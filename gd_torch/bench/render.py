@@ -1,5 +1,5 @@
 """A run's figures: time vs N per method (log-log, one panel per (dtype, D), the floor dashed)
-and, when CUDA ran, the CPU/CUDA crossover.  Figures go through gd_torch.plots.save_figure."""
+and, when CUDA ran, the CPU/CUDA crossover.  Figures go through gd_torch.train.plots.save_figure."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from ..plots import save_figure
+from ..train.plots import save_figure
 from .plan import DTYPES, catalog
 from .report import Result, Row
 

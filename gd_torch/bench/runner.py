@@ -3,7 +3,7 @@ its rows streamed into a file as they come (an interrupted run keeps them).
 
 The rows file is written to a hidden temporary beside its target and renamed once the run
 ends, so that a previous run's file is never truncated; a run killed outright leaves the
-temporary, named like gd_torch._io's (``.partial`` in its hidden name).
+temporary, named like gd_torch.base.files's (``.partial`` in its hidden name).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TextIO
 import gd_torch
 
 from .._errors import GdTorchError
-from .._io import PARTIAL
+from ..base.files import PARTIAL
 from .options import cores
 from .plan import LIBRARIES, Task
 
@@ -78,7 +78,7 @@ def row_stream(folder: Path) -> Iterator[tuple[Path, Sink]]:
     try:
         with f:
             yield tmp, sink
-    except BaseException:  # refused or failed: no rows file, as gd_torch._io leaves no temporary
+    except BaseException:  # refused or failed: no rows file, as gd_torch.base.files leaves no temporary
         tmp.unlink(missing_ok=True)
         raise
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .._errors import GdTorchError, bad_value
-from .._io import write_text
+from ..base.files import write_text
 from . import options
 from .machine import idle_reference, machine, memory_available
 from .markdown import markdown

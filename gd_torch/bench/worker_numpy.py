@@ -17,7 +17,7 @@ import numpy as np
 
 from gd_torch import Loss, fit, gradient_function
 from gd_torch.gradients import analytic
-from gd_torch.model import loss_from_z, resolve
+from gd_torch.model.forward import loss_from_z, resolve
 
 from .harness import ACTIVATION, ALPHA, EPOCHS, LOSS, Prepared, Worker, make_data, per_epoch, serve, train_data
 from .plan import gradient_call
@@ -202,7 +202,7 @@ def _train(task: dict, X, y, W0, plan: dict) -> Prepared:
     fn = partial(
         fit, X, y, method=method, loss=LOSS, activation=ACTIVATION, alpha=ALPHA, epochs=EPOCHS, seed=plan["seed"]
     )
-    return Prepared(task, {name: fn}, extra={"driver": "gd_torch.train.fit"}, finish=per_epoch)  # fmt: skip
+    return Prepared(task, {name: fn}, extra={"driver": "gd_torch.train.loop.fit"}, finish=per_epoch)  # fmt: skip
 
 
 def prepare_train(tasks: list[dict], plan: dict) -> list[Prepared]:

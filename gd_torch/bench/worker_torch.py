@@ -14,9 +14,10 @@ from functools import partial
 
 import torch
 
-from gd_torch import _validate, fit
+from gd_torch import fit
+from gd_torch.base import validate as _validate
 from gd_torch.gradients import autograd
-from gd_torch.model import resolve
+from gd_torch.model.forward import resolve
 
 from . import _torch
 from .harness import ACTIVATION, ALPHA, EPOCHS, LOSS, Prepared, Worker, per_epoch, serve, train_data
@@ -103,7 +104,7 @@ def _fit(task: dict, X, y, W0, plan: dict) -> Prepared:
         seed=plan["seed"],
         device=task["device"],
     )
-    return Prepared(task, {task["method"]: fn}, extra={"driver": "gd_torch.train.fit"}, finish=per_epoch)  # fmt: skip
+    return Prepared(task, {task["method"]: fn}, extra={"driver": "gd_torch.train.loop.fit"}, finish=per_epoch)  # fmt: skip
 
 
 def _loop(loop: Callable[..., torch.Tensor], driver: str) -> Callable[..., Prepared]:

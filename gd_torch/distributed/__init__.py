@@ -2,11 +2,11 @@
 
 Under torchrun (or ``gd_torch.distributed.launch``) each rank calls the same function with
 the same arguments; :func:`init` reads the rank from the environment, each rank reads its
-contiguous share of the rows in blocks (gd_torch.ooc) and one all-reduce per result gives
+contiguous share of the rows in blocks (gd_torch.data.shards) and one all-reduce per result gives
 every rank the value for the whole data.  Without torchrun there is one rank: the same
 functions then compute out of core, in row blocks, in this process.
 
->>> import gd_torch, gd_torch.ooc as ooc, gd_torch.distributed as dist
+>>> import gd_torch, gd_torch.data.shards as ooc, gd_torch.distributed as dist
 >>> X, y = gd_torch.tutorial_data()
 >>> g = dist.gradient(gd_torch.init_weights(3, seed=0), ooc.Arrays(X, y), loss="bce")
 >>> bool(abs(g - gd_torch.gradient(gd_torch.init_weights(3, seed=0), X, y, loss="bce")).max() < 1e-12)
@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import _validate
 from .._errors import GdTorchError, bad_value
-from ..check import DEFAULT_METHODS, CheckReport
+from ..base import validate as _validate
+from ..data.shards import Dataset
 from ..gradients import _device, lookup, numeric
-from ..model import Activation, Loss, resolve
-from ..ooc import Dataset
+from ..model.forward import Activation, Loss, resolve
+from ..verdict.checker import DEFAULT_METHODS, CheckReport
 from . import check as _check
 from . import ops
 from .comm import DEFAULT_TIMEOUT, Comm, RankFailure, init, rows
@@ -144,7 +144,7 @@ def check(
 ) -> CheckReport:
     """:func:`gd_torch.check` over the whole data, every sum over samples taken over all ranks;
     the same report on every rank, and the same verdict as one process.  ``methods`` may
-    include your own gradient functions g(W, X, y) where ``data`` is :class:`gd_torch.ooc.Arrays`
+    include your own gradient functions g(W, X, y) where ``data`` is :class:`gd_torch.data.shards.Arrays`
     (X in memory); on a dataset folder they are refused."""
     W, p, lo, act = prepare(W, data, comm, loss, activation)
     return _check.check(W, p, lo, act, methods, mode, seed)

@@ -2,11 +2,11 @@
 with every sum over samples taken over all ranks' rows.
 
 Each method's gradient is the all-reduce of the ranks' partial sums (gd_torch.distributed.ops);
-the error model's sums are all-reduced (gd_torch.errormodel.partial_sums); a finite difference
+the error model's sums are all-reduced (gd_torch.verdict.errormodel.partial_sums); a finite difference
 takes the steps one process takes (numeric.scaled_steps, numeric.step_along) from column scales
-max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.check.kink_allowance, a sum
+max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.verdict.checker.kink_allowance, a sum
 over samples) is summed over blocks and ranks.  The comparison of every pair and the odd one out
-are gd_torch.check's own (gd_torch.check.judge), so a K-rank check and a one-process check judge alike.
+are gd_torch.check's own (gd_torch.verdict.checker.judge), so a K-rank check and a one-process check judge alike.
 A user's own gradient g(W, X, y) (a callable among ``methods``) takes X in memory: it is checked
 where the data is in-memory arrays (ooc.Arrays), computed once on rank 0 on every row, and
 refused on a dataset folder, which no process holds in memory.
@@ -20,18 +20,28 @@ from typing import Any
 
 import numpy as np
 
-from .. import _finite, errormodel
-from .._compare import hiding, one_sided, sides, unseen
 from .._errors import GdTorchError, bad_value
-from .._validate import choice
-from .._validate import seed as _seed
-
-# gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
-from ..check import DEFAULT_METHODS, MODES, CheckReport, judge, kink_allowance, kinked_samples, parse_method, unresolved
+from ..base import finite as _finite
+from ..base.validate import choice
+from ..base.validate import seed as _seed
+from ..data.shards import Arrays, row_bytes
 from ..gradients import ALIASES, METHODS, Estimate, Method, _device, numeric
 from ..gradients._user import candidate
-from ..model import Activation, Loss
-from ..ooc import Arrays, row_bytes
+from ..model.forward import Activation, Loss
+from ..verdict import errormodel
+
+# gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
+from ..verdict.checker import (
+    DEFAULT_METHODS,
+    MODES,
+    CheckReport,
+    judge,
+    kink_allowance,
+    kinked_samples,
+    parse_method,
+    unresolved,
+)
+from ..verdict.compare import hiding, one_sided, sides, unseen
 from . import ops
 
 #: how many near-kink sample indices each rank contributes to the report
@@ -198,7 +208,7 @@ def _noise(model: errormodel.ErrorModel) -> dict:
 def _kinks(
     p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v, exact: frozenset[str]
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    # each method's kink allowance (gd_torch.check.kink_allowance on each block, with the block's z
+    # each method's kink allowance (gd_torch.verdict.checker.kink_allowance on each block, with the block's z
     # and e_z, summed over blocks and ranks), the first few samples near a kink (gd_torch.check's
     # kinked_samples, per block) and the samples on each side of each kink that some pair can see
     # there (gd_torch.check's sides, without the samples in the reach of _compare.hiding's methods)

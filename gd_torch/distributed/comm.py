@@ -265,7 +265,7 @@ def exit_after_failure(code: int) -> None:
 def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
     """This process's Comm, from torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR,
     MASTER_PORT); one rank when they are absent.  Backend gloo on the CPU, nccl for 'cuda'."""
-    from .. import _validate
+    from ..base import validate as _validate
     from .launch import follow_launcher
 
     follow_launcher()  # a rank of gd_torch's launcher dies with it

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import GdTorchError
+from ..data.shards import Block, row_bytes
 from ..gradients import Method
-from ..model import Activation, Loss
-from ..ooc import Block, row_bytes
+from ..model.forward import Activation, Loss
 from .part import VECTORS, Part, check_z
 
 

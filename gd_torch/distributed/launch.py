@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import _validate
+from ..base import validate as _validate
 
 #: seconds the surviving ranks get to stop on their own once one rank failed
 GRACE = 10.0

@@ -2,7 +2,7 @@
 
 The gradient of this model is a sum over samples, dL/dW = X^T dL/dz = sum_i X_i dL/dz_i,
 and the loss a sum of per-sample terms, so each rank sums over its own rows, in row blocks
-(gd_torch.ooc), and one all-reduce gives every rank the global value:
+(gd_torch.data.shards), and one all-reduce gives every rank the global value:
 
     dL/dW = sum_ranks sum_blocks X_b^T dL/dz_b,     dL/dz_i with the global N for mean losses
     L     = reduce(sum_ranks sum_blocks sum_i l_i)  (a mean divides by the global N)
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import errormodel
+from ..data.shards import row_bytes
 from ..gradients import numeric
-from ..model import Activation, Loss
-from ..ooc import row_bytes
+from ..model.forward import Activation, Loss
+from ..verdict import errormodel
 from .exact import Exact, exact, exact_gradient, loss_and_gradient
 from .part import VECTORS, Part, check_labels, check_z, part
 
@@ -127,7 +127,7 @@ def column_scale(
 
 
 def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation, dtype=None) -> errormodel.ErrorModel:
-    """gd_torch.errormodel with every sum over samples taken over all ranks' rows; ``dtype``: the
+    """gd_torch.verdict.errormodel with every sum over samples taken over all ranks' rows; ``dtype``: the
     model of the data cast to it (float64 for float32 data differenced in float64), else X's."""
     d = p.data.d
     dtype = p.dtype if dtype is None else np.dtype(dtype)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _validate
 from .._errors import GdTorchError
-from ..ooc import Block, Dataset, row_bytes
+from ..base import validate as _validate
+from ..data.shards import Block, Dataset, row_bytes
 from .comm import Comm, RankFailure
 
 #: per-sample vectors a gradient pass keeps per row (z, a, dL/dz, y, ...), in bytes

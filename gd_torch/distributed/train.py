@@ -1,9 +1,9 @@
-"""Gradient descent on K ranks (or on one, out of core): a Stepper for gd_torch.train.run_loop.
+"""Gradient descent on K ranks (or on one, out of core): a Stepper for gd_torch.train.loop.run_loop.
 
 Every rank holds the same W and applies the same update, W <- W - alpha dL/dW with the
 all-reduced gradient, so the weights stay identical on all ranks (checked by
 :meth:`Stepper.assert_identical`: a rank that drifts is an error).  The epochs, the stop rules
-and divergence detection are gd_torch.train.run_loop's own, on the all-reduced loss, so every
+and divergence detection are gd_torch.train.loop.run_loop's own, on the all-reduced loss, so every
 rank decides alike.
 
 Full batch: one step per epoch, the gradient of the whole data; for a method with ``from_z``
@@ -22,19 +22,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _validate
 from .._errors import GdTorchError, bad_value
-from .._fit_args import FitArgs
+from ..base import validate as _validate
 from ..gradients import Method
-from ..model import Activation, Loss
-from ..train import StopReason, run_loop
+from ..model.forward import Activation, Loss
+from ..train.fit_args import FitArgs
+from ..train.loop import StopReason, run_loop
 from . import ops
 from .comm import RankFailure
 
 
 class Stepper:
     """Steps of gradient descent on this rank's Part (``loss(W)``, ``step(W, alpha)``: the
-    protocol of gd_torch._steppers); every rank must build one alike."""
+    protocol of gd_torch.train.steppers); every rank must build one alike."""
 
     def __init__(
         self,
@@ -142,7 +142,7 @@ def run(
     patience: int | None = None,
     callback: Callable[[int, np.ndarray, float], bool | None] | None = None,
 ) -> Run:
-    """gd_torch.train.run_loop on the stepper's ranks from W0; the final weights are compared
+    """gd_torch.train.loop.run_loop on the stepper's ranks from W0; the final weights are compared
     over the ranks (a drift raises on every rank).  A divergence (gd_torch.TrainingDiverged) is
     raised on every rank alike (see comm.failure_line)."""
     if callback is not None and not callable(callback):
@@ -153,7 +153,7 @@ def run(
         method=st.method,
         lo=st.lo,
         act=st.act,
-        # the scalars validated as gd_torch._fit_args.fit_args validates them
+        # the scalars validated as gd_torch.train.fit_args.fit_args validates them
         alpha=_validate.number("alpha", alpha, above=0, accepted="a finite number > 0 (the learning rate)"),
         epochs=_validate.integer("epochs", epochs, minimum=1),
         batch_size=st.batch_size,

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import _finite, _validate
 from .._errors import GdTorchError, bad_value
-from ..model import prepare
+from ..base import finite as _finite
+from ..base import validate as _validate
+from ..model.forward import prepare
 from . import analytic, numeric, tutorial
 from ._method import Estimate, GradFn, Method
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..model import ACTIVATIONS, LOSSES, Activation, Loss, loss_from_z
+from ..model.forward import ACTIVATIONS, LOSSES, Activation, Loss, loss_from_z
 from . import _blas
 
 #: Z = X @ Wb^T near this size per product when X is not cut into row blocks

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import errormodel
+from ..verdict import errormodel
 
 #: each scheme's formula, for reports (the methods 'numeric:<scheme>' of the registry)
 DESCRIPTIONS: dict[str, str] = {

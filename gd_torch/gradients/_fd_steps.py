@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _validate, errormodel
 from .._errors import bad_value
+from ..base import validate as _validate
+from ..verdict import errormodel
 
 SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
 #: the smallest step a scheme takes, as a fraction of h (Richardson's h / 4)
@@ -126,7 +127,7 @@ def caller_steps(
     step, refused (a GdTorchError naming ``step``) unless each h_j lies in :func:`step_range`.
     Without X (or its column scales ``scale``, where the rows are on other ranks) only the rules
     on W are checked; ``rounding=False`` lets a step that W_j + h_j rounds back to W_j through
-    (gd_torch.steps sweeps into that region on purpose)."""
+    (gd_torch.teach.steps sweeps into that region on purpose)."""
     if step is None:
         return default_steps(W, scheme, X)
     h = _parse_step(W, step)

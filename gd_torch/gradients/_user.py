@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import GdTorchError, bad_value
-from .._parts import call_user
+from ..model.parts import call_user
 from ._method import Method
 
 

@@ -27,8 +27,8 @@ from functools import partial
 
 import numpy as np
 
-from .. import _validate
-from ..model import Activation, Loss, delta
+from ..base import validate as _validate
+from ..model.forward import Activation, Loss, delta
 from . import _blas
 
 FORMULA = "X^T (dL/da * da/dz), dL/da and da/dz written by hand"

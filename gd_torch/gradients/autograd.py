@@ -1,4 +1,4 @@
-"""The gradient by torch autograd, on the same forward pass as gd_torch.model.
+"""The gradient by torch autograd, on the same forward pass as gd_torch.model.forward.
 
 Every operation here is torch's own, on every size and device: z = X W, a = f(z) (the
 activation's ``torch_f``), the loss (the loss's ``torch_terms``, or a fused torch kernel),
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import _validate
 from .._errors import GdTorchError
-from ..model import Activation, Loss
+from ..base import validate as _validate
+from ..model.forward import Activation, Loss
 from ._device import resolve as resolve_device
 
 __all__ = ["forward", "grad", "grad_tensor", "make", "resolve_device"]
@@ -59,7 +59,7 @@ FUSED_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
 
 
 def _loss(lo: Loss, act: Activation, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    from ..model import LOSSES
+    from ..model.forward import LOSSES
 
     f, terms = _torch_parts(lo, act)
     if LOSSES.get(lo.name) is lo and lo.name in FUSED_LOSSES:  # a built-in loss: its fused kernel

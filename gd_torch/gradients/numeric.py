@@ -30,7 +30,7 @@ With ``f_noise`` (the absolute rounding error of one evaluation of L, from the c
 error model) an error estimate per coordinate is returned too: the truncation error read
 off the same difference at twice the step, plus the rounding error f_noise / h amplified
 by the scheme's weights (the noise taken as at least ``f_rel`` times the values actually
-subtracted), both from :func:`gd_torch.errormodel.difference_error`; for the complex step, only
+subtracted), both from :func:`gd_torch.verdict.errormodel.difference_error`; for the complex step, only
 the floor left by subnormal underflow of X_ij h.
 
 The parts, one job each (their public names are importable from here): the step rules in
@@ -46,9 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import _validate, errormodel
 from .._errors import GdTorchError, bad_value
-from ..model import Activation, Loss
+from ..base import validate as _validate
+from ..model.forward import Activation, Loss
+from ..verdict import errormodel
 from . import _blas
 from ._fd_eval import evaluate, terms_sum
 from ._fd_schemes import DESCRIPTIONS, NumericGradient, differences
@@ -145,7 +146,7 @@ def estimate(
     L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
     A caller's ``step`` must lie in :func:`gd_torch.gradients._fd_steps.step_range` on W and X;
     ``rounding=False`` still takes one that W_j + h_j rounds back to W_j (its difference is 0):
-    gd_torch.steps asks for it, to draw the error curve through that region on purpose.
+    gd_torch.teach.steps asks for it, to draw the error curve through that region on purpose.
     """
     _options(W, act, scheme, batch)
     _finite_z(X, W)

@@ -14,8 +14,8 @@ from functools import partial
 
 import numpy as np
 
-from .. import _validate
-from ..model import Activation, Loss
+from ..base import validate as _validate
+from ..model.forward import Activation, Loss
 from . import analytic
 
 FORMULA = "X^T (f(X W) - y) / N"

@@ -1,0 +1,94 @@
+"""gd-torch check: compare gradient methods on one problem."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ...model.forward import init_weights
+from ...verdict.checker import DEFAULT_METHODS, MODES, check
+from ...verdict.diagnosis import diagnose
+from . import _common, _launch, _user_code
+from ._types import list_of, one_of
+
+#: the library's parameters that are this command's flags under another name (see cli._name_flag)
+FLAGS = {"scheme": "--methods"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    _common.add_data_arguments(p)
+    _common.add_loss_argument(p, "one of {names} (sse)")
+    _common.add_activation_argument(p, "one of {names} (sigmoid)")
+    p.add_argument(
+        "--gradient",
+        default=None,
+        metavar="FILE.py:NAME",
+        help="your own gradient: a numpy function NAME(W, X, y) -> dL/dW in FILE.py, checked against "
+        "--methods (exit 0 when it agrees, 1 when not, with what it is the gradient of)",
+    )
+    p.add_argument(
+        "--methods",
+        type=list_of(one_of(_common.method_names()), "gradient methods"),
+        default=DEFAULT_METHODS,
+        metavar="M1,M2,...",
+        help=f"gradient methods to compare, comma-separated, from: {', '.join(_common.method_names())} "
+        f"(default: {','.join(DEFAULT_METHODS)})",
+    )
+    p.add_argument(
+        "--mode",
+        type=one_of(MODES),
+        default="full",
+        help="'full' (every coordinate) or 'directional' (one random direction)",
+    )
+    p.add_argument("--device", default="cpu", help="device for autograd: cpu, cuda or cuda:N")
+    _common.add_init_argument(p, "the weights W checked at (normal can put samples on both sides of a ReLU's kink)")
+    _common.add_seed_argument(p, "the weights W checked at (and of the direction with --mode directional)")
+    _launch.add_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    if _launch.wanted(args):  # a dataset folder, --workers or torchrun
+        return _launch.check(args)
+    loss, activation = _common.parts(args)
+    methods: list = list(args.methods)
+    if args.gradient is not None:
+        methods.append(_user_code.load(args.gradient, "--gradient"))
+    X, y, desc = _common.load_data(args)
+    W = init_weights(X.shape[1], args.init, args.seed, X.dtype)
+    report = check(
+        W,
+        X,
+        y,
+        loss=loss,
+        activation=activation,
+        methods=methods,
+        mode=args.mode,
+        device=args.device,
+        seed=args.seed,
+    )
+    print(f"data: {desc}")
+    print("W: " + _common.INIT_TEXT[args.init].format(seed=args.seed))
+    print(report)
+    if not report.agree:  # a failing method's vector (NOT VERIFIED has none failing)
+        _print_diagnoses(report, W, X, y, loss, activation)
+    return 0 if report.ok else 1
+
+
+def _print_diagnoses(report, W, X, y, loss, activation) -> None:
+    # what each failing method's vector actually is (the odd one out, or every method in a failing pair)
+    failing = [report.odd_one_out] if report.odd_one_out else report.failing()
+    print("")
+    if report.mode != "full":
+        print("diagnosis: needs --mode full (the directional mode compares one number per method, not a gradient)")
+        return
+    for spec in failing:
+        error = report.errors[spec] if spec.startswith("numeric") else None
+        if not np.isfinite(report.gradients[spec]).all():
+            print(f"{spec} is not finite: no diagnosis")
+            continue
+        if error is not None and not np.isfinite(error).all():
+            print(f"{spec}'s error estimate is not finite: no diagnosis")
+            continue
+        d = diagnose(report.gradients[spec], W, X, y, loss=loss, activation=activation, error=error)
+        print(f"{spec} is {d.summary()}")

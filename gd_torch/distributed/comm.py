@@ -48,8 +48,10 @@ TIMEOUT_ACCEPTED = "a number of seconds from 1 to 1e6"
 class RankFailure(GdTorchError):
     """A collective failed.  ``report`` is True on the one rank that should print the message."""
 
-    def __init__(self, message: str, *, report: bool, rank: int | None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, report: bool, rank: int | None, param: str | None = None, where: str = ""
+    ) -> None:
+        super().__init__(message, param=param, where=where)
         self.report = report
         self.rank = rank
 
@@ -104,7 +106,15 @@ class Comm:
         if failed.size:
             first = int(failed[0])
             if error is not None:
-                raise RankFailure(f"rank {self.rank}: {error}", report=first == self.rank, rank=self.rank) from None
+                # the error's parameter kept, so that the command line still names its flag
+                where = f"rank {self.rank}: {error.where}" if error.where else f"rank {self.rank}"
+                raise RankFailure(
+                    f"rank {self.rank}: {error}",
+                    report=first == self.rank,
+                    rank=self.rank,
+                    param=error.param,
+                    where=where,
+                ) from None
             raise RankFailure(f"rank {first} failed while computing {what}", report=False, rank=first)
         return total
 

@@ -55,7 +55,7 @@ class Stepper:
         self._cached: np.ndarray | None = None
         if batch_size is not None:
             if seed is None and p.comm.world > 1:
-                raise GdTorchError("seed must be an integer for mini-batches on several ranks; got None")
+                raise GdTorchError("seed must be an integer for mini-batches on several ranks; got None", param="seed")
             self._rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
             self._order = np.arange(p.n)
 

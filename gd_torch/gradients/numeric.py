@@ -110,7 +110,8 @@ def _options(W: np.ndarray, act: Activation, scheme: str, batch: Any) -> None:
         raise GdTorchError(
             f"scheme must be 'central', 'forward' or 'richardson' for activation={act.name!r}: got 'complex'; "
             f"the complex step needs a function analytic in z, and {act.name} is not differentiable at "
-            f"{', '.join(map(str, act.kinks))}"
+            f"{', '.join(map(str, act.kinks))}",
+            param="scheme",
         )
     _validate.integer(
         "batch", batch, minimum=1, none_ok=True, accepted="a positive integer (perturbations per matrix product)"

@@ -79,7 +79,7 @@ class Explanation(Ledger[Stage]):
         try:
             return write_text(path, self.to_dot())
         except GdTorchError as exc:
-            raise GdTorchError(f"path must be a writable file for the dot graph: {exc}") from None
+            raise GdTorchError(f"path must be a writable file for the dot graph: {exc}", param="path") from None
 
     def __str__(self) -> str:
         return ledger_text(self)

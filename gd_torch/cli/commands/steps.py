@@ -11,7 +11,8 @@ from ...model.forward import init_weights, resolve
 from ...teach.steps import step_sweep
 from ...teach.steps_plot import plot_steps
 from . import _common
-from ._common import add_out_argument, add_seed_argument, non_negative_int, output_folder, print_written
+from ._common import add_out_argument, add_seed_argument, output_folder, print_written
+from ._types import non_negative_int
 
 #: the files this command writes into --out
 FILES = ("steps.png",)

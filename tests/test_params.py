@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
+import numpy as np
 import pytest
 
 import gd_torch
@@ -172,3 +173,42 @@ def test_params_checks_exactly_the_tables_parameters():
         params(table, k=2)
     with pytest.raises(GdTorchError, match=r"^k must be a positive integer; got True$"):
         params(table, k=True, t=None)
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "table", "param"),
+    [
+        ("train", "--n-samples", "TUTORIAL_DATA_PARAMS", "n_samples"),
+        ("sweep", "--n-features", "TUTORIAL_DATA_PARAMS", "n_features"),
+        ("check", "--mode", "CHECK_PARAMS", "mode"),
+        ("explain", "--hidden", "EXPLAIN_MLP_PARAMS", "hidden"),
+        ("train", "--timeout", "INIT_PARAMS", "timeout"),
+        ("check", "--timeout", "INIT_PARAMS", "timeout"),
+    ],
+)
+def test_flags_take_the_constraint_of_the_parameter_they_set(command, flag, table, param):
+    from gd_torch.data import datasets
+    from gd_torch.distributed import comm
+    from gd_torch.teach import mlp
+    from gd_torch.verdict import checker
+
+    tables = {
+        "TUTORIAL_DATA_PARAMS": datasets.TUTORIAL_DATA_PARAMS,
+        "CHECK_PARAMS": checker.CHECK_PARAMS,
+        "EXPLAIN_MLP_PARAMS": mlp.EXPLAIN_MLP_PARAMS,
+        "INIT_PARAMS": comm.INIT_PARAMS,
+    }
+    (action,) = [a for a in subparser(command)._actions if flag in a.option_strings]
+    assert action.type.constraint is tables[table][param]
+
+
+def test_checks_mode_table_drives_check_and_its_flag(capsys, monkeypatch, tmp_path):
+    from gd_torch.verdict import checker
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(checker.CHECK_PARAMS, "mode", Options(("full",)))
+    X, y = tutorial_data(20)
+    W = np.full(X.shape[1], 0.5)
+    with pytest.raises(GdTorchError, match=r"^mode must be one of 'full'; got 'directional'$"):
+        gd_torch.check(W, X, y, mode="directional")
+    assert run_cli(capsys, "check", "--mode", "directional") == (2, "--mode must be one of full; got 'directional'")

@@ -1,7 +1,7 @@
 """Boundary checks shared by every public function, and the constraint objects of their tables.
 
 A public function declares its parameters' constraints once, in a table (parameter ->
-:class:`Integer`, :class:`Number`, :class:`Options`), as scikit-learn's ``validate_params``
+:class:`Integer`, :class:`Number`, :class:`Options`, :class:`FloatDtype`), as scikit-learn's ``validate_params``
 does, and checks its arguments with :func:`params` at its top.  The command line reads the
 same table: a flag that sets a parameter parses its text with the parameter's constraint
 (``gd_torch.cli.commands._types.flag_type``), so a rule is written once for both.
@@ -233,7 +233,23 @@ class Options:
         return isinstance(value, str) and value in tuple(self.options)
 
 
-def _admits(constraint: Integer | Number, value: object) -> bool:
+@dataclass(frozen=True)
+class FloatDtype:
+    """float32 or float64, spelled as a string or a numpy dtype (see :func:`dtype`)."""
+
+    words: str = "'float32' or 'float64'"
+
+    def __call__(self, name: str, value: object) -> np.dtype:
+        return dtype(name, value)
+
+    def from_text(self, text: str) -> str:
+        return text
+
+    def admits(self, value: object) -> bool:
+        return _admits(self, value)
+
+
+def _admits(constraint: Integer | Number | FloatDtype, value: object) -> bool:
     # the check itself, its error swallowed: one copy of the rule
     try:
         constraint("value", value)

@@ -18,6 +18,15 @@ from ..base import validate as _validate
 from ..model.forward import add_bias
 from . import csv_read as _csv
 
+#: what tutorial_data accepts (gd-torch's --n-samples and --n-features parse with these constraints)
+TUTORIAL_DATA_PARAMS: dict[str, _validate.Constraint] = {
+    "n_samples": _validate.Integer(minimum=1),
+    "n_features": _validate.Integer(minimum=1),
+    "cluster_std": _validate.Number(minimum=0.0),
+    "dtype": _validate.FloatDtype(),
+    "seed": _validate.Integer(minimum=0, maximum=2**32 - 1, text="a non-negative integer < 2**32"),
+}
+
 
 def tutorial_data(
     n_samples: int = 250, n_features: int = 2, *, seed: int = 20, cluster_std: float = 1.05, dtype: Any = np.float64
@@ -33,11 +42,14 @@ def tutorial_data(
     in [0, 2**32 - 1] (numpy's RandomState range), a finite ``cluster_std`` >= 0 small enough
     for the samples to be finite in ``dtype``.
     """
-    n_samples = _validate.integer("n_samples", n_samples, minimum=1)
-    n_features = _validate.integer("n_features", n_features, minimum=1)
-    cluster_std = _validate.number("cluster_std", cluster_std, minimum=0.0)
-    dtype = _validate.dtype("dtype", dtype)
-    seed = _validate.integer("seed", seed, minimum=0, maximum=2**32 - 1, accepted="a non-negative integer < 2**32")
+    n_samples, n_features, cluster_std, dtype, seed = _validate.params(
+        TUTORIAL_DATA_PARAMS,
+        n_samples=n_samples,
+        n_features=n_features,
+        cluster_std=cluster_std,
+        dtype=dtype,
+        seed=seed,
+    ).values()
     what = f"the blobs (X of {n_samples} x {n_features + 1} {dtype} and y)"
     _memory.require(blobs_bytes(n_samples, n_features), what, "n_samples or n_features")
     return _blobs(n_samples, n_features, seed, cluster_std, dtype)

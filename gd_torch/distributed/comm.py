@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import GdTorchError, TrainingDiverged
+from ..base.validate import Number
 
 #: seconds between heartbeats; a rank silent for HEARTBEAT_MISSES beats counts as dead
 BEAT = 0.1
@@ -43,6 +44,8 @@ DEFAULT_TIMEOUT = 60.0
 #: at most what torch.distributed's millisecond timeouts hold
 TIMEOUT_RANGE = (1.0, 1e6)
 TIMEOUT_ACCEPTED = "a number of seconds from 1 to 1e6"
+#: what init's timeout accepts (gd-torch's --timeout parses with this constraint)
+INIT_PARAMS = {"timeout": Number(minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1], text=TIMEOUT_ACCEPTED)}
 
 
 class RankFailure(GdTorchError):
@@ -279,9 +282,7 @@ def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
     from .launch import follow_launcher
 
     follow_launcher()  # a rank of gd_torch's launcher dies with it
-    timeout = _validate.number(
-        "timeout", timeout, minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1], accepted=TIMEOUT_ACCEPTED
-    )
+    timeout = _validate.params(INIT_PARAMS, timeout=timeout)["timeout"]
     if device != "cpu":  # refuse an absent CUDA device here, in one line
         from ..gradients import _device
 

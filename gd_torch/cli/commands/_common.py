@@ -12,12 +12,12 @@ from ..._errors import bad_value
 from ...base import files as _io
 from ...base import memory as _memory
 from ...base import validate as _validate
-from ...data.datasets import blobs_bytes, load_csv, standardize, tutorial_data
+from ...data.datasets import TUTORIAL_DATA_PARAMS, blobs_bytes, load_csv, standardize, tutorial_data
 from ...gradients import ALIASES, METHODS
 from ...model.forward import ACTIVATIONS, INITS, LOSSES, add_bias
 from ...train.fit_args import FIT_PARAMS
 from . import _user_code
-from ._types import flag_type, one_of, one_of_or_file, positive_int, seed
+from ._types import flag_type, one_of, one_of_or_file, seed
 
 DATASETS = ("blobs", "breast-cancer")
 
@@ -196,8 +196,18 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="z-score every feature column, (x - mean) / std, before the bias column is added",
     )
-    g.add_argument("--n-samples", type=positive_int, default=250, help="blobs: number of samples (250)")
-    g.add_argument("--n-features", type=positive_int, default=2, help="blobs: number of features (2)")
+    g.add_argument(
+        "--n-samples",
+        type=flag_type(TUTORIAL_DATA_PARAMS["n_samples"]),
+        default=250,
+        help="blobs: number of samples (250)",
+    )
+    g.add_argument(
+        "--n-features",
+        type=flag_type(TUTORIAL_DATA_PARAMS["n_features"]),
+        default=2,
+        help="blobs: number of features (2)",
+    )
     g.add_argument("--data-seed", type=seed, default=20, help="blobs: random_state of make_blobs (20)")
     g.add_argument("--dtype", default="float64", help="float64 (default) or float32")
 

@@ -30,7 +30,7 @@ from ...base import memory as _memory
 from ...base.files import OutputFolder
 from ...base.validate import Number
 from ...data import shards as ooc
-from ...distributed.comm import TIMEOUT_ACCEPTED, TIMEOUT_RANGE, RankFailure, exit_after_failure, failure_line
+from ...distributed.comm import INIT_PARAMS, RankFailure, exit_after_failure, failure_line
 from ...distributed.launch import exit_if_orphaned
 from ...gradients import _device, lookup
 from ...model.forward import init_weights
@@ -41,8 +41,6 @@ from ._types import flag_type, positive_int
 
 #: --block-mib: MiB of working memory per row block, at least 4 KiB
 _MIB = Number(minimum=1 / 256, text="a number of MiB >= 1/256 (4 KiB)")
-#: --timeout: seconds a collective waits (gd_torch.distributed.init's timeout)
-_TIMEOUT = Number(minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1], text=TIMEOUT_ACCEPTED)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--timeout",
-        type=flag_type(_TIMEOUT),
+        type=flag_type(INIT_PARAMS["timeout"]),
         default=distributed.DEFAULT_TIMEOUT,
         help="seconds a rank waits for the others before it stops, naming the rank that died or hung (%(default)g)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -241,7 +242,8 @@ def _load(args: argparse.Namespace, dt: np.dtype) -> tuple[np.ndarray, np.ndarra
         n, d = args.n_samples, args.n_features
         what = f"the blobs (X of {n} x {d + 1} {dt} and y)"
         _memory.require(blobs_bytes(n, d), what, "--n-samples or --n-features")
-        seed = _validate.integer("--data-seed", args.data_seed, minimum=0, maximum=2**32 - 1)
+        # tutorial_data's own seed bounds, in words of the bounds (its 'seed' would be --seed, not --data-seed)
+        seed = dataclasses.replace(TUTORIAL_DATA_PARAMS["seed"], text="")("--data-seed", args.data_seed)
         X, y = tutorial_data(n, d, seed=seed, dtype=dt)
         desc = f"make_blobs(n_samples={n}, n_features={d}, centers=2, cluster_std=1.05, random_state={seed}), bias column first"
         return X, y, desc

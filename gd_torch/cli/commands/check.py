@@ -12,7 +12,7 @@ from ...verdict.diagnosis import diagnose
 from . import _common, _launch, _user_code
 from ._types import flag_type, list_of, one_of
 
-#: the library's parameters that are this command's flags under another name (see cli._name_flag)
+#: the library's parameters that are this command's flags under another name (see gd_torch.cli.flags)
 FLAGS = {"scheme": "--methods"}
 
 

@@ -14,7 +14,7 @@ from ._types import flag_type, list_of, one_of, positive_int, weight_pair
 
 #: the files this command writes into --out
 FILES = ("landscape.png",)
-#: the library's parameters that are this command's flags under another name (see cli._name_flag)
+#: the library's parameters that are this command's flags under another name (see gd_torch.cli.flags)
 FLAGS = {"losses": "--surfaces", "i": "--weights", "j": "--weights"}
 
 

@@ -166,6 +166,16 @@ def test_constraints_check_parse_and_describe():
         live("x", "c")
 
 
+def test_bool_and_dtype_constraints():
+    from gd_torch.base.validate import Bool, FloatDtype
+
+    assert Bool()("b", True) is True and not Bool().admits(1) and not Bool().admits(np.bool_(True))
+    with pytest.raises(GdTorchError, match=r"^batched must be True or False; got 1$"):
+        Bool()("batched", 1)
+    assert FloatDtype()("dtype", "float32") == np.float32 and FloatDtype().words == "'float32' or 'float64'"
+    assert FloatDtype().admits("float64") and not FloatDtype().admits("float16")
+
+
 def test_params_checks_exactly_the_tables_parameters():
     table = {"k": Integer(minimum=1), "t": Number(none_ok=True)}
     assert params(table, t=None, k=2) == {"k": 2, "t": None}

@@ -1,7 +1,7 @@
 """Boundary checks shared by every public function, and the constraint objects of their tables.
 
 A public function declares its parameters' constraints once, in a table (parameter ->
-:class:`Integer`, :class:`Number`, :class:`Options`, :class:`FloatDtype`), as scikit-learn's ``validate_params``
+:class:`Integer`, :class:`Number`, :class:`Options`, :class:`FloatDtype`, :class:`Bool`), as scikit-learn's ``validate_params``
 does, and checks its arguments with :func:`params` at its top.  The command line reads the
 same table: a flag that sets a parameter parses its text with the parameter's constraint
 (``gd_torch.cli.commands._types.flag_type``), so a rule is written once for both.
@@ -247,6 +247,24 @@ class FloatDtype:
 
     def admits(self, value: object) -> bool:
         return _admits(self, value)
+
+
+@dataclass(frozen=True)
+class Bool:
+    """True or False, nothing else (not 0 or 1, not numpy's bool_)."""
+
+    words: str = "True or False"
+
+    def __call__(self, name: str, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise bad_value(name, value, self.words)
+        return value
+
+    def from_text(self, text: str) -> bool | None:
+        return {"true": True, "false": False}.get(text.lower())
+
+    def admits(self, value: object) -> bool:
+        return isinstance(value, bool)
 
 
 def _admits(constraint: Integer | Number | FloatDtype, value: object) -> bool:

@@ -76,6 +76,10 @@ def _blobs(n_samples: int, n_features: int, seed: int, cluster_std: float, dtype
     return add_bias(X).astype(dtype, copy=False), y.astype(dtype)
 
 
+#: what load_csv's standardize and dtype accept (path, label and drop: csv_read.check_arguments)
+LOAD_CSV_PARAMS: dict[str, _validate.Constraint] = {"standardize": _validate.Bool(), "dtype": _validate.FloatDtype()}
+
+
 def load_csv(
     path: str | Path,
     label: str,
@@ -106,9 +110,7 @@ def load_csv(
     naming the file, the line and the column.
     """
     names = _csv.check_arguments(path, label, drop)
-    if not isinstance(standardize, bool):
-        raise bad_value("standardize", standardize, "True or False")
-    dt = _validate.dtype("dtype", dtype)
+    standardize, dt = _validate.params(LOAD_CSV_PARAMS, standardize=standardize, dtype=dtype).values()
     header, X, y = _csv.read(Path(path), names[0], names[1:], dt)
     if standardize:
         X = _standardize(X, [h for h in header if h != label and h not in names[1:]])

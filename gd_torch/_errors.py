@@ -11,8 +11,8 @@ class GdTorchError(ValueError):
     ``param`` names the parameter the error is about, as the message begins with it (after the
     ``where: `` prefix): "where: param must be accepted; got value".  :meth:`naming` puts
     another name in its place (the command line puts the flag, ``--batch-size`` for
-    ``batch_size``) from these attributes, without reading the message.  ``value`` and
-    ``accepted`` are set by :func:`bad_value` (None otherwise).
+    ``batch_size``) from these attributes; nothing parses the message for the parameter.
+    ``value`` and ``accepted`` are set by :func:`bad_value` (None otherwise).
     """
 
     def __init__(
@@ -35,11 +35,12 @@ class GdTorchError(ValueError):
         self.accepted = accepted
 
     def naming(self, name: str) -> GdTorchError:
-        """This error with ``name`` where its message names :attr:`param`: the same text otherwise.
+        """A GdTorchError of this one's text with ``name`` in place of :attr:`param` (the subclass
+        and its other attributes are not kept: it is for printing).
 
-        The message must begin with ``where: param `` (as :func:`bad_value` and every
-        ``param=`` error of the package write it); a message of another form is prefixed,
-        ``name: message``, instead.
+        The message begins with ``where: param `` where the error was built so (by
+        :func:`bad_value`, or by ``param=`` with a message written that way); otherwise ``name``
+        is put in front, ``name: message``.
         """
         prefix = f"{self.where}: " if self.where else ""
         head, text = f"{prefix}{self.param} ", str(self)

@@ -1,7 +1,7 @@
-"""The model: z = X @ W, a = f(z), L = loss(a, y), and the problem's boundary checks.
+"""The model: z = X W, a = f(z), L = loss(a, y), dL/dz, and the problem's boundary checks.
 
-Activations live in :mod:`gd_torch.model.activations`, losses in :mod:`gd_torch.model.losses`; both
-are re-exported here.
+The activations are defined in :mod:`gd_torch.model.activations`, the losses in
+:mod:`gd_torch.model.losses`; this module resolves a (loss, activation) pair and computes with it.
 """
 
 from __future__ import annotations
@@ -14,30 +14,21 @@ from .._errors import bad_value
 from ..base import finite as _finite
 from ..base import memory as _memory
 from ..base import validate as _validate
-from .activations import ACTIVATIONS, Activation, identity, relu, sigmoid, softplus, tanh
+from .activations import ACTIVATIONS, Activation
 from .losses import LOSSES, Loss
 from .parts import checked
 
 Array = np.ndarray
 
 __all__ = [
-    "ACTIVATIONS",
-    "LOSSES",
-    "Activation",
-    "Loss",
     "add_bias",
     "delta",
-    "identity",
     "init_weights",
     "loss_from_z",
     "objective",
     "prepare",
     "reduce",
-    "relu",
     "resolve",
-    "sigmoid",
-    "softplus",
-    "tanh",
 ]
 
 

@@ -13,7 +13,9 @@ from .._errors import bad_value
 from ..base import memory as _memory
 from ..base import validate as _validate
 from ..gradients import Method, lookup
-from ..model.forward import Activation, Loss, check_labels, resolve
+from ..model.activations import Activation
+from ..model.forward import check_labels, resolve
+from ..model.losses import Loss
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from functools import partial
 import numpy as np
 
 from ..gradients import tutorial as _tutorial
-from ..model.forward import ACTIVATIONS, LOSSES, Activation, Loss
+from ..model.activations import ACTIVATIONS, Activation
+from ..model.losses import LOSSES, Loss
 
 
 @dataclass(frozen=True)

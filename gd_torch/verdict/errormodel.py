@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..gradients._blas import single_thread
-from ..model.forward import Activation, Loss, delta, loss_from_z, reduce
+from ..model.activations import Activation
+from ..model.forward import delta, loss_from_z, reduce
+from ..model.losses import Loss
 from .difference_error import (
     NOISE_AMPLIFICATION,
     TRUNCATION_DENOM,

@@ -47,7 +47,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 
 #: rounding errors in forming one chain-rule factor (a few operations each)
 C_LOCAL = 4.0

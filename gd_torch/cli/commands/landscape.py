@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ...model.forward import LOSSES, objective, resolve
+from ...model.forward import objective, resolve
+from ...model.losses import LOSSES
 from ...teach.landscape import landscape, plot
 from ...train.loop import fit
 from . import _common

@@ -35,10 +35,8 @@ from .difference_error import (
     stage_difference_noise,
 )
 from .rounding import (
-    A_ROUNDING,
     C_LOCAL,
     C_SAT,
-    LIMIT_DISTANCE,
     _delta_of,
     _inside,
     a_error,
@@ -51,10 +49,8 @@ from .rounding import (
 )
 
 __all__ = [
-    "A_ROUNDING",
     "C_LOCAL",
     "C_SAT",
-    "LIMIT_DISTANCE",
     "NOISE_AMPLIFICATION",
     "SAFETY",
     "TRUNCATION_DENOM",

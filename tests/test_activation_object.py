@@ -1,6 +1,6 @@
 """An Activation carries its own data: a new one is one object, seen by check, explain, fit and
 the command line; its rounding constants come from the object (declared, or a default that says
-so), never from a table keyed by its name."""
+so), never from a table keyed by its name; dL/dz has one copy."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from scipy import special
 
 import gd_torch
 from gd_torch import GdTorchError
-from gd_torch.model import ACTIVATIONS, Activation
+from gd_torch.model import ACTIVATIONS, LOSSES, Activation
 from gd_torch.model.activations import DEFAULT_ROUNDING
-from gd_torch.verdict import rounding
+from gd_torch.model.forward import delta, resolve
+from gd_torch.verdict import candidates, rounding
 
 #: LeCun's scaled tanh, a = 1.7159 tanh(2 z / 3): a new activation, declared with its constants
 C, K = 1.7159, 2.0 / 3.0
@@ -154,3 +155,30 @@ def test_a_users_limit_distance_is_checked_like_its_other_functions(problem):
     ragged = dataclasses.replace(SOFTSIGN, limit_distance=lambda z: z[:1])
     with pytest.raises(GdTorchError, match=r"your Activation 'softsign': its limit_distance\(z\) must return an array"):
         gd_torch.check(W, X, y, activation=ragged)
+
+
+PAIRS = [(lo, act) for lo in LOSSES for act in ACTIVATIONS if LOSSES[lo].activations in (None, (act,))]
+
+
+@pytest.mark.parametrize(("loss", "activation"), PAIRS)
+def test_dl_dz_has_one_copy(loss, activation, rng):
+    # the candidates' exact gradient and the error model's factor are model.delta itself, bit for bit
+    lo, act = resolve(loss, activation)
+    z = rng.uniform(-4, 4, size=50)
+    y = rng.integers(0, 2, size=50).astype(np.float64)
+    a = act.f(z)
+    expected = delta(z, y, lo, act, a=a)
+    np.testing.assert_array_equal(candidates.problem(lo, act, y).exact(z, a), expected)
+    np.testing.assert_array_equal(rounding._delta_of(y, lo, act)(z, a), expected)
+
+
+def test_dl_dz_of_a_users_activation_takes_autograds_derivative(rng):
+    # a user's sigmoid with a wrong df: the candidates' exact dL/dz uses autograd's f', never the fused (a - y) / N
+    wrong = dataclasses.replace(ACTIVATIONS["sigmoid"], df=lambda z, a: a * (1 + a))
+    lo, act = resolve("bce", wrong)
+    z = rng.uniform(-4, 4, size=30)
+    y = rng.integers(0, 2, size=30).astype(np.float64)
+    a = act.f(z)
+    exact = candidates.problem(lo, act, y).exact(z, a)
+    np.testing.assert_allclose(exact, (a - y) / z.size, rtol=1e-12, atol=1e-17)
+    assert not np.allclose(delta(z, y, lo, act, a=a, df=act.df), exact)

@@ -6,6 +6,7 @@ The activations are defined in :mod:`gd_torch.model.activations`, the losses in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,17 +78,30 @@ def prepare(
     return W, X, y, lo, act
 
 
-def delta(z: Array, y: Array, lo: Loss, act: Activation, n: int | None = None, a: Array | None = None) -> Array:
-    """dL/dz for pre-activations z of shape (n_samples,): the chain rule's one copy.
+def delta(
+    z: Array,
+    y: Array,
+    lo: Loss,
+    act: Activation,
+    n: int | None = None,
+    a: Array | None = None,
+    df: Callable[[Array, Array], Array] | None = None,
+) -> Array:
+    """dL/dz for pre-activations z of shape (n_samples,): the chain rule's one copy,
+
+        dL/dz = dL/da * da/dz,   or the loss's fused ``dL_dz`` (bce with the sigmoid: (a - y) / N).
 
     ``n`` is the loss's sample count when z and y are one block of a larger problem;
-    ``a`` = f(z) when the caller has it.
+    ``a`` = f(z) when the caller has it.  ``df(z, a)``: da/dz to take instead of the
+    activation's own (the verdict's candidates pass autograd's for a user's activation, whose
+    hand-written df is under test); the fused form has the activation's own derivative worked
+    into it, so it is used only without ``df``.
     """
     a = act.f(z) if a is None else a
     n = y.shape[0] if n is None else n
-    if lo.dL_dz is not None:  # the pair where the chain rule collapses (bce with sigmoid)
+    if lo.dL_dz is not None and df is None:  # the pair where the chain rule collapses (bce with sigmoid)
         return lo.dL_dz(a, y, n)
-    return lo.dL_da(a, y, n) * act.df(z, a)  # dL/dz = dL/da * da/dz
+    return lo.dL_da(a, y, n) * (act.df if df is None else df)(z, a)  # dL/dz = dL/da * da/dz
 
 
 def loss_from_z(z: Array, y: Array, lo: Loss, act: Activation) -> Any:

@@ -49,6 +49,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..model.activations import Activation
+from ..model.forward import delta
 from ..model.losses import Loss
 
 #: rounding errors in forming one chain-rule factor (a few operations each)
@@ -162,11 +163,8 @@ def _exactly_at_kink(X: np.ndarray, W: np.ndarray, z64: np.ndarray, act: Activat
 
 
 def _delta_of(y: np.ndarray, lo: Loss, act: Activation, n: int | None = None):
-    # dL/dz as a function of (z, a), the way the methods form it
-    n = y.shape[0] if n is None else n
-    if lo.dL_dz is not None:
-        return lambda z, a: lo.dL_dz(a, y, n)
-    return lambda z, a: lo.dL_da(a, y, n) * act.df(z, a)
+    # dL/dz as a function of (z, a), the way the methods form it (gd_torch.model.forward.delta)
+    return lambda z, a: delta(z, y, lo, act, n, a)
 
 
 def _inside(lo: Loss) -> tuple[float, float] | None:

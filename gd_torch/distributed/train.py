@@ -25,7 +25,8 @@ import numpy as np
 from .._errors import GdTorchError, bad_value
 from ..base import validate as _validate
 from ..gradients import Method
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from ..train.fit_args import FitArgs
 from ..train.loop import StopReason, run_loop
 from . import ops

@@ -48,7 +48,8 @@ import numpy as np
 
 from .._errors import GdTorchError, bad_value
 from ..base import validate as _validate
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from ..verdict import errormodel
 from . import _blas
 from ._fd_eval import evaluate, terms_sum

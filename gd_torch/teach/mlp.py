@@ -29,7 +29,8 @@ import numpy as np
 from .._errors import GdTorchError, bad_value
 from ..base import memory as _memory
 from ..base import validate as _validate
-from ..model.forward import ACTIVATIONS, Activation, _part, check_labels, delta, resolve
+from ..model.activations import ACTIVATIONS, Activation
+from ..model.forward import _part, check_labels, delta, resolve
 from ..verdict import errormodel
 from . import mlp_check as mc
 from .graph_plot import GraphStage

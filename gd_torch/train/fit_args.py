@@ -15,7 +15,9 @@ from ..base import memory as _memory
 from ..base import validate as _validate
 from ..base.validate import SEED, Integer, Number
 from ..gradients import Method, lookup
-from ..model.forward import Activation, Loss, check_labels, resolve
+from ..model.activations import Activation
+from ..model.forward import check_labels, resolve
+from ..model.losses import Loss
 
 #: fit's numeric parameters and what each accepts; batch_size is also at most n_samples (see fit_args)
 FIT_PARAMS = {

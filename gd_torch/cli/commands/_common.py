@@ -15,7 +15,9 @@ from ...base import memory as _memory
 from ...base import validate as _validate
 from ...data.datasets import TUTORIAL_DATA_PARAMS, blobs_bytes, load_csv, standardize, tutorial_data
 from ...gradients import ALIASES, METHODS
-from ...model.forward import ACTIVATIONS, INITS, LOSSES, add_bias
+from ...model.activations import ACTIVATIONS
+from ...model.forward import INITS, add_bias
+from ...model.losses import LOSSES
 from ...train.fit_args import FIT_PARAMS
 from . import _user_code
 from ._types import flag_type, one_of, one_of_or_file, seed
@@ -38,7 +40,8 @@ def own_part(text: str, flag: str, kind: type) -> Any:
 def parts(args: argparse.Namespace) -> tuple[Any, Any]:
     """The run's (loss, activation): --loss and --activation as given (registered names), or the
     gd_torch.Loss / gd_torch.Activation objects their FILE.py:NAME define."""
-    from ...model.forward import Activation, Loss
+    from ...model.activations import Activation
+    from ...model.losses import Loss
 
     return own_part(args.loss, "--loss", Loss), own_part(args.activation, "--activation", Activation)
 
@@ -46,7 +49,8 @@ def parts(args: argparse.Namespace) -> tuple[Any, Any]:
 def use_parts(args: argparse.Namespace) -> None:
     """Replace args.loss and args.activation (where the command has them and they are given)
     by :func:`parts`' objects: the user's own from FILE.py:NAME, a registered name as it is."""
-    from ...model.forward import Activation, Loss
+    from ...model.activations import Activation
+    from ...model.losses import Loss
 
     if getattr(args, "loss", None) is not None:
         args.loss = own_part(args.loss, "--loss", Loss)

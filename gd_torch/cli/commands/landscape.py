@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ...model.forward import LOSSES, objective, resolve
+from ...model.forward import objective, resolve
+from ...model.losses import LOSSES
 from ...teach.landscape import landscape, plot
 from ...train.fit_args import FIT_PARAMS
 from ...train.loop import fit

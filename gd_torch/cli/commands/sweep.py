@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from ...model.forward import LOSSES, resolve
+from ...model.forward import resolve
+from ...model.losses import LOSSES
 from ...train.fit_args import FIT_PARAMS
 from ...train.sweep import TRAINED, SweepResult, sweep
 from . import _common

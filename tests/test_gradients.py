@@ -16,6 +16,7 @@ from gd_torch.gradients import numeric
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
 from gd_torch.verdict import errormodel
+from gd_torch.verdict.rounding import C_LOCAL
 
 #: every method compared with 'analytic' ('numeric:<scheme>' as check spells it)
 METHOD_SPECS = ("autograd", "numeric:central", "numeric:forward", "numeric:richardson", "numeric:complex", "tutorial")
@@ -134,7 +135,7 @@ def test_default_steps_move_every_column_of_z_alike(scheme, dtype):
     c = np.abs(X.astype(np.float64)).max(axis=0)
     eps = np.finfo(dtype).eps
     zeta = float(c @ np.abs(W.astype(np.float64)))
-    r = eps * (np.sqrt(2) + errormodel.C_LOCAL + np.sqrt(4) * zeta)
+    r = eps * (np.sqrt(2) + C_LOCAL + np.sqrt(4) * zeta)
     t = eps**2 if scheme == "complex" else r ** numeric.SCHEMES[scheme]
     expected = np.append(t / c[:3], default_step(W, scheme)[3])  # no scale to go by: the W-space step
     ulp = eps * np.maximum(1.0, np.abs(W))

@@ -149,7 +149,7 @@ def test_cli_table_has_no_nan_and_says_why_a_slope_is_missing(tmp_path, capsys):
 
 def test_legend_says_what_the_rounding_factor_is(monkeypatch):
     from gd_torch.teach import steps_plot as plots_steps
-    from gd_torch.verdict.errormodel import NOISE_AMPLIFICATION
+    from gd_torch.verdict.difference_error import NOISE_AMPLIFICATION
 
     figures = []
     monkeypatch.setattr(plots_steps, "save_figure", lambda fig, path: figures.append(fig))

@@ -23,6 +23,7 @@ from gd_torch.model.losses import LOSSES
 from gd_torch.teach.ledger import explain
 from gd_torch.verdict import errormodel
 from gd_torch.verdict.diagnosis import diagnose
+from gd_torch.verdict.rounding import z_and_error
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import families  # noqa: E402
@@ -507,7 +508,7 @@ def test_a_sample_within_zs_rounding_of_the_kink_exercises_no_branch_in_float32(
     while (X.astype(np.float64) @ W.astype(np.float64))[0] >= 0:
         X[0, 0] = np.nextafter(X[0, 0], np.float32(-np.inf))
     z0 = (X.astype(np.float64) @ W.astype(np.float64))[0]
-    assert -1e-6 < z0 < 0 and -z0 <= errormodel.z_and_error(X, W, ACTIVATIONS["relu"])[1][0]
+    assert -1e-6 < z0 < 0 and -z0 <= z_and_error(X, W, ACTIVATIONS["relu"])[1][0]
     report = gd_torch.check(W, X, y, loss="sse", activation="relu", methods=("analytic", "autograd"))
     assert report.unexercised == ((0.0, ">"),) and not report.ok
 

@@ -43,6 +43,7 @@ from ..verdict.checker import (
     unresolved,
 )
 from ..verdict.compare import hiding, one_sided, sides, unseen
+from ..verdict.rounding import z_and_error
 from . import ops
 
 #: how many near-kink sample indices each rank contributes to the report
@@ -223,7 +224,7 @@ def _kinks(
     def partial() -> np.ndarray:
         total = np.zeros(len(names) * width + n_sides)
         for b in p.blocks(row_bytes(p.data.d, p.dtype, per_entry=32)):
-            z, ez = errormodel.z_and_error(b.X, W, act)
+            z, ez = z_and_error(b.X, W, act)
             mb = dataclasses.replace(model, z=z, ez=ez)
             absX, y64 = np.abs(b.X.astype(np.float64)), b.y.astype(np.float64)
             total += np.concatenate(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..verdict import errormodel
+from ..verdict.difference_error import difference_error
 
 #: each scheme's formula, for reports (the methods 'numeric:<scheme>' of the registry)
 DESCRIPTIONS: dict[str, str] = {
@@ -131,5 +131,5 @@ def differences(
         g2, count2, size2 = _by_blocks(rule, W, L, _realised(W, 2 * h), scheme)
         count += count2
         noise = np.maximum(f_noise, f_rel * np.maximum(size, size2))
-        error = errormodel.difference_error(g, g2, scheme, noise, h)
+        error = difference_error(g, g2, scheme, noise, h)
     return NumericGradient(g.astype(W.dtype), h, error, count)

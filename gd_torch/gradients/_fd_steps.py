@@ -16,7 +16,8 @@ import numpy as np
 
 from .._errors import bad_value
 from ..base import validate as _validate
-from ..verdict import errormodel
+from ..verdict.difference_error import relative_noise
+from ..verdict.rounding import z_error
 
 SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
 #: the smallest step a scheme takes, as a fraction of h (Richardson's h / 4)
@@ -83,7 +84,7 @@ def either_scale(kept: np.ndarray, every: np.ndarray) -> np.ndarray:
 
 def step_rows(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     """The rows that set the default steps, (N,) bool: those whose z_i = X_i W rounds by at most
-    the activation's scale of 1, e_z,i = u sqrt(D) (|X| |W|)_i <= 1 (errormodel.z_error, u of W's
+    the activation's scale of 1, e_z,i = u sqrt(D) (|X| |W|)_i <= 1 (verdict.rounding.z_error, u of W's
     dtype: the one the differences are taken in).  No step resolves a row beyond it: it reaches L
     only through that rounding, which the error model's f_noise carries (sum_i |dL/dz_i| e_z,i);
     counted, one such row (-1.79e308 in one feature) would set its column's step, and through
@@ -93,16 +94,16 @@ def step_rows(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     keep = np.empty(X.shape[0], dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
         for s in range(0, X.shape[0], _STEP_ROWS):
-            keep[s : s + _STEP_ROWS] = errormodel.z_error(X[s : s + _STEP_ROWS].astype(np.float64), W64, u) <= 1.0
+            keep[s : s + _STEP_ROWS] = z_error(X[s : s + _STEP_ROWS].astype(np.float64), W64, u) <= 1.0
     return keep
 
 
 def z_step(shape: tuple[int, int], zeta: float, dtype: Any, scheme: str) -> float:
-    """t = r^p, r = errormodel.relative_noise: the perturbation of z that balances a truncation of
+    """t = r^p, r = verdict.difference_error.relative_noise: the perturbation of z that balances a truncation of
     order t^k (on the activation's scale of 1) against the rounding noise of L (relative size r),
     for a problem of ``shape`` (N, D); eps^2 for the complex step, which subtracts nothing."""
     eps = float(np.finfo(dtype).eps)
-    r = errormodel.relative_noise(shape[0], shape[1], zeta, eps)
+    r = relative_noise(shape[0], shape[1], zeta, eps)
     return r ** SCHEMES[scheme] if _SUBTRACTS[scheme] else eps ** SCHEMES[scheme]
 
 

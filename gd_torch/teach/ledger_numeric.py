@@ -10,8 +10,8 @@ import numpy as np
 from scipy import special
 
 from ..gradients import numeric as _numeric
-from ..verdict import errormodel
 from ..verdict.compare import kink_allowance, kink_deviation
+from ..verdict.difference_error import difference_error, stage_difference_noise
 
 #: per stage: (values, indices, error estimate, entries whose step could not be taken)
 Differences = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -67,14 +67,14 @@ def _stage(name: str, l, X, y, lo, values) -> tuple[Differences, np.ndarray]:
     h = (u ** (1 / 3) * scale).astype(X.dtype)
     shift = y if name == "e" else 0
     d1, d2 = _central(l, T, h, shift) * r, _central(l, T, 2 * h, shift) * r
-    # rounding of l_i(T_i +- h_i): see errormodel.stage_difference_noise
+    # rounding of l_i(T_i +- h_i): see verdict.difference_error.stage_difference_noise
     seen = np.abs(T + shift) if name == "e" else np.abs(T)
     subtracted = np.maximum(np.abs(l(T + h)), np.abs(l(T - h)))  # the two values the difference cancels
     extra = r * np.abs(values["z"]) if cross_entropy else np.zeros_like(T)
     if name == "z" and not cross_entropy:  # a = f(z +- h) inside the terms is rounded by u |a|
         extra = extra + np.abs(lo.dL_da(values["a"], y, n)) * np.abs(values["a"])
-    noise = errormodel.stage_difference_noise(lo, u, r, subtracted, seen, d1, extra)
-    err = errormodel.difference_error(d1, d2, "central", noise, h)
+    noise = stage_difference_noise(lo, u, r, subtracted, seen, d1, extra)
+    err = difference_error(d1, d2, "central", noise, h)
     vanished = ((T + h) + shift) - ((T - h) + shift) == 0  # a +- h rounds to a: no difference to take
     return (d1, np.arange(T.shape[0]), err, vanished), h
 

@@ -32,6 +32,7 @@ from ..base import validate as _validate
 from ..model.activations import ACTIVATIONS, Activation
 from ..model.forward import _part, check_labels, delta, resolve
 from ..verdict import errormodel
+from ..verdict.rounding import unit_roundoff
 from . import mlp_check as mc
 from .graph_plot import GraphStage
 from .ledger_text import status_text
@@ -232,7 +233,7 @@ def _ledger(p, fw, ns, X, y, lo, f) -> MLPExplanation:
     err = mc.hand_errors(v64, g64, X64, y64, lo, f, X.dtype)
     auto, notes = mc.autograd(p, X, y, lo, f)
     fd = mc.differences(v64, g64, X64, y64, lo, f)
-    u = errormodel.unit_roundoff(X.dtype)
+    u = unit_roundoff(X.dtype)
     reach = mc.kink_reach(v64, X64, {k: fd[k][2] for k in ("z1", "W1", "b1")}, u)
     allow_auto = mc.kink_allowance(v64, g64, f, X64, reach["autograd"])
     safety = errormodel.SAFETY[str(X.dtype)]

@@ -4,17 +4,17 @@ the downstream computation, and the rounding error of each hand-derived gradient
 Shapes: X (N, D), W1 (D, H), b1 (H,), z1 and h (N, H), w2 (H,), b2 (), z2 and a (N,), L ().
 
 **Rounding of the hand gradients** (u = the unit roundoff of X's dtype; everything below in
-float64 on the values cast exactly).  The forward values carry (errormodel's z_error, a_error)
+float64 on the values cast exactly).  The forward values carry (rounding's z_error, a_error)
 
     e_z1 = sqrt(D + 1) u (|X| |W1| + |b1|)             a dot product of D terms plus the bias
     e_h  = a_error(z1, h) + |f'(z1)| e_z1               h's own rounding, and z1's through f
     e_z2 = sqrt(H + 1) u (|h| |w2| + |b2|) + e_h |w2|
     e_a  = a_error(z2, a)
 
-and each backward factor d(z, a) computed from rounded z, a errs by errormodel.factor_error
+and each backward factor d(z, a) computed from rounded z, a errs by rounding.factor_error
 (C_LOCAL u |d| plus z's and a's rounding taken through d).  A product p = q r of two rounded
 factors errs by u |p| + err(q) |r| + |q| err(r); a sum over N samples g = sum_i x_i d_i by
-errormodel.sum_error, u sqrt(N) sum |x_i d_i| + sum |x_i| err(d_i) (+ the rounding of x itself,
+rounding.sum_error, u sqrt(N) sum |x_i d_i| + sum |x_i| err(d_i) (+ the rounding of x itself,
 sum err(x_i) |d_i|).  Autograd computes the same products independently: hand and autograd are
 held to SAFETY (err + err), as the checker holds two exact methods.
 
@@ -22,7 +22,7 @@ held to SAFETY (err + err), as the checker holds two exact methods.
 for the per-sample stages (a, z2: one entry moves one term; h, z1: a whole column k moves, and
 entry (i, k) still moves term i only) all entries at once from per-sample terms; for the
 parameters one entry at a time through the whole downstream network.  The error of each is
-errormodel.difference_error: truncation |D(s) - D(2s)| / 3 plus noise / s, noise the rounding
+difference_error: truncation |D(s) - D(2s)| / 3 plus noise / s, noise the rounding
 of the values subtracted (C_LOCAL u times the terms' pieces, z2's rounding through dL/dz2).
 """
 
@@ -35,7 +35,8 @@ import numpy as np
 from ..model.activations import ACTIVATIONS, Activation
 from ..model.forward import reduce
 from ..model.losses import Loss
-from ..verdict import errormodel
+from ..verdict import rounding
+from ..verdict.difference_error import difference_error
 
 SIGMOID = ACTIVATIONS["sigmoid"]
 
@@ -70,34 +71,34 @@ def autograd(p: dict[str, np.ndarray], X, y, lo: Loss, f: Activation) -> tuple[d
 
 def hand_errors(v: dict[str, np.ndarray], g: dict[str, np.ndarray], X, y, lo, f, dtype) -> dict[str, np.ndarray]:
     """The rounding error of each hand gradient, per entry (see the module docstring), float64."""
-    u, s = errormodel.unit_roundoff(dtype), float(np.finfo(dtype).smallest_subnormal)
+    u, s = rounding.unit_roundoff(dtype), float(np.finfo(dtype).smallest_subnormal)
     n, absX = X.shape[0], np.abs(X)
     ones = np.ones((n, 1))
-    e_z1 = errormodel.z_error(np.hstack([X, ones]), np.vstack([v["W1"], v["b1"]]), u)
+    e_z1 = rounding.z_error(np.hstack([X, ones]), np.vstack([v["W1"], v["b1"]]), u)
     df1 = f.df(v["z1"], v["h"])
-    e_h = errormodel.a_error(v["z1"], v["h"], f, u) + np.abs(df1) * e_z1
-    e_z2 = errormodel.z_error(np.hstack([v["h"], ones]), np.append(v["w2"], v["b2"]), u) + e_h @ np.abs(v["w2"])
-    e_a = errormodel.a_error(v["z2"], v["a"], SIGMOID, u)
+    e_h = rounding.a_error(v["z1"], v["h"], f, u) + np.abs(df1) * e_z1
+    e_z2 = rounding.z_error(np.hstack([v["h"], ones]), np.append(v["w2"], v["b2"]), u) + e_h @ np.abs(v["w2"])
+    e_a = rounding.a_error(v["z2"], v["a"], SIGMOID, u)
     inside = (0.0, 1.0) if lo.binary else None
     err = {"L": np.zeros(())}
-    err["a"] = errormodel.factor_error(lambda z, a: lo.dL_da(a, y, n), v["z2"], v["a"], SIGMOID, u, e_z2, e_a, inside)
-    d2 = errormodel._delta_of(y, lo, SIGMOID, n)
-    err["z2"] = errormodel.factor_error(d2, v["z2"], v["a"], SIGMOID, u, e_z2, e_a, inside)
+    err["a"] = rounding.factor_error(lambda z, a: lo.dL_da(a, y, n), v["z2"], v["a"], SIGMOID, u, e_z2, e_a, inside)
+    d2 = rounding._delta_of(y, lo, SIGMOID, n)
+    err["z2"] = rounding.factor_error(d2, v["z2"], v["a"], SIGMOID, u, e_z2, e_a, inside)
     gz2 = np.abs(g["z2"])
-    err["w2"] = errormodel.sum_error(np.abs(v["h"]), g["z2"], err["z2"], u, s) + e_h.T @ gz2
-    err["b2"] = errormodel.sum_error(ones, g["z2"], err["z2"], u, s)[0]
+    err["w2"] = rounding.sum_error(np.abs(v["h"]), g["z2"], err["z2"], u, s) + e_h.T @ gz2
+    err["b2"] = rounding.sum_error(ones, g["z2"], err["z2"], u, s)[0]
     err["h"] = u * np.abs(g["h"]) + np.outer(err["z2"], np.abs(v["w2"]))
-    e_df1 = errormodel.factor_error(lambda z, a: f.df(z, a), v["z1"], v["h"], f, u, e_z1, e_h - np.abs(df1) * e_z1)
+    e_df1 = rounding.factor_error(lambda z, a: f.df(z, a), v["z1"], v["h"], f, u, e_z1, e_h - np.abs(df1) * e_z1)
     err["z1"] = u * np.abs(g["z1"]) + err["h"] * np.abs(df1) + np.abs(g["h"]) * e_df1
-    err["W1"] = errormodel.sum_error(absX, g["z1"], err["z1"], u, s)
-    err["b1"] = errormodel.sum_error(ones, g["z1"], err["z1"], u, s)[0]
+    err["W1"] = rounding.sum_error(absX, g["z1"], err["z1"], u, s)
+    err["b1"] = rounding.sum_error(ones, g["z1"], err["z1"], u, s)[0]
     return err
 
 
 def kink_reach(v, X, step: dict[str, np.ndarray], u: float) -> dict[str, np.ndarray]:
     """How far each z1_ik may be moved by each witness: autograd by z1's rounding, a difference
     in z1 by 2 s, one in W1_jk by 2 |X_ij| s_jk, one in b1_k by 2 s_k (plus z1's rounding)."""
-    e_z1 = errormodel.z_error(np.hstack([X, np.ones((X.shape[0], 1))]), np.vstack([v["W1"], v["b1"]]), u)
+    e_z1 = rounding.z_error(np.hstack([X, np.ones((X.shape[0], 1))]), np.vstack([v["W1"], v["b1"]]), u)
     return {
         "autograd": e_z1,
         "z1": e_z1 + 2 * step["z1"],
@@ -158,7 +159,7 @@ def differences(v: dict[str, np.ndarray], g: dict[str, np.ndarray], X, y, lo: Lo
     out["z2"] = _per_sample(terms_z2, v["z2"], r, u, x_a)
     out["h"] = _per_sample(terms_h, v["h"], r, u, x_z2[:, None])
     out["z1"] = _per_sample(terms_z1, v["z1"], r, u, x_z1)
-    noise = u * (np.sqrt(n) * abs(float(v["L"])) + errormodel.C_LOCAL * r * lo.terms_abs(v["z2"], v["a"], y).sum())
+    noise = u * (np.sqrt(n) * abs(float(v["L"])) + rounding.C_LOCAL * r * lo.terms_abs(v["z2"], v["a"], y).sum())
     noise += float(x_z1.sum())
     for name in params:
         out[name] = _whole(whole(name), np.asarray(v[name], dtype=np.float64), u, noise)
@@ -184,8 +185,8 @@ def _per_sample(terms, T, r, u, extra, room=None):
             tu, td = terms(up), terms(down)
             d[c] = r * (tu - td) / (up[c] - down[c])
         big = np.maximum(np.abs(tu), np.abs(td))  # the values the difference cancels (at 2 s)
-        noise[c] = errormodel.C_LOCAL * u * r * big + np.broadcast_to(extra, T.shape)[c]
-    err = errormodel.difference_error(d1, d2, "central", noise, s)
+        noise[c] = rounding.C_LOCAL * u * r * big + np.broadcast_to(extra, T.shape)[c]
+    err = difference_error(d1, d2, "central", noise, s)
     return d1, err, s
 
 
@@ -199,4 +200,4 @@ def _whole(L_of, P, u, noise):
             up[idx] += step[idx]
             down[idx] -= step[idx]
             d[idx] = (L_of(up) - L_of(down)) / (up[idx] - down[idx])
-    return d1, errormodel.difference_error(d1, d2, "central", noise, s), s
+    return d1, difference_error(d1, d2, "central", noise, s), s

@@ -40,6 +40,7 @@ from ..model.activations import Activation
 from ..model.forward import init_weights, loss_from_z, prepare
 from ..model.losses import Loss
 from ..verdict import errormodel
+from ..verdict.difference_error import NOISE_AMPLIFICATION
 
 #: scheme -> (leading truncation term, next term), each (power of h, coefficient, derivative order)
 SERIES: dict[str, tuple[tuple[int, float, int], tuple[int, float, int]]] = {
@@ -233,7 +234,7 @@ def _predict(sw: StepSweep, scheme: str, h: np.ndarray, errors: np.ndarray, chos
     g = abs(sw.exact)
     (p, c, k), (p2, c2, k2) = SERIES[scheme]
     C, C2 = c * abs(sw.derivatives[k]), c2 * abs(sw.derivatives[k2])
-    R = errormodel.NOISE_AMPLIFICATION[scheme] * sw.eps * abs(sw.value)
+    R = NOISE_AMPLIFICATION[scheme] * sw.eps * abs(sw.value)
     truncation = C * h**p / g
     asymptotic = C2 * h**p2 < C * h**p / REGIME_MARGIN
     if R == 0:  # the complex step: no subtraction, rounding ~ eps of g; any step with truncation below it

@@ -2,7 +2,7 @@
 
 Each scheme's measured relative error is a solid line; its predicted truncation C h^p (slope p)
 is dashed and its rounding k eps |f| / h (slope -1; k, the scheme's noise amplification from
-errormodel.NOISE_AMPLIFICATION, is spelt out in the legend) dash-dotted, in the scheme's colour;
+difference_error.NOISE_AMPLIFICATION, is spelt out in the legend) dash-dotted, in the scheme's colour;
 the checker's default step is a star.  Colours are the Okabe-Ito palette (safe for colour-blind
 readers), and each scheme also has its own marker.
 """
@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 
 from .._errors import bad_value
 from ..train.plots import save_figure
-from ..verdict.errormodel import NOISE_AMPLIFICATION
+from ..verdict.difference_error import NOISE_AMPLIFICATION
 from .steps import StepsResult, StepSweep
 
 #: scheme -> (label, Okabe-Ito colour, marker)
@@ -99,7 +99,7 @@ def _panel(ax, sw: StepSweep, h: np.ndarray, top: float) -> None:
 
 
 def _rounding_label(names: list[str]) -> str:
-    # the rounding line's formula with each scheme's factor k (errormodel.NOISE_AMPLIFICATION) spelt out
+    # the rounding line's formula with each scheme's factor k (difference_error.NOISE_AMPLIFICATION) spelt out
     k = ", ".join(f"{NOISE_AMPLIFICATION[n]:g} {STYLE[n][0]}" for n in names if NOISE_AMPLIFICATION[n])
     tail = "; complex step: eps" if "complex" in names else ""
     return f"predicted rounding  k eps |f| / h\n(k, noise amplification: {k}{tail})"

@@ -4,13 +4,15 @@ u is the unit roundoff (eps) of the dtype computed in; s its smallest subnormal.
 live apart, each with its formulas: the rounding of z, a, a chain-rule factor and the sum
 g_j = sum_i X_ij d_i (:mod:`gd_torch.verdict.rounding`: every method that evaluates the gradient's
 formula to rounding is held to err_j = ``exact``), and a finite difference's noise, truncation
-and rounding (:mod:`gd_torch.verdict.difference_error`).  This module puts them together per problem
-(:func:`build`), per stage for explain and per candidate for diagnose; every name stays
-importable from here.
+and rounding (:mod:`gd_torch.verdict.difference_error`).  This module puts them together per problem,
+per stage for explain and per candidate for diagnose.
 
-On K ranks (gd_torch.distributed) every sum over samples above is taken globally: each rank's
-:func:`partial_sums` over its rows, all-reduced, then :func:`from_sums`; the all-reduce adds K
-partial results, which adds (K - 1) u sum_i |X_ij d_i| to err_j and (K - 1) u |L| to f_noise.
+A problem's model is built one way: every quantity is a sum over samples, so
+:func:`partial_sums` takes those sums over a block of rows, the blocks' sums add up
+(row blocks, ranks), and :func:`from_sums` makes the model from the totals.  :func:`build`
+is the case of one block, all of X in memory (which also keeps that block's z and e_z for
+kink detection).  On K ranks (gd_torch.distributed) the all-reduce adds K partial results,
+which adds (K - 1) u sum_i |X_ij d_i| to err_j and (K - 1) u |L| to f_noise.
 
 Two estimates agree at j when |g_A - g_B| <= SAFETY (err_A + err_B).
 """
@@ -18,25 +20,17 @@ Two estimates agree at j when |g_A - g_B| <= SAFETY (err_A + err_B).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..gradients._blas import single_thread
 from ..model.activations import Activation
-from ..model.forward import delta, loss_from_z, reduce
+from ..model.forward import delta
 from ..model.losses import Loss
-from .difference_error import (
-    NOISE_AMPLIFICATION,
-    TRUNCATION_DENOM,
-    difference_error,
-    loss_noise,
-    relative_noise,
-    stage_difference_noise,
-)
+from .difference_error import loss_noise
 from .rounding import (
     C_LOCAL,
-    C_SAT,
     _delta_of,
     _inside,
     a_error,
@@ -48,30 +42,7 @@ from .rounding import (
     z_error,
 )
 
-__all__ = [
-    "C_LOCAL",
-    "C_SAT",
-    "NOISE_AMPLIFICATION",
-    "SAFETY",
-    "TRUNCATION_DENOM",
-    "ErrorModel",
-    "a_error",
-    "build",
-    "candidate_error",
-    "difference_error",
-    "factor_error",
-    "from_sums",
-    "loss_noise",
-    "partial_sums",
-    "relative_noise",
-    "stage_difference_noise",
-    "stage_errors",
-    "sum_error",
-    "summed_error",
-    "unit_roundoff",
-    "z_and_error",
-    "z_error",
-]
+__all__ = ["SAFETY", "ErrorModel", "build", "candidate_error", "from_sums", "partial_sums", "stage_errors"]
 
 #: multiplies the summed error estimates into a tolerance.  The estimates are sizes, not strict
 #: bounds: u sqrt(N) sum |x| is about 6 standard deviations of a running sum's rounding (the worst
@@ -111,61 +82,64 @@ class ErrorModel:
 
 
 def build(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> ErrorModel:
-    """The error model of one problem (an extra pass or two over X, BLAS on one thread so that a
-    seeded model is bit for bit the same on any number of threads: checks are not hot paths).
+    """The error model of one problem held in memory: :func:`from_sums` of :func:`partial_sums`
+    over all of X as one block, with that block's z and e_z kept.
 
-    Non-finite values (a loss or gradient that overflows) come out as inf or NaN, silently:
-    the caller decides (see :mod:`gd_torch.base.finite`).
+    An extra pass or two over X, BLAS on one thread so that a seeded model is bit for bit the
+    same on any number of threads (checks are not hot paths).  Non-finite values (a loss or
+    gradient that overflows) come out as inf or NaN, silently: the caller decides (see
+    :mod:`gd_torch.base.finite`).
     """
-    u = unit_roundoff(X.dtype)
-    sub = float(np.finfo(X.dtype).smallest_subnormal)
-    X64, y64 = X.astype(np.float64), y.astype(np.float64)
-    n = X64.shape[0]
-    # BLAS on one thread: its sums over samples then give the same bits on any number of threads
-    with np.errstate(over="ignore", invalid="ignore"), single_thread():
-        z, ez = z_and_error(X, W, act)
-        a = act.f(z)
-        ea = a_error(z, a, act, u)
-        d_z = delta(z, y64, lo, act)
-        err_d = factor_error(_delta_of(y64, lo, act), z, a, act, u, ez, ea, _inside(lo))
-        absX = np.abs(X64)
-        size = absX.T @ np.abs(d_z)
-        exact = summed_error(size, absX.T @ err_d, n, u, sub)  # sum_error's, from the one S_j
-        L = float(loss_from_z(z, y64, lo, act))
-        pieces = float(reduce(lo, lo.terms_abs(z, a, y64)))
-        f_noise = loss_noise(L, pieces, float(np.abs(d_z) @ ez), n, u, sub)
-    return ErrorModel(u, str(X.dtype), exact, f_noise, u * (np.sqrt(n) + C_LOCAL), z, ez, L, size, n * sub)
+    n = X.shape[0]
+    block = _block_sums(W, X, y, lo, act, n)
+    return replace(from_sums(block.sums, n, X.dtype, lo), z=block.z, ez=block.ez)
 
 
-# ---- the same model from sums over row blocks (gd_torch.distributed all-reduces them) --------
+# ---- the model from sums over row blocks (gd_torch.distributed all-reduces them) ---------------
+
+
+@dataclass(frozen=True)
+class _Block:
+    # partial_sums of one block of rows, with the block's z = X_b W and e_z (float64, (rows,))
+    sums: np.ndarray
+    z: np.ndarray
+    ez: np.ndarray
 
 
 def partial_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int) -> np.ndarray:
-    """The sums over samples :func:`build` takes, over the rows of X only: a block of a problem
-    of ``n`` samples (dL/dz of a mean loss divides by n).
+    """The sums over samples the error model is made of, over the rows of X only: a block of a
+    problem of ``n`` samples (dL/dz of a mean loss divides by n).
 
     Additive over row blocks and ranks.  Shape (2 D + 3,), float64: [sum_i |X_ij| |d_i|,
     sum_i |X_ij| err(d_i) (each over j), sum_i l_i, sum_i t_i, sum_i |d_i| e_z,i], with d = dL/dz,
-    err(d_i) (:func:`factor_error`) and e_z as in :func:`build`, computed in float64.
+    err(d_i) (:func:`gd_torch.verdict.rounding.factor_error`), t_i the size of the pieces of l_i
+    (``Loss.terms_abs``) and e_z (:func:`gd_torch.verdict.rounding.z_and_error`), in float64.
     """
+    return _block_sums(W, X, y, lo, act, n).sums
+
+
+def _block_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int) -> _Block:
     u = unit_roundoff(X.dtype)
-    X64, y64 = X.astype(np.float64), y.astype(np.float64)
-    absX = np.abs(X64)
+    y64 = y.astype(np.float64)
+    absX = np.abs(X, dtype=np.float64)  # |X| in float64 (abs is exact), one (rows, D) array
     with np.errstate(over="ignore", invalid="ignore"), single_thread():  # the same bits on any thread count
         z, ez = z_and_error(X, W, act)
         a = act.f(z)
         d_z = delta(z, y64, lo, act, n, a)
         err_d = factor_error(_delta_of(y64, lo, act, n), z, a, act, u, ez, a_error(z, a, act, u), _inside(lo))
         scalars = [lo.terms(z, a, y64).sum(), lo.terms_abs(z, a, y64).sum(), np.abs(d_z) @ ez]
-        return np.concatenate([absX.T @ np.abs(d_z), absX.T @ err_d, scalars])
+        return _Block(np.concatenate([absX.T @ np.abs(d_z), absX.T @ err_d, scalars]), z, ez)
 
 
 def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 1) -> ErrorModel:
-    """:func:`build`'s model from :func:`partial_sums` taken over all n samples (``z``, ``ez`` None).
+    """The error model from :func:`partial_sums` taken over all n samples (``z``, ``ez`` None).
+
+    exact_j = u sqrt(N) S_j + sum_i |X_ij| err(d_i) + N s (S_j = sum_i |X_ij d_i|),
+    f_noise = :func:`gd_torch.verdict.difference_error.loss_noise`, f_rel = u (sqrt(N) + C_LOCAL).
 
     ranks : how many partial results the all-reduce added (K ranks): adding K partial sums
         rounds each coordinate by at most (K - 1) u times the sum of their sizes, which is at
-        most sum_i |X_ij d_i| for the gradient and |L| for the loss.
+        most S_j for the gradient and |L| for the loss; nothing is added for one.
     """
     u = unit_roundoff(dtype)
     sub = float(np.finfo(dtype).smallest_subnormal)
@@ -174,8 +148,11 @@ def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 
     terms, pieces, d_ez = (float(v) for v in sums[2 * d :])
     L, pieces = lo.from_total(terms, n), lo.from_total(pieces, n)
     with np.errstate(over="ignore", invalid="ignore"):
-        exact = summed_error(abs_sum, err_sum, n, u, sub) + (ranks - 1) * u * abs_sum
-        f_noise = loss_noise(L, pieces, d_ez, n, u, sub) + (ranks - 1) * u * abs(L)
+        exact = summed_error(abs_sum, err_sum, n, u, sub)
+        f_noise = loss_noise(L, pieces, d_ez, n, u, sub)
+        if ranks > 1:  # the all-reduce's own rounding
+            exact = exact + (ranks - 1) * u * abs_sum
+            f_noise += (ranks - 1) * u * abs(L)
     f_rel = u * (np.sqrt(n) + C_LOCAL)
     return ErrorModel(u, str(np.dtype(dtype)), exact, f_noise, f_rel, None, None, L, abs_sum, n * sub)
 

@@ -33,7 +33,7 @@ import gd_torch.distributed as dist
 from gd_torch.base import files as _io
 from gd_torch.data import shards as ooc
 from gd_torch.data.synthetic import make_data
-from gd_torch.distributed import ops
+from gd_torch.distributed.exact import exact_gradient, for_blocks
 from gd_torch.distributed.launch import launch
 from gd_torch.gradients import lookup
 
@@ -85,8 +85,8 @@ def rank_main(job: dict) -> int:
     _, p, lo, act = dist.prepare(None, data, comm, "bce", "sigmoid")
     W = np.zeros(data.d, dtype=data.dtype)
     st = dist.stepper(data, comm, method="analytic", loss="bce")
-    analytic = ops.exact(lookup("analytic"), lo, act)
-    grad = lambda: ops.exact_gradient(p, W, lo, act, analytic)  # noqa: E731
+    analytic = for_blocks(lookup("analytic"), lo, act)
+    grad = lambda: exact_gradient(p, W, lo, act, analytic)  # noqa: E731
     epoch = lambda: (st.loss(W), st.step(W, 0.0))  # noqa: E731  (alpha 0: W, and so the work, stays put)
     grad()  # warm: the rank's rows now in the page cache
     st.loss(W)  # its first call also checks z = X W finite, once

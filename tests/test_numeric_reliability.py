@@ -201,16 +201,16 @@ def test_a_row_that_dominates_l_leaves_the_others_unresolved_with_an_honest_erro
 def test_row_blocks_take_the_steps_of_one_array_on_one_extreme_row(blobs, scheme, mode):
     # gd_torch.distributed's steps from column scales MAX-reduced over row blocks (several here):
     # the same as one array's, bit for bit, and its check resolves the gradient as gd_torch.check's
-    from gd_torch.data.shards import Arrays
+    from gd_torch.data.shards import Arrays, row_bytes
     from gd_torch.distributed import ops
     from gd_torch.distributed.check import check
     from gd_torch.distributed.comm import Comm
-    from gd_torch.distributed.part import part
+    from gd_torch.distributed.part import VECTORS, rank_part
     from gd_torch.model.forward import resolve
 
     W, X, y = _extreme(blobs, "X[0,1] = -1.79e308")
-    p = part(Arrays(X, y, budget=4096), Comm())
-    assert len(list(p.blocks(ops.row_bytes(3, p.dtype, per_row=ops.VECTORS)))) > 2
+    p = rank_part(Arrays(X, y, budget=4096), Comm())
+    assert len(list(p.blocks(row_bytes(3, p.dtype, per_row=VECTORS)))) > 2
     lo, act = resolve("sse", "sigmoid")
     assert ops.numeric_steps(p, W, act, scheme).tolist() == numeric.default_steps(W, scheme, X).tolist()
     report = check(W, p, lo, act, methods=("analytic", f"numeric:{scheme}"), mode=mode)

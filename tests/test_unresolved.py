@@ -119,11 +119,11 @@ def test_row_blocks_rule_as_one_process(extreme):
     from gd_torch.data.shards import Arrays
     from gd_torch.distributed.check import check
     from gd_torch.distributed.comm import Comm
-    from gd_torch.distributed.part import part
+    from gd_torch.distributed.part import rank_part
 
     W, X, y = extreme
     lo, act = resolve("bce", "sigmoid")
-    report = check(W, part(Arrays(X, y, budget=4096), Comm()), lo, act, methods=("analytic", "numeric"))
+    report = check(W, rank_part(Arrays(X, y, budget=4096), Comm()), lo, act, methods=("analytic", "numeric"))
     one = gd_torch.check(W, X, y, loss="bce", methods=("analytic", "numeric"))
     assert report.agree and not report.ok
     assert [(u.method, u.coords) for u in report.unresolved] == [(u.method, u.coords) for u in one.unresolved]

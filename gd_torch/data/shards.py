@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import GdTorchError, bad_value
+from ..base import rowblocks
 from ..base import validate as _validate
 
 #: working memory per block, bytes, unless the caller gives its own budget
@@ -73,10 +74,8 @@ class Arrays:
         self.name = f"arrays {self.n} x {self.d} {self.dtype}"
 
     def blocks(self, start: int, stop: int, bytes_per_row: int) -> Iterator[Block]:
-        """Rows [start, stop) in blocks of at most ``budget // bytes_per_row`` rows."""
-        rows = max(1, self.budget // bytes_per_row)
-        for s in range(start, stop, rows):
-            e = min(s + rows, stop)
+        """Rows [start, stop) in blocks of at most ``budget // bytes_per_row`` rows (at least one)."""
+        for s, e in rowblocks.spans(start, stop, rowblocks.block_rows(bytes_per_row, self.budget)):
             yield Block(s, self.X[s:e], self.y[s:e])
 
     def take(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +151,7 @@ class Shards:
     def blocks(self, start: int, stop: int, bytes_per_row: int) -> Iterator[Block]:
         """Rows [start, stop) in blocks of at most ``budget // bytes_per_row`` rows, each a fresh
         memory map of those rows only (a block never spans two shards)."""
-        rows = max(1, self.budget // bytes_per_row)
+        rows = rowblocks.block_rows(bytes_per_row, self.budget)
         s = start
         while s < stop:
             i = int(np.searchsorted(self.starts, s, side="right")) - 1

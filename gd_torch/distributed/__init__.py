@@ -31,6 +31,8 @@ from ..verdict.checker import DEFAULT_METHODS, CheckReport
 from . import check as _check
 from . import ops
 from .comm import DEFAULT_TIMEOUT, Comm, RankFailure, init, rows
+from .exact import Exact, exact_gradient, for_blocks
+from .part import Part, check_labels, rank_part
 from .train import Run, Stepper, run
 
 __all__ = [
@@ -61,7 +63,7 @@ def prepare(
     loss: str | Loss,
     activation: str | Activation,
     binary: str | None = None,
-) -> tuple[np.ndarray | None, ops.Part, Loss, Activation]:
+) -> tuple[np.ndarray | None, Part, Loss, Activation]:
     """The boundary checks shared by every function here: names, W against the data (shape,
     dtype, finite; None passes), the same data on every rank, finite labels, and 0/1 labels
     where the loss needs them (or where ``binary`` gives another reason they must be 0 or 1)."""
@@ -69,8 +71,8 @@ def prepare(
     comm = Comm() if comm is None else comm
     if W is not None:
         W, _, _ = _validate.problem(W, np.zeros((1, data.d), dtype=data.dtype), np.zeros(1))
-    p = ops.part(data, comm)
-    ops.check_labels(p, f"loss={lo.name!r} is a cross-entropy over binary labels" if lo.binary else binary)
+    p = rank_part(data, comm)
+    check_labels(p, f"loss={lo.name!r} is a cross-entropy over binary labels" if lo.binary else binary)
     return W, p, lo, act
 
 
@@ -118,19 +120,19 @@ def gradient(
     W, p, lo, act = prepare(W, data, comm, loss, activation)
     _device.check(p.comm.device, m.name, m.devices)
     if scheme is None:
-        return ops.exact_gradient(p, W, lo, act, _exact(m, lo, act, p.comm.device))
+        return exact_gradient(p, W, lo, act, _exact(m, lo, act, p.comm.device))
     numeric.check_options(W, act, scheme=scheme, step=options.get("step"))  # refused before any pass
     ops.objective(p, W, lo, act)  # z = X W finite, or the row that is not
     h = ops.numeric_steps(p, W, act, scheme, options.get("step"))
     return ops.numeric_gradient(p, W, lo, act, h, scheme).grad
 
 
-def _exact(m, lo: Loss, act: Activation, device: str) -> ops.Exact:
+def _exact(m, lo: Loss, act: Activation, device: str) -> Exact:
     # a method with its own error estimate other than the registry's finite differences works
     # on X in memory only
     if m.estimate is not None:
         raise bad_value("method", m.name, "a method without an error estimate of its own, or 'numeric:<scheme>'")
-    return ops.exact(m, lo, act, device)
+    return for_blocks(m, lo, act, device)
 
 
 def check(

@@ -45,6 +45,8 @@ from ..verdict.checker import (
 from ..verdict.compare import hiding, one_sided, sides, unseen
 from ..verdict.rounding import z_and_error
 from . import ops
+from .exact import Exact, exact_gradient, for_blocks
+from .part import Part
 
 #: how many near-kink sample indices each rank contributes to the report
 _KINKS_SHOWN = 5
@@ -52,7 +54,7 @@ _KINKS_SHOWN = 5
 
 def check(
     W: np.ndarray,
-    p: ops.Part,
+    p: Part,
     lo: Loss,
     act: Activation,
     methods: Sequence[Any] = DEFAULT_METHODS,
@@ -70,7 +72,7 @@ def check(
     for m in resolved:
         _device.check(p.comm.device, m.name, m.devices)
     exact = {
-        m.name: ops.exact(m, lo, act, p.comm.device)
+        m.name: for_blocks(m, lo, act, p.comm.device)
         for m in resolved
         if ops.SCHEMES.get(m.name) is None and m.name not in yours
     }
@@ -104,7 +106,7 @@ def check(
     )
 
 
-def _methods(methods: Sequence[Any], p: ops.Part) -> tuple[list[str], list[Method], set[str]]:
+def _methods(methods: Sequence[Any], p: Part) -> tuple[list[str], list[Method], set[str]]:
     # the same refusals as gd_torch.check: at least two, known, distinct ('numeric' is numeric:central),
     # and on row blocks no method with an in-memory error estimate of its own; a user's callable
     # only on in-memory arrays.  (the report's names, the methods, the names of the user's own)
@@ -121,7 +123,7 @@ def _methods(methods: Sequence[Any], p: ops.Part) -> tuple[list[str], list[Metho
     return names, resolved, yours
 
 
-def _candidate(spec: Any, p: ops.Part) -> Method:
+def _candidate(spec: Any, p: Part) -> Method:
     # a user's gradient g(W, X, y): X must be in memory
     if not callable(spec):
         raise bad_value("methods", spec, "method names, or your gradient functions g(W, X, y)")
@@ -135,7 +137,7 @@ def _candidate(spec: Any, p: ops.Part) -> Method:
     return candidate(spec, None, {*METHODS, *ALIASES})
 
 
-def _yours(p: ops.Part, W, lo, act, m: Method, model: errormodel.ErrorModel, v) -> Estimate:
+def _yours(p: Part, W, lo, act, m: Method, model: errormodel.ErrorModel, v) -> Estimate:
     # the user's g(W, X, y) on every row, on rank 0 only (the all-reduce gives every rank its
     # values), held to the exact methods' rounding error as gd_torch.check holds it
     data = p.data
@@ -151,12 +153,12 @@ def _yours(p: ops.Part, W, lo, act, m: Method, model: errormodel.ErrorModel, v) 
     return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
 
 
-def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.ErrorModel, v, scale) -> Estimate:
+def _estimate(p, W, lo, act, m: Method, e: Exact | None, model: errormodel.ErrorModel, v, scale) -> Estimate:
     # as gd_torch.check's: an exact method is held to the model's rounding error; a finite
     # difference brings its own estimate (the complex step adds the exact methods' error to its
     # underflow floor: it evaluates the formula to rounding)
     if e is not None:
-        g = ops.exact_gradient(p, W, lo, act, e).astype(np.float64)
+        g = exact_gradient(p, W, lo, act, e).astype(np.float64)
         if v is None:
             return Estimate(g, np.asarray(model.exact, dtype=np.float64))
         return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
@@ -176,7 +178,7 @@ def _estimate(p, W, lo, act, m: Method, e: ops.Exact | None, model: errormodel.E
     return Estimate(res.grad.astype(np.float64), np.asarray(err, dtype=np.float64), res.steps)
 
 
-def _directional(p: ops.Part, W, lo, act, v, scheme, model, scale):
+def _directional(p: Part, W, lo, act, v, scheme, model, scale):
     # the numeric method along v: L(W + t v) as a function of the scalar t, with z = z0 + t X v
     # per block (z0 = X W) as gd_torch.check evaluates it, t chosen as there from all ranks' X
     numeric.check_options(W, act, scheme=scheme)
@@ -208,7 +210,7 @@ def _noise(model: errormodel.ErrorModel) -> dict:
 
 
 def _kinks(
-    p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v, exact: frozenset[str]
+    p: Part, W, lo, act, model, estimates: dict[str, Estimate], v, exact: frozenset[str]
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     # each method's kink allowance (gd_torch.verdict.checker.kink_allowance on each block, with the block's z
     # and e_z, summed over blocks and ranks), the first few samples near a kink (gd_torch.check's

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import GdTorchError
+from ..base.rowblocks import accumulate
 from ..data.shards import Block, row_bytes
 from ..gradients import Method
 from ..model.activations import Activation
@@ -26,7 +27,7 @@ class Exact:
     The split needs g(X) = c(N) sum_i g_i(X_i, y_i), a sum over samples (c = 1) or their mean
     (c = 1 / N, a mean loss's gradient, or the tutorial's rule whatever the loss): block b of
     n_b rows then contributes g(X_b) (a sum) or g(X_b) n_b / N (a mean), as DistributedDataParallel
-    re-weights per-rank means.  Which one is read off the method itself (:func:`exact`).
+    re-weights per-rank means.  Which one is read off the method itself (:func:`for_blocks`).
     """
 
     method: Method
@@ -50,7 +51,7 @@ class Exact:
         return g * (b.y.shape[0] / n) if self.mean else g
 
 
-def exact(m: Method, lo: Loss, act: Activation, device: str = "cpu") -> Exact:
+def for_blocks(m: Method, lo: Loss, act: Activation, device: str = "cpu") -> Exact:
     """``m`` ready for row blocks: whether it sums or averages over samples is measured on a
     small fixed problem and on its rows twice, in another order (a sum doubles, a mean stays);
     a method that does neither cannot be split over rows and is refused."""
@@ -76,11 +77,11 @@ def exact_gradient(p: Part, W, lo, act, e: Exact, rows: np.ndarray | None = None
     rank, ``n`` rows in all)."""
     n = p.n if n is None else n
 
+    def share(b: Block) -> np.ndarray:
+        return e.share(W, b, lo, act, n)
+
     def partial() -> np.ndarray:
-        total = np.zeros(W.shape[0])
-        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=VECTORS), rows):
-            total += e.share(W, b, lo, act, n)
-        return total
+        return accumulate(share, p.blocks(row_bytes(p.data.d, p.dtype, per_row=VECTORS), rows), np.zeros(W.shape[0]))
 
     return p.comm.reduce(f"the {e.method.name} gradient", partial, np.zeros(W.shape[0])).astype(p.dtype)
 
@@ -91,18 +92,21 @@ def loss_and_gradient(p: Part, W, lo, act, e: Exact) -> tuple[float, np.ndarray 
     then is not finite either: training stops on it)."""
     d = W.shape[0]
 
+    def block(b: Block) -> np.ndarray:
+        # [its share of dL/dW (0 where z is not finite), the sum of its terms, 1 where z is not finite]
+        out = np.zeros(d + 2)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            z = b.X @ W
+            a = act.f(z)
+            out[d] = float(lo.terms(z, a, b.y).sum())
+        if np.isfinite(z).all():
+            out[:d] = e.from_z(b, z, a, lo, act, p.n)
+        else:
+            out[d + 1] = 1
+        return out
+
     def partial() -> np.ndarray:
-        total = np.zeros(d + 2)  # [dL/dW, sum of terms, count of blocks with a non-finite z]
-        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=VECTORS)):
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                z = b.X @ W
-                a = act.f(z)
-                total[d] += float(lo.terms(z, a, b.y).sum())
-            if np.isfinite(z).all():
-                total[:d] += e.from_z(b, z, a, lo, act, p.n)
-            else:
-                total[d + 1] += 1
-        return total
+        return accumulate(block, p.blocks(row_bytes(p.data.d, p.dtype, per_row=VECTORS)), np.zeros(d + 2))
 
     total = p.comm.reduce("the loss and gradient", partial, np.zeros(d + 2))
     L = lo.from_total(total[d], p.n)

@@ -2,44 +2,37 @@
 
 The gradient of this model is a sum over samples, dL/dW = X^T dL/dz = sum_i X_i dL/dz_i,
 and the loss a sum of per-sample terms, so each rank sums over its own rows, in row blocks
-(gd_torch.data.shards), and one all-reduce gives every rank the global value:
+(gd_torch.data.shards; the sum is gd_torch.base.rowblocks.accumulate, as every row-block sum
+here), and one all-reduce gives every rank the global value:
 
     dL/dW = sum_ranks sum_blocks X_b^T dL/dz_b,     dL/dz_i with the global N for mean losses
     L     = reduce(sum_ranks sum_blocks sum_i l_i)  (a mean divides by the global N)
 
 Every partial sum is accumulated in float64 and returned in X's dtype.
-The rank's rows and their checks are in :mod:`.part`, the exact methods' shares in :mod:`.exact`;
-their names stay importable from here.
+The rank's rows and their checks are in :mod:`.part`, the exact methods' shares in :mod:`.exact`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..base.rowblocks import accumulate
 from ..data.shards import row_bytes
 from ..gradients import numeric
 from ..model.activations import Activation
 from ..model.losses import Loss
 from ..verdict import errormodel
-from .exact import Exact, exact, exact_gradient, loss_and_gradient
-from .part import VECTORS, Part, check_labels, check_z, part
+from .part import VECTORS, Part, check_z
 
 __all__ = [
     "SCHEMES",
-    "Exact",
-    "Part",
     "accuracy",
-    "check_labels",
     "column_scale",
     "error_model",
-    "exact",
-    "exact_gradient",
-    "loss_and_gradient",
     "loss_values",
     "numeric_gradient",
     "numeric_steps",
     "objective",
-    "part",
 ]
 
 #: the finite-difference methods of the registry and their schemes: on row blocks they are
@@ -53,11 +46,11 @@ def loss_values(p: Part, Wb: np.ndarray, lo: Loss, act: Activation, rows: np.nda
     k, cplx = Wb.shape[0], np.iscomplexobj(Wb)
     per_row = row_bytes(p.data.d, p.dtype, per_row=4 * k * (16 if cplx else 8))
 
+    def terms(b) -> np.ndarray:
+        return numeric.terms_sum(Wb, b.X, b.y, lo, act)
+
     def partial() -> np.ndarray:
-        total = np.zeros(k, dtype=np.complex128 if cplx else np.float64)
-        for b in p.blocks(per_row, rows):
-            total += numeric.terms_sum(Wb, b.X, b.y, lo, act)
-        return total
+        return accumulate(terms, p.blocks(per_row, rows), np.zeros(k, dtype=np.complex128 if cplx else np.float64))
 
     like = np.zeros(k, dtype=np.complex128 if cplx else np.float64)
     total = p.comm.reduce("the loss", partial, like)
@@ -67,12 +60,12 @@ def loss_values(p: Part, Wb: np.ndarray, lo: Loss, act: Activation, rows: np.nda
 def objective(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> float:
     """L(W) over all the data; z = X W checked finite block by block (X's NaN or inf is named)."""
 
+    def terms(b) -> float:
+        z = check_z(b, W)
+        return float(lo.terms(z, act.f(z), b.y).sum())
+
     def partial() -> np.ndarray:
-        total = 0.0
-        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=VECTORS)):
-            z = check_z(b, W)
-            total += float(lo.terms(z, act.f(z), b.y).sum())
-        return np.array([total])
+        return accumulate(terms, p.blocks(row_bytes(p.data.d, p.dtype, per_row=VECTORS)), np.zeros(1))
 
     total = float(p.comm.reduce("the loss", partial, np.zeros(1))[0])
     return lo.from_total(total, p.n)
@@ -134,11 +127,11 @@ def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation, dtype=None) -
     dtype = p.dtype if dtype is None else np.dtype(dtype)
     per_row = row_bytes(d, p.dtype, per_entry=32, per_row=2 * VECTORS)
 
+    def block_sums(b) -> np.ndarray:
+        return errormodel.partial_sums(W, b.X.astype(dtype, copy=False), b.y, lo, act, p.n)
+
     def partial() -> np.ndarray:
-        total = np.zeros(2 * d + 3)
-        for b in p.blocks(per_row):
-            total += errormodel.partial_sums(W, b.X.astype(dtype, copy=False), b.y, lo, act, p.n)
-        return total
+        return accumulate(block_sums, p.blocks(per_row), np.zeros(2 * d + 3))
 
     sums = p.comm.reduce("the error model's sums", partial, np.zeros(2 * d + 3))
     return errormodel.from_sums(sums, p.n, dtype, lo, ranks=p.comm.world)
@@ -147,11 +140,11 @@ def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation, dtype=None) -
 def accuracy(p: Part, W: np.ndarray, act: Activation) -> float:
     """The fraction of all samples with (f(X_i W) >= 0.5) == y_i (the tutorial's threshold)."""
 
+    def right(b) -> int:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return int(np.count_nonzero((act.f(b.X @ W) >= 0.5) == b.y))
+
     def partial() -> np.ndarray:
-        right = 0
-        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_row=VECTORS)):
-            with np.errstate(over="ignore", invalid="ignore"):
-                right += int(np.count_nonzero((act.f(b.X @ W) >= 0.5) == b.y))
-        return np.array([right], dtype=np.float64)
+        return accumulate(right, p.blocks(row_bytes(p.data.d, p.dtype, per_row=VECTORS)), np.zeros(1))
 
     return float(p.comm.reduce("the accuracy", partial, np.zeros(1))[0]) / p.n

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import GdTorchError
+from ..base import rowblocks
 from ..base import validate as _validate
 from ..data.shards import Block, Dataset, row_bytes
 from .comm import Comm, RankFailure
@@ -41,13 +42,12 @@ class Part:
         if rows is None:
             yield from self.data.blocks(self.start, self.stop, bytes_per_row)
             return
-        size = max(1, self.data.budget // bytes_per_row)
-        for s in range(0, rows.shape[0], size):
-            X, y = self.data.take(rows[s : s + size])
+        for s, e in rowblocks.spans(0, rows.shape[0], rowblocks.block_rows(bytes_per_row, self.data.budget)):
+            X, y = self.data.take(rows[s:e])
             yield Block(int(rows[s]), X, y)
 
 
-def part(data: Dataset, comm: Comm) -> Part:
+def rank_part(data: Dataset, comm: Comm) -> Part:
     """This rank's contiguous share of ``data``, once every rank is seen to hold the same N, D
     and dtype (refused before any step otherwise)."""
     from .comm import rows

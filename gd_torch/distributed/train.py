@@ -31,6 +31,8 @@ from ..train.fit_args import FitArgs
 from ..train.loop import StopReason, run_loop
 from . import ops
 from .comm import RankFailure
+from .exact import Exact, exact_gradient, loss_and_gradient
+from .part import Part
 
 
 class Stepper:
@@ -39,15 +41,15 @@ class Stepper:
 
     def __init__(
         self,
-        p: ops.Part,
+        p: Part,
         lo: Loss,
         act: Activation,
         method: Method,
-        exact: ops.Exact | None,
+        exact: Exact | None,
         batch_size: int | None = None,
         seed: int | None = None,
     ) -> None:
-        """``exact``: the method split over row blocks (ops.exact), None for a finite difference."""
+        """``exact``: the method split over row blocks (exact.for_blocks), None for a finite difference."""
         self.p, self.lo, self.act, self.method, self.exact = p, lo, act, method, exact
         self.scheme = ops.SCHEMES.get(method.name)  # the finite difference's scheme, or None
         self.batch_size = batch_size
@@ -67,7 +69,7 @@ class Stepper:
             ops.objective(self.p, W, self.lo, self.act)
             self._checked = True
         if self.batch_size is None and self.exact is not None and self.method.from_z is not None:
-            L, g = ops.loss_and_gradient(self.p, W, self.lo, self.act, self.exact)
+            L, g = loss_and_gradient(self.p, W, self.lo, self.act, self.exact)
             self._cached = g
             return L
         return float(ops.loss_values(self.p, W[None, :], self.lo, self.act)[0])
@@ -100,7 +102,7 @@ class Stepper:
         if rows is None and cached is not None:
             return cached
         if self.exact is not None:
-            return ops.exact_gradient(self.p, W, self.lo, self.act, self.exact, rows, n)
+            return exact_gradient(self.p, W, self.lo, self.act, self.exact, rows, n)
         h = ops.numeric_steps(self.p, W, self.act, self.scheme, rows=rows, n=n)
         return ops.numeric_gradient(self.p, W, self.lo, self.act, h, self.scheme, rows=rows, n=n).grad
 

@@ -8,10 +8,11 @@ spread over the cores (the same bits whatever the thread count).
 
 from __future__ import annotations
 
-import math
+from functools import partial
 
 import numpy as np
 
+from ..base import rowblocks
 from ..model.activations import ACTIVATIONS, Activation
 from ..model.forward import loss_from_z
 from ..model.losses import LOSSES, Loss
@@ -24,8 +25,6 @@ _SMALL_PRODUCT = 1 << 22
 #: bytes of one block Z_b = X_b Wb^T in the blocked evaluation (stays in the cache)
 _Z_BYTES = 256 << 10
 _MAX_ROWS = 8192
-#: groups of row blocks summed apart (fixed: the result must not depend on the thread count)
-_GROUPS = 8
 #: entries of Z below which the blocked evaluation runs on one thread
 _PARALLEL_ENTRIES = 1 << 17
 #: (k, rows) arrays one group of the blocked evaluation holds at once: Z_b^T, f(Z_b^T), the
@@ -42,8 +41,8 @@ def blocked_bytes() -> tuple[int, int]:
     k x rows, rows = max(16, _Z_BYTES // (8 k)): at most 16 * 8 k + _Z_BYTES bytes each; then
     the groups' sums (8 x k), their total and the k results.
     """
-    flight = min(_blas.workers(), _GROUPS) * BLOCK_ARRAYS
-    return flight * _Z_BYTES, flight * 16 * 8 + (_GROUPS + 2) * 8
+    flight = min(_blas.workers(), rowblocks.GROUPS) * BLOCK_ARRAYS
+    return flight * _Z_BYTES, flight * 16 * 8 + (rowblocks.GROUPS + 2) * 8
 
 
 def evaluate(
@@ -100,25 +99,23 @@ def _evaluate_chunks(Wb, X, y, lo, act, chunk, out):
 
 
 def _evaluate_blocked(Wb, X, y, lo, act):
-    n = X.shape[0]
-    k = Wb.shape[0]
-    rows = int(min(n, _MAX_ROWS, max(16, _Z_BYTES // (k * Wb.itemsize))))
-    blocks = math.ceil(n / rows)
-    # a fixed partition: at most _GROUPS contiguous ranges of whole blocks, decided by N and k
-    # only; group g adds its blocks' column sums in order into acc[g], and the groups are added
-    # in order at the end, so the result is the same bits on 1 or 16 threads
-    groups = max(1, min(_GROUPS, blocks))
-    workers = min(_blas.workers(), groups) if n * k >= _PARALLEL_ENTRIES else 1
-    cuts = [min(round(i * blocks / groups) * rows, n) for i in range(groups + 1)]
-    acc = np.zeros((groups, k), dtype=Wb.dtype)
+    # gd_torch.base.rowblocks.grouped_sum of each block's column sums: at most 8 fixed groups of
+    # contiguous blocks, decided by N and k only, the same bits on 1 or 16 threads
+    n, k = X.shape[0], Wb.shape[0]
+    p = rowblocks.plan(n, rows_per_block(n, Wb))
+    workers = min(_blas.workers(), p.groups) if n * k >= _PARALLEL_ENTRIES else 1
 
-    def group(g: int) -> None:
-        for s in range(cuts[g], cuts[g + 1], rows):
-            acc[g] += terms_sum(Wb, X[s : s + rows], y[s : s + rows], lo, act)
+    def block(s: int, e: int) -> np.ndarray:
+        return terms_sum(Wb, X[s:e], y[s:e], lo, act)
 
-    _blas.parallel(group, groups, workers)
-    total = np.add.reduce(acc, axis=0)
+    total = rowblocks.grouped_sum(block, p, np.zeros(k, dtype=Wb.dtype), partial(_blas.parallel, n_workers=workers))
     return lo.from_total(total, n)
+
+
+def rows_per_block(n: int, Wb: np.ndarray) -> int:
+    """Rows of X per block for the k = len(Wb) points (gd_torch.base.rowblocks.block_rows): a block
+    Z_b of about 256 KiB, 16 to 8192 rows, at most n."""
+    return rowblocks.block_rows(Wb.shape[0] * Wb.itemsize, _Z_BYTES, least=16, most=min(n, _MAX_ROWS))
 
 
 def terms_sum(Wb: np.ndarray, Xb: np.ndarray, yb: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:

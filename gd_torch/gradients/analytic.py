@@ -14,19 +14,20 @@ and for sigmoid + mean cross-entropy the product simplifies to dL/dz = (a - y) /
 which is exactly the tutorial's update direction.
 
 How it reads X: dL/dW is a sum over rows, so X is cut into row blocks small enough to
-stay in the cache; each block is read from memory once and used twice while cached,
-for z_b = X_b @ W and for X_b^T dL/dz_b.  Large problems split the blocks between the
-cores (BLAS and numpy release the GIL; BLAS runs one thread inside each), each thread
-adding into its own accumulator; the partial sums are added at the end.
+stay in the cache (gd_torch.base.rowblocks, the one row-block sum); each block is read from
+memory once and used twice while cached, for z_b = X_b @ W and for X_b^T dL/dz_b.  Large
+problems split the blocks' fixed groups between the cores (BLAS and numpy release the GIL;
+BLAS runs one thread inside each), each group adding into its own accumulator; the groups'
+sums are added in order at the end.
 """
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import numpy as np
 
+from ..base import rowblocks
 from ..base import validate as _validate
 from ..model.activations import Activation
 from ..model.forward import delta
@@ -40,22 +41,20 @@ _BLOCK_BYTES = 2 << 20
 _MAX_ROWS = 12288
 #: below this many bytes of X one thread and two plain passes are faster than the machinery
 _THREADED_BYTES = 4 << 20
-#: groups of row blocks summed apart (fixed: the result must not depend on the thread count)
-_GROUPS = 8
 #: at most this many entries, BLAS runs on one thread anyway (OpenBLAS's gemv threshold)
 _TINY = 9216
 
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
     """dL/dW = X^T dL/dz, reading X once in row blocks; returns an array of W's shape and dtype."""
-    if X.shape[0] <= _rows(X):  # one block: no plan to make
+    if X.shape[0] <= rows_per_block(X):  # one block: no plan to make
         return _one_block(W, X, y, lo, act)
     return _Plan(X, y, lo, act)(W)
 
 
-def _rows(X: np.ndarray) -> int:
-    # rows per block: about _BLOCK_BYTES of X, at most _MAX_ROWS
-    return int(min(_MAX_ROWS, max(64, _BLOCK_BYTES // (X.shape[1] * X.itemsize))))
+def rows_per_block(X: np.ndarray) -> int:
+    """Rows of X per block (gd_torch.base.rowblocks.block_rows): about 2 MiB of X, 64 to 12288 rows."""
+    return rowblocks.block_rows(X.shape[1] * X.itemsize, _BLOCK_BYTES, least=64, most=_MAX_ROWS)
 
 
 def _one_block(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation) -> np.ndarray:
@@ -80,63 +79,48 @@ def from_z(XT: np.ndarray, z: np.ndarray, a: np.ndarray, y: np.ndarray, lo: Loss
 def make(X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, d=None):
     """g(W) -> dL/dW on fixed, validated X and y (training loops call this every step).
 
-    The block plan and the per-thread work arrays are made once here.  ``d(z_b, y_b, n=N)``, when
+    The block plan and the thread count are decided once here.  ``d(z_b, y_b, n=N)``, when
     given, replaces dL/dz as the per-sample vector summed (g = X^T d; the tutorial's rule).
     """
     return _Plan(X, y, lo, act, d)
 
 
+class _NotFinite(Exception):
+    # a block's z = X_b W is not finite: ``stop`` is the row where that block ends
+    def __init__(self, stop: int) -> None:
+        super().__init__(stop)
+        self.stop = stop
+
+
 class _Plan:
-    # dL/dW on one fixed (X, y): row blocks, fixed groups of blocks and their accumulators
-    # decided once.  The groups do not depend on the number of threads, and each group's
-    # blocks are added in order, so a seeded result is bit for bit the same on 1 or 16 cores.
-    # ``d(z_b, y_b, n)``: the per-sample vector summed as X_b^T d (default dL/dz; the tutorial's
-    # rule passes its own (f(z) - y) / N)
+    # dL/dW on one fixed (X, y) as gd_torch.base.rowblocks.grouped_sum of X_b^T dL/dz_b: the
+    # row blocks, their fixed groups and the threads decided once (a seeded result is bit for
+    # bit the same on 1 or 16 cores).  ``d(z_b, y_b, n)``: the per-sample vector summed as
+    # X_b^T d (default dL/dz; the tutorial's rule passes its own (f(z) - y) / N)
     def __init__(self, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, d=None) -> None:
         self.X, self.y, self.lo, self.act = X, y, lo, act
         self.d = d if d is not None else partial(delta, lo=lo, act=act)
-        n, d = X.shape
-        self.n = n
-        self.rows = _rows(X)
-        blocks = math.ceil(n / self.rows)
-        groups = max(1, min(_GROUPS, blocks))
-        self.workers = max(1, min(_blas.workers() if X.nbytes >= _THREADED_BYTES else 1, groups))
-        # contiguous ranges of whole blocks, one per group
-        cuts = [round(i * blocks / groups) * self.rows for i in range(groups + 1)]
-        self.ranges = [(cuts[i], min(cuts[i + 1], n)) for i in range(groups)]
-        self.acc = np.zeros((groups, d), dtype=X.dtype)  # one accumulator per group
-        self.part = np.empty((self.workers, d), dtype=X.dtype)  # X_b^T dL/dz_b before it is added
-        self.z = np.empty((self.workers, self.rows), dtype=X.dtype)
-        self.finite = np.empty((self.workers, self.rows), dtype=bool)
+        self.n = X.shape[0]
+        self.plan = rowblocks.plan(self.n, rows_per_block(X))
+        workers = max(1, min(_blas.workers() if X.nbytes >= _THREADED_BYTES else 1, self.plan.groups))
+        self.run = partial(_blas.parallel, n_workers=workers)
 
     def __call__(self, W: np.ndarray) -> np.ndarray:
         X = self.X
-        if self.rows >= self.n:
+        if self.plan.rows >= self.n:
             return _one_block(W, X, self.y, self.lo, self.act)
-        bad = _blas.parallel(partial(self._run, W), len(self.ranges), self.workers)
-        bad = [b for b in bad if b is not None]
-        if bad:
-            # some z_b was not finite: name the first bad row as the one-pass check does
-            _validate.z_of(X[: min(bad)], W)
-            return _two_pass(W, X, self.y, self.lo, self.act)  # not reached: finite_z raised
-        return self.acc.sum(axis=0)
+        try:
+            return rowblocks.grouped_sum(partial(self._block, W), self.plan, np.zeros(X.shape[1], X.dtype), self.run)
+        except _NotFinite as bad:
+            # the first block whose z is not finite: name its first bad row as the one-pass check does
+            _validate.z_of(X[: bad.stop], W)
+            return _two_pass(W, X, self.y, self.lo, self.act)  # not reached: z_of raised
 
-    def _run(self, W: np.ndarray, g: int) -> int | None:
-        # group g's rows in blocks: z_b = X_b W, then acc += X_b^T dL/dz_b while X_b is cached;
-        # stops at the first block whose z is not finite and returns the row where it ends.
-        # Job g runs on thread g % workers (gd_torch.gradients._blas.parallel): its buffers.
-        X, y, rows, n = self.X, self.y, self.rows, self.n
-        t = g % self.workers
-        acc, part, zbuf, fin = self.acc[g], self.part[t], self.z[t], self.finite[t]
-        acc[:] = 0
-        start, stop = self.ranges[g]
-        for s in range(start, stop, rows):
-            e = min(s + rows, stop)
-            Xb, zb = X[s:e], zbuf[: e - s]
-            with np.errstate(invalid="ignore", over="ignore"):  # what they warn of is checked next
-                np.matmul(Xb, W, out=zb)
-            if not np.isfinite(zb, out=fin[: e - s]).all():
-                return e
-            np.matmul(Xb.T, self.d(zb, y[s:e], n=n), out=part)
-            acc += part
-        return None
+    def _block(self, W: np.ndarray, s: int, e: int) -> np.ndarray:
+        # X_b^T dL/dz_b in X's dtype, from z_b = X_b W while X_b is cached
+        Xb = self.X[s:e]
+        with np.errstate(invalid="ignore", over="ignore"):  # what they warn of is checked next
+            zb = np.matmul(Xb, W).astype(Xb.dtype, copy=False)
+        if not np.isfinite(zb).all():
+            raise _NotFinite(e)
+        return np.matmul(Xb.T, self.d(zb, self.y[s:e], n=self.n)).astype(Xb.dtype, copy=False)

@@ -42,7 +42,7 @@ def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation)
     Beyond one row block, summed as analytic sums dL/dz (X_b^T (f(z_b) - y_b) / N over fixed
     groups of row blocks): the same bits on any number of threads.
     """
-    if X.shape[0] > analytic._rows(X):
+    if X.shape[0] > analytic.rows_per_block(X):
         return analytic.make(X, y, lo, act, d=partial(_error, act=act))(W)
     z = _validate.z_of(X, W)
     return from_z(X.T, z, act.f(z), y, lo, act)

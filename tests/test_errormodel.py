@@ -96,3 +96,10 @@ def test_the_all_reduce_of_k_ranks_adds_its_rounding_and_one_rank_adds_nothing(r
     k3 = errormodel.from_sums(sums, 100, X.dtype, lo, ranks=3)
     np.testing.assert_array_equal(k3.exact, one.exact + 2 * one.u * one.size)
     assert k3.f_noise == one.f_noise + 2 * one.u * abs(one.loss)
+
+
+@pytest.mark.parametrize("d", [1, 4, 30])
+def test_sums_length_is_the_length_of_partial_sums_an_all_reduce_is_sized_by(rng, d):
+    W, X, y = _problem(rng, 20, d, "float64")
+    lo, act = resolve("sse", "sigmoid")
+    assert errormodel.partial_sums(W, X, y, lo, act, 20).shape == (errormodel.sums_length(d),)

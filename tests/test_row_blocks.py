@@ -148,7 +148,9 @@ def test_the_distributed_sums_are_the_helpers_running_sum_over_a_ranks_blocks(rn
     assert exact_gradient(part, W, lo, act, e).tobytes() == want.tobytes()
     # the error model: from_sums of the blocks' partial sums (build's sums, in blocks)
     em_blocks = part.blocks(row_bytes(3, part.dtype, per_entry=32, per_row=2 * VECTORS))
-    sums = rowblocks.accumulate(lambda b: errormodel.partial_sums(W, b.X, b.y, lo, act, 500), em_blocks, np.zeros(9))
+    sums = rowblocks.accumulate(
+        lambda b: errormodel.partial_sums(W, b.X, b.y, lo, act, 500), em_blocks, np.zeros(errormodel.sums_length(3))
+    )
     got = ops.error_model(part, W, lo, act)
     assert got.exact.tobytes() == errormodel.from_sums(sums, 500, X.dtype, lo).exact.tobytes()
     # the loss at k points: each block's terms_sum added in order (blocks of 4 k float64 per row)

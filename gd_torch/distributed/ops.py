@@ -131,9 +131,9 @@ def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation, dtype=None) -
         return errormodel.partial_sums(W, b.X.astype(dtype, copy=False), b.y, lo, act, p.n)
 
     def partial() -> np.ndarray:
-        return accumulate(block_sums, p.blocks(per_row), np.zeros(2 * d + 3))
+        return accumulate(block_sums, p.blocks(per_row), np.zeros(errormodel.sums_length(d)))
 
-    sums = p.comm.reduce("the error model's sums", partial, np.zeros(2 * d + 3))
+    sums = p.comm.reduce("the error model's sums", partial, np.zeros(errormodel.sums_length(d)))
     return errormodel.from_sums(sums, p.n, dtype, lo, ranks=p.comm.world)
 
 

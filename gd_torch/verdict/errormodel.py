@@ -42,7 +42,16 @@ from .rounding import (
     z_error,
 )
 
-__all__ = ["SAFETY", "ErrorModel", "build", "candidate_error", "from_sums", "partial_sums", "stage_errors"]
+__all__ = [
+    "SAFETY",
+    "ErrorModel",
+    "build",
+    "candidate_error",
+    "from_sums",
+    "partial_sums",
+    "stage_errors",
+    "sums_length",
+]
 
 #: multiplies the summed error estimates into a tolerance.  The estimates are sizes, not strict
 #: bounds: u sqrt(N) sum |x| is about 6 standard deviations of a running sum's rounding (the worst
@@ -106,6 +115,15 @@ class _Block:
     ez: np.ndarray
 
 
+#: the sums over samples partial_sums takes besides its two (D,) vectors: sum l_i, sum t_i, sum |d_i| e_z,i
+_SCALARS = 3
+
+
+def sums_length(d: int) -> int:
+    """Length of :func:`partial_sums` for D columns: 2 D + 3 (an all-reduce sizes its buffer by it)."""
+    return 2 * d + _SCALARS
+
+
 def partial_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int) -> np.ndarray:
     """The sums over samples the error model is made of, over the rows of X only: a block of a
     problem of ``n`` samples (dL/dz of a mean loss divides by n).
@@ -143,7 +161,7 @@ def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 
     """
     u = unit_roundoff(dtype)
     sub = float(np.finfo(dtype).smallest_subnormal)
-    d = (sums.shape[0] - 3) // 2
+    d = (sums.shape[0] - _SCALARS) // 2
     abs_sum, err_sum = sums[:d], sums[d : 2 * d]
     terms, pieces, d_ez = (float(v) for v in sums[2 * d :])
     L, pieces = lo.from_total(terms, n), lo.from_total(pieces, n)

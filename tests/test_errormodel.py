@@ -103,3 +103,21 @@ def test_sums_length_is_the_length_of_partial_sums_an_all_reduce_is_sized_by(rng
     W, X, y = _problem(rng, 20, d, "float64")
     lo, act = resolve("sse", "sigmoid")
     assert errormodel.partial_sums(W, X, y, lo, act, 20).shape == (errormodel.sums_length(d),)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_build_holds_at_most_two_float64_copies_of_x_at_once(rng, dtype):
+    # z_and_error's float64 X and |X| are freed before the block's |X| is made (three copies before)
+    import tracemalloc
+
+    W, X, y = _problem(rng, 20_000, 20, dtype)
+    lo, act = resolve("sse", "sigmoid")
+    errormodel.build(W, X[:10], y[:10], lo, act)  # imports and caches loaded
+    tracemalloc.start()
+    try:
+        errormodel.build(W, X, y, lo, act)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    x64 = X.size * 8
+    assert peak <= 2.5 * x64, f"peak {peak / x64:.2f} x the float64 size of X"

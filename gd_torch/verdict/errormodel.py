@@ -139,9 +139,9 @@ def partial_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Act
 def _block_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, n: int) -> _Block:
     u = unit_roundoff(X.dtype)
     y64 = y.astype(np.float64)
-    absX = np.abs(X, dtype=np.float64)  # |X| in float64 (abs is exact), one (rows, D) array
     with np.errstate(over="ignore", invalid="ignore"), single_thread():  # the same bits on any thread count
-        z, ez = z_and_error(X, W, act)
+        z, ez = z_and_error(X, W, act)  # its (rows, D) float64 temporaries freed before |X| is made
+        absX = np.abs(X, dtype=np.float64)  # |X| in float64 (abs is exact), one (rows, D) array
         a = act.f(z)
         d_z = delta(z, y64, lo, act, n, a)
         err_d = factor_error(_delta_of(y64, lo, act, n), z, a, act, u, ez, a_error(z, a, act, u), _inside(lo))

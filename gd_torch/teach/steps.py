@@ -38,6 +38,8 @@ from ..gradients import analytic
 from ..gradients import numeric as _numeric
 from ..model.forward import Activation, Loss, init_weights, loss_from_z, prepare
 from ..verdict import errormodel
+from .steps_curves import REGIME_MARGIN, SchemeCurve, StepSweep
+from .steps_text import table
 
 #: scheme -> (leading truncation term, next term), each (power of h, coefficient, derivative order)
 SERIES: dict[str, tuple[tuple[int, float, int], tuple[int, float, int]]] = {
@@ -48,73 +50,6 @@ SERIES: dict[str, tuple[tuple[int, float, int], tuple[int, float, int]]] = {
 }
 #: the default sweep: 8 steps per decade from 1 down to 1e-16
 DEFAULT_STEPS = np.logspace(0, -16, 129)
-#: the truncation regime: truncation above REGIME_MARGIN x rounding, the next term below 1/REGIME_MARGIN of it
-REGIME_MARGIN = 10.0
-
-
-@dataclass(frozen=True)
-class SchemeCurve:
-    """One scheme's relative error |g_h - g| / |g| at each step, beside its predictions.
-
-    ``steps``, ``errors``, ``truncation`` (C h^p / |g|), ``rounding`` (amp eps |f| / (h |g|))
-    and ``asymptotic`` (the next Taylor term is below 1/REGIME_MARGIN of the leading one) all
-    have shape (H,).  ``chosen_step`` is the checker's default step (numeric.default_steps).
-    """
-
-    scheme: str
-    order: int
-    steps: np.ndarray
-    errors: np.ndarray
-    truncation: np.ndarray
-    rounding: np.ndarray
-    asymptotic: np.ndarray
-    chosen_step: float
-    chosen_error: float
-    predicted_step: float
-    predicted_error: float
-
-    @property
-    def lowest(self) -> tuple[float, float]:
-        """(step, error) of the smallest error measured at a single step.  Near the best step the
-        signed truncation error and the random rounding error can cancel at one step by luck,
-        so this can lie far below what the scheme delivers; see :attr:`best`."""
-        i = int(np.nanargmin(self.errors))
-        return float(self.steps[i]), float(self.errors[i])
-
-    @property
-    def best(self) -> tuple[float, float]:
-        """(step, error) where the median error over one decade of steps around it is smallest:
-        the error one can count on near that step, not a lucky cancellation."""
-        decades = np.log10(self.steps)
-        medians = [np.median(self.errors[np.abs(decades - c) <= 0.5]) for c in decades]
-        i = int(np.nanargmin(medians))
-        return float(self.steps[i]), float(medians[i])
-
-    @property
-    def truncation_regime(self) -> np.ndarray:
-        """Steps where truncation dominates: above REGIME_MARGIN x rounding, its leading term accurate."""
-        return self.asymptotic & (self.truncation > REGIME_MARGIN * self.rounding) & (self.errors > 0)
-
-    def slope(self) -> float:
-        """Least-squares slope of log(error) against log(h) in the truncation regime (nan if < 3 points)."""
-        sel = self.truncation_regime
-        if sel.sum() < 3:
-            return float("nan")
-        return float(np.polyfit(np.log10(self.steps[sel]), np.log10(self.errors[sel]), 1)[0])
-
-
-@dataclass(frozen=True)
-class StepSweep:
-    """All schemes on the problem in one dtype: f = L(W), g = dL/dW_j (long double), d_k."""
-
-    dtype: str
-    eps: float
-    value: float
-    exact: float
-    derivatives: dict[int, float]
-    #: relative rounding error of a method exact up to rounding (gd_torch.verdict.errormodel)
-    floor: float
-    curves: dict[str, SchemeCurve]
 
 
 @dataclass(frozen=True)
@@ -132,9 +67,8 @@ class StepsResult:
     def table(self, per_decade: int = 1) -> str:
         """h against the relative error of each scheme (``per_decade`` rows per decade of h),
         then per scheme the best step observed against the one predicted and the checker's."""
-        from .steps_text import table
-
-        return table(self, per_decade)
+        problem = {"loss": self.loss, "activation": self.activation, "coordinate": self.coordinate, "shape": self.shape}
+        return table(self.sweeps, self.steps, per_decade, **problem)
 
     def __str__(self) -> str:
         return self.table()

@@ -18,7 +18,8 @@ from matplotlib.lines import Line2D
 from .._errors import bad_value
 from ..train.plots import save_figure
 from ..verdict.errormodel import NOISE_AMPLIFICATION
-from .steps import StepsResult, StepSweep
+from .steps import StepsResult
+from .steps_curves import StepSweep
 
 #: scheme -> (label, Okabe-Ito colour, marker)
 STYLE: dict[str, tuple[str, str, str]] = {

@@ -12,11 +12,12 @@ from pathlib import Path
 from .._errors import GdTorchError, bad_value
 from ..base.files import write_text
 from . import options
+from .assemble import assemble
 from .machine import idle_reference, machine, memory_available
 from .markdown import markdown
 from .plan import Plan, plan_tasks
 from .render import plots
-from .report import Result, assemble, read_text
+from .report import Result, read_text
 from .runner import keep, row_stream, run_all
 from .summary import summary
 

@@ -146,9 +146,17 @@ def exported(name: str) -> list[str] | None:
 
 
 def layer(name: str) -> str:
-    """The folder of gd_torch/ a module lives in ('' for the root's own modules)."""
+    """The folder of gd_torch/ a module lives in; a module directly in gd_torch/ is its own layer."""
     parts = name.split(".")
-    return parts[1] if len(parts) > 2 or (len(parts) == 2 and is_package(name)) else ""
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and is_package(name)) else name
+
+
+def layer_graph() -> dict[str, set[str]]:
+    """Layer -> the other layers its modules import."""
+    edges: dict[str, set[str]] = {}
+    for m, targets in graph().items():
+        edges.setdefault(layer(m), set()).update(layer(t) for t in targets if layer(t) != layer(m))
+    return edges
 
 
 def fresh_import() -> dict:
@@ -247,6 +255,20 @@ def test_lower_layers_do_not_import_higher_ones():
         if layer(t) in FORBIDDEN.get(layer(m), set())
     ]
     assert not wrong, "imports against the layer order (see docs/architecture.md):\n" + "\n".join(sorted(wrong))
+
+
+def test_the_layers_import_each_other_one_way_only():
+    # a cycle between folders is an import-order hazard even without a module cycle: a package
+    # face that imports its modules would find the other package half initialised
+    found = cycles(layer_graph())
+    lines = [
+        f"  {m}:{line} imports {t}"
+        for c in found
+        for m in modules()
+        for t, line in imported(m)
+        if layer(m) in c and layer(t) in c and layer(t) != layer(m)
+    ]
+    assert not found, f"layers importing each other: {found}; the imports between them:\n" + "\n".join(lines)
 
 
 def test_check_and_check_function_return_one_report_type():

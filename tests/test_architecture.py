@@ -232,6 +232,22 @@ def test_no_module_but_a_package_face_lists_in_all_a_name_it_does_not_define():
     )
 
 
+def test_a_package_face_exports_only_names_of_its_own_package():
+    foreign = []
+    for m in modules():
+        names = exported(m)
+        if not is_package(m) or m == ROOT or names is None:
+            continue
+        own = defined(m) | {
+            a.asname or a.name
+            for node in _top_level(tree(m).body)
+            if isinstance(node, ast.ImportFrom) and resolve(m, node).startswith(f"{m}.")
+            for a in node.names
+        }
+        foreign += [f"  {m}: {n}" for n in names if n not in own]
+    assert not foreign, "package faces exporting names of other packages (or of nothing):\n" + "\n".join(foreign)
+
+
 def test_every_layer_says_what_it_is_for_and_that_the_rest_is_internal():
     missing = []
     for m in modules():

@@ -6,6 +6,8 @@ contiguous share of the rows in blocks (gd_torch.data.shards) and one all-reduce
 every rank the value for the whole data.  Without torchrun there is one rank: the same
 functions then compute out of core, in row blocks, in this process.
 
+Public: the names in ``__all__``.  Everything else in this package is internal.
+
 >>> import gd_torch, gd_torch.data.shards as ooc, gd_torch.distributed as dist
 >>> X, y = gd_torch.tutorial_data()
 >>> g = dist.gradient(gd_torch.init_weights(3, seed=0), ooc.Arrays(X, y), loss="bce")

@@ -5,6 +5,8 @@ call the methods' behaviour; none of them compares method names.  Adding a metho
 module plus one :func:`register` line.  Names are those ``check`` uses: the finite
 differences are one entry per scheme ('numeric:central', ...), and 'numeric' is the
 central scheme's other name.
+
+Public: the names in ``__all__``.  Everything else in this package is internal.
 """
 
 from __future__ import annotations

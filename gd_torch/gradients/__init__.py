@@ -1,12 +1,12 @@
 """Every way of computing dL/dW, behind one registry of :class:`Method` values.
 
+Public: the names in ``__all__``.  Everything else in this package is internal.
+
 The CLI, the checker, the trainer, the tests and the benchmarks all loop over METHODS and
 call the methods' behaviour; none of them compares method names.  Adding a method is one
 module plus one :func:`register` line.  Names are those ``check`` uses: the finite
 differences are one entry per scheme ('numeric:central', ...), and 'numeric' is the
 central scheme's other name.
-
-Public: the names in ``__all__``.  Everything else in this package is internal.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -285,6 +286,15 @@ def test_the_layers_import_each_other_one_way_only():
         if layer(m) in c and layer(t) in c and layer(t) != layer(m)
     ]
     assert not found, f"layers importing each other: {found}; the imports between them:\n" + "\n".join(lines)
+
+
+def test_the_architecture_page_names_every_layer_and_only_paths_that_exist():
+    page = (SOURCE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([\w/]+(?:\.py|/))`", page))
+    absent = sorted(p for p in named if not (SOURCE / p).exists() and not (SOURCE.parent / p).exists())
+    layers = sorted(f"{layer(m)}/" for m in modules() if is_package(m) and m.count(".") == 1)
+    unnamed = [f for f in layers if f not in named]
+    assert not absent and not unnamed, f"docs/architecture.md names missing paths {absent}; leaves out layers {unnamed}"
 
 
 def test_check_and_check_function_return_one_report_type():

@@ -249,6 +249,26 @@ def test_a_package_face_exports_only_names_of_its_own_package():
     assert not foreign, "package faces exporting names of other packages (or of nothing):\n" + "\n".join(foreign)
 
 
+def test_every_name_is_imported_from_its_home():
+    # from M import n, where M is a module (not a package face) that neither defines n nor has
+    # a submodule n: n reached through a module it only passes through (gd_torch, tests, benchmarks)
+    users = {m: tree(m) for m in modules()}
+    for path in [*sorted((SOURCE.parent / "tests").glob("*.py")), *sorted((SOURCE.parent / "benchmarks").glob("*.py"))]:
+        users[str(path.relative_to(SOURCE.parent))] = ast.parse(path.read_text(encoding="utf-8"))
+    homes = {n: m for m in modules() for n in defined(m)}
+    passing = [
+        f"  {user}:{node.lineno} imports {a.name} from {source} (its home: {homes.get(a.name, '?')})"
+        for user, module in users.items()
+        for node in ast.walk(module)
+        if isinstance(node, ast.ImportFrom)
+        and (source := resolve(user, node) if user in modules() else node.module or "") in modules()
+        and not is_package(source)
+        for a in node.names
+        if a.name not in defined(source) and f"{source}.{a.name}" not in modules()
+    ]
+    assert not passing, "names imported through a module that is not their home:\n" + "\n".join(passing)
+
+
 def test_every_layer_says_what_it_is_for_and_that_the_rest_is_internal():
     missing = []
     for m in modules():

@@ -160,9 +160,11 @@ def layer_graph() -> dict[str, set[str]]:
     return edges
 
 
+@cache
 def fresh_import() -> dict:
     """In a new interpreter: import gd_torch and every package face, then report which of LAZY
-    got loaded and every package attribute named like one of its submodules but not that module."""
+    got loaded, every package attribute named like one of its submodules but not that module,
+    and every name a face lists in ``__all__`` but does not have."""
     packages = [m for m in modules() if is_package(m)]
     submodules = {p: sorted(m.rpartition(".")[2] for m in modules() if m.rpartition(".")[0] == p) for p in packages}
     script = f"""
@@ -175,7 +177,8 @@ for p, subs in {submodules!r}.items():
         attr = vars(faces[p]).get(s)
         if attr is not None and attr is not sys.modules.get(p + "." + s):
             shadows.append(f"{{p}}.{{s}} is {{type(attr).__name__}} {{attr!r:.60}}, hiding module {{p}}.{{s}}")
-print(json.dumps({{"loaded": loaded, "shadows": shadows}}))
+missing = [f"{{p}}.{{n}}" for p, face in faces.items() for n in getattr(face, "__all__", []) if not hasattr(face, n)]
+print(json.dumps({{"loaded": loaded, "shadows": shadows, "missing": missing}}))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
@@ -278,10 +281,19 @@ def test_every_layer_says_what_it_is_for_and_that_the_rest_is_internal():
     assert not missing, "package __init__ docstrings without a purpose or the 'internal' line:\n" + "\n".join(missing)
 
 
-def test_no_package_attribute_hides_a_submodule_and_import_stays_lazy():
-    seen = fresh_import()
-    assert not seen["shadows"], "public names hiding submodules:\n" + "\n".join(seen["shadows"])
-    assert not seen["loaded"], f"import gd_torch and the package faces loaded {seen['loaded']}"
+def test_no_package_attribute_hides_a_submodule():
+    shadows = fresh_import()["shadows"]
+    assert not shadows, "public names hiding submodules:\n" + "\n".join(shadows)
+
+
+def test_importing_gd_torch_and_the_package_faces_stays_lazy():
+    loaded = fresh_import()["loaded"]
+    assert not loaded, f"import gd_torch and the package faces loaded {loaded}: import them where they are used"
+
+
+def test_every_name_a_face_lists_in_all_is_there():
+    missing = fresh_import()["missing"]
+    assert not missing, f"names listed in __all__ but absent: {missing}"
 
 
 def test_lower_layers_do_not_import_higher_ones():

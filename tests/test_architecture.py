@@ -74,8 +74,8 @@ def imported(name: str, source: ast.Module | None = None) -> Iterator[tuple[str,
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            source = resolve(name, node)
-            targets = [f"{source}.{a.name}" if f"{source}.{a.name}" in known else source for a in node.names]
+            origin = resolve(name, node)
+            targets = [f"{origin}.{a.name}" if f"{origin}.{a.name}" in known else origin for a in node.names]
         else:
             continue
         for t in dict.fromkeys(targets):

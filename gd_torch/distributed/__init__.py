@@ -26,7 +26,9 @@ from .._errors import GdTorchError, bad_value
 from ..base import validate as _validate
 from ..data.shards import Dataset
 from ..gradients import _device, lookup, numeric
-from ..model.forward import Activation, Loss, resolve
+from ..model.activations import Activation
+from ..model.forward import resolve
+from ..model.losses import Loss
 from ..verdict.checker import DEFAULT_METHODS, CheckReport
 from . import check as _check
 from . import ops

@@ -27,7 +27,8 @@ from ..base.validate import seed as _seed
 from ..data.shards import Arrays, row_bytes
 from ..gradients import ALIASES, METHODS, Estimate, Method, _device, numeric
 from ..gradients._user import candidate
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from ..verdict import errormodel
 
 # gd_torch.check's comparison and kink detection, applied here to all-reduced gradients

@@ -13,7 +13,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ..gradients import Estimate
-from ..model.forward import Activation, Loss, delta
+from ..model.activations import Activation
+from ..model.forward import delta
+from ..model.losses import Loss
 from . import errormodel
 
 #: 'kink': outside the tolerance only by what samples at the activation's kink can explain;

@@ -5,7 +5,8 @@ input.  Everything a caller needs to know about it is here, so that no caller co
 method names: how to compute g once, how to make g(W) for a training loop, the devices it
 runs on, the text that describes it, whether it brings its own error estimate (else it is
 held to the rounding error of the exact formula, ``errormodel.ErrorModel.exact``), and the
-dL/dW-from-z shortcut a training loop can use when it already has z = X W and a = f(z).
+dL/dW-from-z shortcut a training loop can use when it already has z = X W and a = f(z), what
+its result is a sum over (its ``reduction``), and the finite-difference scheme it evaluates.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .._errors import GdTorchError
 from . import _device
+
+if TYPE_CHECKING:
+    from .schemes import Scheme
 
 GradFn = Callable[[np.ndarray], np.ndarray]
 
@@ -62,6 +66,13 @@ class Method:
     devices: tuple[str, ...] = ("cpu",)
     fixed: Mapping[str, Any] = field(default_factory=dict)
     options: tuple[str, ...] = ()
+    #: what the method sums over the rows of X, so that it splits over row blocks and ranks
+    #: (gd_torch.distributed): 'gradient' (dL/dW = sum_i X_i dL/dz_i, each block's share added),
+    #: 'loss' (values of L, each a sum over rows, added before they are differenced), None
+    #: (neither: the method needs X in memory, as a user's g(W, X, y) does)
+    reduction: Literal["gradient", "loss"] | None = None
+    #: the finite-difference scheme the method evaluates (gd_torch.gradients.schemes), None for another method
+    scheme: Scheme | None = None
 
     @property
     def exact(self) -> bool:

@@ -25,8 +25,6 @@ import numpy as np
 from ..gradients._blas import single_thread
 from ..model.forward import Activation, Loss, delta, loss_from_z, reduce
 from .difference_error import (
-    NOISE_AMPLIFICATION,
-    TRUNCATION_DENOM,
     difference_error,
     loss_noise,
     relative_noise,
@@ -53,9 +51,7 @@ __all__ = [
     "C_LOCAL",
     "C_SAT",
     "LIMIT_DISTANCE",
-    "NOISE_AMPLIFICATION",
     "SAFETY",
-    "TRUNCATION_DENOM",
     "ErrorModel",
     "a_error",
     "build",

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 import gd_torch
+from gd_torch import distributed
 from gd_torch.bench import plan as bench_plan
 from gd_torch.bench import worker_numpy
+from gd_torch.data.shards import Arrays
 from gd_torch.gradients import METHODS, numeric
 from gd_torch.gradients.schemes import SCHEMES, Scheme, Style, Term, moved
 from gd_torch.teach import steps_plot
@@ -179,3 +181,14 @@ def test_no_module_tells_schemes_or_methods_apart_by_name():
         for m in NAME_TESTS.finditer(p.read_text())
     ]
     assert found == [], "\n".join(found)
+
+
+def test_a_scheme_added_as_one_object_runs_on_row_blocks(four_point):
+    # gd_torch.distributed (imported before the scheme was added) takes a method's scheme from the
+    # method: differences of the all-reduced loss
+    X, y = gd_torch.tutorial_data()
+    W = gd_torch.init_weights(3, seed=0)
+    g = distributed.gradient(W, Arrays(X, y, budget=4096), method=four_point)
+    np.testing.assert_allclose(g, gd_torch.gradient(W, X, y, method=four_point), rtol=1e-9)
+    r = distributed.run(distributed.stepper(Arrays(X, y), method=four_point), W.copy(), alpha=0.01, epochs=1)
+    np.testing.assert_allclose(W - r.weights, 0.01 * g, rtol=1e-9)  # one step along its gradient

@@ -105,7 +105,7 @@ def gradient(
     Returns an array of shape (D,) in the data's dtype, the same on every rank.
     """
     m = lookup(method)
-    scheme = ops.SCHEMES.get(m.name)
+    scheme = None if m.scheme is None else m.scheme.name  # a finite difference's scheme
     accepted = NUMERIC_OPTIONS if scheme is not None else ()
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -175,5 +175,5 @@ def stepper(
     binary = "fit trains a binary classifier; map the two classes to 0 and 1"
     _, p, lo, act = prepare(None, data, comm, loss, activation, binary)
     _device.check(p.comm.device, m.name, m.devices)
-    e = None if ops.SCHEMES.get(m.name) is not None else _exact(m, lo, act, p.comm.device)
+    e = None if m.scheme is not None else _exact(m, lo, act, p.comm.device)
     return Stepper(p, lo, act, m, e, batch_size, seed)

@@ -80,6 +80,15 @@ def test_each_scheme_carries_the_constants_its_consumers_used_to_look_up_by_name
     }
     assert list(METHODS)[2:6] == [f"numeric:{n}" for n in SCHEMES]
     assert all(METHODS[f"numeric:{n}"].scheme is s for n, s in SCHEMES.items())
+    # what each method sums over rows (how gd_torch.distributed splits it), from what it declares
+    assert {n: m.reduction for n, m in METHODS.items()} == {
+        "analytic": "gradient",
+        "autograd": "gradient",
+        **{f"numeric:{n}": "loss" for n in SCHEMES},
+        "tutorial": "gradient",
+    }
+    own = dataclasses.replace(METHODS["analytic"], estimate=lambda *a, **k: None)
+    assert own.reduction is None  # an estimate of its own that no scheme gives: X in memory only
 
 
 def test_a_scheme_added_as_one_object_reaches_check_and_fit(four_point):
@@ -192,3 +201,14 @@ def test_a_scheme_added_as_one_object_runs_on_row_blocks(four_point):
     np.testing.assert_allclose(g, gd_torch.gradient(W, X, y, method=four_point), rtol=1e-9)
     r = distributed.run(distributed.stepper(Arrays(X, y), method=four_point), W.copy(), alpha=0.01, epochs=1)
     np.testing.assert_allclose(W - r.weights, 0.01 * g, rtol=1e-9)  # one step along its gradient
+
+
+def test_a_method_with_its_own_estimate_and_no_scheme_is_refused_on_row_blocks(monkeypatch):
+    # its reduction is None: neither a sum over rows of dL/dW nor differences of the summed loss
+    own = dataclasses.replace(METHODS["numeric:central"], name="own", scheme=None)
+    monkeypatch.setitem(METHODS, "own", own)
+    X, y = gd_torch.tutorial_data()
+    with pytest.raises(
+        gd_torch.GdTorchError, match=r"^method must be a method without an error estimate .*; got 'own'$"
+    ):
+        distributed.gradient(gd_torch.init_weights(3, seed=0), Arrays(X, y), method="own")

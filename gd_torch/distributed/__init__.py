@@ -126,7 +126,7 @@ def gradient(
 def _exact(m, lo: Loss, act: Activation, device: str) -> ops.Exact:
     # a method with its own error estimate other than the registry's finite differences works
     # on X in memory only
-    if m.estimate is not None:
+    if m.reduction is None:
         raise bad_value("method", m.name, "a method without an error estimate of its own, or 'numeric:<scheme>'")
     return ops.exact(m, lo, act, device)
 

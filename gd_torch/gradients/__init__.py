@@ -63,7 +63,6 @@ register(
         analytic.grad,
         analytic.make,
         from_z=analytic.from_z,
-        reduction="gradient",
     )
 )
 register(
@@ -74,7 +73,6 @@ register(
         _autograd("grad"),
         _autograd("make"),
         devices=("cpu", "cuda"),
-        reduction="gradient",
     )
 )
 for _scheme in SCHEMES.values():
@@ -87,7 +85,6 @@ register(
         tutorial.grad,
         from_z=tutorial.from_z,
         gradient_of=tutorial.gradient_of,
-        reduction="gradient",
     )
 )
 

@@ -66,11 +66,6 @@ class Method:
     devices: tuple[str, ...] = ("cpu",)
     fixed: Mapping[str, Any] = field(default_factory=dict)
     options: tuple[str, ...] = ()
-    #: what the method sums over the rows of X, so that it splits over row blocks and ranks
-    #: (gd_torch.distributed): 'gradient' (dL/dW = sum_i X_i dL/dz_i, each block's share added),
-    #: 'loss' (values of L, each a sum over rows, added before they are differenced), None
-    #: (neither: the method needs X in memory, as a user's g(W, X, y) does)
-    reduction: Literal["gradient", "loss"] | None = None
     #: the finite-difference scheme the method evaluates (gd_torch.gradients.schemes), None for another method
     scheme: Scheme | None = None
 
@@ -78,6 +73,17 @@ class Method:
     def exact(self) -> bool:
         """True when the method evaluates the gradient's formula up to rounding (no estimate of its own)."""
         return self.estimate is None
+
+    @property
+    def reduction(self) -> Literal["gradient", "loss"] | None:
+        """What the method sums over the rows of X, so that it splits over row blocks and ranks
+        (gd_torch.distributed): 'loss' for a finite-difference scheme (values of L, each a sum
+        over rows, added before they are differenced), 'gradient' for an exact method (its dL/dW
+        a sum or mean over rows, each block's share added), None for a method with an error
+        estimate of its own that is no scheme (it needs X in memory)."""
+        if self.scheme is not None:
+            return "loss"
+        return "gradient" if self.exact else None
 
     def bind(self, device: Any, options: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments every call of this method gets: its fixed options, the caller's,

@@ -68,7 +68,6 @@ def method(scheme: Scheme) -> Method:
         estimate=partial(for_check, scheme=scheme.name),
         validate=partial(check_options, scheme=scheme.name),
         options=("step", "batch"),
-        reduction="loss",
         scheme=scheme,
     )
 

@@ -212,3 +212,42 @@ def test_a_method_with_its_own_estimate_and_no_scheme_is_refused_on_row_blocks(m
         gd_torch.GdTorchError, match=r"^method must be a method without an error estimate .*; got 'own'$"
     ):
         distributed.gradient(gd_torch.init_weights(3, seed=0), Arrays(X, y), method="own")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "name",
+            "four point",
+            r"^scheme.name must be an identifier \(its method is 'numeric:<name>'\); got 'four point'$",
+        ),
+        ("formula", "", r"^scheme.formula must be a non-empty text; got ''$"),
+        ("rule", None, r"^scheme.rule must be a function rule\(W, L, h, J, state\); got None$"),
+        (
+            "series",
+            (Term(4, 1 / 30, 5),),
+            r"^scheme.series must be two Terms: the leading truncation term and the next; ",
+        ),
+        (
+            "series",
+            (Term(4, 1 / 30, 5), Term(4, 1, 5)),
+            r"^scheme.series\[1\].power must be a power above the leading 4; got 4$",
+        ),
+        (
+            "series",
+            (Term(0, 1 / 30, 5), Term(6, 1, 7)),
+            r"^scheme.series\[0\].power must be a positive integer; got 0$",
+        ),
+        ("noise_amplification", -1.0, r"^scheme.noise_amplification must be a finite number >= 0; got -1.0$"),
+        ("step_exponent", 0.0, r"^scheme.step_exponent must be a finite number > 0; got 0.0$"),
+        ("smallest_step", 2.0, r"^scheme.smallest_step must be a finite number > 0 and <= 1; got 2.0$"),
+        ("cost", 0, r"^scheme.cost must be a positive integer; got 0$"),
+        ("cost_once", 1.0, r"^scheme.cost_once must be a non-negative integer; got 1.0$"),
+        ("style", ("x", "#000000", "o"), r"^scheme.style must be a Style\(label, colour, marker\); got "),
+        ("imaginary", 1, r"^scheme.imaginary must be True or False; got 1$"),
+    ],
+)
+def test_a_scheme_that_could_not_work_is_refused_when_made(field, value, message):
+    with pytest.raises(gd_torch.GdTorchError, match=message):
+        dataclasses.replace(_scheme("fourpoint"), **{field: value})

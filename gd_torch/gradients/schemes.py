@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import bad_value
+from ..base import validate as _validate
 from ..verdict.difference_error import difference_error
 
 #: rule(W, L, h, J, state) -> (differences for the coordinates J, evaluations of L, sizes of the
@@ -57,7 +59,7 @@ class Scheme:
     ``smallest_step``: the smallest step the rule takes, as a fraction of h (Richardson's h / 4).
     ``cost``: evaluations of L per coordinate, ``cost_once`` those made once (forward's L(W)).
     ``imaginary``: the rule evaluates L at W + i h e_j (complex arithmetic, which needs an
-    activation analytic in z).
+    activation analytic in z).  Every field is checked when the Scheme is made.
     """
 
     name: str
@@ -104,9 +106,39 @@ class Scheme:
         takes (64 / smallest_step); none for a scheme that subtracts nothing."""
         return 64.0 / self.smallest_step if self.subtracts else 0.0
 
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
     def evaluations(self, d: int) -> int:
         """Evaluations of L for the d coordinates of one pass: cost d + cost_once."""
         return self.cost * d + self.cost_once
+
+
+def _check_fields(s: Scheme) -> None:
+    """Refuse a Scheme whose fields could not work (a GdTorchError naming the field), before it is used."""
+    if not isinstance(s.name, str) or not s.name.isidentifier():
+        raise bad_value("scheme.name", s.name, "an identifier (its method is 'numeric:<name>')")
+    if not isinstance(s.formula, str) or not s.formula:
+        raise bad_value("scheme.formula", s.formula, "a non-empty text")
+    if not callable(s.rule):
+        raise bad_value("scheme.rule", s.rule, "a function rule(W, L, h, J, state)")
+    if not (isinstance(s.series, tuple) and len(s.series) == 2 and all(isinstance(t, Term) for t in s.series)):
+        raise bad_value("scheme.series", s.series, "two Terms: the leading truncation term and the next")
+    for i, t in enumerate(s.series):
+        _validate.integer(f"scheme.series[{i}].power", t.power, minimum=1)
+        _validate.number(f"scheme.series[{i}].coefficient", t.coefficient, minimum=0)
+        _validate.integer(f"scheme.series[{i}].derivative", t.derivative, minimum=2)
+    if s.series[1].power <= s.series[0].power:
+        raise bad_value("scheme.series[1].power", s.series[1].power, f"a power above the leading {s.series[0].power}")
+    _validate.number("scheme.noise_amplification", s.noise_amplification, minimum=0)
+    _validate.number("scheme.step_exponent", s.step_exponent, above=0)
+    _validate.number("scheme.smallest_step", s.smallest_step, above=0, maximum=1)
+    _validate.integer("scheme.cost", s.cost, minimum=1)
+    _validate.integer("scheme.cost_once", s.cost_once, minimum=0)
+    if not isinstance(s.style, Style):
+        raise bad_value("scheme.style", s.style, "a Style(label, colour, marker)")
+    if not isinstance(s.imaginary, bool):
+        raise bad_value("scheme.imaginary", s.imaginary, "True or False")
 
 
 def moved(W: np.ndarray, step: np.ndarray, J: np.ndarray) -> np.ndarray:

@@ -109,7 +109,7 @@ def gradient(
     Returns an array of shape (D,) in the data's dtype, the same on every rank.
     """
     m = lookup(method)
-    scheme = ops.SCHEMES.get(m.name)
+    scheme = None if m.scheme is None else m.scheme.name  # a finite difference's scheme
     accepted = NUMERIC_OPTIONS if scheme is not None else ()
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -130,7 +130,7 @@ def gradient(
 def _exact(m, lo: Loss, act: Activation, device: str) -> ops.Exact:
     # a method with its own error estimate other than the registry's finite differences works
     # on X in memory only
-    if m.estimate is not None:
+    if m.reduction is None:
         raise bad_value("method", m.name, "a method without an error estimate of its own, or 'numeric:<scheme>'")
     return ops.exact(m, lo, act, device)
 
@@ -179,5 +179,5 @@ def stepper(
     binary = "fit trains a binary classifier; map the two classes to 0 and 1"
     _, p, lo, act = prepare(None, data, comm, loss, activation, binary)
     _device.check(p.comm.device, m.name, m.devices)
-    e = None if ops.SCHEMES.get(m.name) is not None else _exact(m, lo, act, p.comm.device)
+    e = None if m.scheme is not None else _exact(m, lo, act, p.comm.device)
     return Stepper(p, lo, act, m, e, batch_size, seed)

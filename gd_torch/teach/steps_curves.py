@@ -18,7 +18,7 @@ class SchemeCurve:
 
     ``steps``, ``errors``, ``truncation`` (C h^p / |g|), ``rounding`` (amp eps |f| / (h |g|))
     and ``asymptotic`` (the next Taylor term is below 1/REGIME_MARGIN of the leading one) all
-    have shape (H,).  ``chosen_step`` is the checker's default step (numeric.default_steps).
+    have shape (H,).  ``chosen_step`` is the checker's default step (step_rules.default_steps).
     """
 
     scheme: str

@@ -27,8 +27,6 @@ from ..model.activations import Activation
 from ..model.forward import delta, loss_from_z, reduce
 from ..model.losses import Loss
 from .difference_error import (
-    NOISE_AMPLIFICATION,
-    TRUNCATION_DENOM,
     difference_error,
     loss_noise,
     relative_noise,
@@ -51,9 +49,7 @@ from .rounding import (
 __all__ = [
     "C_LOCAL",
     "C_SAT",
-    "NOISE_AMPLIFICATION",
     "SAFETY",
-    "TRUNCATION_DENOM",
     "ErrorModel",
     "a_error",
     "build",

@@ -1,5 +1,12 @@
 """gd_torch: check a hand-derived gradient against torch autograd and finite differences.
 
+The public API is ``__all__`` here, plus the faces of the packages a user reaches into:
+:mod:`gd_torch.testing` (pytest helpers), :mod:`gd_torch.data`, :mod:`gd_torch.distributed`,
+:mod:`gd_torch.train`, :mod:`gd_torch.teach`, :mod:`gd_torch.gradients` (each its ``__all__``).
+Everything else is internal and may change without notice.  The packages are the layers, from
+the bottom: base, model, data, gradients and verdict, train, teach, distributed, bench, cli
+(docs/architecture.md).
+
 >>> import gd_torch
 >>> X, y = gd_torch.tutorial_data()
 >>> W = gd_torch.init_weights(X.shape[1], seed=0)
@@ -12,7 +19,7 @@ True
 __version__ = "0.1.0"
 
 from ._errors import GdTorchError, TrainingDiverged
-from .data.datasets import load_csv, tutorial_data
+from .data import load_csv, tutorial_data
 from .gradients import METHODS, gradient, gradient_function
 from .model import (
     ACTIVATIONS,
@@ -27,9 +34,8 @@ from .model import (
     sigmoid,
     tanh,
 )
-from .teach.ledger import Explanation, explain
-from .teach.steps import step_sweep
-from .train.loop import FitResult, fit
+from .teach import Explanation, explain, step_sweep
+from .train import FitResult, fit
 from .verdict.checker import CheckReport, check
 from .verdict.diagnosis import Diagnosis, diagnose
 from .verdict.function_checker import FunctionReport, check_function

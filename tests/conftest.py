@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import gd_torch
-from gd_torch.gradients import numeric
+from gd_torch.gradients.schemes import SCHEMES
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
 
@@ -138,7 +138,7 @@ def scaled_difference(ga: np.ndarray, gb: np.ndarray, W, X, y, loss: str, activa
 
 def default_step(W: np.ndarray, scheme: str) -> np.ndarray:
     """The step the issue asks for: eps^p max(1, |W_j|) with p from the scheme."""
-    return np.finfo(W.dtype).eps ** numeric.SCHEMES[scheme] * np.maximum(1.0, np.abs(W))
+    return np.finfo(W.dtype).eps ** SCHEMES[scheme].step_exponent * np.maximum(1.0, np.abs(W))
 
 
 # ---- CUDA -------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from gd_torch.cli.app import main as main_cli
 from gd_torch.data import shards as ooc
 from gd_torch.distributed import ops
 from gd_torch.distributed.comm import exit_after_failure, failure_line
-from gd_torch.gradients import numeric
+from gd_torch.gradients import step_rules
 
 
 def gradients(job: dict, comm: dist.Comm) -> list:
@@ -53,7 +53,7 @@ def steps(job: dict, comm: dist.Comm) -> list:
         W, p, _, act = dist.prepare(np.asarray(case["W"], dtype=data.dtype), data, comm, "sse", "sigmoid")
         h = ops.numeric_steps(p, W, act, case["scheme"])
         c, scale_v = ops.column_scale(p, np.asarray(case["v"]))
-        t = numeric.step_along(W.astype(np.float64), case["scheme"], c, p.n, scale_v)
+        t = step_rules.step_along(W.astype(np.float64), case["scheme"], c, p.n, scale_v)
         out.append({"h": h.astype(np.float64).tolist(), "t": float(t), "caller": _caller_steps(p, W, act, case)})
     return out
 

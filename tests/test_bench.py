@@ -17,7 +17,7 @@ from gd_torch.bench import plan as bench_plan
 from gd_torch.bench.options import Config
 from gd_torch.cli.app import main
 from gd_torch.gradients import METHODS as REGISTRY
-from gd_torch.gradients import analytic, numeric
+from gd_torch.gradients import _fd_eval, analytic
 from gd_torch.model.forward import delta, loss_from_z, resolve
 
 #: the numpy and torch-eager rows (the other frameworks: test_frameworks_side_by_side)
@@ -447,7 +447,7 @@ def test_blocked_numeric_evaluation_matches_one_loss_per_perturbation(dtype):
     W, X, y = _problem(rng, 30_000, 16, dtype)
     lo, act = resolve("sse", "sigmoid")
     Wb = W + 0.01 * rng.standard_normal((32, 16)).astype(dtype)
-    got = numeric.evaluate(Wb, X, y, lo, act)
+    got = _fd_eval.evaluate(Wb, X, y, lo, act)
     one = np.array([loss_from_z(X @ w, y, lo, act) for w in Wb])
     assert got.dtype == dtype
     np.testing.assert_allclose(got, one, rtol=8 * np.finfo(dtype).eps * np.sqrt(X.shape[0]))

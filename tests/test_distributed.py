@@ -28,7 +28,7 @@ from test_check import KINK_W, KINK_X, KINK_Y
 import gd_torch
 from gd_torch import GdTorchError
 from gd_torch.distributed.launch import launch
-from gd_torch.gradients import numeric
+from gd_torch.gradients import numeric, step_rules
 from gd_torch.model.forward import resolve
 from gd_torch.verdict import errormodel
 
@@ -295,7 +295,7 @@ def _task(ranks: dict, name: str) -> tuple[list, list]:
 
 def _one_process_caller_steps(W, scheme: str, step: float, X) -> list | str:
     try:
-        return numeric.caller_steps(W, scheme, step, X).astype(np.float64).tolist()
+        return step_rules.caller_steps(W, scheme, step, X).astype(np.float64).tolist()
     except GdTorchError as exc:
         return str(exc)
 
@@ -307,12 +307,12 @@ def test_k_ranks_take_the_steps_one_process_takes(ranks, problems):
     for case, got in zip(cases, results, strict=True):
         X = X64.astype(case["data"].split("-")[1])
         W, v, scheme = np.asarray(case["W"], X.dtype), np.asarray(case["v"]), case["scheme"]
-        assert got["h"] == numeric.default_steps(W, scheme, X).astype(np.float64).tolist()
+        assert got["h"] == step_rules.default_steps(W, scheme, X).astype(np.float64).tolist()
         assert got["caller"] == [_one_process_caller_steps(W, scheme, step, X) for step in case["caller_steps"]]
         assert "step must be" in got["caller"][1]  # the z-move rule refuses 1e17 on every rank
         X, W = X.astype(np.float64), W.astype(np.float64)  # as numeric.for_check differences float32
-        scale_v = float(numeric.column_scale((X @ v)[:, None])[0])
-        assert got["t"] == numeric.step_along(W, scheme, numeric.column_scale(X), X.shape[0], scale_v)
+        scale_v = float(step_rules.column_scale((X @ v)[:, None])[0])
+        assert got["t"] == step_rules.step_along(W, scheme, step_rules.column_scale(X), X.shape[0], scale_v)
 
 
 def test_k_rank_gradient_equals_the_one_process_gradient_within_the_error_model(ranks, problems):

@@ -13,6 +13,8 @@ from conftest import DTYPES, SHAPES, TOLERANCES, cuda_test, default_step, make_p
 
 import gd_torch
 from gd_torch.gradients import numeric
+from gd_torch.gradients.schemes import SCHEMES
+from gd_torch.gradients.step_rules import default_steps
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
 from gd_torch.verdict import errormodel
@@ -122,7 +124,7 @@ def test_autograd_bce_for_z_above_20(z):
 # ---- numeric ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scheme", list(numeric.SCHEMES))
+@pytest.mark.parametrize("scheme", list(SCHEMES))
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_default_steps_move_every_column_of_z_alike(scheme, dtype):
     # columns of scale 1, 2e3, 2e-3 and a column of zeros: h_j = t / max_i |X_ij|, so that W_j's
@@ -136,7 +138,7 @@ def test_default_steps_move_every_column_of_z_alike(scheme, dtype):
     eps = np.finfo(dtype).eps
     zeta = float(c @ np.abs(W.astype(np.float64)))
     r = eps * (np.sqrt(2) + C_LOCAL + np.sqrt(4) * zeta)
-    t = eps**2 if scheme == "complex" else r ** numeric.SCHEMES[scheme]
+    t = eps**2 if scheme == "complex" else r ** SCHEMES[scheme].step_exponent
     expected = np.append(t / c[:3], default_step(W, scheme)[3])  # no scale to go by: the W-space step
     ulp = eps * np.maximum(1.0, np.abs(W))
     realised = res.steps.astype(np.float64)
@@ -149,12 +151,12 @@ def test_default_steps_move_every_column_of_z_alike(scheme, dtype):
     np.testing.assert_array_less(np.abs(moved - t), c[:3] * TOLERANCES["step_ulps"] * ulp[:3] + 2 * eps * t)
 
 
-@pytest.mark.parametrize("scheme", list(numeric.SCHEMES))
+@pytest.mark.parametrize("scheme", list(SCHEMES))
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_default_steps_without_X_follow_eps_and_W(scheme, dtype):
     # the W-space rule other callers use when they have no X: h_j = eps^p max(1, |W_j|)
     W = np.array([0.1, -3.0, 250.0, 0.0], dtype=dtype)
-    np.testing.assert_array_equal(numeric.default_steps(W, scheme), default_step(W, scheme))
+    np.testing.assert_array_equal(default_steps(W, scheme), default_step(W, scheme))
 
 
 @pytest.mark.parametrize("step", [1e-4, [1e-3, 1e-4, 1e-5]])

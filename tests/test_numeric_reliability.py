@@ -9,7 +9,7 @@ import pytest
 
 import gd_torch
 from gd_torch import GdTorchError
-from gd_torch.gradients import _fd_eval, _fd_schemes, _fd_steps, numeric
+from gd_torch.gradients import _fd_eval, numeric, schemes, step_rules
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
 from gd_torch.teach.steps import step_sweep
@@ -49,7 +49,7 @@ def test_a_step_lost_in_the_rounding_of_w_is_refused(scheme):
 def test_the_range_is_stated_per_coordinate(tut):
     W, X, y = tut
     u = np.finfo(float).eps
-    lo, hi = _fd_steps.step_range(W, "central", X)
+    lo, hi = step_rules.step_range(W, "central", X)
     c = np.abs(X).max(axis=0)
     # hi_j c_j u = max(1, zeta): beyond, z_i + t == t for every i (no bit of W left in it)
     np.testing.assert_allclose(hi * c * u, max(1.0, float(c @ np.abs(W))), rtol=1e-15)
@@ -68,7 +68,7 @@ def test_the_step_sweep_may_still_go_below_the_rounding_of_w(tut):
     # numeric.estimate takes such a step when asked (rounding=False; its difference is 0); by
     # default it refuses it, as the method's grad does
     W, X, y = tut
-    lo, _ = _fd_steps.step_range(W, "central", X)
+    lo, _ = step_rules.step_range(W, "central", X)
     problem = (W, X, y, LOSSES["sse"], ACTIVATIONS["sigmoid"])
     assert (numeric.estimate(*problem, step=lo / 4, rounding=False).grad == 0).all()
     for refuses in (numeric.estimate, numeric.grad):
@@ -89,7 +89,7 @@ def test_a_wide_check_never_forms_the_d_by_d_stack_of_perturbations(monkeypatch)
     # from a CSV: 18.6 GiB, a MemoryError); in blocks of columns memory is O(block x D)
     import tracemalloc
 
-    monkeypatch.setattr(_fd_schemes, "_STACK_BYTES", 1 << 20)
+    monkeypatch.setattr(schemes, "_STACK_BYTES", 1 << 20)
     rng = np.random.default_rng(0)
     d = 3000
     X, y, W = rng.standard_normal((4, d)) / d, np.array([0.0, 1.0, 0.0, 1.0]), rng.standard_normal(d)
@@ -114,7 +114,7 @@ def test_blocks_of_columns_give_the_one_block_gradient_within_its_error(monkeypa
     calls = []
     real = _fd_eval.evaluate
     monkeypatch.setattr(numeric, "evaluate", lambda Wb, *a, **k: calls.append(Wb.shape[0]) or real(Wb, *a, **k))
-    monkeypatch.setattr(_fd_schemes, "_STACK_BYTES", 7 * 40 * 16)  # 3 or 7 columns per block
+    monkeypatch.setattr(schemes, "_STACK_BYTES", 7 * 40 * 16)  # 3 or 7 columns per block
     many = numeric.estimate(W, X, y, lo, act, scheme=scheme, f_noise=model.f_noise, f_rel=model.f_rel)
     assert len(calls) >= 2 * 40 // 7 and max(calls) <= 2 * 7 + 1
     # the same evaluations (forward's L(W) once per difference; two differences, at h and 2h,
@@ -149,10 +149,10 @@ def test_one_extreme_row_does_not_set_the_steps(blobs, where, scheme):
     # the steps are those of the other rows' scales (the extreme row's z rounds beyond 1), of all N
     W, X, y = _extreme(blobs, where)
     i = EXTREME[where][0]
-    others = numeric.column_scale(np.delete(X, i, axis=0))
-    expected = numeric.scaled_steps(W, scheme, others, X.shape[0])
-    np.testing.assert_array_equal(numeric.default_steps(W, scheme, X), expected)
-    assert numeric.step_rows(X, W).tolist() == [k != i for k in range(X.shape[0])]
+    others = step_rules.column_scale(np.delete(X, i, axis=0))
+    expected = step_rules.scaled_steps(W, scheme, others, X.shape[0])
+    np.testing.assert_array_equal(step_rules.default_steps(W, scheme, X), expected)
+    assert step_rules.step_rows(X, W).tolist() == [k != i for k in range(X.shape[0])]
 
 
 @pytest.mark.parametrize(
@@ -212,7 +212,7 @@ def test_row_blocks_take_the_steps_of_one_array_on_one_extreme_row(blobs, scheme
     p = rank_part(Arrays(X, y, budget=4096), Comm())
     assert len(list(p.blocks(row_bytes(3, p.dtype, per_row=VECTORS)))) > 2
     lo, act = resolve("sse", "sigmoid")
-    assert ops.numeric_steps(p, W, act, scheme).tolist() == numeric.default_steps(W, scheme, X).tolist()
+    assert ops.numeric_steps(p, W, act, scheme).tolist() == step_rules.default_steps(W, scheme, X).tolist()
     report = check(W, p, lo, act, methods=("analytic", f"numeric:{scheme}"), mode=mode)
     assert report.ok, str(report)
     g, err = report.gradients["analytic"], report.errors[f"numeric:{scheme}"]

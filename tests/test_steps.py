@@ -10,7 +10,7 @@ from PIL import Image
 
 from gd_torch import GdTorchError
 from gd_torch.cli import app as cli
-from gd_torch.gradients.numeric import default_steps
+from gd_torch.gradients.step_rules import default_steps
 from gd_torch.teach.steps import step_sweep
 from gd_torch.teach.steps_plot import plot_steps
 
@@ -148,8 +148,8 @@ def test_cli_table_has_no_nan_and_says_why_a_slope_is_missing(tmp_path, capsys):
 
 
 def test_legend_says_what_the_rounding_factor_is(monkeypatch):
+    from gd_torch.gradients.schemes import SCHEMES
     from gd_torch.teach import steps_plot as plots_steps
-    from gd_torch.verdict.difference_error import NOISE_AMPLIFICATION
 
     figures = []
     monkeypatch.setattr(plots_steps, "save_figure", lambda fig, path: figures.append(fig))
@@ -159,5 +159,5 @@ def test_legend_says_what_the_rounding_factor_is(monkeypatch):
     (rounding,) = [t for t in labels if t.startswith("predicted rounding")]
     assert not re.search(r"\bamp\b", rounding)  # the bare "amp" said nothing
     for scheme, name in (("forward", "forward"), ("central", "central"), ("richardson", "Richardson")):
-        assert f"{NOISE_AMPLIFICATION[scheme]:g} {name}" in rounding
+        assert f"{SCHEMES[scheme].noise_amplification:g} {name}" in rounding
     assert "noise amplification" in rounding and "complex step: eps" in rounding

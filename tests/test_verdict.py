@@ -18,6 +18,7 @@ import gd_torch
 from gd_torch.base import finite as _finite
 from gd_torch.cli.app import main
 from gd_torch.gradients import METHODS, numeric
+from gd_torch.gradients.step_rules import default_steps
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
 from gd_torch.teach.ledger import explain
@@ -174,7 +175,7 @@ def _ratios(family, act, loss, dtype, draw) -> dict[str, float]:
         # a check differences a float32 problem in float64 (numeric.for_check): its steps are float64's
         steps = None
         if m.startswith("numeric"):
-            steps = numeric.default_steps(W.astype(np.float64), m.split(":")[1], X.astype(np.float64))
+            steps = default_steps(W.astype(np.float64), m.split(":")[1], X.astype(np.float64))
         allow = _check.kink_allowance(model, absX, steps, None, y64, lo, ac)
         tol = errormodel.SAFETY[dtype] * report.errors[m] + allow
         out[m] = float(np.max(np.abs(report.gradients[m] - ref) / tol))
@@ -249,7 +250,7 @@ def test_a_kink_excuses_only_what_its_samples_contribute(rng):
     X[::3, 1] = 0.0
     model = errormodel.build(W, X, y, LOSSES["sse"], ACTIVATIONS["relu"])
     absX = np.abs(X.astype(np.float64))
-    h = numeric.default_steps(W, "central", X).astype(np.float64)
+    h = default_steps(W, "central", X).astype(np.float64)
     allow = _check.kink_allowance(model, absX, h, None, y.astype(np.float64), LOSSES["sse"], ACTIVATIONS["relu"])
     dev = _check.kink_deviation(
         model.z, model.ez[:, None] + absX * 2 * h, y.astype(np.float64), LOSSES["sse"], ACTIVATIONS["relu"], steps=True
@@ -363,7 +364,7 @@ def test_gradient_names_z_overflowing(method):
 def test_a_huge_but_valid_x_raises_no_overflow_warning_in_the_kink_detection(blobs, activation):
     # X holding -1.79e308 with z = X W finite: for the sigmoid (no kink) nothing is computed at all;
     # for the ReLU the row's z_5 ~ -1.5e308 is beyond every reach |X_5j| 2 h_j (~ 1e303: the steps
-    # are set by the rows whose z rounds by at most 1, numeric.step_rows), so no sample is kinked
+    # are set by the rows whose z rounds by at most 1, gd_torch.gradients.step_rules.step_rows), so no sample is kinked
     X, y = blobs
     X = X.copy()
     X[5, 2] = -1.79e308

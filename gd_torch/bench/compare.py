@@ -13,7 +13,7 @@ from . import options
 from .machine import memory_available
 from .plan import ITEMSIZE, Plan, Task, admit, catalog
 from .report import Row, Rows, fmt_n, fmt_time, read_result
-from .session import check_tag, exit_status, measure, output_folder, with_reference, write_outputs
+from .stages import check_tag, exit_status, measure, output_folder, with_reference, write_outputs
 from .targets import Outcome
 
 #: a re-timed row off by more than this factor (either way) is listed

@@ -76,11 +76,9 @@ class BenchMethod:
 
 
 _CHUNK = 32 << 20  # gd_torch.gradients.numeric evaluates the perturbations in chunks of about this size
-#: host memory a row needs beyond X, y and W, by method (default: ten N-vectors: z, a, dL/dz, ...)
-WORK_BYTES: dict[str, Callable[[int, int], int]] = {
-    **{f"numeric:{s}": lambda n, size: 8 * _CHUNK for s in ("central", "forward", "richardson", "complex")},
-    "numeric:central/loop": lambda n, size: 16 * n * size,
-}
+#: host memory a row needs beyond X, y and W, by benchmark-only row (a registry method: ten
+#: N-vectors, z, a, dL/dz, ...; a finite-difference scheme's method: its chunks of perturbations)
+WORK_BYTES: dict[str, Callable[[int, int], int]] = {"numeric:central/loop": lambda n, size: 16 * n * size}
 
 #: registry methods timed on tensors by a torch worker (the rest: numpy worker, gradient_function)
 TENSOR_TIMED = {"autograd": "torch"}
@@ -155,8 +153,17 @@ class Plan:
 def host_needs(n: int, d: int, dtype: str, method: str) -> int:
     """Bytes of host memory one row needs: X, y, W and the method's work arrays."""
     size = ITEMSIZE[dtype]
-    work = WORK_BYTES.get(method, lambda n, size: 10 * n * size)
-    return (n * d + 2 * n + d) * size + work(n, size)
+    return (n * d + 2 * n + d) * size + _work_bytes(method, n, size)
+
+
+def _work_bytes(method: str, n: int, size: int) -> int:
+    # WORK_BYTES for a benchmark-only row; a finite-difference method's chunks; else ten N-vectors
+    from ..gradients import METHODS
+
+    if method in WORK_BYTES:
+        return WORK_BYTES[method](n, size)
+    m = METHODS.get(method)
+    return 8 * _CHUNK if m is not None and m.scheme is not None else 10 * n * size
 
 
 def _fits(plan: Plan, task: Task, available: int, explicit: bool) -> bool:

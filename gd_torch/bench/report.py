@@ -1,4 +1,4 @@
-"""Rows as typed values indexed by their key, and the result of a run assembled from its rows file."""
+"""Rows as typed values indexed by their key, the result of a run, and a result file read back."""
 
 from __future__ import annotations
 
@@ -136,79 +136,6 @@ class Result:
         return out | {"rows": [r.to_dict() for r in self.rows]}
 
 
-def _lines(path: Path, check: bool) -> Iterator[dict]:
-    # each record of a rows file (checked against the schema when ``check``)
-    from .schema import check_record
-
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            try:
-                record = _parse(line)
-            except json.JSONDecodeError:  # a line cut short by a kill, or blank
-                continue
-            if check:
-                check_record(record, i)
-            yield record
-
-
-def _machine(config: dict, metas: dict[str, dict]) -> dict:
-    np_meta, torch_meta = metas.get("numpy", {}), metas.get("torch", {})
-    blas_keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "filepath")
-    blas = [{k: p.get(k) for k in blas_keys} for p in np_meta.get("threadpools", []) if p.get("user_api") == "blas"]
-    frameworks = {lib: {k: v for k, v in m.items() if k not in ("kind", "threadpools")} for lib, m in metas.items()}
-    return dict(config.get("machine", {})) | {
-        "numpy": np_meta.get("numpy"),
-        "blas": blas,
-        "torch": torch_meta.get("torch"),
-        "torch_threads": torch_meta.get("torch_threads"),
-        "gpu": torch_meta.get("gpu"),
-        "numpy_worker_loaded_torch": np_meta.get("torch_loaded"),
-        "workers": frameworks,
-    }
-
-
-def with_floor_ratios(rows: list[Row]) -> None:
-    """Each finished gradient row's floor (same device and cell) and its time over that floor."""
-    floors = {(r.device, r.n, r.d, r.dtype): r for r in rows if r.kind == "gradient" and r.method == "floor" and r.ok}
-    for r in rows:
-        fl = floors.get((r.device, r.n, r.d, r.dtype))
-        if r.kind == "gradient" and r.ok and fl is not None:
-            r.fields["floor_s"] = fl.median_s
-            r.fields["ratio_to_floor"] = r.median_s / fl.median_s
-
-
-def assemble(rows_path: Path, check: bool = False) -> Result:
-    """Read a rows file (complete or not) into one Result: machine, config, rows with ratios,
-    targets and the CUDA summary.  ``check``: hold every record to :mod:`.schema` first (a
-    file this run did not write); a violation is a GdTorchError naming its line."""
-    from .contention import run_level
-    from .targets import cuda_summary, evaluate
-
-    config, metas, rows, finished = {}, {}, [], None
-    for r in _lines(rows_path, check):
-        kind = r.get("kind")
-        if kind == "config":
-            config = r
-        elif kind in ("meta", "end"):
-            metas.setdefault(r["library"], {}).update(r)
-        elif kind == "finished":
-            finished = r
-        elif kind in ("gradient", "train"):
-            rows.append(Row.from_dict(r))
-    with_floor_ratios(rows)
-    machine = _machine(config, metas) | {"calibration_s": run_level([r.to_dict() for r in rows if r.ok])}
-    result = Result(
-        machine=machine,
-        config={k: v for k, v in config.items() if k not in ("kind", "machine")},
-        rows=Rows(rows),
-        finished=finished.get("finished") if finished else None,
-        complete=finished is not None and not finished.get("interrupted"),
-    )
-    result.targets = evaluate(result.rows)
-    result.cuda = cuda_summary(result.rows, machine.get("gpu"))
-    return result
-
-
 def read_text(path_text: str, flag: str, accepted: str) -> str:
     """The text of a file given to ``flag``: a regular file of at most schema.MAX_BYTES, UTF-8;
     otherwise a GdTorchError '``flag`` FILE: must be ``accepted``...; got ...'."""
@@ -229,8 +156,8 @@ def read_text(path_text: str, flag: str, accepted: str) -> str:
         ) from None
 
 
-def _parse(text: str) -> Any:
-    # json.loads; nesting deeper than the parser's recursion limit is a ValueError too
+def parse_json(text: str) -> Any:
+    """json.loads; nesting deeper than the parser's recursion limit is a ValueError too."""
     try:
         return json.loads(text)
     except RecursionError:
@@ -246,7 +173,7 @@ def read_result(path_text: str, flag: str) -> tuple[dict, Rows]:
     accepted = "an existing benchmark result (.json written by gd-torch bench)"
     text = read_text(path_text, flag, accepted)
     try:
-        data = _parse(text)
+        data = parse_json(text)
     except ValueError as exc:
         raise GdTorchError(f"{flag} {path_text}: must be {accepted}; got text that is not JSON ({exc})") from None
     try:

@@ -16,7 +16,8 @@ from functools import partial
 import numpy as np
 
 from gd_torch import Loss, fit, gradient_function
-from gd_torch.gradients import analytic
+from gd_torch.gradients import METHODS, analytic
+from gd_torch.gradients.schemes import SCHEMES
 from gd_torch.model.forward import loss_from_z, resolve
 
 from .harness import ACTIVATION, ALPHA, EPOCHS, LOSS, Prepared, Worker, make_data, per_epoch, serve, train_data
@@ -32,14 +33,21 @@ class NumericCost:
     per_coordinate: bool = False  # one X @ W per perturbation instead of batched products
 
 
-#: finite-difference rows: their cost model (numeric.py's schemes; the loop is batch=1)
-NUMERIC: dict[str, NumericCost] = {
-    "numeric:central": NumericCost(lambda d: 2 * d),
-    "numeric:forward": NumericCost(lambda d: d + 1),
-    "numeric:richardson": NumericCost(lambda d: 4 * d),
-    "numeric:complex": NumericCost(lambda d: d, complex=True),
-    "numeric:central/loop": NumericCost(lambda d: 2 * d, per_coordinate=True),
+#: benchmark-only finite-difference rows: their cost model (the loop is central's, batch=1)
+LOOPS: dict[str, NumericCost] = {
+    "numeric:central/loop": NumericCost(SCHEMES["central"].evaluations, per_coordinate=True),
 }
+
+
+def numeric_cost(name: str) -> NumericCost | None:
+    """The cost model of a finite-difference row (None for another row): a benchmark-only loop's,
+    or the evaluations of L of a registry method's scheme, complex for an imaginary step."""
+    m = METHODS.get(name)
+    if m is not None and m.scheme is not None:
+        return NumericCost(m.scheme.evaluations, complex=m.scheme.imaginary)
+    return LOOPS.get(name)
+
+
 #: rows that are a registry method with extra gradient_function options
 OPTIONS: dict[str, tuple[str, dict]] = {"numeric:central/loop": ("numeric:central", {"batch": 1})}
 
@@ -116,7 +124,7 @@ _PROBES: dict[str, dict] = {}
 
 def _gradient(task: dict, X, y, W, floor_s: float, plan: dict) -> Prepared:
     name = task["method"]
-    cost = NUMERIC.get(name)
+    cost = numeric_cost(name)
     if cost is not None:
         if task["dtype"] not in _PROBES:  # measured once per dtype
             _PROBES[task["dtype"]] = probes(task["dtype"])

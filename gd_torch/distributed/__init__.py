@@ -6,6 +6,8 @@ contiguous share of the rows in blocks (gd_torch.data.shards) and one all-reduce
 every rank the value for the whole data.  Without torchrun there is one rank: the same
 functions then compute out of core, in row blocks, in this process.
 
+Public: the names in ``__all__``.  Everything else in this package is internal.
+
 >>> import gd_torch, gd_torch.data.shards as ooc, gd_torch.distributed as dist
 >>> X, y = gd_torch.tutorial_data()
 >>> g = dist.gradient(gd_torch.init_weights(3, seed=0), ooc.Arrays(X, y), loss="bce")
@@ -109,7 +111,7 @@ def gradient(
     Returns an array of shape (D,) in the data's dtype, the same on every rank.
     """
     m = lookup(method)
-    scheme = ops.SCHEMES.get(m.name)
+    scheme = None if m.scheme is None else m.scheme.name  # a finite difference's scheme
     accepted = NUMERIC_OPTIONS if scheme is not None else ()
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -130,7 +132,7 @@ def gradient(
 def _exact(m, lo: Loss, act: Activation, device: str) -> Exact:
     # a method with its own error estimate other than the registry's finite differences works
     # on X in memory only
-    if m.estimate is not None:
+    if m.reduction is None:
         raise bad_value("method", m.name, "a method without an error estimate of its own, or 'numeric:<scheme>'")
     return for_blocks(m, lo, act, device)
 
@@ -179,5 +181,5 @@ def stepper(
     binary = "fit trains a binary classifier; map the two classes to 0 and 1"
     _, p, lo, act = prepare(None, data, comm, loss, activation, binary)
     _device.check(p.comm.device, m.name, m.devices)
-    e = None if ops.SCHEMES.get(m.name) is not None else _exact(m, lo, act, p.comm.device)
+    e = None if m.scheme is not None else _exact(m, lo, act, p.comm.device)
     return Stepper(p, lo, act, m, e, batch_size, seed)

@@ -3,7 +3,7 @@ with every sum over samples taken over all ranks' rows.
 
 Each method's gradient is the all-reduce of the ranks' partial sums (gd_torch.distributed.ops);
 the error model's sums are all-reduced (gd_torch.verdict.errormodel.partial_sums); a finite difference
-takes the steps one process takes (numeric.scaled_steps, numeric.step_along) from column scales
+takes the steps one process takes (step_rules.scaled_steps, step_rules.step_along) from column scales
 max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.verdict.checker.kink_allowance, a sum
 over samples) is summed over blocks and ranks.  The comparison of every pair and the odd one out
 are gd_torch.check's own (gd_torch.verdict.checker.judge), so a K-rank check and a one-process check judge alike.
@@ -27,6 +27,8 @@ from ..base.validate import seed as _seed
 from ..data.shards import Arrays, row_bytes
 from ..gradients import ALIASES, METHODS, Estimate, Method, _device, numeric
 from ..gradients._user import candidate
+from ..gradients.schemes import differences
+from ..gradients.step_rules import scaled_steps, step_along
 from ..model.activations import Activation
 from ..model.losses import Loss
 from ..verdict import errormodel
@@ -163,7 +165,7 @@ def _estimate(p, W, lo, act, m: Method, e: Exact | None, model: errormodel.Error
             return Estimate(g, np.asarray(model.exact, dtype=np.float64))
         return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
     scheme = ops.SCHEMES[m.name]
-    complex_step = scheme == "complex"  # as numeric.for_check adds model.exact to it
+    complex_step = not m.scheme.subtracts  # as numeric.for_check adds model.exact to it
     if W.dtype != np.float64:  # as numeric.for_check: float32 differenced in float64, with float64's model
         W = W.astype(np.float64)
         model = ops.error_model(p, W, lo, act, np.float64)
@@ -172,7 +174,7 @@ def _estimate(p, W, lo, act, m: Method, e: Exact | None, model: errormodel.Error
         exact = np.abs(v) @ model.exact
         return Estimate(g.astype(np.float64), err + exact if complex_step else err, h * np.abs(v))
     numeric.check_options(W, act, scheme=scheme)
-    h = numeric.scaled_steps(W, scheme, scale[0], p.n)  # as ops.numeric_steps, the scales read once
+    h = scaled_steps(W, scheme, scale[0], p.n)  # as ops.numeric_steps, the scales read once
     res = ops.numeric_gradient(p, W, lo, act, h, scheme, model)
     err = model.exact + res.error if complex_step else res.error
     return Estimate(res.grad.astype(np.float64), np.asarray(err, dtype=np.float64), res.steps)
@@ -182,7 +184,7 @@ def _directional(p: Part, W, lo, act, v, scheme, model, scale):
     # the numeric method along v: L(W + t v) as a function of the scalar t, with z = z0 + t X v
     # per block (z0 = X W) as gd_torch.check evaluates it, t chosen as there from all ranks' X
     numeric.check_options(W, act, scheme=scheme)
-    t = numeric.step_along(W, scheme, scale[0], p.n, scale[1])
+    t = step_along(W, scheme, scale[0], p.n, scale[1])
     vv = v.astype(W.dtype)
 
     def L(Tb: np.ndarray) -> np.ndarray:
@@ -201,7 +203,7 @@ def _directional(p: Part, W, lo, act, v, scheme, model, scale):
         return lo.from_total(total, p.n)
 
     h = np.full(1, t, dtype=W.dtype)
-    res = numeric.differences(np.zeros(1, dtype=W.dtype), L, p.n, scheme=scheme, h=h, **_noise(model))
+    res = differences(np.zeros(1, dtype=W.dtype), L, p.n, scheme=scheme, h=h, **_noise(model))
     return res.grad, res.error, res.steps
 
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..base.rowblocks import accumulate
 from ..data.shards import row_bytes
-from ..gradients import numeric
+from ..gradients import numeric, schemes, step_rules
+from ..gradients._fd_eval import terms_sum
 from ..model.activations import Activation
 from ..model.losses import Loss
 from ..verdict import errormodel
@@ -36,8 +37,8 @@ __all__ = [
 ]
 
 #: the finite-difference methods of the registry and their schemes: on row blocks they are
-#: differences of the all-reduced loss (numeric.differences), not the method's in-memory grad
-SCHEMES: dict[str, str] = {f"numeric:{s}": s for s in numeric.SCHEMES}
+#: differences of the all-reduced loss (schemes.differences), not the method's in-memory grad
+SCHEMES: dict[str, str] = {f"numeric:{s}": s for s in schemes.SCHEMES}
 
 
 def loss_values(p: Part, Wb: np.ndarray, lo: Loss, act: Activation, rows: np.ndarray | None = None, n=None):
@@ -47,7 +48,7 @@ def loss_values(p: Part, Wb: np.ndarray, lo: Loss, act: Activation, rows: np.nda
     per_row = row_bytes(p.data.d, p.dtype, per_row=4 * k * (16 if cplx else 8))
 
     def terms(b) -> np.ndarray:
-        return numeric.terms_sum(Wb, b.X, b.y, lo, act)
+        return terms_sum(Wb, b.X, b.y, lo, act)
 
     def partial() -> np.ndarray:
         return accumulate(terms, p.blocks(per_row, rows), np.zeros(k, dtype=np.complex128 if cplx else np.float64))
@@ -73,7 +74,7 @@ def objective(p: Part, W: np.ndarray, lo: Loss, act: Activation) -> float:
 
 def numeric_gradient(
     p: Part, W, lo, act, h: np.ndarray, scheme: str, model: errormodel.ErrorModel | None = None, rows=None, n=None
-) -> numeric.NumericGradient:
+) -> schemes.NumericGradient:
     """Finite differences of the all-reduced loss: each perturbed loss a sum of the ranks'
     sums, all perturbations of a scheme batched into one pass over the rows."""
 
@@ -81,42 +82,42 @@ def numeric_gradient(
         return loss_values(p, Wb, lo, act, rows, n)
 
     noise = {} if model is None else {"f_noise": model.f_noise, "f_rel": model.f_rel}
-    return numeric.differences(W, L, p.n if n is None else n, scheme=scheme, h=h, **noise)
+    return schemes.differences(W, L, p.n if n is None else n, scheme=scheme, h=h, **noise)
 
 
 def numeric_steps(p: Part, W, act: Activation, scheme: str, step=None, rows=None, n=None) -> np.ndarray:
     """The steps h of numeric.estimate for all the data (or the mini-batch of ``rows`` on this
     rank, ``n`` rows in all): the caller's ``step``, checked as one process checks it (the rules
     on W, and the move of z against the column scales of all ranks' rows), else
-    numeric.scaled_steps from those column scales, as one process takes them.
+    step_rules.scaled_steps from those column scales, as one process takes them.
     z = X W must have been checked finite first (ops.objective)."""
     numeric.check_options(W, act, scheme=scheme, step=step)
     if step is not None:
-        return numeric.caller_steps(W, scheme, step, scale=column_scale(p, rows=rows)[0])
-    return numeric.scaled_steps(W, scheme, column_scale(p, rows=rows, W=W)[0], p.n if n is None else n)
+        return step_rules.caller_steps(W, scheme, step, scale=column_scale(p, rows=rows)[0])
+    return step_rules.scaled_steps(W, scheme, column_scale(p, rows=rows, W=W)[0], p.n if n is None else n)
 
 
 def column_scale(
     p: Part, v: np.ndarray | None = None, rows: np.ndarray | None = None, W: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
-    """c_j = max_i |X_ij| over all ranks' rows (or a mini-batch's ``rows``; numeric.column_scale
-    per block, MAX all-reduced), so that numeric.scaled_steps gives every rank the steps one
-    process takes; with a direction v also max_i |(X v)_i| (for numeric.step_along), else 0.
-    With W, the scales of a default step: numeric.either_scale of those over the rows that set
-    a step (numeric.step_rows at W) and those over every row, each all-reduced."""
+    """c_j = max_i |X_ij| over all ranks' rows (or a mini-batch's ``rows``; step_rules.column_scale
+    per block, MAX all-reduced), so that step_rules.scaled_steps gives every rank the steps one
+    process takes; with a direction v also max_i |(X v)_i| (for step_rules.step_along), else 0.
+    With W, the scales of a default step: step_rules.either_scale of those over the rows that set
+    a step (step_rules.step_rows at W) and those over every row, each all-reduced."""
     d = p.data.d
     scale = np.zeros((2, d + 1))  # over every row; over the rows that set a step
     for b in p.blocks(row_bytes(d, p.dtype, per_row=VECTORS), rows):
-        kept = [None] if W is None else [None, numeric.step_rows(b.X, W)]
+        kept = [None] if W is None else [None, step_rules.step_rows(b.X, W)]
         for k, keep in enumerate(kept):
-            scale[k, :d] = np.maximum(scale[k, :d], numeric.column_scale(b.X, keep))
+            scale[k, :d] = np.maximum(scale[k, :d], step_rules.column_scale(b.X, keep))
             if v is not None and b.X.shape[0]:
                 # X v in float64, as numeric.for_check forms it (a float32 problem is differenced in float64)
                 Xv = (b.X @ v.astype(np.float64))[:, None]
-                scale[k, d] = max(scale[k, d], float(numeric.column_scale(Xv, keep)[0]))
+                scale[k, d] = max(scale[k, d], float(step_rules.column_scale(Xv, keep)[0]))
     (scale,) = p.comm.all_reduce([scale], "the column scales", op="max")
     if W is not None:
-        scale[0] = numeric.either_scale(scale[1], scale[0])
+        scale[0] = step_rules.either_scale(scale[1], scale[0])
     return scale[0, :d], float(scale[0, d])
 
 

@@ -51,7 +51,7 @@ class Stepper:
     ) -> None:
         """``exact``: the method split over row blocks (exact.for_blocks), None for a finite difference."""
         self.p, self.lo, self.act, self.method, self.exact = p, lo, act, method, exact
-        self.scheme = ops.SCHEMES.get(method.name)  # the finite difference's scheme, or None
+        self.scheme = None if method.scheme is None else method.scheme.name  # the finite difference's, or None
         self.batch_size = batch_size
         self.epoch = 0
         self._checked = False

@@ -1,16 +1,17 @@
 """Every way of computing dL/dW, behind one registry of :class:`Method` values.
 
+Public: the names in ``__all__``.  Everything else in this package is internal.
+
 The CLI, the checker, the trainer, the tests and the benchmarks all loop over METHODS and
 call the methods' behaviour; none of them compares method names.  Adding a method is one
 module plus one :func:`register` line.  Names are those ``check`` uses: the finite
-differences are one entry per scheme ('numeric:central', ...), and 'numeric' is the
-central scheme's other name.
+differences are one entry per scheme of gd_torch.gradients.schemes.SCHEMES ('numeric:central',
+...), registered from that registry, and 'numeric' is the central scheme's other name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from ..base import validate as _validate
 from ..model.forward import prepare
 from . import analytic, numeric, tutorial
 from ._method import Estimate, GradFn, Method
+from .schemes import SCHEMES
 
 __all__ = ["ALIASES", "METHODS", "Estimate", "Method", "gradient", "gradient_function", "lookup", "register"]
 
@@ -75,18 +77,8 @@ register(
         devices=("cpu", "cuda"),
     )
 )
-for _scheme, _text in numeric.DESCRIPTIONS.items():
-    register(
-        Method(
-            f"numeric:{_scheme}",
-            f"finite differences of the objective, {_scheme}",
-            _text,
-            partial(numeric.grad, scheme=_scheme),
-            estimate=partial(numeric.for_check, scheme=_scheme),
-            validate=partial(numeric.check_options, scheme=_scheme),
-            options=("step", "batch"),
-        )
-    )
+for _scheme in SCHEMES.values():
+    register(numeric.method(_scheme))
 register(
     Method(
         "tutorial",
@@ -118,9 +110,10 @@ def gradient(
     X : array of shape (n_samples, n_features), float32 or float64
     y : array of shape (n_samples,)
     method : a name of :data:`METHODS`: 'analytic' (hand-derived chain rule), 'autograd'
-        (torch), 'numeric:central' (= 'numeric'), 'numeric:forward', 'numeric:richardson',
-        'numeric:complex' (finite differences; options ``step``, ``batch``) or 'tutorial'
-        (the tutorial's formula)
+        (torch), 'numeric:<scheme>' for each scheme of gd_torch.gradients.schemes.SCHEMES
+        ('numeric:central' = 'numeric', 'numeric:forward', 'numeric:richardson',
+        'numeric:complex'; finite differences, options ``step``, ``batch``) or 'tutorial' (the
+        tutorial's formula)
     loss, activation : see :func:`gd_torch.objective`
     device : 'cpu', 'cuda' or 'cuda:N'; only methods that run on torch run elsewhere than the CPU
 

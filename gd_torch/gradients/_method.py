@@ -5,7 +5,8 @@ input.  Everything a caller needs to know about it is here, so that no caller co
 method names: how to compute g once, how to make g(W) for a training loop, the devices it
 runs on, the text that describes it, whether it brings its own error estimate (else it is
 held to the rounding error of the exact formula, ``errormodel.ErrorModel.exact``), and the
-dL/dW-from-z shortcut a training loop can use when it already has z = X W and a = f(z).
+dL/dW-from-z shortcut a training loop can use when it already has z = X W and a = f(z), what
+its result is a sum over (its ``reduction``), and the finite-difference scheme it evaluates.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .._errors import GdTorchError
 from . import _device
+
+if TYPE_CHECKING:
+    from .schemes import Scheme
 
 GradFn = Callable[[np.ndarray], np.ndarray]
 
@@ -62,11 +66,24 @@ class Method:
     devices: tuple[str, ...] = ("cpu",)
     fixed: Mapping[str, Any] = field(default_factory=dict)
     options: tuple[str, ...] = ()
+    #: the finite-difference scheme the method evaluates (gd_torch.gradients.schemes), None for another method
+    scheme: Scheme | None = None
 
     @property
     def exact(self) -> bool:
         """True when the method evaluates the gradient's formula up to rounding (no estimate of its own)."""
         return self.estimate is None
+
+    @property
+    def reduction(self) -> Literal["gradient", "loss"] | None:
+        """What the method sums over the rows of X, so that it splits over row blocks and ranks
+        (gd_torch.distributed): 'loss' for a finite-difference scheme (values of L, each a sum
+        over rows, added before they are differenced), 'gradient' for an exact method (its dL/dW
+        a sum or mean over rows, each block's share added), None for a method with an error
+        estimate of its own that is no scheme (it needs X in memory)."""
+        if self.scheme is not None:
+            return "loss"
+        return "gradient" if self.exact else None
 
     def bind(self, device: Any, options: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments every call of this method gets: its fixed options, the caller's,

@@ -19,9 +19,9 @@ from .._errors import GdTorchError
 from ..base import validate as _validate
 from ..model.activations import Activation
 from ..model.losses import Loss
-from ._device import resolve as resolve_device
+from . import _device
 
-__all__ = ["forward", "grad", "grad_tensor", "make", "resolve_device"]
+__all__ = ["forward", "grad", "grad_tensor", "make"]
 
 
 def _torch_parts(lo: Loss, act: Activation) -> tuple[Callable, Callable]:
@@ -97,7 +97,7 @@ def _tensor(a: np.ndarray, dev: Any) -> torch.Tensor:
 
 def grad(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, *, device: Any = "cpu") -> np.ndarray:
     """dL/dW by autograd; numpy in, numpy out, in the input's dtype (float32 stays float32)."""
-    dev = resolve_device(device)
+    dev = _device.resolve(device)
     g = grad_tensor(_tensor(W, dev), _tensor(X, dev), _tensor(y, dev), lo, act)
     return g.detach().cpu().numpy()
 
@@ -106,7 +106,7 @@ def make(
     X: np.ndarray, y: np.ndarray, lo: Loss, act: Activation, *, device: Any = "cpu"
 ) -> Callable[[np.ndarray], np.ndarray]:
     """g(W) -> dL/dW for training loops: X and y become tensors on the device once, here."""
-    dev = resolve_device(device)
+    dev = _device.resolve(device)
     _torch_parts(lo, act)
     Xt, yt = _tensor(X, dev), _tensor(y, dev)
 

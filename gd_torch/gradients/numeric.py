@@ -1,11 +1,7 @@
 """Finite-difference gradients of the objective, treated as a black box.
 
-Only values of L(W) are used.  For coordinate j with step h_j and unit vector e_j:
-
-    central     (L(W + h e_j) - L(W - h e_j)) / 2h        truncation ~ h^2 L''' / 6
-    forward     (L(W + h e_j) - L(W)) / h                  truncation ~ h L'' / 2
-    richardson  (4 D(h/4) - D(h/2)) / 3 on central D       truncation ~ h^4
-    complex     Im L(W + i h e_j) / h                      no subtraction: exact to rounding
+Only values of L(W) are used, by one of the schemes of gd_torch.gradients.schemes.SCHEMES
+(central, forward, richardson, complex: each a Scheme carrying its rule and its constants).
 
 The default step is chosen in z-space: moving W_j by h_j moves z_i = X_i W by X_ij h_j, so
 h_j = t / c_j with c_j = max_i |X_ij| moves every z_i by at most t, whatever the column's scale;
@@ -15,8 +11,8 @@ row for a column that is 0 on all of those (``step_scale``).
 t balances truncation (~ t^k in z, on the activation's scale of 1) against the rounding noise of
 one evaluation of L relative to its size, r = u (sqrt(N) + C_LOCAL + sqrt(D) zeta) with
 zeta = sum_j c_j |W_j| >= |X_i| . |W| for z's own rounding (errormodel.relative_noise):
-t = r^p with p = 1/3 (central), 1/2 (forward), 1/5 (richardson); the complex step subtracts
-nothing, t = eps^2.
+t = r^p with p the scheme's step exponent (1/3 central, 1/2 forward, 1/5 richardson); a scheme
+that subtracts nothing (the complex step) takes t = eps^p, eps^2.
 So the truncation read off the steps h and 2h is in the range where its leading term holds,
 and no column's step is too large (z moved by ~1 for a column of scale 1e3) or too small.
 Without X (``default_steps(W, scheme)``) the older W-space rule eps^p max(1, |W_j|) is used.
@@ -30,18 +26,19 @@ With ``f_noise`` (the absolute rounding error of one evaluation of L, from the c
 error model) an error estimate per coordinate is returned too: the truncation error read
 off the same difference at twice the step, plus the rounding error f_noise / h amplified
 by the scheme's weights (the noise taken as at least ``f_rel`` times the values actually
-subtracted), both from :func:`gd_torch.verdict.errormodel.difference_error`; for the complex step, only
-the floor left by subnormal underflow of X_ij h.
+subtracted), both from :func:`gd_torch.verdict.difference_error.difference_error`; for a scheme
+that subtracts nothing (the complex step), only the floor left by subnormal underflow of X_ij h.
 
-The parts, one job each (their public names are importable from here): the step rules in
-``_fd_steps``, the difference schemes in ``_fd_schemes``, the blocked evaluation of L in
-``_fd_eval``; this module holds the method's entry points (options, :func:`estimate`,
-:func:`for_check`).
+The parts, one job each: the step rules in ``step_rules``, the schemes and their differences
+in ``schemes``, the blocked evaluation of L in ``_fd_eval``; this module holds the method's
+entry points (options, :func:`estimate`, :func:`for_check`) and :func:`method`, the registry's
+method for a scheme.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -52,43 +49,28 @@ from ..model.activations import Activation
 from ..model.losses import Loss
 from ..verdict import errormodel
 from . import _blas
-from ._fd_eval import evaluate, terms_sum
-from ._fd_schemes import DESCRIPTIONS, NumericGradient, differences
-from ._fd_steps import (
-    SCHEMES,
-    caller_steps,
-    column_scale,
-    default_steps,
-    either_scale,
-    scaled_steps,
-    step_along,
-    step_range,
-    step_rows,
-    step_scale,
-    z_step,
-)
-from ._method import Estimate
+from ._fd_eval import evaluate
+from ._method import Estimate, Method
+from .schemes import SCHEMES, NumericGradient, Scheme, differences
+from .step_rules import caller_steps, step_along, step_range, step_rows, step_scale
 
-__all__ = [
-    "DESCRIPTIONS",
-    "SCHEMES",
-    "NumericGradient",
-    "check_options",
-    "column_scale",
-    "default_steps",
-    "differences",
-    "either_scale",
-    "estimate",
-    "evaluate",
-    "for_check",
-    "grad",
-    "scaled_steps",
-    "step_along",
-    "step_rows",
-    "step_scale",
-    "terms_sum",
-    "z_step",
-]
+__all__ = ["check_options", "estimate", "for_check", "grad", "method"]
+
+
+def method(scheme: Scheme) -> Method:
+    """The registry's method 'numeric:<name>' for ``scheme``: its gradient, its estimate for a
+    check (with its own error), its option checks; gd_torch.gradients registers one per scheme of
+    SCHEMES."""
+    return Method(
+        f"numeric:{scheme.name}",
+        f"finite differences of the objective, {scheme.name}",
+        scheme.formula,
+        partial(grad, scheme=scheme.name),
+        estimate=partial(for_check, scheme=scheme.name),
+        validate=partial(check_options, scheme=scheme.name),
+        options=("step", "batch"),
+        scheme=scheme,
+    )
 
 
 def check_options(
@@ -96,21 +78,22 @@ def check_options(
 ) -> np.ndarray:
     """The boundary checks of :func:`grad`'s options (the registry's ``validate``, before X is
     read); returns the steps h for W (before rounding).  A caller's step must lie in
-    :func:`gd_torch.gradients._fd_steps.step_range` on W: not lost in W_j's rounding, W_j + 2 h_j
+    :func:`gd_torch.gradients.step_rules.step_range` on W: not lost in W_j's rounding, W_j + 2 h_j
     finite; :func:`estimate` checks it against X's scale too."""
     _options(W, act, scheme, batch)
     return caller_steps(W, scheme, step)
 
 
 def _options(W: np.ndarray, act: Activation, scheme: str, batch: Any) -> None:
-    # scheme, dtype, the complex step at a kink, batch
-    _validate.choice("scheme", scheme, SCHEMES)
+    # scheme, dtype, an imaginary step at a kink, batch
+    s = SCHEMES[_validate.choice("scheme", scheme, SCHEMES)]
     if W.dtype != np.float64 and W.dtype != np.float32:
         raise bad_value("dtype", W.dtype, "float32 or float64 for the numeric method")
-    if scheme == "complex" and not act.smooth:
+    if s.needs_smooth and not act.smooth:
+        *others, last = [repr(n) for n, o in SCHEMES.items() if not o.needs_smooth]
         raise GdTorchError(
-            f"scheme must be 'central', 'forward' or 'richardson' for activation={act.name!r}: got 'complex'; "
-            f"the complex step needs a function analytic in z, and {act.name} is not differentiable at "
+            f"scheme must be {', '.join(others)} or {last} for activation={act.name!r}: got {scheme!r}; "
+            f"the {s.name} step needs a function analytic in z, and {act.name} is not differentiable at "
             f"{', '.join(map(str, act.kinks))}",
             param="scheme",
         )
@@ -146,7 +129,7 @@ def estimate(
     is returned; ``f_rel`` (relative rounding of one evaluation) raises the noise for
     coordinate j to at least f_rel * max |L| over the values subtracted for it, for where
     L(W +- h e_j) is much larger than L(W) (e.g. W at an exact fit, L(W) ~ 0).
-    A caller's ``step`` must lie in :func:`gd_torch.gradients._fd_steps.step_range` on W and X;
+    A caller's ``step`` must lie in :func:`gd_torch.gradients.step_rules.step_range` on W and X;
     ``rounding=False`` still takes one that W_j + h_j rounds back to W_j (its difference is 0):
     gd_torch.teach.steps asks for it, to draw the error curve through that region on purpose.
     """
@@ -183,9 +166,9 @@ def for_check(
     batch: int | None = None,
 ) -> Estimate:
     """The method's :class:`Estimate` for a check against the error model ``model``: every
-    coordinate (v None) or the derivative along the unit direction v.  The complex step
-    evaluates the formula to rounding, so it carries the exact methods' error plus its own
-    underflow floor.
+    coordinate (v None) or the derivative along the unit direction v.  A scheme that subtracts
+    nothing (the complex step) evaluates the formula to rounding, so it carries the exact
+    methods' error plus its own underflow floor.
 
     A float32 problem is differenced in float64 (its values cast exactly), with float64's error
     model: the witness is then as accurate as the data allow, where float32's own differences
@@ -204,7 +187,7 @@ def for_check(
         res = _directional(W, X, y, lo, act, v, scheme, model)
         exact = np.abs(v) @ model.exact
         steps = res.steps * np.abs(v)
-    error = res.error + exact if scheme == "complex" else res.error
+    error = res.error if SCHEMES[scheme].subtracts else res.error + exact
     return Estimate(np.asarray(res.grad, dtype=np.float64), np.asarray(error, dtype=np.float64), steps)
 
 

@@ -5,7 +5,7 @@ For weights i and j and a grid of values (w_i, w_j), the surface is
     S(w_i, w_j) = L(f(X W'), y),   W' = W with W'_i = w_i, W'_j = w_j
 
 evaluated for every grid point at once: all grid points are stacked into a (k, D) matrix and
-z = X W'^T is one matrix product per chunk (gd_torch.gradients.numeric.evaluate).  With the
+z = X W'^T is one matrix product per chunk (gd_torch.gradients._fd_eval.evaluate).  With the
 sigmoid the squared error saturates: far from the data every a_i is 0 or 1, every term is 0 or 1,
 and the surface is flat (the gradient carries the factor a (1 - a) ~ 0), while the
 cross-entropy keeps growing linearly in |z|.  Regions where the surface is flat and high (a
@@ -25,7 +25,6 @@ from .._errors import bad_value
 from ..base import memory as _memory
 from ..base import validate as _validate
 from ..gradients import _fd_eval
-from ..gradients import numeric as _numeric
 from ..model.forward import prepare
 
 #: a grid point is on a plateau when the surface's slope there is below FLAT_FRACTION of its
@@ -90,7 +89,7 @@ def surface(
     Wb[:, i] = np.tile(gi, gj.size)
     Wb[:, j] = np.repeat(gj, gi.size)
     _validate.finite_z(X @ W)
-    return _numeric.evaluate(Wb, X, y, lo, act).reshape(gj.size, gi.size)
+    return _fd_eval.evaluate(Wb, X, y, lo, act).reshape(gj.size, gi.size)
 
 
 #: what landscape's resolution accepts

@@ -84,7 +84,9 @@ class Explanation(Ledger[Stage]):
             raise GdTorchError(f"path must be a writable file for the dot graph: {exc}", param="path") from None
 
     def __str__(self) -> str:
-        return ledger_text(self)
+        n, d = self.shape
+        problem = f"loss={self.loss} activation={self.activation} dtype={self.dtype} N={n} D={d}"
+        return ledger_text(problem, self.stages, self.graph_text(), self.ok)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import special
 
 from ..gradients import numeric as _numeric
+from ..gradients.schemes import SCHEMES
 from ..verdict.compare import kink_allowance, kink_deviation
 from ..verdict.difference_error import difference_error, stage_difference_noise
 
@@ -74,7 +75,7 @@ def _stage(name: str, l, X, y, lo, values) -> tuple[Differences, np.ndarray]:
     if name == "z" and not cross_entropy:  # a = f(z +- h) inside the terms is rounded by u |a|
         extra = extra + np.abs(lo.dL_da(values["a"], y, n)) * np.abs(values["a"])
     noise = stage_difference_noise(lo, u, r, subtracted, seen, d1, extra)
-    err = difference_error(d1, d2, "central", noise, h)
+    err = difference_error(d1, d2, SCHEMES["central"], noise, h)
     vanished = ((T + h) + shift) - ((T - h) + shift) == 0  # a +- h rounds to a: no difference to take
     return (d1, np.arange(T.shape[0]), err, vanished), h
 

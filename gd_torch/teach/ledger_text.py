@@ -3,15 +3,12 @@ autograd and by finite differences, then the relative errors and notes), and tor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import numpy as np
 
 from .graph import shape_text
 from .records import Comparison, Stage
-
-if TYPE_CHECKING:
-    from .ledger import Explanation
 
 #: entries of each N-vector stage printed (plus the one with the largest gradient)
 SHOWN = 3
@@ -33,21 +30,21 @@ _KINK = (
 )
 
 
-def ledger_text(e: Explanation) -> str:
-    """What ``str(explanation)`` prints: the header, every stage, the graph and the verdict."""
-    n, d = e.shape
-    lines = [f"loss={e.loss} activation={e.activation} dtype={e.dtype} N={n} D={d}", *_HEADER]
-    for s in e.stages:
+def ledger_text(problem: str, stages: Sequence[Stage], graph: str, ok: bool) -> str:
+    """What ``str(explanation)`` prints: ``problem`` (loss, activation, dtype, N, D), the header,
+    every stage, ``graph`` (torch's backward graph as text) and the verdict (``ok``: every stage agrees)."""
+    lines = [problem, *_HEADER]
+    for s in stages:
         lines.append("")
         lines.extend(stage_lines(s))
     lines.append("")
     lines.append("autograd graph (backward nodes from L to W; shape = the forward output each one differentiates):")
-    lines.append(e.graph_text())
+    lines.append(graph)
     lines.append("")
     lines.append(
         "OK: hand, autograd and finite differences agree at every stage"
-        if e.ok
-        else "MISMATCH at stage(s): " + ", ".join(s.name for s in e.stages if not s.ok)
+        if ok
+        else "MISMATCH at stage(s): " + ", ".join(s.name for s in stages if not s.ok)
     )
     return "\n".join(lines)
 

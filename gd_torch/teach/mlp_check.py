@@ -22,7 +22,7 @@ held to SAFETY (err + err), as the checker holds two exact methods.
 for the per-sample stages (a, z2: one entry moves one term; h, z1: a whole column k moves, and
 entry (i, k) still moves term i only) all entries at once from per-sample terms; for the
 parameters one entry at a time through the whole downstream network.  The error of each is
-difference_error: truncation |D(s) - D(2s)| / 3 plus noise / s, noise the rounding
+difference_error.difference_error: truncation |D(s) - D(2s)| / 3 plus noise / s, noise the rounding
 of the values subtracted (C_LOCAL u times the terms' pieces, z2's rounding through dL/dz2).
 """
 
@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..gradients.schemes import SCHEMES
 from ..model.activations import ACTIVATIONS, Activation
 from ..model.forward import reduce
 from ..model.losses import Loss
@@ -186,7 +187,7 @@ def _per_sample(terms, T, r, u, extra, room=None):
             d[c] = r * (tu - td) / (up[c] - down[c])
         big = np.maximum(np.abs(tu), np.abs(td))  # the values the difference cancels (at 2 s)
         noise[c] = rounding.C_LOCAL * u * r * big + np.broadcast_to(extra, T.shape)[c]
-    err = difference_error(d1, d2, "central", noise, s)
+    err = difference_error(d1, d2, SCHEMES["central"], noise, s)
     return d1, err, s
 
 
@@ -200,4 +201,4 @@ def _whole(L_of, P, u, noise):
             up[idx] += step[idx]
             down[idx] -= step[idx]
             d[idx] = (L_of(up) - L_of(down)) / (up[idx] - down[idx])
-    return d1, difference_error(d1, d2, "central", noise, s), s
+    return d1, difference_error(d1, d2, SCHEMES["central"], noise, s), s

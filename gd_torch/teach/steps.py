@@ -13,6 +13,8 @@ it by h, so
 
     rounding ~ amp eps |f| / h          (amp = 2 forward, 1 central, 6 richardson)
 
+(each Scheme of gd_torch.gradients.schemes.SCHEMES carries its two terms and its amp)
+
 while the complex step subtracts nothing and stays at the rounding floor of an exact method.
 Balancing C h^p against R / h gives the best step and error
 
@@ -36,88 +38,17 @@ from ..base import validate as _validate
 from ..data.datasets import tutorial_data
 from ..gradients import analytic
 from ..gradients import numeric as _numeric
+from ..gradients.schemes import SCHEMES, by_order
+from ..gradients.step_rules import default_steps
 from ..model.activations import Activation
 from ..model.forward import init_weights, loss_from_z, prepare
 from ..model.losses import Loss
 from ..verdict import errormodel
-from ..verdict.difference_error import NOISE_AMPLIFICATION
+from .steps_curves import REGIME_MARGIN, SchemeCurve, StepSweep
+from .steps_text import table
 
-#: scheme -> (leading truncation term, next term), each (power of h, coefficient, derivative order)
-SERIES: dict[str, tuple[tuple[int, float, int], tuple[int, float, int]]] = {
-    "forward": ((1, 1 / 2, 2), (2, 1 / 6, 3)),
-    "central": ((2, 1 / 6, 3), (4, 1 / 120, 5)),
-    "richardson": ((4, 1 / 7680, 5), (6, 5 / (1024 * 5040), 7)),
-    "complex": ((2, 1 / 6, 3), (4, 1 / 120, 5)),
-}
 #: the default sweep: 8 steps per decade from 1 down to 1e-16
 DEFAULT_STEPS = np.logspace(0, -16, 129)
-#: the truncation regime: truncation above REGIME_MARGIN x rounding, the next term below 1/REGIME_MARGIN of it
-REGIME_MARGIN = 10.0
-
-
-@dataclass(frozen=True)
-class SchemeCurve:
-    """One scheme's relative error |g_h - g| / |g| at each step, beside its predictions.
-
-    ``steps``, ``errors``, ``truncation`` (C h^p / |g|), ``rounding`` (amp eps |f| / (h |g|))
-    and ``asymptotic`` (the next Taylor term is below 1/REGIME_MARGIN of the leading one) all
-    have shape (H,).  ``chosen_step`` is the checker's default step (numeric.default_steps).
-    """
-
-    scheme: str
-    order: int
-    steps: np.ndarray
-    errors: np.ndarray
-    truncation: np.ndarray
-    rounding: np.ndarray
-    asymptotic: np.ndarray
-    chosen_step: float
-    chosen_error: float
-    predicted_step: float
-    predicted_error: float
-
-    @property
-    def lowest(self) -> tuple[float, float]:
-        """(step, error) of the smallest error measured at a single step.  Near the best step the
-        signed truncation error and the random rounding error can cancel at one step by luck,
-        so this can lie far below what the scheme delivers; see :attr:`best`."""
-        i = int(np.nanargmin(self.errors))
-        return float(self.steps[i]), float(self.errors[i])
-
-    @property
-    def best(self) -> tuple[float, float]:
-        """(step, error) where the median error over one decade of steps around it is smallest:
-        the error one can count on near that step, not a lucky cancellation."""
-        decades = np.log10(self.steps)
-        medians = [np.median(self.errors[np.abs(decades - c) <= 0.5]) for c in decades]
-        i = int(np.nanargmin(medians))
-        return float(self.steps[i]), float(medians[i])
-
-    @property
-    def truncation_regime(self) -> np.ndarray:
-        """Steps where truncation dominates: above REGIME_MARGIN x rounding, its leading term accurate."""
-        return self.asymptotic & (self.truncation > REGIME_MARGIN * self.rounding) & (self.errors > 0)
-
-    def slope(self) -> float:
-        """Least-squares slope of log(error) against log(h) in the truncation regime (nan if < 3 points)."""
-        sel = self.truncation_regime
-        if sel.sum() < 3:
-            return float("nan")
-        return float(np.polyfit(np.log10(self.steps[sel]), np.log10(self.errors[sel]), 1)[0])
-
-
-@dataclass(frozen=True)
-class StepSweep:
-    """All schemes on the problem in one dtype: f = L(W), g = dL/dW_j (long double), d_k."""
-
-    dtype: str
-    eps: float
-    value: float
-    exact: float
-    derivatives: dict[int, float]
-    #: relative rounding error of a method exact up to rounding (gd_torch.verdict.errormodel)
-    floor: float
-    curves: dict[str, SchemeCurve]
 
 
 @dataclass(frozen=True)
@@ -135,9 +66,8 @@ class StepsResult:
     def table(self, per_decade: int = 1) -> str:
         """h against the relative error of each scheme (``per_decade`` rows per decade of h),
         then per scheme the best step observed against the one predicted and the checker's."""
-        from .steps_text import table
-
-        return table(self, per_decade)
+        problem = {"loss": self.loss, "activation": self.activation, "coordinate": self.coordinate, "shape": self.shape}
+        return table(self.sweeps, self.steps, per_decade, **problem)
 
     def __str__(self) -> str:
         return self.table()
@@ -165,8 +95,8 @@ def step_sweep(
     coordinate : j, the weight whose derivative is taken
     loss, activation : names or gd_torch.Loss / gd_torch.Activation parts, as for gd_torch.objective
     dtypes : the precisions compared ('float64', 'float32'); the problem is cast to each
-    schemes : default every scheme of gd_torch.gradients.numeric the activation allows
-        (the complex step needs a smooth one)
+    schemes : default every scheme of gd_torch.gradients.schemes.SCHEMES the activation allows
+        (the complex step needs a smooth one), from the lowest order up (schemes.by_order)
     steps : 1-D array of positive steps; default 8 per decade from 1 to 1e-16
 
     Returns
@@ -193,12 +123,13 @@ def _options(coordinate, d, dtypes, schemes, steps, act: Activation):
     dts = [_validate.dtype("dtypes", dt) for dt in dtypes]
     if len(set(dts)) != len(dts):
         raise bad_value("dtypes", dtypes, "distinct dtypes")
+    names = [s.name for s in by_order()]
     if schemes is None:
-        schemes = [s for s in SERIES if s != "complex" or act.smooth]
+        schemes = [s.name for s in by_order() if act.smooth or not s.needs_smooth]
     if isinstance(schemes, str) or not schemes:
-        raise bad_value("schemes", schemes, "a non-empty sequence of " + ", ".join(map(repr, SERIES)))
+        raise bad_value("schemes", schemes, "a non-empty sequence of " + ", ".join(map(repr, names)))
     for s in schemes:
-        _numeric.check_options(np.zeros(d), act, scheme=_validate.choice("schemes", s, SERIES))
+        _numeric.check_options(np.zeros(d), act, scheme=_validate.choice("schemes", s, names))
     h = DEFAULT_STEPS if steps is None else np.asarray(steps)
     if h.ndim != 1 or h.size < 2 or h.dtype.kind not in "iuf" or not (np.isfinite(h) & (h > 0)).all():
         raise bad_value("steps", steps, "a 1-D array of at least two positive finite steps")
@@ -212,13 +143,13 @@ def _sweep(W, X, y, lo: Loss, act: Activation, j: int, schemes: list[str], h: np
         raise bad_value("coordinate", j, "a weight whose derivative dL/dW_j is not 0 (errors are relative to it)")
     eps = float(np.finfo(W.dtype).eps)
     value = float(loss_from_z(X @ W, y, lo, act))
-    d = _derivatives(W, X, y, lo, act, j)
+    d = _derivatives(W, X, y, lo, act, j, max(7, *(t.derivative for s in schemes for t in SCHEMES[s].series)))
     floor = float(errormodel.build(W, X, y, lo, act).exact[j]) / abs(exact)
     sw = StepSweep(str(W.dtype), eps, value, exact, d, floor, {})
     curves = {}
     for s in schemes:
         errors = np.array([_error(W, X, y, lo, act, s, j, exact, step) for step in h])
-        chosen = float(_numeric.default_steps(W, s)[j])
+        chosen = float(default_steps(W, s)[j])
         curves[s] = _predict(sw, s, h, errors, chosen, _error(W, X, y, lo, act, s, j, exact, None))
     return replace(sw, curves=curves)
 
@@ -230,11 +161,12 @@ def _error(W, X, y, lo, act, scheme: str, j: int, exact: float, step: Any) -> fl
 
 
 def _predict(sw: StepSweep, scheme: str, h: np.ndarray, errors: np.ndarray, chosen: float, chosen_error: float):
-    # truncation C h^p (and the next term C2 h^p2) from SERIES, rounding R / h; the best step balances them
+    # truncation C h^p (and the next term C2 h^p2) from the scheme's series, rounding R / h; the best step balances them
     g = abs(sw.exact)
-    (p, c, k), (p2, c2, k2) = SERIES[scheme]
+    s = SCHEMES[scheme]
+    (p, c, k), (p2, c2, k2) = ((t.power, t.coefficient, t.derivative) for t in s.series)
     C, C2 = c * abs(sw.derivatives[k]), c2 * abs(sw.derivatives[k2])
-    R = NOISE_AMPLIFICATION[scheme] * sw.eps * abs(sw.value)
+    R = s.noise_amplification * sw.eps * abs(sw.value)
     truncation = C * h**p / g
     asymptotic = C2 * h**p2 < C * h**p / REGIME_MARGIN
     if R == 0:  # the complex step: no subtraction, rounding ~ eps of g; any step with truncation below it
@@ -259,7 +191,8 @@ def _reference(W, X, y, lo: Loss, act: Activation) -> np.ndarray:
 
 
 def _derivatives(W, X, y, lo: Loss, act: Activation, j: int, order: int = 7) -> dict[int, float]:
-    """d_k = phi^(k)(0) for k = 1 .. order, phi(t) = L(W + t e_j), by nested torch autograd in float64."""
+    """d_k = phi^(k)(0) for k = 1 .. order, phi(t) = L(W + t e_j), by nested torch autograd in float64
+    (order: at least 7, and every derivative the schemes' truncation series name)."""
     import torch
 
     from ..gradients.autograd import forward

@@ -1,10 +1,10 @@
 """The picture of :func:`gd_torch.teach.steps.step_sweep`: error against step, log-log, one panel per dtype.
 
 Each scheme's measured relative error is a solid line; its predicted truncation C h^p (slope p)
-is dashed and its rounding k eps |f| / h (slope -1; k, the scheme's noise amplification from
-difference_error.NOISE_AMPLIFICATION, is spelt out in the legend) dash-dotted, in the scheme's colour;
-the checker's default step is a star.  Colours are the Okabe-Ito palette (safe for colour-blind
-readers), and each scheme also has its own marker.
+is dashed and its rounding k eps |f| / h (slope -1; k, the scheme's noise amplification, is
+spelt out in the legend) dash-dotted, in the scheme's colour; the checker's default step is a
+star.  Each scheme's label, colour (the Okabe-Ito palette, safe for colour-blind readers) and
+marker are its ``style`` (gd_torch.gradients.schemes.SCHEMES).
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .._errors import bad_value
+from ..gradients.schemes import SCHEMES
 from ..train.plots import save_figure
-from ..verdict.difference_error import NOISE_AMPLIFICATION
-from .steps import StepsResult, StepSweep
+from .steps import StepsResult
+from .steps_curves import StepSweep
 
-#: scheme -> (label, Okabe-Ito colour, marker)
-STYLE: dict[str, tuple[str, str, str]] = {
-    "forward": ("forward", "#0072B2", "o"),
-    "central": ("central", "#D55E00", "s"),
-    "richardson": ("Richardson", "#009E73", "^"),
-    "complex": ("complex step", "#CC79A7", "D"),
-}
 #: errors of exactly 0 (the result equals the exact g to the last bit) are drawn at this height
 ZERO_DRAWN = 1e-17
 #: predicted lines are drawn up to this relative error
@@ -68,7 +62,7 @@ def _panel(ax, sw: StepSweep, h: np.ndarray, top: float) -> None:
     lo_x, hi_x = h.min() / 4, h.max() * 2
     zeros = 0
     for name, c in sw.curves.items():
-        label, colour, marker = STYLE[name]
+        colour, marker = SCHEMES[name].style.colour, SCHEMES[name].style.marker
         zeros += int((c.errors == 0).sum())
         shown = np.where(c.errors == 0, ZERO_DRAWN, c.errors)
         ax.loglog(h, shown, "-", color=colour, marker=marker, ms=3.5, markevery=4, lw=1.5, alpha=0.8)
@@ -99,18 +93,21 @@ def _panel(ax, sw: StepSweep, h: np.ndarray, top: float) -> None:
 
 
 def _rounding_label(names: list[str]) -> str:
-    # the rounding line's formula with each scheme's factor k (difference_error.NOISE_AMPLIFICATION) spelt out
-    k = ", ".join(f"{NOISE_AMPLIFICATION[n]:g} {STYLE[n][0]}" for n in names if NOISE_AMPLIFICATION[n])
-    tail = "; complex step: eps" if "complex" in names else ""
+    # the rounding line's formula with each scheme's factor k (its noise amplification) spelt out;
+    # a scheme that subtracts nothing stays at eps
+    schemes = [SCHEMES[n] for n in names]
+    k = ", ".join(f"{s.noise_amplification:g} {s.style.label}" for s in schemes if s.subtracts)
+    tail = "".join(f"; {s.style.label}: eps" for s in schemes if not s.subtracts)
     return f"predicted rounding  k eps |f| / h\n(k, noise amplification: {k}{tail})"
 
 
 def _legend(result: StepsResult) -> list[Line2D]:
     names = list(dict.fromkeys(n for sw in result.sweeps.values() for n in sw.curves))
     orders = {n: c.order for sw in result.sweeps.values() for n, c in sw.curves.items()}
+    styles = {n: SCHEMES[n].style for n in names}
     handles = [
-        Line2D([], [], color=STYLE[n][1], marker=STYLE[n][2], ms=5, label=f"{STYLE[n][0]} (slope {orders[n]})")
-        for n in names
+        Line2D([], [], color=st.colour, marker=st.marker, ms=5, label=f"{st.label} (slope {orders[n]})")
+        for n, st in styles.items()
     ]
     grey = "0.35"
     return handles + [

@@ -3,25 +3,33 @@ best, predicted and checker's steps per scheme."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 import numpy as np
 
-from .steps import REGIME_MARGIN
-
-if TYPE_CHECKING:
-    from .steps import StepsResult, StepSweep
+from .steps_curves import REGIME_MARGIN, StepSweep
 
 
-def table(result: StepsResult, per_decade: int = 1) -> str:
-    """:meth:`gd_torch.teach.steps.StepsResult.table`: ``per_decade`` rows per decade of h."""
-    every = max(1, round((len(result.steps) - 1) / np.log10(result.steps.max() / result.steps.min()) / per_decade))
+def table(
+    sweeps: Mapping[str, StepSweep],
+    steps: np.ndarray,
+    per_decade: int = 1,
+    *,
+    loss: str,
+    activation: str,
+    coordinate: int,
+    shape: tuple[int, int],
+) -> str:
+    """:meth:`gd_torch.teach.steps.StepsResult.table`: a heading naming the problem (dL/dW_coordinate
+    of loss and activation on data of ``shape``), then per dtype ``per_decade`` rows per decade of
+    ``steps`` (shape (H,)) and each scheme's steps and slope."""
+    every = max(1, round((len(steps) - 1) / np.log10(steps.max() / steps.min()) / per_decade))
     lines = [
-        f"dL/dW_{result.coordinate} of loss={result.loss}, activation={result.activation}, N={result.shape[0]}, "
-        f"D={result.shape[1]}; relative error |g_h - g| / |g| against g in long double"
+        f"dL/dW_{coordinate} of loss={loss}, activation={activation}, N={shape[0]}, "
+        f"D={shape[1]}; relative error |g_h - g| / |g| against g in long double"
     ]
-    for sw in result.sweeps.values():
-        lines += ["", *_sweep_lines(sw, result.steps, every)]
+    for sw in sweeps.values():
+        lines += ["", *_sweep_lines(sw, steps, every)]
     return "\n".join(lines)
 
 

@@ -10,23 +10,31 @@ f_rel = u (sqrt(N) + C_LOCAL), at each point P it evaluates (near an exact fit L
 L(P) ~ h^2).
 
 **A finite difference** D(h) with leading truncation c h^k: D(h) - D(2h) = c h^k (1 - 2^k), so
-its truncation is |D(h) - D(2h)| / (2^k - 1) (TRUNCATION_DENOM), valid while the step is in the
-range where the leading term dominates (numeric.py keeps z's perturbation there); its rounding
-is the noise of the values subtracted, amplified by the scheme's weights over h
-(NOISE_AMPLIFICATION): :func:`difference_error`.
+its truncation is |D(h) - D(2h)| / (2^k - 1) (the scheme's ``truncation_denom``), valid while the
+step is in the range where the leading term dominates (gd_torch.gradients.step_rules keeps z's
+perturbation there); its rounding is the noise of the values subtracted, amplified by the
+scheme's weights over h (its ``noise_amplification``): :func:`difference_error`.  A scheme is any
+object with those two numbers (gd_torch.gradients.schemes.Scheme).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 
 from ..model.losses import Loss
 from .rounding import C_LOCAL
 
-#: central difference of L read at steps h and 2h: truncation ~ |D(h) - D(2h)| / TRUNCATION_DENOM
-TRUNCATION_DENOM: dict[str, float] = {"central": 3.0, "forward": 1.0, "richardson": 15.0, "complex": np.inf}
-#: how rounding noise of one evaluation reaches a difference: |error| <= amp * noise / h
-NOISE_AMPLIFICATION: dict[str, float] = {"central": 1.0, "forward": 2.0, "richardson": 6.0, "complex": 0.0}
+
+class DifferenceScheme(Protocol):
+    """What :func:`difference_error` reads of a finite-difference scheme."""
+
+    @property
+    def truncation_denom(self) -> float: ...
+
+    @property
+    def noise_amplification(self) -> float: ...
 
 
 def loss_noise(L: float, pieces: float, d_ez: float, n: int, u: float, subnormal: float) -> float:
@@ -38,14 +46,17 @@ def relative_noise(n: int, d: int, zeta: float, u: float) -> float:
     """The rounding noise of one evaluation of L relative to its size, as a finite difference sees
     it: u (sqrt(N) + C_LOCAL) from the terms and their sum (f_rel), and u sqrt(D) zeta from z's own
     rounding (zeta = sum_j c_j |W_j|, c_j = max_i |X_ij| over the rows that set a finite
-    difference's step, gradients._fd_steps.step_rows, bounds their |X_i| . |W|, on the
+    difference's step, gradients.step_rules.step_rows, bounds their |X_i| . |W|, on the
     activation's scale of 1)."""
     return u * (np.sqrt(n) + C_LOCAL + np.sqrt(d) * zeta)
 
 
-def difference_error(g1: np.ndarray, g2: np.ndarray, scheme: str, noise: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """A finite difference's error: truncation read off the steps h and 2h, plus rounding noise / h."""
-    return np.abs(g2 - g1) / TRUNCATION_DENOM[scheme] + NOISE_AMPLIFICATION[scheme] * noise / h
+def difference_error(
+    g1: np.ndarray, g2: np.ndarray, scheme: DifferenceScheme, noise: np.ndarray, h: np.ndarray
+) -> np.ndarray:
+    """A finite difference's error: truncation read off the steps h and 2h, plus rounding noise / h,
+    |g2 - g1| / truncation_denom + noise_amplification * noise / h (all arrays of one shape)."""
+    return np.abs(g2 - g1) / scheme.truncation_denom + scheme.noise_amplification * noise / h
 
 
 def stage_difference_noise(

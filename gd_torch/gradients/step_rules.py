@@ -1,5 +1,7 @@
 """The finite-difference steps: the default rule in z-space, and the refusal of a caller's step
-outside the range where a difference means anything (see gd_torch.gradients.numeric).
+outside the range where a difference means anything (see gd_torch.gradients.numeric).  Each rule
+reads the scheme's data from gd_torch.gradients.schemes.SCHEMES (its step exponent p, the smallest
+step it takes, whether it subtracts).
 
 The default step is chosen in z-space: moving W_j by h_j moves z_i = X_i W by X_ij h_j, so
 h_j = t / c_j with c_j = max_i |X_ij| moves every z_i by at most t, whatever the column's scale;
@@ -18,17 +20,10 @@ from .._errors import bad_value
 from ..base import validate as _validate
 from ..verdict.difference_error import relative_noise
 from ..verdict.rounding import z_error
+from .schemes import SCHEMES
 
-SCHEMES: dict[str, float] = {"central": 1 / 3, "forward": 1 / 2, "richardson": 1 / 5, "complex": 2.0}
-#: the smallest step a scheme takes, as a fraction of h (Richardson's h / 4)
-SMALLEST_STEP: dict[str, float] = {"central": 1.0, "forward": 1.0, "richardson": 0.25, "complex": 1.0}
-#: the smallest default step, in units of u |W_j|: 64 ulps for the smallest step a scheme takes
-#: (64 / SMALLEST_STEP); none for the complex step, which subtracts nothing
-_MIN_ULPS: dict[str, float] = {"central": 64.0, "forward": 64.0, "richardson": 256.0, "complex": 0.0}
 #: rows per block of :func:`step_rows` (its float64 |X_b| at most 8 MiB per column)
 _STEP_ROWS = 1 << 20
-#: schemes that subtract values of L (their step balances truncation against L's rounding noise)
-_SUBTRACTS: dict[str, bool] = {"central": True, "forward": True, "richardson": True, "complex": False}
 
 
 def default_steps(W: np.ndarray, scheme: str, X: np.ndarray | None = None) -> np.ndarray:
@@ -40,7 +35,7 @@ def default_steps(W: np.ndarray, scheme: str, X: np.ndarray | None = None) -> np
     h_j = eps^p * max(1, |W_j|) for the scheme's exponent p.
     """
     if X is None:
-        return (np.finfo(W.dtype).eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
+        return (np.finfo(W.dtype).eps ** SCHEMES[scheme].step_exponent) * np.maximum(1.0, np.abs(W))
     return scaled_steps(W, scheme, step_scale(X, step_rows(X, W)), X.shape[0])
 
 
@@ -49,14 +44,14 @@ def scaled_steps(W: np.ndarray, scheme: str, c: np.ndarray, n: int) -> np.ndarra
     of all n rows (D,): gd_torch.distributed takes c as the MAX all-reduce of its ranks' scales,
     so that every rank takes the steps one process would."""
     eps = np.finfo(W.dtype).eps
-    w_space = (eps ** SCHEMES[scheme]) * np.maximum(1.0, np.abs(W))
+    w_space = (eps ** SCHEMES[scheme].step_exponent) * np.maximum(1.0, np.abs(W))
     t = z_step((n, W.shape[0]), float(c @ np.abs(W.astype(np.float64))), W.dtype, scheme)
     with np.errstate(divide="ignore", over="ignore"):
         h = np.where(c > 0, t / np.where(c > 0, c, 1.0), w_space)
-    # at least _MIN_ULPS ulps of W_j, so that W_j + h_j is another number: reached only where z's
+    # at least the scheme's min_ulps ulps of W_j, so that W_j + h_j is another number: reached only where z's
     # rounding u zeta exceeds 1 (no step is good there); a column of subnormals would ask for a
     # step beyond the largest float: capped (z then moves less than t)
-    h = np.maximum(h, _MIN_ULPS[scheme] * eps * np.abs(W.astype(np.float64)))
+    h = np.maximum(h, SCHEMES[scheme].min_ulps * eps * np.abs(W.astype(np.float64)))
     return np.minimum(h, np.finfo(W.dtype).max / 8).astype(W.dtype)
 
 
@@ -101,10 +96,12 @@ def step_rows(X: np.ndarray, W: np.ndarray) -> np.ndarray:
 def z_step(shape: tuple[int, int], zeta: float, dtype: Any, scheme: str) -> float:
     """t = r^p, r = verdict.difference_error.relative_noise: the perturbation of z that balances a truncation of
     order t^k (on the activation's scale of 1) against the rounding noise of L (relative size r),
-    for a problem of ``shape`` (N, D); eps^2 for the complex step, which subtracts nothing."""
+    for a problem of ``shape`` (N, D), p the scheme's step exponent; eps^p for a scheme that
+    subtracts nothing (the complex step's eps^2)."""
     eps = float(np.finfo(dtype).eps)
     r = relative_noise(shape[0], shape[1], zeta, eps)
-    return r ** SCHEMES[scheme] if _SUBTRACTS[scheme] else eps ** SCHEMES[scheme]
+    s = SCHEMES[scheme]
+    return (r if s.subtracts else eps) ** s.step_exponent
 
 
 def step_along(W: np.ndarray, scheme: str, c: np.ndarray, n: int, scale_v: float) -> float:
@@ -160,9 +157,9 @@ def step_range(
     """The accepted caller's steps, per coordinate: lo_j <= h_j <= hi_j, both (D,) float64.
 
     lo_j: the smallest normal number (a subnormal step has lost its own precision) and, with
-    ``rounding``, one spacing of W_j divided by s (s = 1/4 for Richardson's h/4, else 1): a
-    smaller step has W_j + s h_j round back to W_j, and every difference is exactly 0 (the
-    complex step W_j + i h_j never rounds back).
+    ``rounding``, one spacing of W_j divided by s (the scheme's smallest_step: 1/4 for
+    Richardson's h/4, else 1): a smaller step has W_j + s h_j round back to W_j, and every
+    difference is exactly 0 (an imaginary step W_j + i h_j never rounds back).
     hi_j: W_j + 2 h_j finite (the error estimate takes the doubled step); with X, c_j = max_i |X_ij|
     (or ``scale``: the c_j of rows held elsewhere, e.g. all ranks' maximum) and
     zeta = sum_j c_j |W_j| (the bound on |z_i|), the move of z along coordinate j, t = h_j c_j,
@@ -173,8 +170,9 @@ def step_range(
     u = float(info.eps)
     w = np.abs(W.astype(np.float64))
     lo = np.full(W.shape, float(info.tiny))
-    if rounding and scheme != "complex":  # W_j + s h_j > W_j once s h_j reaches one spacing of W_j
-        lo = np.maximum(lo, np.spacing(np.abs(W)).astype(np.float64) / SMALLEST_STEP[scheme])
+    s = SCHEMES[scheme]
+    if rounding and not s.imaginary:  # W_j + s h_j > W_j once s h_j reaches one spacing of W_j
+        lo = np.maximum(lo, np.spacing(np.abs(W)).astype(np.float64) / s.smallest_step)
     hi = (float(info.max) - w) / 2
     c = column_scale(X) if X is not None else scale
     if c is not None:

@@ -30,9 +30,10 @@ from .model.forward import (
 from .teach.ledger import Explanation, explain
 from .teach.steps import step_sweep
 from .train.loop import FitResult, fit
-from .verdict.checker import CheckReport, check
+from .verdict.checker import check
 from .verdict.diagnosis import Diagnosis, diagnose
-from .verdict.function_checker import FunctionReport, check_function
+from .verdict.function_checker import check_function
+from .verdict.report import CheckReport
 
 __all__ = [
     "ACTIVATIONS",
@@ -44,7 +45,6 @@ __all__ = [
     "Diagnosis",
     "Explanation",
     "FitResult",
-    "FunctionReport",
     "GDClassifier",
     "GdTorchError",
     "TrainingDiverged",

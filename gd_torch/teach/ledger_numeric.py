@@ -11,7 +11,7 @@ from scipy import special
 
 from ..gradients import numeric as _numeric
 from ..verdict import errormodel
-from ..verdict.compare import kink_allowance, kink_deviation
+from ..verdict.kinks import kink_allowance, kink_deviation
 
 #: per stage: (values, indices, error estimate, entries whose step could not be taken)
 Differences = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]

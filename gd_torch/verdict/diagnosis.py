@@ -37,7 +37,7 @@ from ..model.forward import Activation, Loss, prepare
 from . import errormodel
 from .candidates import Candidate, candidates, combine, unverifiable
 
-__all__ = ["Diagnosis", "Fit", "candidates", "diagnose"]
+__all__ = ["Diagnosis", "Fit", "diagnose"]
 
 
 @dataclass(frozen=True)

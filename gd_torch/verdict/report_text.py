@@ -1,13 +1,26 @@
-"""The text of a :class:`gd_torch.verdict.checker.CheckReport`: the gradients, the pairs, the verdict."""
+"""The text of a one-neuron check's report (:func:`gd_torch.check`, the distributed check): the
+gradients, the pairs, the verdict."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from .checker import CheckReport, PairResult, Unresolved
+from .engine import Pair
+from .report import CheckReport, Unresolved
+
+
+class ModelText:
+    """``table`` and ``summary`` of a report judged by :class:`gd_torch.verdict.predicted.Predicted`."""
+
+    def table(self, r: CheckReport) -> str:
+        return check_text(r)
+
+    def summary(self, r: CheckReport) -> str:
+        return check_summary(r)
+
+
+#: the one text of one-neuron reports
+MODEL_TEXT = ModelText()
 
 #: coordinates printed in full mode
 SHOWN = 8
@@ -122,7 +135,7 @@ def _all_non_finite(r: CheckReport, m: str) -> bool:
     return all(p.status == "non-finite" for p in r.pairs if m in (p.a, p.b))
 
 
-def _pair_line(r: CheckReport, p: PairResult) -> str:
+def _pair_line(r: CheckReport, p: Pair) -> str:
     if p.status == "disagree":
         return (
             f"  {p.a} vs {p.b}: worst at j={p.worst}: {p.a}={p.value_a:.17g}, {p.b}={p.value_b:.17g}, "
@@ -139,7 +152,7 @@ def _pair_line(r: CheckReport, p: PairResult) -> str:
     )
 
 
-def _non_finite_parts(r: CheckReport, p: PairResult) -> list[str]:
+def _non_finite_parts(r: CheckReport, p: Pair) -> list[str]:
     # which method gives a non-finite value or error estimate at the worst coordinate
     j = p.worst
     parts = []

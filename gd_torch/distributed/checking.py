@@ -4,9 +4,10 @@ with every sum over samples taken over all ranks' rows.
 Each method's gradient is the all-reduce of the ranks' partial sums (gd_torch.distributed.ops);
 the error model's sums are all-reduced (gd_torch.verdict.errormodel.partial_sums); a finite difference
 takes the steps one process takes (numeric.scaled_steps, numeric.step_along) from column scales
-max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.verdict.checker.kink_allowance, a sum
-over samples) is summed over blocks and ranks.  The comparison of every pair and the odd one out
-are gd_torch.check's own (gd_torch.verdict.checker.judge), so a K-rank check and a one-process check judge alike.
+max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.verdict.kinks.kink_allowance, a
+sum over samples) is summed over blocks and ranks.  The pairs are judged by gd_torch.check's engine
+and error source (gd_torch.verdict.engine.judge with gd_torch.verdict.predicted.Predicted), and the
+report is its CheckReport, so a K-rank check and a one-process check judge alike.
 A user's own gradient g(W, X, y) (a callable among ``methods``) takes X in memory: it is checked
 where the data is in-memory arrays (ooc.Arrays), computed once on rank 0 on every row, and
 refused on a dataset folder, which no process holds in memory.
@@ -29,19 +30,14 @@ from ..gradients import ALIASES, METHODS, Estimate, Method, _device, numeric
 from ..gradients._user import candidate
 from ..model.forward import Activation, Loss
 from ..verdict import errormodel
+from ..verdict.checker import DEFAULT_METHODS, MODES, parse_method
+from ..verdict.engine import judge
 
-# gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
-from ..verdict.checker import (
-    DEFAULT_METHODS,
-    MODES,
-    CheckReport,
-    judge,
-    kink_allowance,
-    kinked_samples,
-    parse_method,
-    unresolved,
-)
-from ..verdict.compare import hiding, one_sided, sides, unseen
+# gd_torch.check's engine, error source and kink detection, applied here to all-reduced gradients
+from ..verdict.kinks import hiding, kink_allowance, kinked_samples, one_sided, sides, unseen
+from ..verdict.predicted import Predicted, unresolved
+from ..verdict.report import CheckReport
+from ..verdict.report_text import MODEL_TEXT
 from . import ops
 
 #: how many near-kink sample indices each rank contributes to the report
@@ -90,15 +86,22 @@ def check(
     }
     witnesses = frozenset(spec for spec, m in zip(names, resolved, strict=True) if not m.exact)
     allow, kinks, counts = _kinks(p, W, lo, act, model, estimates, v, frozenset(names) - witnesses)
-    pairs, odd = judge(names, estimates, model, allow)
-    grads = {spec: e.grad for spec, e in estimates.items()}
-    errs = {spec: e.error for spec, e in estimates.items()}
-    shape = (p.n, W.shape[0])
+    source = Predicted(model, estimates, allow)
     # as gd_torch.check: a kink no sample of any rank crosses where some pair can see it
-    unexercised, hidden_there = one_sided(counts[0], act), unseen(counts[0], counts[1], act)
-    vague = unresolved(names, estimates, model, allow, v, witnesses)  # as gd_torch.check, S_j all-reduced
     return CheckReport(
-        lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague, hidden_there
+        dtype=str(p.dtype),
+        mode=mode,
+        gradients={spec: e.grad for spec, e in estimates.items()},
+        errors={spec: e.error for spec, e in estimates.items()},
+        pairs=judge(names, {spec: e.grad for spec, e in estimates.items()}, source),
+        text=MODEL_TEXT,
+        loss=lo.name,
+        activation=act.name,
+        shape=(p.n, W.shape[0]),
+        kinks=kinks,
+        unexercised=one_sided(counts[0], act),
+        unresolved=unresolved(names, source, v, witnesses),  # as gd_torch.check, S_j all-reduced
+        unseen=unseen(counts[0], counts[1], act),
     )
 
 
@@ -208,10 +211,10 @@ def _noise(model: errormodel.ErrorModel) -> dict:
 def _kinks(
     p: ops.Part, W, lo, act, model, estimates: dict[str, Estimate], v, exact: frozenset[str]
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    # each method's kink allowance (gd_torch.verdict.checker.kink_allowance on each block, with the block's z
+    # each method's kink allowance (gd_torch.verdict.kinks.kink_allowance on each block, with the block's z
     # and e_z, summed over blocks and ranks), the first few samples near a kink (gd_torch.check's
     # kinked_samples, per block) and the samples on each side of each kink that some pair can see
-    # there (gd_torch.check's sides, without the samples in the reach of _compare.hiding's methods)
+    # there (gd_torch.check's sides, without the samples in the reach of kinks.hiding's methods)
     names = list(estimates)
     width = 1 if v is not None else W.shape[0]
     if not act.kinks:

@@ -29,9 +29,6 @@ class Comparison:
     index: np.ndarray
     rel_err: float
     ratio: float
-    agree: bool
-    #: outside the tolerance only by what samples at the activation's kink can contribute
-    kink: bool = False
     #: entries left out because the value is not defined in floating point there (a cross-entropy's
     #: dL/da where a rounds to exactly 0 or 1; a step in a that cannot be taken so close to it)
     skipped: int = 0
@@ -39,6 +36,16 @@ class Comparison:
     failing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     #: the engine's status ('agree', 'disagree', 'kink' or 'non-finite'); '' when nothing was compared
     status: Status | Literal[""] = ""
+
+    @property
+    def agree(self) -> bool:
+        """Every compared entry within its tolerance (status 'agree')."""
+        return self.status == "agree"
+
+    @property
+    def kink(self) -> bool:
+        """Outside the tolerance only by what samples at the activation's kink can contribute."""
+        return self.status == "kink"
 
     @property
     def ok(self) -> bool:
@@ -113,12 +120,10 @@ def comparison(values, hand, index, tol, allowance=None, undefined=None) -> Comp
     keep = np.ones(ref.shape, dtype=bool) if undefined is None else ~np.broadcast_to(undefined, ref.shape)
     skipped = int((~keep).sum())
     if not keep.any():
-        return Comparison(values, index, float("nan"), float("nan"), False, False, skipped)
+        return Comparison(values, index, float("nan"), float("nan"), skipped)
     res = compare(values[keep], ref[keep], tol[keep], allow[keep])
     scale = np.max(np.abs(ref[keep]))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rel = float(np.max(res.diff) / scale) if scale > 0 else float(np.max(res.diff))
     failing = index[keep][res.failing]
-    return Comparison(
-        values, index, rel, res.ratio, res.status == "agree", res.status == "kink", skipped, failing, res.status
-    )
+    return Comparison(values, index, rel, res.ratio, skipped, failing, res.status)

@@ -31,13 +31,11 @@ from ..gradients._user import candidate
 from ..model.forward import Activation, Loss
 from ..verdict import errormodel
 from ..verdict.checker import DEFAULT_METHODS, MODES, parse_method
-from ..verdict.engine import judge
 
 # gd_torch.check's engine, error source and kink detection, applied here to all-reduced gradients
-from ..verdict.kinks import hiding, kink_allowance, kinked_samples, one_sided, sides, unseen
-from ..verdict.predicted import Predicted, unresolved
+from ..verdict.kinks import hiding, kink_allowance, kinked_samples, sides
+from ..verdict.predicted import Predicted, Problem, report
 from ..verdict.report import CheckReport
-from ..verdict.report_text import MODEL_TEXT
 from . import ops
 
 #: how many near-kink sample indices each rank contributes to the report
@@ -86,23 +84,9 @@ def check(
     }
     witnesses = frozenset(spec for spec, m in zip(names, resolved, strict=True) if not m.exact)
     allow, kinks, counts = _kinks(p, W, lo, act, model, estimates, v, frozenset(names) - witnesses)
-    source = Predicted(model, estimates, allow)
     # as gd_torch.check: a kink no sample of any rank crosses where some pair can see it
-    return CheckReport(
-        dtype=str(p.dtype),
-        mode=mode,
-        gradients={spec: e.grad for spec, e in estimates.items()},
-        errors={spec: e.error for spec, e in estimates.items()},
-        pairs=judge(names, {spec: e.grad for spec, e in estimates.items()}, source),
-        text=MODEL_TEXT,
-        loss=lo.name,
-        activation=act.name,
-        shape=(p.n, W.shape[0]),
-        kinks=kinks,
-        unexercised=one_sided(counts[0], act),
-        unresolved=unresolved(names, source, v, witnesses),  # as gd_torch.check, S_j all-reduced
-        unseen=unseen(counts[0], counts[1], act),
-    )
+    problem = Problem(lo, act, str(p.dtype), mode, (p.n, W.shape[0]), v)
+    return report(names, Predicted(model, estimates, allow), problem, witnesses, kinks, (counts[0], counts[1]))
 
 
 def _methods(methods: Sequence[Any], p: ops.Part) -> tuple[list[str], list[Method], set[str]]:

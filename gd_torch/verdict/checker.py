@@ -19,11 +19,9 @@ from ..gradients import ALIASES, METHODS, Estimate, Method, lookup
 from ..gradients._user import candidate
 from ..model.forward import prepare
 from . import errormodel
-from .engine import judge
-from .kinks import hiding, kink_allowance, kinked_samples, one_sided, sides, unseen
-from .predicted import Predicted, unresolved
+from .kinks import hiding, kink_allowance, kinked_samples, sides
+from .predicted import Predicted, Problem, report
 from .report import CheckReport
-from .report_text import MODEL_TEXT
 
 __all__ = ["DEFAULT_METHODS", "MODES", "check", "parse_method"]
 
@@ -102,28 +100,12 @@ def check(
     # each method's own kink allowance; a pair may differ by the sum of its two
     allow = {spec: kink_allowance(model, absX, e.steps, v, y64, lo, act) for spec, e in estimates.items()}
     source = Predicted(model, estimates, allow)
-    pairs = judge(list(methods), {spec: e.grad for spec, e in estimates.items()}, source)
-    kinks = kinked_samples(model, absX, estimates, v, act)
     witnesses = frozenset(spec for spec, m in zip(methods, resolved, strict=True) if not m.exact)
     # a kink no sample crosses where some pair can see it: its branch is not verified
     hidden = kinked_samples(model, absX, hiding(estimates, frozenset(methods) - witnesses), v, act)
-    seen = sides(np.delete(model.z, hidden), act)
-    return CheckReport(
-        dtype=str(X.dtype),
-        mode=mode,
-        gradients={spec: e.grad for spec, e in estimates.items()},
-        errors={spec: e.error for spec, e in estimates.items()},
-        pairs=pairs,
-        text=MODEL_TEXT,
-        loss=lo.name,
-        activation=act.name,
-        shape=X.shape,
-        kinks=kinks,
-        unexercised=one_sided(seen, act),
-        # agreements within the gradient's size
-        unresolved=unresolved(list(methods), source, v, witnesses),
-        unseen=unseen(seen, sides(model.z, act), act),
-    )
+    counts = sides(np.delete(model.z, hidden), act), sides(model.z, act)
+    problem = Problem(lo, act, str(X.dtype), mode, X.shape, v)
+    return report(list(methods), source, problem, witnesses, kinked_samples(model, absX, estimates, v, act), counts)
 
 
 def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:

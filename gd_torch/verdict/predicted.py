@@ -3,8 +3,9 @@
 :class:`Predicted` holds a pair (A, B) to tol_j = model.tolerance(err_A, err_B) (SAFETY (err_A +
 err_B), :mod:`gd_torch.verdict.errormodel`) with the sum of the two methods' kink allowances on
 top (:func:`gd_torch.verdict.kinks.kink_allowance`).  :func:`unresolved` finds where an
-agreement could not have caught an error.  :func:`gd_torch.check` and the check on ranks
-(:mod:`gd_torch.distributed.checking`) both judge through it, so that both judge alike.
+agreement could not have caught an error; :func:`report` is the verdict.  :func:`gd_torch.check`
+and the check on ranks (:mod:`gd_torch.distributed.checking`) both report through it, so that
+both judge alike.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import numpy as np
 
 from ..base import finite as _finite
 from ..gradients import Estimate
+from ..model.forward import Activation, Loss
 from . import errormodel
 from .compare import compare
-from .engine import Terms
-from .report import Unresolved
+from .engine import Terms, judge
+from .kinks import one_sided, unseen
+from .report import CheckReport, Unresolved
+from .report_text import MODEL_TEXT
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,50 @@ class Predicted:
         tol = _finite.quietly(lambda: self.model.tolerance(ea.error[sl], eb.error[sl]))
         allowance = np.broadcast_to(self.allowances[a] + self.allowances[b], ea.grad.shape)[sl]
         return Terms(ea.grad[sl], eb.grad[sl], tol, allowance)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the report says of the one-neuron problem checked: its loss and activation, dtype,
+    mode ('full' or 'directional', along the unit vector ``v``) and (N, D)."""
+
+    lo: Loss
+    act: Activation
+    dtype: str
+    mode: str
+    shape: tuple[int, int]
+    v: np.ndarray | None = None
+
+
+def report(
+    names: list[str],
+    source: Predicted,
+    problem: Problem,
+    witnesses: frozenset[str],
+    kinks: np.ndarray,
+    sides: tuple[np.ndarray, np.ndarray],
+) -> CheckReport:
+    """Every pair of ``names`` judged by the engine against ``source``, and what the data left
+    unverified: ``witnesses`` are the finite differences, ``kinks`` the samples near a kink,
+    ``sides`` the counts (:func:`gd_torch.verdict.kinks.sides`) of the samples some pair can see
+    on each side of each kink and of every sample."""
+    values = {spec: e.grad for spec, e in source.estimates.items()}
+    seen, every = sides
+    return CheckReport(
+        dtype=problem.dtype,
+        mode=problem.mode,
+        gradients=values,
+        errors={spec: e.error for spec, e in source.estimates.items()},
+        pairs=judge(names, values, source),
+        text=MODEL_TEXT,
+        loss=problem.lo.name,
+        activation=problem.act.name,
+        shape=problem.shape,
+        kinks=kinks,
+        unexercised=one_sided(seen, problem.act),
+        unresolved=unresolved(names, source, problem.v, witnesses),
+        unseen=unseen(seen, every, problem.act),
+    )
 
 
 def unresolved(

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 from ._errors import GdTorchError, TrainingDiverged
 from .data.datasets import load_csv, tutorial_data
 from .gradients import METHODS, gradient, gradient_function
-from .model.forward import (
+from .model import (
     ACTIVATIONS,
     LOSSES,
     Activation,

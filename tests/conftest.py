@@ -15,7 +15,8 @@ import torch
 
 import gd_torch
 from gd_torch.gradients import numeric
-from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.model.activations import ACTIVATIONS
+from gd_torch.model.losses import LOSSES
 
 # ---- tolerances as data --------------------------------------------------------------
 #

@@ -20,7 +20,7 @@ import functools
 import numpy as np
 
 import gd_torch
-from gd_torch.model.forward import LOSSES
+from gd_torch.model.losses import LOSSES
 
 FAMILIES = ("blobs", "cancer", "scaled", "saturated", "single", "kinks")
 

@@ -10,7 +10,8 @@ from conftest import make_problem, pairs, patch_grad
 
 import gd_torch
 from gd_torch.gradients import analytic, autograd, numeric
-from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.model.activations import ACTIVATIONS
+from gd_torch.model.losses import LOSSES
 
 ALL_METHODS = ("analytic", "autograd", "numeric", "numeric:forward", "numeric:richardson", "numeric:complex")
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from gd_torch import GdTorchError
-from gd_torch.cli.app import _name_flag, build_parser, main
-from gd_torch.cli.commands import _common
+from gd_torch._errors import bad_value
+from gd_torch.cli.app import build_parser, main
+from gd_torch.cli.commands import _types
 from gd_torch.cli.commands._common import DEFAULT_SEED, method_names
+from gd_torch.cli.flags import in_flags
 
 #: the sub-commands this module covers (bench's options belong to benchmarks/run.py)
 MINE = ("check", "explain", "landscape", "sweep", "train")
@@ -74,25 +76,34 @@ def test_one_default_seed_and_one_seed_type(command):
     p = subparsers()[command]
     assert p.parse_args([]).seed == DEFAULT_SEED == 42
     (action,) = [a for a in p._actions if "--seed" in a.option_strings]
-    assert action.type is _common.non_negative_int
+    assert action.type is _types.seed
 
 
-def _typed_actions(kind):
+def _typed_actions(words):
+    # the flags whose type parses an integer the constraint of which says ``words``
     for name, p in subparsers().items():
         if name in MINE:
             for a in p._actions:
-                if a.type is kind:
+                constraint = getattr(a.type, "constraint", None)
+                if getattr(constraint, "words", None) == words and type(constraint).__name__ == "Integer":
                     yield name, a.option_strings[0]
 
 
-@pytest.mark.parametrize(("command", "flag"), sorted(set(_typed_actions(_common.positive_int))))
+def test_the_integer_flags_are_found():
+    assert {("train", "--epochs"), ("train", "--patience"), ("sweep", "--batch-size"), ("explain", "--hidden")} <= set(
+        _typed_actions("a positive integer")
+    )
+    assert {("check", "--seed"), ("train", "--data-seed")} <= set(_typed_actions("a non-negative integer"))
+
+
+@pytest.mark.parametrize(("command", "flag"), sorted(set(_typed_actions("a positive integer"))))
 @pytest.mark.parametrize("text", ["\uff15", "1_0", "+3", "1.0", " 7"])
 def test_positive_integer_flags_take_plain_ascii_digits_only(capsys, command, flag, text):
     rc, out, err = run_cli(capsys, command, f"{flag}={text}")
     assert_refused(rc, out, err, f"{flag} must be a positive integer; got {text!r}")
 
 
-@pytest.mark.parametrize(("command", "flag"), sorted(set(_typed_actions(_common.non_negative_int))))
+@pytest.mark.parametrize(("command", "flag"), sorted(set(_typed_actions("a non-negative integer"))))
 @pytest.mark.parametrize("text", ["\uff10", "-1", "1e3"])
 def test_seed_flags_take_plain_ascii_digits_only(capsys, command, flag, text):
     rc, out, err = run_cli(capsys, command, f"{flag}={text}")
@@ -101,13 +112,13 @@ def test_seed_flags_take_plain_ascii_digits_only(capsys, command, flag, text):
 
 @pytest.mark.parametrize("text", ["0.01", "1e-3", ".5", "2", "+1.5E2"])
 def test_positive_float_accepts_plain_decimal_numbers(text):
-    assert _common.positive_float(text) == float(text)
+    assert _types.positive_float(text) == float(text)
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "1e999", "0", "-0.1", "1_0", "\uff11", "0x10", "1,5", ""])
 def test_positive_float_refuses_the_rest(text):
     with pytest.raises(argparse.ArgumentTypeError, match=f"must be a finite number > 0; got {text!r}"):
-        _common.positive_float(text)
+        _types.positive_float(text)
 
 
 def test_one_method_vocabulary():
@@ -147,16 +158,18 @@ def test_errors_name_the_flag_and_the_value(capsys, tmp_path, monkeypatch, argv,
 
 def test_library_parameters_become_flags_in_one_place():
     p = subparsers()
-    train = p["train"].parse_args([])
-    assert _name_flag("batch_size must be None or a positive integer; got 0", train).startswith("--batch-size must")
-    assert _name_flag("fit: alpha must be > 0; got 0", train) == "fit: --alpha must be > 0; got 0"
-    assert _name_flag("y must be 0 or 1; got 'y[2] = 2.0'", train) == "y must be 0 or 1; got 'y[2] = 2.0'"  # data
-    assert _name_flag("training diverged at epoch 3", train) == "training diverged at epoch 3"
-    landscape = p["landscape"].parse_args([])
-    assert _name_flag("losses must be distinct", landscape) == "--surfaces must be distinct"
-    assert _name_flag("j must be a weight index", landscape) == "--weights must be a weight index"
-    assert _name_flag("scheme must be central", p["check"].parse_args([])) == "--methods must be central"
-    assert _name_flag("method must be one of", p["sweep"].parse_args([])) == "--methods must be one of"
+
+    def named(exc, command):
+        return str(in_flags(exc, p[command].parse_args([])))
+
+    assert named(bad_value("batch_size", 0, "None or a positive integer"), "train").startswith("--batch-size must")
+    assert named(bad_value("alpha", 0, "> 0", where="fit"), "train") == "fit: --alpha must be > 0; got 0"
+    assert named(bad_value("y", "y[2] = 2.0", "0 or 1"), "train") == "y must be 0 or 1; got 'y[2] = 2.0'"  # data
+    assert named(GdTorchError("training diverged at epoch 3"), "train") == "training diverged at epoch 3"
+    assert named(GdTorchError("losses must be distinct", param="losses"), "landscape") == "--surfaces must be distinct"
+    assert named(GdTorchError("j must be a weight index", param="j"), "landscape") == "--weights must be a weight index"
+    assert named(GdTorchError("scheme must be central", param="scheme"), "check") == "--methods must be central"
+    assert named(GdTorchError("method must be one of", param="method"), "sweep") == "--methods must be one of"
 
 
 def test_an_error_from_the_parser_is_a_gd_torch_error():

@@ -11,7 +11,7 @@ import pytest
 
 import gd_torch
 from gd_torch.cli.app import main
-from gd_torch.model import forward as model
+from gd_torch.model import ACTIVATIONS
 from gd_torch.teach.ledger import explain
 
 PAIRS = [(lo, act) for lo in ("sse", "mse") for act in ("sigmoid", "tanh", "relu", "identity")] + [("bce", "sigmoid")]
@@ -67,8 +67,8 @@ def test_hand_values_follow_the_chain_rule_for_sse_sigmoid(blobs):
 
 def test_a_wrong_derivation_is_caught_at_its_stage(blobs, monkeypatch):
     # a learner's slip: sigmoid'(z) written as a (1 + a); autograd and finite differences both object at z
-    wrong = dataclasses.replace(model.ACTIVATIONS["sigmoid"], df=lambda z, a: a * (1 + a))
-    monkeypatch.setitem(model.ACTIVATIONS, "sigmoid", wrong)
+    wrong = dataclasses.replace(ACTIVATIONS["sigmoid"], df=lambda z, a: a * (1 + a))
+    monkeypatch.setitem(ACTIVATIONS, "sigmoid", wrong)
     X, y = blobs
     r = explain(gd_torch.init_weights(3, seed=0), X, y)
     assert not r.ok

@@ -13,7 +13,8 @@ from conftest import DTYPES, SHAPES, TOLERANCES, cuda_test, default_step, make_p
 
 import gd_torch
 from gd_torch.gradients import numeric
-from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.model.activations import ACTIVATIONS
+from gd_torch.model.losses import LOSSES
 from gd_torch.verdict import errormodel
 
 #: every method compared with 'analytic' ('numeric:<scheme>' as check spells it)

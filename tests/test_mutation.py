@@ -32,7 +32,8 @@ import pytest
 import gd_torch
 from gd_torch.base import finite as _finite
 from gd_torch.gradients import METHODS
-from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.model.activations import ACTIVATIONS
+from gd_torch.model.losses import LOSSES
 from gd_torch.verdict import errormodel
 from gd_torch.verdict.kinks import kink_allowance
 

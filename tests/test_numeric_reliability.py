@@ -10,7 +10,8 @@ import pytest
 import gd_torch
 from gd_torch import GdTorchError
 from gd_torch.gradients import _fd_eval, _fd_schemes, _fd_steps, numeric
-from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.model.activations import ACTIVATIONS
+from gd_torch.model.losses import LOSSES
 from gd_torch.teach.steps import step_sweep
 from gd_torch.verdict import errormodel
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import gd_torch
-from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.model.activations import ACTIVATIONS
+from gd_torch.model.losses import LOSSES
 from gd_torch.verdict import errormodel
 
 # derandomize: the same examples on every run (no flaky CI); a 3000-example exploratory run passes too

@@ -13,7 +13,8 @@ import gd_torch
 from gd_torch import GdTorchError
 from gd_torch.cli.app import build_parser
 from gd_torch.cli.commands._common import fit_options
-from gd_torch.model.forward import LOSSES, resolve
+from gd_torch.model.forward import resolve
+from gd_torch.model.losses import LOSSES
 from gd_torch.teach.ledger import Explanation
 from gd_torch.teach.mlp import MLPExplanation
 from gd_torch.teach.records import Ledger, Witnessed

@@ -9,13 +9,13 @@ import re
 
 import numpy as np
 import pytest
+from cli_run import main_within
 from own_parts import SOFTSIGN
 
 import gd_torch
 from gd_torch import GdTorchError
 from gd_torch.data import shards as ooc
 from gd_torch.distributed import check as dist_check
-from tests.cli_run import main_within
 
 
 @pytest.fixture

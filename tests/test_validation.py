@@ -272,7 +272,8 @@ def test_float16_refused(problem, method):
 
 def test_float16_refused_by_the_numeric_module_itself(problem):
     from gd_torch.gradients import numeric
-    from gd_torch.model.forward import ACTIVATIONS, LOSSES
+    from gd_torch.model.activations import ACTIVATIONS
+    from gd_torch.model.losses import LOSSES
 
     W, X, y = (a.astype(np.float16) for a in problem)
     with raises(r"^dtype must be float32 or float64 for the numeric method; got dtype\('float16'\)$"):

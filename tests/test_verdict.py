@@ -17,7 +17,8 @@ import gd_torch
 from gd_torch.base import finite as _finite
 from gd_torch.cli.app import main
 from gd_torch.gradients import METHODS, numeric
-from gd_torch.model.forward import ACTIVATIONS, LOSSES
+from gd_torch.model.activations import ACTIVATIONS
+from gd_torch.model.losses import LOSSES
 from gd_torch.teach.ledger import explain
 from gd_torch.verdict import errormodel
 from gd_torch.verdict.compare import compare

@@ -1,4 +1,10 @@
-"""Boundary checks shared by every public function.
+"""Boundary checks shared by every public function, and the constraint objects of their tables.
+
+A public function declares its parameters' constraints once, in a table (parameter ->
+:class:`Integer`, :class:`Number`, :class:`Options`, :class:`FloatDtype`, :class:`Bool`), as scikit-learn's ``validate_params``
+does, and checks its arguments with :func:`params` at its top.  The command line reads the
+same table: a flag that sets a parameter parses its text with the parameter's constraint
+(``gd_torch.cli.commands._types.flag_type``), so a rule is written once for both.
 
 Checks here are cheap: shapes, dtypes and names are O(1); the values of W and y are
 O(D) and O(N).  X itself is never scanned: a NaN or inf anywhere in X makes the
@@ -14,9 +20,11 @@ time and memory; every other array is used as it is (never modified in place).
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -114,6 +122,173 @@ def _number_words(minimum: float | None, above: float | None, maximum: float | N
     bounds.append(f"<= {maximum}" if maximum is not None else "")
     text = " and ".join(b for b in bounds if b)
     return "a finite number" + (f" {text}" if text else "")
+
+
+# the plain ASCII spellings a flag may use for a number ('1_0', '５', 'nan', '+3' are not)
+_ASCII_INT = re.compile(r"[0-9]+")  # no flag takes a negative integer
+_ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class Constraint(Protocol):
+    """What a parameter accepts: checked in the library, parsed from a flag's text by the CLI."""
+
+    def __call__(self, name: str, value: object) -> Any:
+        """``value`` converted (an int, a float, ...), or a GdTorchError naming ``name``."""
+        ...
+
+    def from_text(self, text: str) -> Any:
+        """The value a command-line text spells, or None where it spells none (syntax only)."""
+        ...
+
+    def admits(self, value: object) -> bool:
+        """True when ``value`` (as from_text gives it) passes."""
+        ...
+
+    @property
+    def words(self) -> str:
+        """What is accepted, as the command line says it: "a positive integer"."""
+        ...
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An int or numpy integer (never a bool) in [minimum, maximum]; None too where ``none_ok``.
+
+    ``text`` replaces the words generated from the bounds ("a positive integer"); ``note`` is
+    added after them in the library's message ("a positive integer (epochs without improvement)").
+    """
+
+    minimum: int | None = None
+    maximum: int | None = None
+    none_ok: bool = False
+    text: str = ""
+    note: str = ""
+
+    @property
+    def words(self) -> str:
+        return self.text or _integer_words(self.minimum, self.maximum)
+
+    def __call__(self, name: str, value: object) -> int | None:
+        note = f" ({self.note})" if self.note else ""
+        return integer(
+            name, value, minimum=self.minimum, maximum=self.maximum, none_ok=self.none_ok, accepted=self.words + note
+        )
+
+    def from_text(self, text: str) -> int | None:
+        return int(text) if _ASCII_INT.fullmatch(text) else None
+
+    def admits(self, value: object) -> bool:
+        return _admits(self, value)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A finite real number (int, float, numpy scalar; never a bool, NaN or inf) with
+    minimum <= value, above < value, value <= maximum; None too where ``none_ok``.
+    ``text`` and ``note`` as :class:`Integer`'s."""
+
+    minimum: float | None = None
+    above: float | None = None
+    maximum: float | None = None
+    none_ok: bool = False
+    text: str = ""
+    note: str = ""
+
+    @property
+    def words(self) -> str:
+        return self.text or _number_words(self.minimum, self.above, self.maximum)
+
+    def __call__(self, name: str, value: object) -> float | None:
+        note = f" ({self.note})" if self.note else ""
+        bounds = {"minimum": self.minimum, "above": self.above, "maximum": self.maximum}
+        return number(name, value, **bounds, none_ok=self.none_ok, accepted=self.words + note)
+
+    def from_text(self, text: str) -> float | None:
+        value = float(text) if _ASCII_FLOAT.fullmatch(text) else math.nan
+        return value if math.isfinite(value) else None
+
+    def admits(self, value: object) -> bool:
+        return _admits(self, value)
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of the names of ``options`` (a tuple, or a registry dict read when checked, so that
+    a name registered later is accepted).  The library quotes the names ("one of 'full',
+    'directional'"), the command line does not ("one of full, directional")."""
+
+    options: Mapping[str, Any] | tuple[str, ...]
+
+    @property
+    def words(self) -> str:
+        return "one of " + ", ".join(self.options)
+
+    def __call__(self, name: str, value: object) -> str:
+        return choice(name, value, self.options)
+
+    def from_text(self, text: str) -> str:
+        return text
+
+    def admits(self, value: object) -> bool:
+        return isinstance(value, str) and value in tuple(self.options)
+
+
+@dataclass(frozen=True)
+class FloatDtype:
+    """float32 or float64, spelled as a string or a numpy dtype (see :func:`dtype`)."""
+
+    words: str = "'float32' or 'float64'"
+
+    def __call__(self, name: str, value: object) -> np.dtype:
+        return dtype(name, value)
+
+    def from_text(self, text: str) -> str:
+        return text
+
+    def admits(self, value: object) -> bool:
+        return _admits(self, value)
+
+
+@dataclass(frozen=True)
+class Bool:
+    """True or False, nothing else (not 0 or 1, not numpy's bool_)."""
+
+    words: str = "True or False"
+
+    def __call__(self, name: str, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise bad_value(name, value, self.words)
+        return value
+
+    def from_text(self, text: str) -> bool | None:
+        return {"true": True, "false": False}.get(text.lower())
+
+    def admits(self, value: object) -> bool:
+        return isinstance(value, bool)
+
+
+def _admits(constraint: Integer | Number | FloatDtype, value: object) -> bool:
+    # the check itself, its error swallowed: one copy of the rule
+    try:
+        constraint("value", value)
+    except GdTorchError:
+        return False
+    return True
+
+
+def params(table: Mapping[str, Constraint], /, **values: object) -> dict[str, Any]:
+    """Each of ``values`` checked by its parameter's constraint in ``table``; the converted values.
+
+    ``values`` must name exactly the table's parameters (a TypeError otherwise: a caller's
+    bug, not the user's); the result lists them in the table's order.
+    """
+    if values.keys() != table.keys():
+        raise TypeError(f"params: expected the parameters {list(table)}; got {list(values)}")
+    return {name: constraint(name, values[name]) for name, constraint in table.items()}
+
+
+#: a random seed: an integer >= 0, or None for a fresh one (every command's --seed)
+SEED = Integer(minimum=0, none_ok=True)
 
 
 def seed(name: str, value: object, none_ok: bool = True) -> int | None:

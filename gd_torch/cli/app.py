@@ -1,10 +1,11 @@
 """The gd-torch command line: one sub-command per module in gd_torch.cli.commands.
 
 Errors in the user's input print as one line, ``gd-torch: error: --flag must be ...; got '...'``,
-and exit 2.  Values are checked by the argparse types of ``commands._types`` as they are
-parsed; what only the library can refuse (a loss with an activation it is not defined for,
-an absent device, labels that are not 0/1) arrives as a GdTorchError naming the library's
-parameter, and :func:`_name_flag` puts the command's flag in its place.
+and exit 2.  A flag's text is parsed by its argparse type (``commands._types``), which holds it
+to the constraint of the library parameter it sets and raises ``FlagRefused``; what only the
+library can refuse (a loss with an activation it is not defined for, an absent device,
+labels that are not 0/1) arrives as a GdTorchError carrying the library's parameter, and
+:func:`gd_torch.cli.flags.in_flags` names the command's flag in its place.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import re
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
 from .._errors import GdTorchError
+from . import flags
+from .commands._types import FlagRefused
 
 #: sub-command -> (module in gd_torch.cli.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,20 +36,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "gradient descent like the tutorial (default) or with any method, loss, activation"),
 }
 
-# "argument --epochs: must be ...; got '...'" (argparse's wording around commands._types' types)
-_ARGPARSE_TYPE_ERROR = re.compile(r"^argument (?P<flag>[^:]+): (?=must be .*; got )")
-# "batch_size must be ..." or "where: batch_size must be ..." (gd_torch._errors.bad_value)
-_LIBRARY_ERROR = re.compile(r"^(?P<where>[^:]*: )?(?P<name>[A-Za-z_]\w*) must be ")
-
 
 class _Parser(argparse.ArgumentParser):
+    # refusals as GdTorchErrors of one line: no usage block, no program name (main prints "gd-torch: error: ")
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)  # '--epoch' is not '--epochs'
+        kwargs.setdefault("exit_on_error", False)  # argparse's ArgumentError reaches parse_known_args below
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        try:
+            return super().parse_known_args(args, namespace)
+        except argparse.ArgumentError as exc:
+            refused = exc.__context__  # what the argparse type raised
+            if isinstance(refused, FlagRefused):
+                flag = exc.argument_name or ""
+                message = f"{flag} must be {refused.accepted}; got {refused.text!r}"
+                raise GdTorchError(message, param=flag, value=refused.text, accepted=refused.accepted) from None
+            raise GdTorchError(str(exc)) from None
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        # one line, no usage block and no program name (main prints "gd-torch: error: ")
-        raise GdTorchError(_ARGPARSE_TYPE_ERROR.sub(r"\g<flag> ", message))
+        raise GdTorchError(message)
 
 
 def version() -> str:
@@ -61,23 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module, _parser=p)
         importlib.import_module(f"gd_torch.cli.commands.{module}").add_arguments(p)
+        p.set_defaults(_module=module, _flags=flags.table(p))
     return parser
-
-
-def _name_flag(message: str, args: argparse.Namespace) -> str:
-    """The library's parameter at the head of ``message`` replaced by the command's flag:
-    the command module's FLAGS entry, else ``--name-with-dashes`` when the command has it."""
-    m = _LIBRARY_ERROR.match(message)
-    if m is None:
-        return message
-    module = importlib.import_module(f"gd_torch.cli.commands.{args._module}")
-    name = m["name"]
-    flag = getattr(module, "FLAGS", {}).get(name, "--" + name.replace("_", "-"))
-    if flag not in args._parser._option_string_actions:
-        return message  # not a flag's value: X, y, a CSV column, ...
-    return f"{m['where'] or ''}{flag} must be " + message[m.end() :]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,8 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else 0
         return int(importlib.import_module(f"gd_torch.cli.commands.{args._module}").run(args))
     except GdTorchError as exc:
-        message = str(exc) if args is None else _name_flag(str(exc), args)
-        print(f"gd-torch: error: {message}", file=sys.stderr)
+        named = exc if args is None else flags.in_flags(exc, args)
+        print(f"gd-torch: error: {named}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gd-torch: interrupted", file=sys.stderr)

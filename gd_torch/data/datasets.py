@@ -18,6 +18,15 @@ from ..base import validate as _validate
 from ..model.forward import add_bias
 from . import csv_read as _csv
 
+#: what tutorial_data accepts (gd-torch's --n-samples and --n-features parse with these constraints)
+TUTORIAL_DATA_PARAMS: dict[str, _validate.Constraint] = {
+    "n_samples": _validate.Integer(minimum=1),
+    "n_features": _validate.Integer(minimum=1),
+    "cluster_std": _validate.Number(minimum=0.0),
+    "dtype": _validate.FloatDtype(),
+    "seed": _validate.Integer(minimum=0, maximum=2**32 - 1, text="a non-negative integer < 2**32"),
+}
+
 
 def tutorial_data(
     n_samples: int = 250, n_features: int = 2, *, seed: int = 20, cluster_std: float = 1.05, dtype: Any = np.float64
@@ -33,11 +42,14 @@ def tutorial_data(
     in [0, 2**32 - 1] (numpy's RandomState range), a finite ``cluster_std`` >= 0 small enough
     for the samples to be finite in ``dtype``.
     """
-    n_samples = _validate.integer("n_samples", n_samples, minimum=1)
-    n_features = _validate.integer("n_features", n_features, minimum=1)
-    cluster_std = _validate.number("cluster_std", cluster_std, minimum=0.0)
-    dtype = _validate.dtype("dtype", dtype)
-    seed = _validate.integer("seed", seed, minimum=0, maximum=2**32 - 1, accepted="a non-negative integer < 2**32")
+    n_samples, n_features, cluster_std, dtype, seed = _validate.params(
+        TUTORIAL_DATA_PARAMS,
+        n_samples=n_samples,
+        n_features=n_features,
+        cluster_std=cluster_std,
+        dtype=dtype,
+        seed=seed,
+    ).values()
     what = f"the blobs (X of {n_samples} x {n_features + 1} {dtype} and y)"
     _memory.require(blobs_bytes(n_samples, n_features), what, "n_samples or n_features")
     return _blobs(n_samples, n_features, seed, cluster_std, dtype)
@@ -62,6 +74,10 @@ def _blobs(n_samples: int, n_features: int, seed: int, cluster_std: float, dtype
             "cluster_std", cluster_std, f"small enough that every sample is finite in {dtype} (one is {biggest:.3g})"
         )
     return add_bias(X).astype(dtype, copy=False), y.astype(dtype)
+
+
+#: what load_csv's standardize and dtype accept (path, label and drop: csv_read.check_arguments)
+LOAD_CSV_PARAMS: dict[str, _validate.Constraint] = {"standardize": _validate.Bool(), "dtype": _validate.FloatDtype()}
 
 
 def load_csv(
@@ -94,9 +110,7 @@ def load_csv(
     naming the file, the line and the column.
     """
     names = _csv.check_arguments(path, label, drop)
-    if not isinstance(standardize, bool):
-        raise bad_value("standardize", standardize, "True or False")
-    dt = _validate.dtype("dtype", dtype)
+    standardize, dt = _validate.params(LOAD_CSV_PARAMS, standardize=standardize, dtype=dtype).values()
     header, X, y = _csv.read(Path(path), names[0], names[1:], dt)
     if standardize:
         X = _standardize(X, [h for h in header if h != label and h not in names[1:]])

@@ -24,7 +24,9 @@ from .._errors import GdTorchError, bad_value
 from ..base import validate as _validate
 from ..data.shards import Dataset
 from ..gradients import _device, lookup, numeric
-from ..model.forward import Activation, Loss, resolve
+from ..model.activations import Activation
+from ..model.forward import resolve
+from ..model.losses import Loss
 from ..verdict.checker import DEFAULT_METHODS
 from ..verdict.report import CheckReport
 from . import checking as _checking

@@ -28,7 +28,8 @@ from ..base.validate import seed as _seed
 from ..data.shards import Arrays, row_bytes
 from ..gradients import ALIASES, METHODS, Estimate, Method, _device, numeric
 from ..gradients._user import candidate
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from ..verdict import errormodel
 from ..verdict.checker import DEFAULT_METHODS, MODES, parse_method
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import GdTorchError, TrainingDiverged
+from ..base.validate import Number
 
 #: seconds between heartbeats; a rank silent for HEARTBEAT_MISSES beats counts as dead
 BEAT = 0.1
@@ -43,13 +44,17 @@ DEFAULT_TIMEOUT = 60.0
 #: at most what torch.distributed's millisecond timeouts hold
 TIMEOUT_RANGE = (1.0, 1e6)
 TIMEOUT_ACCEPTED = "a number of seconds from 1 to 1e6"
+#: what init's timeout accepts (gd-torch's --timeout parses with this constraint)
+INIT_PARAMS = {"timeout": Number(minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1], text=TIMEOUT_ACCEPTED)}
 
 
 class RankFailure(GdTorchError):
     """A collective failed.  ``report`` is True on the one rank that should print the message."""
 
-    def __init__(self, message: str, *, report: bool, rank: int | None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, report: bool, rank: int | None, param: str | None = None, where: str = ""
+    ) -> None:
+        super().__init__(message, param=param, where=where)
         self.report = report
         self.rank = rank
 
@@ -104,7 +109,15 @@ class Comm:
         if failed.size:
             first = int(failed[0])
             if error is not None:
-                raise RankFailure(f"rank {self.rank}: {error}", report=first == self.rank, rank=self.rank) from None
+                # the error's parameter kept, so that the command line still names its flag
+                where = f"rank {self.rank}: {error.where}" if error.where else f"rank {self.rank}"
+                raise RankFailure(
+                    f"rank {self.rank}: {error}",
+                    report=first == self.rank,
+                    rank=self.rank,
+                    param=error.param,
+                    where=where,
+                ) from None
             raise RankFailure(f"rank {first} failed while computing {what}", report=False, rank=first)
         return total
 
@@ -269,9 +282,7 @@ def init(timeout: float = DEFAULT_TIMEOUT, device: str = "cpu") -> Comm:
     from .launch import follow_launcher
 
     follow_launcher()  # a rank of gd_torch's launcher dies with it
-    timeout = _validate.number(
-        "timeout", timeout, minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1], accepted=TIMEOUT_ACCEPTED
-    )
+    timeout = _validate.params(INIT_PARAMS, timeout=timeout)["timeout"]
     if device != "cpu":  # refuse an absent CUDA device here, in one line
         from ..gradients import _device
 

@@ -14,7 +14,8 @@ import numpy as np
 from .._errors import GdTorchError
 from ..data.shards import Block, row_bytes
 from ..gradients import Method
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from .part import VECTORS, Part, check_z
 
 

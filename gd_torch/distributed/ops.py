@@ -18,7 +18,8 @@ import numpy as np
 
 from ..data.shards import row_bytes
 from ..gradients import numeric
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from ..verdict import errormodel
 from .exact import Exact, exact, exact_gradient, loss_and_gradient
 from .part import VECTORS, Part, check_labels, check_z, part

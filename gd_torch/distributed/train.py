@@ -25,7 +25,8 @@ import numpy as np
 from .._errors import GdTorchError, bad_value
 from ..base import validate as _validate
 from ..gradients import Method
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from ..train.fit_args import FitArgs
 from ..train.loop import StopReason, run_loop
 from . import ops
@@ -55,7 +56,7 @@ class Stepper:
         self._cached: np.ndarray | None = None
         if batch_size is not None:
             if seed is None and p.comm.world > 1:
-                raise GdTorchError("seed must be an integer for mini-batches on several ranks; got None")
+                raise GdTorchError("seed must be an integer for mini-batches on several ranks; got None", param="seed")
             self._rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
             self._order = np.arange(p.n)
 

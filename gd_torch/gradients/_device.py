@@ -21,7 +21,8 @@ def check(device: Any, method: str, devices: tuple[str, ...]) -> Any:
     if "cuda" not in devices:
         raise GdTorchError(
             f"device must be 'cpu' for method={method!r} (it runs on the CPU only); got {device!r}. "
-            "Only methods that run on torch (such as 'autograd') run on CUDA."
+            "Only methods that run on torch (such as 'autograd') run on CUDA.",
+            param="device",
         )
     return resolve(device)
 
@@ -43,7 +44,8 @@ def resolve(name: Any) -> Any:
     if not torch.cuda.is_available():
         raise GdTorchError(
             f"device must be available: got {str(name)!r}, but torch {torch.__version__} sees no CUDA device "
-            f"here (torch.cuda.is_available() is False); use device='cpu'"
+            f"here (torch.cuda.is_available() is False); use device='cpu'",
+            param="device",
         )
     count = torch.cuda.device_count()
     if dev.index is not None and dev.index >= count:

@@ -12,7 +12,9 @@ import math
 
 import numpy as np
 
-from ..model.forward import ACTIVATIONS, LOSSES, Activation, Loss, loss_from_z
+from ..model.activations import ACTIVATIONS, Activation
+from ..model.forward import loss_from_z
+from ..model.losses import LOSSES, Loss
 from . import _blas
 
 #: Z = X @ Wb^T near this size per product when X is not cut into row blocks

@@ -28,7 +28,9 @@ from functools import partial
 import numpy as np
 
 from ..base import validate as _validate
-from ..model.forward import Activation, Loss, delta
+from ..model.activations import Activation
+from ..model.forward import delta
+from ..model.losses import Loss
 from . import _blas
 
 FORMULA = "X^T (dL/da * da/dz), dL/da and da/dz written by hand"

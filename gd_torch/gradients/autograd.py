@@ -17,7 +17,8 @@ import torch
 
 from .._errors import GdTorchError
 from ..base import validate as _validate
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from ._device import resolve as resolve_device
 
 __all__ = ["forward", "grad", "grad_tensor", "make", "resolve_device"]
@@ -59,7 +60,7 @@ FUSED_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
 
 
 def _loss(lo: Loss, act: Activation, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    from ..model.forward import LOSSES
+    from ..model.losses import LOSSES
 
     f, terms = _torch_parts(lo, act)
     if LOSSES.get(lo.name) is lo and lo.name in FUSED_LOSSES:  # a built-in loss: its fused kernel

@@ -48,7 +48,8 @@ import numpy as np
 
 from .._errors import GdTorchError, bad_value
 from ..base import validate as _validate
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from ..verdict import errormodel
 from . import _blas
 from ._fd_eval import evaluate, terms_sum
@@ -110,7 +111,8 @@ def _options(W: np.ndarray, act: Activation, scheme: str, batch: Any) -> None:
         raise GdTorchError(
             f"scheme must be 'central', 'forward' or 'richardson' for activation={act.name!r}: got 'complex'; "
             f"the complex step needs a function analytic in z, and {act.name} is not differentiable at "
-            f"{', '.join(map(str, act.kinks))}"
+            f"{', '.join(map(str, act.kinks))}",
+            param="scheme",
         )
     _validate.integer(
         "batch", batch, minimum=1, none_ok=True, accepted="a positive integer (perturbations per matrix product)"

@@ -15,7 +15,8 @@ from functools import partial
 import numpy as np
 
 from ..base import validate as _validate
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from . import analytic
 
 FORMULA = "X^T (f(X W) - y) / N"

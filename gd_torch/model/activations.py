@@ -31,6 +31,9 @@ LABEL_THRESHOLD = 0.5
 SOLVE: Literal["solve"] = "solve"
 #: where the bisection looks for z*: |z| <= Z_SEARCH
 Z_SEARCH = 1e4
+#: a = f(z)'s rounding, in units of u |a|, assumed for an Activation that does not declare its
+#: ``rounding``: two roundings' worth, above every built-in's measured one (at most 1.12 u |a|)
+DEFAULT_ROUNDING = 2.0
 
 
 def predicts_one(a: Array) -> Array:
@@ -109,6 +112,16 @@ class Activation:
     one unit of rounding on top of the derivative's size (right for derivatives formed as
     1 - something, as the sigmoid's and tanh's are; conservative otherwise).
 
+    For the rounding-error model (gd_torch.verdict.rounding), a = f(z) as computed errs by
+    e_a = ``rounding`` u |a| (u the dtype's unit roundoff): declare the largest relative error
+    measured for your f (the sigmoid's is 1.5, tanh's 0.75, 0 for an f that returns z or 0
+    exactly).  Not declared (None), :data:`DEFAULT_ROUNDING` = 2 is assumed, and the Activation's
+    ``repr`` and :attr:`assumed` say so; declare it when f may err by more (a cancellation inside
+    f), or a right gradient may be judged wrong.  ``limit_distance(z)`` = |limit - f(z)|,
+    computed without cancellation, for an f that rounds to a finite limit as it saturates (the
+    sigmoid to 0 and 1): a's error is then also at most C_SAT (16) times that distance.  Not
+    declared (None), no such bound is taken: e_a = rounding u |a| everywhere, the larger error.
+
     ``z_half`` is z*, where the predicted label flips (f(z*) = 0.5; label 1 where
     a = f(z) >= 0.5, :func:`predicts_one`): a float where it has a closed form, None where f
     never reaches 0.5, or ``"solve"`` (the default) to find it by bisection on the label rule
@@ -132,13 +145,34 @@ class Activation:
     torch_f: Callable[[Any], Any] | None = None
     #: z* with f(z*) = 0.5, where the label flips: a float, None (f never reaches 0.5) or "solve"
     z_half: float | None | Literal["solve"] = SOLVE
+    #: f(z)'s rounding in units of u |a| (None: not declared, DEFAULT_ROUNDING is assumed)
+    rounding: float | None = None
+    #: |limit - f(z)| without cancellation, for an f that rounds to a finite limit (None: no such limit)
+    limit_distance: Callable[[Array], Array] | None = None
 
     def __post_init__(self) -> None:
-        check_part(self, ("f", "df"), ("df_abs", "torch_f"), ("formula", "dformula"))
+        check_part(self, ("f", "df"), ("df_abs", "torch_f", "limit_distance"), ("formula", "dformula"))
         if not _threshold_ok(self.z_half):
             raise bad_value("Activation.z_half", self.z_half, 'a finite float, None (f never reaches 0.5) or "solve"')
+        if not _rounding_ok(self.rounding):
+            raise bad_value("Activation.rounding", self.rounding, "None or a finite number >= 0 (units of u |a|)")
         if self.df_abs is None:
             object.__setattr__(self, "df_abs", lambda z, a: np.abs(self.df(z, a)) + 1)
+
+    @property
+    def rounding_used(self) -> float:
+        """e_a / (u |a|) as the error model takes it: the declared ``rounding``, or DEFAULT_ROUNDING."""
+        return DEFAULT_ROUNDING if self.rounding is None else float(self.rounding)
+
+    @property
+    def assumed(self) -> tuple[str, ...]:
+        """The rounding constants not declared, for which a default is assumed: ('rounding',) or ()."""
+        return ("rounding",) if self.rounding is None else ()
+
+    def __repr__(self) -> str:
+        rounding = f"{self.rounding_used:g}" + (" (assumed: DEFAULT_ROUNDING)" if self.assumed else "")
+        limit = "declared" if self.limit_distance is not None else "None"
+        return f"Activation({self.name!r}, {self.formula!r}, rounding={rounding}, limit_distance={limit})"
 
     @functools.cached_property
     def z_halves(self) -> tuple[float, ...]:
@@ -159,6 +193,12 @@ def _threshold_ok(z: object) -> bool:
     # a declared z*: a finite real number (not a bool), None, or SOLVE
     real = isinstance(z, int | float) and not isinstance(z, bool)
     return z is None or (isinstance(z, str) and z == SOLVE) or (real and math.isfinite(z))
+
+
+def _rounding_ok(r: object) -> bool:
+    # a declared rounding: a finite real number >= 0 (not a bool), or None
+    real = isinstance(r, int | float) and not isinstance(r, bool)
+    return r is None or (real and math.isfinite(r) and r >= 0)
 
 
 def _label_flips(f: Callable[[Array], Array]) -> tuple[float, ...]:
@@ -199,6 +239,9 @@ ACTIVATIONS: dict[str, Activation] = {
             df_abs=lambda z, a: a * (1 - a) + 1,
             torch_f=lambda z: z.sigmoid(),
             z_half=0.0,
+            # scipy's and torch's err by up to 1.12 u |a| against 200-bit values, z in [-45, 45]
+            rounding=1.5,
+            limit_distance=lambda z: special.expit(-np.abs(z)),  # 1 - sigmoid(|z|) = sigmoid(-|z|)
         ),
         Activation(
             "tanh",
@@ -210,6 +253,8 @@ ACTIVATIONS: dict[str, Activation] = {
             df_abs=lambda z, a: 1 + a * a,
             torch_f=lambda z: z.tanh(),
             z_half=math.atanh(0.5),
+            rounding=0.75,  # numpy's and torch's err by up to 0.49 u |a|
+            limit_distance=lambda z: 2 * special.expit(-2 * np.abs(z)),  # 1 - tanh(|z|) = 2 / (1 + e^(2|z|))
         ),
         Activation(
             "relu",
@@ -222,6 +267,7 @@ ACTIVATIONS: dict[str, Activation] = {
             kinks=(0.0,),
             torch_f=lambda z: z.relu(),
             z_half=0.5,
+            rounding=0.0,  # returns z or 0 exactly
         ),
         Activation(
             "identity",
@@ -233,8 +279,9 @@ ACTIVATIONS: dict[str, Activation] = {
             df_abs=lambda z, a: np.ones_like(np.real(a)),
             torch_f=lambda z: z,
             z_half=0.5,
+            rounding=0.0,  # returns z exactly
         ),
-        # defined like a user's own: no field beyond the constructor's defaults
+        # defined like a user's own: no field beyond the constructor's defaults (rounding assumed)
         Activation(
             "softplus",
             softplus,

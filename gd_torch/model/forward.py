@@ -1,11 +1,12 @@
-"""The model: z = X @ W, a = f(z), L = loss(a, y), and the problem's boundary checks.
+"""The model: z = X W, a = f(z), L = loss(a, y), dL/dz, and the problem's boundary checks.
 
-Activations live in :mod:`gd_torch.model.activations`, losses in :mod:`gd_torch.model.losses`; both
-are re-exported here.
+The activations are defined in :mod:`gd_torch.model.activations`, the losses in
+:mod:`gd_torch.model.losses`; this module resolves a (loss, activation) pair and computes with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,30 +15,21 @@ from .._errors import bad_value
 from ..base import finite as _finite
 from ..base import memory as _memory
 from ..base import validate as _validate
-from .activations import ACTIVATIONS, Activation, identity, relu, sigmoid, softplus, tanh
+from .activations import ACTIVATIONS, Activation
 from .losses import LOSSES, Loss
 from .parts import checked
 
 Array = np.ndarray
 
 __all__ = [
-    "ACTIVATIONS",
-    "LOSSES",
-    "Activation",
-    "Loss",
     "add_bias",
     "delta",
-    "identity",
     "init_weights",
     "loss_from_z",
     "objective",
     "prepare",
     "reduce",
-    "relu",
     "resolve",
-    "sigmoid",
-    "softplus",
-    "tanh",
 ]
 
 
@@ -86,17 +78,30 @@ def prepare(
     return W, X, y, lo, act
 
 
-def delta(z: Array, y: Array, lo: Loss, act: Activation, n: int | None = None, a: Array | None = None) -> Array:
-    """dL/dz for pre-activations z of shape (n_samples,): the chain rule's one copy.
+def delta(
+    z: Array,
+    y: Array,
+    lo: Loss,
+    act: Activation,
+    n: int | None = None,
+    a: Array | None = None,
+    df: Callable[[Array, Array], Array] | None = None,
+) -> Array:
+    """dL/dz for pre-activations z of shape (n_samples,): the chain rule's one copy,
+
+        dL/dz = dL/da * da/dz,   or the loss's fused ``dL_dz`` (bce with the sigmoid: (a - y) / N).
 
     ``n`` is the loss's sample count when z and y are one block of a larger problem;
-    ``a`` = f(z) when the caller has it.
+    ``a`` = f(z) when the caller has it.  ``df(z, a)``: da/dz to take instead of the
+    activation's own (the verdict's candidates pass autograd's for a user's activation, whose
+    hand-written df is under test); the fused form has the activation's own derivative worked
+    into it, so it is used only without ``df``.
     """
     a = act.f(z) if a is None else a
     n = y.shape[0] if n is None else n
-    if lo.dL_dz is not None:  # the pair where the chain rule collapses (bce with sigmoid)
+    if lo.dL_dz is not None and df is None:  # the pair where the chain rule collapses (bce with sigmoid)
         return lo.dL_dz(a, y, n)
-    return lo.dL_da(a, y, n) * act.df(z, a)  # dL/dz = dL/da * da/dz
+    return lo.dL_da(a, y, n) * (act.df if df is None else df)(z, a)  # dL/dz = dL/da * da/dz
 
 
 def loss_from_z(z: Array, y: Array, lo: Loss, act: Activation) -> Any:

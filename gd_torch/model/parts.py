@@ -68,6 +68,7 @@ SIGNATURES = {
     "df": ("z", "a"),
     "df_abs": ("z", "a"),
     "torch_f": ("z",),
+    "limit_distance": ("z",),
     "terms": ("z", "a", "y"),
     "terms_abs": ("z", "a", "y"),
     "torch_terms": ("z", "a", "y"),

@@ -93,6 +93,12 @@ def surface(
     return _numeric.evaluate(Wb, X, y, lo, act).reshape(gj.size, gi.size)
 
 
+#: what landscape's resolution accepts
+LANDSCAPE_PARAMS: dict[str, _validate.Constraint] = {
+    "resolution": _validate.Integer(minimum=8, maximum=1001, text="an integer from 8 to 1001")
+}
+
+
 def landscape(
     path: Any,
     X: Any,
@@ -124,9 +130,7 @@ def landscape(
     """
     P = _path(path, X)
     _losses(losses)
-    resolution = _validate.integer(
-        "resolution", resolution, minimum=8, maximum=1001, accepted="an integer from 8 to 1001"
-    )
+    resolution = _validate.params(LANDSCAPE_PARAMS, resolution=resolution)["resolution"]
     W = P[-1] if center is None else center
     W, X, y, _, _ = prepare(W, X, y, losses[0], activation)
     for name in losses[1:]:

@@ -39,7 +39,9 @@ from .._errors import GdTorchError
 from ..base import finite as _finite
 from ..base import validate as _validate
 from ..base.files import write_text
-from ..model.forward import Activation, Loss, delta, prepare, reduce
+from ..model.activations import Activation
+from ..model.forward import delta, prepare, reduce
+from ..model.losses import Loss
 from ..verdict import errormodel
 from .graph import GraphNode, graph_text, to_dot
 from .ledger_autograd import autograd_stages
@@ -79,7 +81,7 @@ class Explanation(Ledger[Stage]):
         try:
             return write_text(path, self.to_dot())
         except GdTorchError as exc:
-            raise GdTorchError(f"path must be a writable file for the dot graph: {exc}") from None
+            raise GdTorchError(f"path must be a writable file for the dot graph: {exc}", param="path") from None
 
     def __str__(self) -> str:
         return ledger_text(self)

@@ -29,7 +29,8 @@ import numpy as np
 from .._errors import GdTorchError, bad_value
 from ..base import memory as _memory
 from ..base import validate as _validate
-from ..model.forward import ACTIVATIONS, Activation, _part, check_labels, delta, resolve
+from ..model.activations import ACTIVATIONS, Activation
+from ..model.forward import _part, check_labels, delta, resolve
 from ..verdict import errormodel
 from . import mlp_check as mc
 from .graph_plot import GraphStage
@@ -179,6 +180,13 @@ def backprop(p: dict[str, np.ndarray], fw: dict[str, np.ndarray], X, y, lo, f: A
     return ns
 
 
+#: what explain_mlp's hidden and seed accept (gd-torch explain's --hidden parses with this constraint)
+EXPLAIN_MLP_PARAMS: dict[str, _validate.Constraint] = {
+    "hidden": _validate.Integer(minimum=1),
+    "seed": _validate.Integer(minimum=0),
+}
+
+
 def explain_mlp(
     X: Any, y: Any, *, hidden: int = 4, activation: str | Activation = "relu", loss: str = "sse", seed: int = 42
 ) -> MLPExplanation:
@@ -192,8 +200,7 @@ def explain_mlp(
     f = _part("activation", activation, ACTIVATIONS, Activation)
     if f.torch_f is None or lo.torch_terms is None:
         raise bad_value("activation", f.name, "an activation (and loss) with a torch version (torch_f) for autograd")
-    hidden = _validate.integer("hidden", hidden, minimum=1)
-    seed = _validate.seed("seed", seed, none_ok=False)
+    hidden, seed = _validate.params(EXPLAIN_MLP_PARAMS, hidden=hidden, seed=seed).values()
     _, X, y = _validate.problem(_validate.zero_weights(X), X, y)
     check_labels(lo, y)
     n, d = X.shape

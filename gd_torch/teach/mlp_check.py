@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from ..model.activations import ACTIVATIONS
-from ..model.forward import Activation, Loss, reduce
+from ..model.activations import ACTIVATIONS, Activation
+from ..model.forward import reduce
+from ..model.losses import Loss
 from ..verdict import errormodel
 
 SIGMOID = ACTIVATIONS["sigmoid"]

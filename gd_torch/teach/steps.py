@@ -36,7 +36,9 @@ from ..base import validate as _validate
 from ..data.datasets import tutorial_data
 from ..gradients import analytic
 from ..gradients import numeric as _numeric
-from ..model.forward import Activation, Loss, init_weights, loss_from_z, prepare
+from ..model.activations import Activation
+from ..model.forward import init_weights, loss_from_z, prepare
+from ..model.losses import Loss
 from ..verdict import errormodel
 
 #: scheme -> (leading truncation term, next term), each (power of h, coefficient, derivative order)

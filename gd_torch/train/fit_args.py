@@ -1,10 +1,11 @@
 """The boundary checks of :func:`gd_torch.fit`, apart from the algorithm (as scipy's
-``_derivative_iv``): one function that returns the validated arguments."""
+``_derivative_iv``): the table of its numeric parameters' constraints (:data:`FIT_PARAMS`, read
+by the command line's flags too) and one function that returns the validated arguments."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,21 @@ import numpy as np
 from .._errors import bad_value
 from ..base import memory as _memory
 from ..base import validate as _validate
+from ..base.validate import SEED, Integer, Number
 from ..gradients import Method, lookup
-from ..model.forward import Activation, Loss, check_labels, resolve
+from ..model.activations import Activation
+from ..model.forward import check_labels, resolve
+from ..model.losses import Loss
+
+#: fit's numeric parameters and what each accepts; batch_size is also at most n_samples (see fit_args)
+FIT_PARAMS = {
+    "alpha": Number(above=0, note="the learning rate"),
+    "epochs": Integer(minimum=1),
+    "batch_size": Integer(minimum=1, none_ok=True),
+    "tol": Number(none_ok=True, note="stop once the loss is at or below it"),
+    "patience": Integer(minimum=1, none_ok=True, note="epochs without improvement"),
+    "seed": SEED,
+}
 
 
 @dataclass(frozen=True)
@@ -44,33 +58,20 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
     check_labels(lo, y)
     _validate.binary_labels(y, "fit trains a binary classifier; map the two classes to 0 and 1")
     n = X.shape[0]
-    if batch_size is not None:
-        batch_size = _validate.integer(
-            "batch_size", batch_size, minimum=1, maximum=n, accepted=f"None or an integer from 1 to n_samples = {n}"
-        )
+    batch = replace(FIT_PARAMS["batch_size"], maximum=n, text=f"an integer from 1 to n_samples = {n}")
+    v = _validate.params(
+        FIT_PARAMS | {"batch_size": batch},
+        alpha=alpha,
+        epochs=epochs,
+        batch_size=batch_size,
+        tol=tol,
+        patience=patience,
+        seed=seed,
+    )
     if callback is not None and not callable(callback):
         raise bad_value("callback", callback, "None or a callable callback(epoch, weights, loss)")
     m.ready(device, {}, _validate.zero_weights(X), act)  # device and the method's own checks
-    args = FitArgs(
-        X=X,
-        y=y,
-        method=m,
-        lo=lo,
-        act=act,
-        alpha=_validate.number("alpha", alpha, above=0, accepted="a finite number > 0 (the learning rate)"),
-        epochs=_validate.integer("epochs", epochs, minimum=1),
-        batch_size=batch_size,
-        tol=_validate.number(
-            "tol", tol, none_ok=True, accepted="a finite number (stop once the loss is at or below it)"
-        ),
-        patience=_validate.integer(
-            "patience", patience, minimum=1, none_ok=True, accepted="a positive integer (epochs without improvement)"
-        ),
-        init=init,
-        seed=_validate.seed("seed", seed),
-        device=device,
-        callback=callback,
-    )
+    args = FitArgs(X=X, y=y, method=m, lo=lo, act=act, **v, init=init, device=device, callback=callback)
     _history_fits(X, args.epochs)
     return args
 

@@ -17,7 +17,9 @@ from functools import partial
 import numpy as np
 
 from ..gradients import tutorial as _tutorial
-from ..model.forward import ACTIVATIONS, LOSSES, Activation, Loss
+from ..model.activations import ACTIVATIONS, Activation
+from ..model.forward import delta
+from ..model.losses import LOSSES, Loss
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def problem(lo: Loss, act: Activation, y: np.ndarray) -> Problem:
             return lo.dL_da(a, y, n)
 
         def exact(z, a):  # dL/dz = dL/da * da/dz, or the fused form of the registered pair
-            return lo.dL_dz(a, y, n) if lo.dL_dz is not None and not own_act else lo.dL_da(a, y, n) * df(z, a)
+            return delta(z, y, lo, act, n, a, df=df if own_act else None)
 
     return Problem(act.f, y, n, dL_da, df, exact)
 

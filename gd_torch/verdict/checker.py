@@ -34,6 +34,10 @@ def parse_method(spec: Any) -> Method:
     return lookup(spec, "methods")
 
 
+#: what check's seed and mode accept (gd-torch check's --mode parses with this constraint)
+CHECK_PARAMS: dict[str, _validate.Constraint] = {"seed": _validate.Integer(minimum=0), "mode": _validate.Options(MODES)}
+
+
 def check(
     W: Any,
     X: Any,
@@ -79,8 +83,7 @@ def check(
     Raises GdTorchError when the loss at W overflows X's dtype (nothing can be compared).
     """
     methods, resolved = _methods(methods, device)
-    seed = _validate.seed("seed", seed, none_ok=False)  # the random direction of mode='directional'
-    _validate.choice("mode", mode, MODES)
+    seed = _validate.params(CHECK_PARAMS, seed=seed, mode=mode)["seed"]  # the direction of mode='directional'
     W, X, y, lo, act = prepare(W, X, y, loss, activation)
     _validate.z_of(X, W)
     # every method's keyword arguments, its options refused before any work; the device is for

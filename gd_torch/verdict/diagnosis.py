@@ -33,7 +33,9 @@ import numpy as np
 
 from .._errors import GdTorchError, bad_value
 from ..base import validate as _validate
-from ..model.forward import Activation, Loss, prepare
+from ..model.activations import Activation
+from ..model.forward import prepare
+from ..model.losses import Loss
 from . import errormodel
 from .candidates import Candidate, candidates, combine, unverifiable
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.forward import Loss
+from ..model.losses import Loss
 from .rounding import C_LOCAL
 
 #: central difference of L read at steps h and 2h: truncation ~ |D(h) - D(2h)| / TRUNCATION_DENOM

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..gradients._blas import single_thread
-from ..model.forward import Activation, Loss, delta, loss_from_z, reduce
+from ..model.activations import Activation
+from ..model.forward import delta, loss_from_z, reduce
+from ..model.losses import Loss
 from .difference_error import (
     NOISE_AMPLIFICATION,
     TRUNCATION_DENOM,
@@ -33,10 +35,8 @@ from .difference_error import (
     stage_difference_noise,
 )
 from .rounding import (
-    A_ROUNDING,
     C_LOCAL,
     C_SAT,
-    LIMIT_DISTANCE,
     _delta_of,
     _inside,
     a_error,
@@ -49,10 +49,8 @@ from .rounding import (
 )
 
 __all__ = [
-    "A_ROUNDING",
     "C_LOCAL",
     "C_SAT",
-    "LIMIT_DISTANCE",
     "NOISE_AMPLIFICATION",
     "SAFETY",
     "TRUNCATION_DENOM",

@@ -208,11 +208,7 @@ def _check_options(f, grad, torch_f, mode, directions, batched, seed) -> None:
         raise bad_value("torch_f", torch_f, "None or a callable torch_f(tensors) -> a scalar tensor")
     if grad is None and torch_f is None:
         raise bad_value("grad", None, "your gradient (a callable or arrays) when torch_f is None: nothing to check")
-    _validate.choice("mode", mode, MODES)
-    _validate.integer("directions", directions, minimum=1, accepted="a positive integer (random directions per array)")
-    if not isinstance(batched, bool):
-        raise bad_value("batched", batched, "True or False")
-    _validate.seed("seed", seed, none_ok=False)
+    _validate.params(CHECK_FUNCTION_PARAMS, mode=mode, directions=directions, batched=batched, seed=seed)
 
 
 def _refuse_large(layout: Layout, mode: str, directions: int) -> None:
@@ -320,6 +316,14 @@ def _random_directions(k, layout: Layout, x, scale, rng):
 
 #: mode -> (directions per array, layout, x, scales, rng) -> (Directions, index groups per array, label, trial steps)
 MODES = {"full": _coordinates, "directional": _random_directions}
+
+#: what check_function's mode, directions, batched and seed accept
+CHECK_FUNCTION_PARAMS: dict[str, _validate.Constraint] = {
+    "mode": _validate.Options(MODES),
+    "directions": _validate.Integer(minimum=1, note="random directions per array"),
+    "batched": _validate.Bool(),
+    "seed": _validate.Integer(minimum=0),
+}
 _CUBE = {np.dtype(t): float(np.finfo(t).eps) ** (1 / 3) for t in (np.float32, np.float64)}
 
 

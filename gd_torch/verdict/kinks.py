@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..gradients import Estimate
-from ..model.forward import Activation, Loss, delta
+from ..model.activations import Activation
+from ..model.forward import delta
+from ..model.losses import Loss
 from . import errormodel
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..base import finite as _finite
 from ..gradients import Estimate
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.losses import Loss
 from . import errormodel
 from .compare import compare
 from .engine import Terms, judge

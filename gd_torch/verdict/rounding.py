@@ -5,12 +5,14 @@ u is the unit roundoff (eps) of the dtype computed in; s its smallest subnormal.
 **z and a.**  z_i = X_i . W carries e_z,i = sqrt(D) u (|X| |W|)_i (a dot product's typical
 rounding), except a z_i exactly on a kink in X's dtype, in float64 and in 80-bit arithmetic
 alike, which is taken as computed without rounding (W = 0; small integers).  a = f(z) carries its
-own rounding e_a,i = A_ROUNDING u |a_i|: measured against 200-bit values over z in [-45, 45],
-scipy's and torch's sigmoid err by up to 1.12 u |a|, numpy's and torch's tanh by 0.49 u |a|, and
-ReLU and the identity return z or 0 exactly.  Where a saturates, an activation that rounds to its
+own rounding e_a,i = R u |a_i|, R the activation's ``rounding_used`` (its declared ``rounding``,
+gd_torch.model.activations): measured against 200-bit values over z in [-45, 45], scipy's and
+torch's sigmoid err by up to 1.12 u |a| (R = 1.5), numpy's and torch's tanh by 0.49 u |a|
+(R = 0.75), and ReLU and the identity return z or 0 exactly (R = 0); an activation that declares
+none is taken at DEFAULT_ROUNDING = 2.  Where a saturates, an activation that rounds to its
 limit (the sigmoid at 0 and 1, tanh at -1 and 1) returns the limit itself once the true a is
-close enough to it, so e_a,i = min(A_ROUNDING u |a_i|, C_SAT dist_i) with dist_i = |limit - a_i|
-computed without cancellation (LIMIT_DISTANCE).  Measured on the same grid: the sigmoid (scipy,
+close enough to it, so e_a,i = min(R u |a_i|, C_SAT dist_i) with dist_i = |limit - a_i| computed
+without cancellation (the activation's ``limit_distance``).  Measured on the same grid: the sigmoid (scipy,
 torch) and float64 tanh (numpy, torch) err by at most 1.0 - 1.1 dist; numpy's float32 tanh stays
 one ulp below 1 until dist < ulp / 13, an error of up to 13 dist: C_SAT = 16.  A deeply saturated
 term's rounding then moves it by a few times its own size, where u |a| would charge it a full
@@ -45,21 +47,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special
 
-from ..model.forward import Activation, Loss
+from ..model.activations import Activation
+from ..model.forward import delta
+from ..model.losses import Loss
 
 #: rounding errors in forming one chain-rule factor (a few operations each)
 C_LOCAL = 4.0
-#: a = f(z)'s own rounding in units of u |a| (measured, with a margin; 2 for an activation not listed)
-A_ROUNDING: dict[str, float] = {"sigmoid": 1.5, "tanh": 0.75, "relu": 0.0, "identity": 0.0}
 #: a saturating activation's rounding is at most C_SAT times its distance to its limit
 C_SAT = 16.0
-#: |limit - f(z)| without cancellation, for the activations that round to a finite limit
-LIMIT_DISTANCE: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "sigmoid": lambda z: special.expit(-np.abs(z)),  # 1 - sigmoid(|z|) = sigmoid(-|z|)
-    "tanh": lambda z: 2 * special.expit(-2 * np.abs(z)),  # 1 - tanh(|z|) = 2 / (1 + e^(2|z|))
-}
 _ROOT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
 
 
@@ -73,9 +69,10 @@ def z_error(X64: np.ndarray, W64: np.ndarray, u: float) -> np.ndarray:
 
 
 def a_error(z: np.ndarray, a: np.ndarray, act: Activation, u: float) -> np.ndarray:
-    """e_a,i = min(A_ROUNDING u |a_i|, C_SAT dist_i): a's own rounding, bounded near the limit a rounds to."""
-    e = A_ROUNDING.get(act.name, 2.0) * u * np.abs(a)
-    limit = LIMIT_DISTANCE.get(act.name)
+    """e_a,i = min(R u |a_i|, C_SAT dist_i): a's own rounding (R = ``act.rounding_used``), bounded
+    near the limit a rounds to (dist_i = ``act.limit_distance(z_i)``, where the activation has one)."""
+    e = act.rounding_used * u * np.abs(a)
+    limit = act.limit_distance
     return e if limit is None else np.minimum(e, C_SAT * limit(z))
 
 
@@ -166,11 +163,8 @@ def _exactly_at_kink(X: np.ndarray, W: np.ndarray, z64: np.ndarray, act: Activat
 
 
 def _delta_of(y: np.ndarray, lo: Loss, act: Activation, n: int | None = None):
-    # dL/dz as a function of (z, a), the way the methods form it
-    n = y.shape[0] if n is None else n
-    if lo.dL_dz is not None:
-        return lambda z, a: lo.dL_dz(a, y, n)
-    return lambda z, a: lo.dL_da(a, y, n) * act.df(z, a)
+    # dL/dz as a function of (z, a), the way the methods form it (gd_torch.model.forward.delta)
+    return lambda z, a: delta(z, y, lo, act, n, a)
 
 
 def _inside(lo: Loss) -> tuple[float, float] | None:

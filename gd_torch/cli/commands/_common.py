@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 from typing import Any
 
 import numpy as np
 
-from ..._errors import GdTorchError, bad_value
+from ..._errors import bad_value
 from ...base import files as _io
 from ...base import memory as _memory
 from ...base import validate as _validate
-from ...data.datasets import blobs_bytes, load_csv, standardize, tutorial_data
+from ...data.datasets import TUTORIAL_DATA_PARAMS, blobs_bytes, load_csv, standardize, tutorial_data
 from ...gradients import ALIASES, METHODS
-from ...model.forward import ACTIVATIONS, INITS, LOSSES, add_bias
+from ...model.activations import ACTIVATIONS
+from ...model.forward import INITS, add_bias
+from ...model.losses import LOSSES
+from ...train.fit_args import FIT_PARAMS
 from . import _user_code
-
-# the argparse types live in commands._types; importable from here too
-from ._types import finite_float as finite_float
-from ._types import list_of as list_of
-from ._types import non_negative_int as non_negative_int
-from ._types import one_of as one_of
-from ._types import one_of_or_file as one_of_or_file
-from ._types import positive_float as positive_float
-from ._types import positive_int as positive_int
-from ._types import weight_pair as weight_pair
+from ._types import flag_type, one_of, one_of_or_file, seed
 
 DATASETS = ("blobs", "breast-cancer")
 
@@ -45,7 +40,8 @@ def own_part(text: str, flag: str, kind: type) -> Any:
 def parts(args: argparse.Namespace) -> tuple[Any, Any]:
     """The run's (loss, activation): --loss and --activation as given (registered names), or the
     gd_torch.Loss / gd_torch.Activation objects their FILE.py:NAME define."""
-    from ...model.forward import Activation, Loss
+    from ...model.activations import Activation
+    from ...model.losses import Loss
 
     return own_part(args.loss, "--loss", Loss), own_part(args.activation, "--activation", Activation)
 
@@ -53,7 +49,8 @@ def parts(args: argparse.Namespace) -> tuple[Any, Any]:
 def use_parts(args: argparse.Namespace) -> None:
     """Replace args.loss and args.activation (where the command has them and they are given)
     by :func:`parts`' objects: the user's own from FILE.py:NAME, a registered name as it is."""
-    from ...model.forward import Activation, Loss
+    from ...model.activations import Activation
+    from ...model.losses import Loss
 
     if getattr(args, "loss", None) is not None:
         args.loss = own_part(args.loss, "--loss", Loss)
@@ -69,9 +66,7 @@ def method_names() -> tuple[str, ...]:
 
 def add_seed_argument(p: argparse.ArgumentParser, what: str) -> None:
     """--seed, the same type and default in every command."""
-    p.add_argument(
-        "--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"seed of {what}, an integer >= 0 ({DEFAULT_SEED})"
-    )
+    p.add_argument("--seed", type=seed, default=DEFAULT_SEED, help=f"seed of {what}, an integer >= 0 ({DEFAULT_SEED})")
 
 
 def add_method_argument(p: argparse.ArgumentParser, help: str) -> None:
@@ -117,7 +112,12 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_batch_size_argument(p: argparse.ArgumentParser) -> None:
     """--batch-size, full batch by default."""
-    p.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (default: full batch)")
+    p.add_argument(
+        "--batch-size",
+        type=flag_type(FIT_PARAMS["batch_size"]),
+        default=None,
+        help="mini-batch size (default: full batch)",
+    )
 
 
 #: gd_torch.train.loop.fit's keywords that are flags of the same name
@@ -201,14 +201,20 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="z-score every feature column, (x - mean) / std, before the bias column is added",
     )
-    g.add_argument("--n-samples", type=positive_int, default=250, help="blobs: number of samples (250)")
-    g.add_argument("--n-features", type=positive_int, default=2, help="blobs: number of features (2)")
-    g.add_argument("--data-seed", type=non_negative_int, default=20, help="blobs: random_state of make_blobs (20)")
+    g.add_argument(
+        "--n-samples",
+        type=flag_type(TUTORIAL_DATA_PARAMS["n_samples"]),
+        default=250,
+        help="blobs: number of samples (250)",
+    )
+    g.add_argument(
+        "--n-features",
+        type=flag_type(TUTORIAL_DATA_PARAMS["n_features"]),
+        default=2,
+        help="blobs: number of features (2)",
+    )
+    g.add_argument("--data-seed", type=seed, default=20, help="blobs: random_state of make_blobs (20)")
     g.add_argument("--dtype", default="float64", help="float64 (default) or float32")
-
-
-#: load_csv's and standardize's parameters -> the flags that set them
-_FLAGS = {"label": "--label", "drop": "--drop", "standardize": "--standardize"}
 
 
 def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
@@ -216,7 +222,8 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
 
     Every refusal names its flag: sizes are checked against the memory available
     before make_blobs allocates; errors of load_csv about the label, dropped columns or
-    standardizing are prefixed with --label, --drop or --standardize.
+    standardizing carry the parameter ``label``, ``drop`` or ``standardize``, which the command
+    line names by its flag (gd_torch.cli.flags).
     """
     dt = _validate.dtype("--dtype", args.dtype)
     is_csv = args.dataset.endswith(".csv")
@@ -226,15 +233,7 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
             raise bad_value(flag, value, "given only with a CSV --dataset" + why[flag])
     if not is_csv and args.dataset not in DATASETS:
         raise bad_value("--dataset", args.dataset, f"one of {', '.join(DATASETS)} or a path ending in .csv")
-    try:
-        X, y, desc = _load(args, dt)
-    except GdTorchError as exc:
-        param = getattr(exc, "param", "")
-        if param not in _FLAGS:
-            raise
-        text = str(exc)  # "drop must be ..." -> "--drop must be ..."; otherwise "--label: label column ..."
-        text = _FLAGS[param] + text[len(param) :] if text.startswith(param + " ") else f"{_FLAGS[param]}: {text}"
-        raise GdTorchError(text) from None
+    X, y, desc = _load(args, dt)
     if args.standardize and args.dataset == "blobs":  # load_csv standardizes (it knows the column names);
         X[:, 1:] = standardize(X[:, 1:])  # breast-cancer is standardized already
         desc += ", features standardized"
@@ -247,7 +246,8 @@ def _load(args: argparse.Namespace, dt: np.dtype) -> tuple[np.ndarray, np.ndarra
         n, d = args.n_samples, args.n_features
         what = f"the blobs (X of {n} x {d + 1} {dt} and y)"
         _memory.require(blobs_bytes(n, d), what, "--n-samples or --n-features")
-        seed = _validate.integer("--data-seed", args.data_seed, minimum=0, maximum=2**32 - 1)
+        # tutorial_data's own seed bounds, in words of the bounds (its 'seed' would be --seed, not --data-seed)
+        seed = dataclasses.replace(TUTORIAL_DATA_PARAMS["seed"], text="")("--data-seed", args.data_seed)
         X, y = tutorial_data(n, d, seed=seed, dtype=dt)
         desc = f"make_blobs(n_samples={n}, n_features={d}, centers=2, cluster_std=1.05, random_state={seed}), bias column first"
         return X, y, desc

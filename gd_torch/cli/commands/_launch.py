@@ -28,36 +28,19 @@ from ... import distributed
 from ..._errors import GdTorchError, bad_value
 from ...base import memory as _memory
 from ...base.files import OutputFolder
+from ...base.validate import Number
 from ...data import shards as ooc
-from ...distributed.comm import TIMEOUT_ACCEPTED, TIMEOUT_RANGE, RankFailure, exit_after_failure, failure_line
+from ...distributed.comm import INIT_PARAMS, RankFailure, exit_after_failure, failure_line
 from ...distributed.launch import exit_if_orphaned
 from ...gradients import _device, lookup
 from ...model.forward import init_weights
-from ..app import _name_flag
-from . import _common, _user_code
-from ._common import INIT_TEXT, load_data, output_folder, positive_float, positive_int, print_written
+from ..flags import in_flags
+from . import _common, _train_run, _user_code
+from ._common import INIT_TEXT, load_data, output_folder, print_written
+from ._types import flag_type, positive_int
 
-
-def _mib(text: str) -> float:
-    # argparse type: MiB of working memory per row block, at least 4 KiB
-    try:
-        value = positive_float(text)
-    except argparse.ArgumentTypeError:
-        value = 0.0
-    if value < 1 / 256:
-        raise argparse.ArgumentTypeError(f"must be a number of MiB >= 1/256 (4 KiB); got {text!r}")
-    return value
-
-
-def _timeout(text: str) -> float:
-    # argparse type: seconds a collective waits, in TIMEOUT_RANGE
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not TIMEOUT_RANGE[0] <= value <= TIMEOUT_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"must be {TIMEOUT_ACCEPTED}; got {text!r}")
-    return value
+#: --block-mib: MiB of working memory per row block, at least 4 KiB
+_MIB = Number(minimum=1 / 256, text="a number of MiB >= 1/256 (4 KiB)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,11 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--timeout",
-        type=_timeout,
+        type=flag_type(INIT_PARAMS["timeout"]),
         default=distributed.DEFAULT_TIMEOUT,
         help="seconds a rank waits for the others before it stops, naming the rank that died or hung (%(default)g)",
     )
-    g.add_argument("--block-mib", type=_mib, default=64, help="working memory per row block, MiB (%(default)g)")
+    g.add_argument(
+        "--block-mib", type=flag_type(_MIB), default=64, help="working memory per row block, MiB (%(default)g)"
+    )
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -103,8 +88,7 @@ def _start(command: str, args: argparse.Namespace) -> int:
         data, _ = _data(args)  # bad data refused here, in one line, before K ranks start
         _ranks_fit(args, data)
         settings = {k: v for k, v in vars(args).items() if not k.startswith("_")} | {"workers": None}
-        flags = sorted(args._parser._option_string_actions) if hasattr(args, "_parser") else []
-        job = json.dumps({"command": command, "args": settings, "flags": flags})
+        job = json.dumps({"command": command, "module": args._module, "args": settings, "flags": args._flags})
         return launch(["-m", __name__, job], args.workers, signal_status=2)  # a killed rank: an error of the run
     comm = distributed.init(timeout=args.timeout, device=args.device)
     try:
@@ -112,8 +96,7 @@ def _start(command: str, args: argparse.Namespace) -> int:
     except GdTorchError as exc:
         # one rank prints a failure they all saw: the one a RankFailure names, else the first to claim it
         if failure_line(exc, comm.rank) is not None and (isinstance(exc, RankFailure) or comm.claim_report()):
-            message = _name_flag(str(exc), args) if hasattr(args, "_parser") else str(exc)
-            print(f"gd-torch: error: {message}", file=sys.stderr, flush=True)
+            print(f"gd-torch: error: {in_flags(exc, args)}", file=sys.stderr, flush=True)
         if comm.world > 1:  # a peer may be dead or hung: leaving the group could abort or hang
             exit_after_failure(2)
         comm.close()
@@ -186,8 +169,6 @@ def _describe(data: ooc.Dataset, comm: distributed.Comm, args: argparse.Namespac
 
 
 def _train(args: argparse.Namespace, comm: distributed.Comm) -> int:
-    from . import train as cmd
-
     _common.use_parts(args)
     data, desc = _data(args)
     if args.batch_size is not None and args.batch_size > data.n:
@@ -208,11 +189,14 @@ def _train(args: argparse.Namespace, comm: distributed.Comm) -> int:
 
         def prepare() -> np.ndarray:  # rank 0's --out folder, before any step (a failure stops every rank)
             if rank0:
-                folders.append(stack.enter_context(output_folder(args, "train", cmd.FILES, writes=not args.no_plots)))
+                folders.append(
+                    stack.enter_context(output_folder(args, "train", _train_run.FILES, writes=not args.no_plots))
+                )
             return np.zeros(1)
 
         comm.reduce("the --out folder", prepare, np.zeros(1))
-        progress = cmd._Progress(args.epochs) if rank0 and args.epochs > cmd.MANY_EPOCHS and not args.quiet else None
+        many = args.epochs > _train_run.MANY_EPOCHS
+        progress = _train_run.Progress(args.epochs) if rank0 and many and not args.quiet else None
         try:
             r = distributed.run(
                 st, W0, alpha=args.alpha, epochs=args.epochs, tol=args.tol, patience=args.patience, callback=progress
@@ -243,12 +227,10 @@ def _pictures(out: OutputFolder, args: argparse.Namespace, r: distributed.Run, w
 
 def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distributed.Run) -> None:
     # gd-torch train's report, worded as the in-memory run words it
-    from .train import print_run
-
     n = data.n
     if not args.quiet:
         batch = "full batch" if args.batch_size is None else f"mini-batches of {args.batch_size}, one global shuffle"
-        print_run(args, desc, r, batch)
+        _train_run.print_run(args, desc, r, batch)
         _samples(args, data, r.weights)
     stop = {
         "tol": lambda: f"loss <= tol={args.tol:g}",
@@ -327,14 +309,9 @@ _BODIES = {"train": _train, "check": _check}
 
 
 def _rank_args(job: dict) -> argparse.Namespace:
-    # a rank's settings from the launcher's JSON, with what _name_flag needs to name flags: the
-    # command's module and its option strings (not the whole parser, whose build imports every command)
-    from types import SimpleNamespace
-
-    from ..app import COMMANDS
-
-    flags = SimpleNamespace(_option_string_actions=dict.fromkeys(job.get("flags", [])))
-    return argparse.Namespace(**job["args"], _module=COMMANDS[job["command"]][0], _parser=flags)
+    # a rank's settings from the launcher's JSON, with what cli.flags needs to name flags: the
+    # command's module and its flag table (not the whole parser, whose build imports every command)
+    return argparse.Namespace(**job["args"], _module=job["module"], _flags=job["flags"])
 
 
 if __name__ == "__main__":  # one rank started by --workers: the command and its settings as JSON

@@ -1,101 +1,96 @@
-"""The argparse types of the sub-commands: each parses one flag's text or refuses it with
-"must be ...; got '...'" (cli._Parser turns that into one line naming the flag)."""
+"""The argparse types of the sub-commands: each turns one flag's text into a value or refuses it
+with :class:`FlagRefused` (what the flag accepts, the text typed), which ``cli.app`` prints as
+one line, "--flag must be ...; got '...'".
+
+A flag that sets a library parameter takes its type from that parameter's constraint
+(:func:`flag_type`, the constraints of ``gd_torch.base.validate``): the constraint's
+``from_text`` parses the text, its ``admits`` holds the value to the same rule the library
+holds it to, and its ``words`` say what is accepted.
+"""
 
 from __future__ import annotations
 
 import argparse
-import math
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from ...base.validate import SEED, Constraint, Integer, Number, Options
 from . import _user_code
 
-_ASCII_INT = re.compile(r"[0-9]+")
-_ASCII_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+class FlagRefused(argparse.ArgumentTypeError):
+    """A flag's text refused: ``accepted`` (what the flag takes, in words) and ``text`` (as typed).
+
+    argparse reports it as ``argument --flag: must be ...; got '...'``; ``cli.app`` reads these
+    attributes instead and prints ``--flag must be ...; got '...'``.
+    """
+
+    def __init__(self, accepted: str, text: str) -> None:
+        super().__init__(f"must be {accepted}; got {text!r}")
+        self.accepted = accepted
+        self.text = text
 
 
-def _refuse(accepted: str, text: str) -> argparse.ArgumentTypeError:
-    # argparse prefixes "argument --flag: "; cli._Parser.error turns that into "--flag must be ...; got '...'"
-    return argparse.ArgumentTypeError(f"must be {accepted}; got {text!r}")
+def flag_type(constraint: Constraint) -> Callable[[str], Any]:
+    """argparse type of a flag whose value ``constraint`` checks: the text parsed by
+    ``constraint.from_text`` (plain ASCII decimals for numbers: '1_0', '５', '+3' and 'nan' are
+    refused) and admitted by ``constraint.admits``; refused with ``constraint.words`` otherwise."""
 
+    def parse(text: str) -> Any:
+        value = constraint.from_text(text)
+        if value is None or not constraint.admits(value):
+            raise FlagRefused(constraint.words, text)
+        return value
 
-def _int_at_least(minimum: int, words: str):
-    # argparse type: a plain ASCII decimal integer >= minimum ('1.5', '1_0', '５', '+3' are refused)
-    def parse(text: str) -> int:
-        if not _ASCII_INT.fullmatch(text) or int(text) < minimum:
-            raise _refuse(words, text)
-        return int(text)
-
+    parse.constraint = constraint  # type: ignore[attr-defined]
     return parse
 
 
 #: argparse type: a positive integer; '1.5' and '0' are refused
-positive_int = _int_at_least(1, "a positive integer")
-#: argparse type: an integer >= 0 (a seed); '-1' and '1.5' are refused
-non_negative_int = _int_at_least(0, "a non-negative integer")
+positive_int = flag_type(Integer(minimum=1))
+#: argparse type: an integer >= 0 (an index); '-1' and '1.5' are refused
+non_negative_int = flag_type(Integer(minimum=0))
+#: argparse type of every --seed and of --data-seed: gd_torch.base.validate.SEED
+seed = flag_type(SEED)
+#: argparse type: a finite number > 0
+positive_float = flag_type(Number(above=0))
+#: argparse type: a finite number
+finite_float = flag_type(Number())
 
 
-def _float(text: str) -> float | None:
-    # a plain ASCII decimal number, finite; None otherwise (float() also takes 'nan', '1_0', '１')
-    return float(text) if _ASCII_FLOAT.fullmatch(text) and math.isfinite(float(text)) else None
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (a learning rate)."""
-    value = _float(text)
-    if value is None or value <= 0:
-        raise _refuse("a finite number > 0", text)
-    return value
-
-
-def finite_float(text: str) -> float:
-    """argparse type: a finite number."""
-    value = _float(text)
-    if value is None:
-        raise _refuse("a finite number", text)
-    return value
-
-
-def one_of(names: Iterable[str]):
+def one_of(names: Iterable[str]) -> Callable[[str], str]:
     """argparse type: one of ``names``."""
-    names = tuple(names)
-
-    def parse(text: str) -> str:
-        if text not in names:
-            raise _refuse("one of " + ", ".join(names), text)
-        return text
-
-    parse.accepted = ", ".join(names)
-    return parse
+    return flag_type(Options(tuple(names)))
 
 
-def one_of_or_file(names: Iterable[str]):
+def one_of_or_file(names: Iterable[str]) -> Callable[[str], str]:
     """argparse type: one of ``names``, or FILE.py:NAME (your own, loaded by :func:`own_part`)."""
-    names = tuple(names)
+    options = Options(tuple(names))
 
     def parse(text: str) -> str:
-        if text not in names and not _user_code.is_reference(text):
-            raise _refuse("one of " + ", ".join(names) + " or FILE.py:NAME (your own)", text)
+        if not options.admits(text) and not _user_code.is_reference(text):
+            raise FlagRefused(options.words + " or FILE.py:NAME (your own)", text)
         return text
 
-    parse.accepted = ", ".join(names)
+    parse.constraint = options  # type: ignore[attr-defined]
     return parse
 
 
-def list_of(item, what: str):
+def list_of(item: Callable[[str], Any], what: str) -> Callable[[str], tuple]:
     """argparse type: a comma-separated list of distinct ``what``, each parsed by the type ``item``."""
     accepted = f"a comma-separated list of {what}"
-    if hasattr(item, "accepted"):
-        accepted += f" from: {item.accepted}"
+    options = getattr(item, "constraint", None)
+    if isinstance(options, Options):
+        accepted += " from: " + ", ".join(options.options)
 
     def parse(text: str) -> tuple:
         parts = [t.strip() for t in text.split(",")]
         try:
             values = tuple(item(t) for t in parts)
         except argparse.ArgumentTypeError:
-            raise _refuse(accepted, text) from None
+            raise FlagRefused(accepted, text) from None
         if len(set(values)) != len(values):  # the tables are keyed by value: a repeat would run twice
-            raise _refuse(f"a comma-separated list of distinct {what}", text)
+            raise FlagRefused(f"a comma-separated list of distinct {what}", text)
         return values
 
     return parse
@@ -103,10 +98,8 @@ def list_of(item, what: str):
 
 def weight_pair(text: str) -> tuple[int, int]:
     """argparse type: 'i,j', two different weight indices (plain integers >= 0)."""
-    parts = text.split(",")
-    if len(parts) != 2 or not all(_ASCII_INT.fullmatch(t.strip()) for t in parts):
-        raise _refuse("two different weight indices 'i,j', e.g. '1,2'", text)
-    i, j = (int(t) for t in parts)
-    if i == j:
-        raise _refuse("two different weight indices 'i,j', e.g. '1,2'", text)
-    return i, j
+    words = "two different weight indices 'i,j', e.g. '1,2'"
+    parts = [non_negative_int.constraint.from_text(t.strip()) for t in text.split(",")]  # type: ignore[attr-defined]
+    if len(parts) != 2 or None in parts or parts[0] == parts[1]:
+        raise FlagRefused(words, text)
+    return parts[0], parts[1]

@@ -7,12 +7,12 @@ import argparse
 import numpy as np
 
 from ...model.forward import init_weights
-from ...verdict.checker import DEFAULT_METHODS, MODES, check
+from ...verdict.checker import CHECK_PARAMS, DEFAULT_METHODS, check
 from ...verdict.diagnosis import diagnose
 from . import _common, _launch, _user_code
-from ._types import list_of, one_of
+from ._types import flag_type, list_of, one_of
 
-#: the library's parameters that are this command's flags under another name (see cli._name_flag)
+#: the library's parameters that are this command's flags under another name (see gd_torch.cli.flags)
 FLAGS = {"scheme": "--methods"}
 
 
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--mode",
-        type=one_of(MODES),
+        type=flag_type(CHECK_PARAMS["mode"]),
         default="full",
         help="'full' (every coordinate) or 'directional' (one random direction)",
     )

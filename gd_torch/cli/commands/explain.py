@@ -9,9 +9,9 @@ from ..._errors import GdTorchError, bad_value
 from ...model.forward import init_weights
 from ...teach.graph_plot import draw_explanation, draw_graph
 from ...teach.ledger import explain
-from ...teach.mlp import explain_mlp
+from ...teach.mlp import EXPLAIN_MLP_PARAMS, explain_mlp
 from . import _common
-from ._types import positive_int
+from ._types import flag_type
 
 #: the library's parameters named by this command's flags
 FLAGS = {"path": "--dot"}
@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--hidden",
-        type=positive_int,
+        type=flag_type(EXPLAIN_MLP_PARAMS["hidden"]),
         default=None,
         metavar="H",
         help="explain a two-layer network h = f(X W1 + b1), a = sigmoid(h w2 + b2) with H hidden units "

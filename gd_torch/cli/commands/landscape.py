@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 
-from ...model.forward import LOSSES, objective, resolve
+from ...model.forward import objective, resolve
+from ...model.losses import LOSSES
 from ...teach.landscape import landscape, plot
+from ...train.fit_args import FIT_PARAMS
 from ...train.loop import fit
 from . import _common
-from ._types import list_of, one_of, positive_float, positive_int, weight_pair
+from ._types import flag_type, list_of, one_of, positive_int, weight_pair
 
 #: the files this command writes into --out
 FILES = ("landscape.png",)
-#: the library's parameters that are this command's flags under another name (see cli._name_flag)
+#: the library's parameters that are this command's flags under another name (see gd_torch.cli.flags)
 FLAGS = {"losses": "--surfaces", "i": "--weights", "j": "--weights"}
 
 
@@ -22,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common.add_method_argument(p, "gradient the path descends with: {names} (tutorial)")
     _common.add_loss_argument(p, "loss the path is trained on: {names} (sse)")
     _common.add_activation_argument(p, "one of {names} (sigmoid)")
-    p.add_argument("--alpha", type=positive_float, default=0.01, help="learning rate (0.01)")
-    p.add_argument("--epochs", type=positive_int, default=100, help="epochs (100)")
+    p.add_argument("--alpha", type=flag_type(FIT_PARAMS["alpha"]), default=0.01, help="learning rate (0.01)")
+    p.add_argument("--epochs", type=flag_type(FIT_PARAMS["epochs"]), default=100, help="epochs (100)")
     _common.add_seed_argument(p, "the uniform [0, 1) initial weights")
     p.add_argument(
         "--weights",

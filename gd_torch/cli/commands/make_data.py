@@ -7,7 +7,8 @@ import sys
 
 from ..._errors import bad_value
 from ...data.synthetic import make_data
-from ._common import add_seed_argument, one_of, positive_int
+from ._common import add_seed_argument
+from ._types import FlagRefused, one_of, positive_int
 
 
 def _count(text: str) -> int:
@@ -17,7 +18,7 @@ def _count(text: str) -> int:
     except ValueError:
         value = 0.0
     if not value.is_integer() or value < 1 or value > 2**62:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number such as 1000000 or 1e6; got {text!r}")
+        raise FlagRefused("a positive whole number such as 1000000 or 1e6", text)
     return int(value)
 
 

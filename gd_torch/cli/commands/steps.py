@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..._errors import bad_value
 from ...base import validate as _validate
 from ...data.datasets import tutorial_data
 from ...model.forward import init_weights, resolve
 from ...teach.steps import step_sweep
 from ...teach.steps_plot import plot_steps
 from . import _common
-from ._common import add_out_argument, add_seed_argument, non_negative_int, output_folder, print_written
+from ._common import add_out_argument, add_seed_argument, output_folder, print_written
+from ._types import non_negative_int
 
 #: the files this command writes into --out
 FILES = ("steps.png",)
@@ -34,8 +34,6 @@ def run(args: argparse.Namespace) -> int:
     _common.use_parts(args)
     resolve(args.loss, args.activation)
     X, y = tutorial_data()
-    if args.coordinate >= X.shape[1]:
-        raise bad_value("--coordinate", args.coordinate, f"a weight index from 0 to {X.shape[1] - 1}")
     W = init_weights(X.shape[1], seed=args.seed)
     with output_folder(args, "steps", FILES) as out:  # opened first: an unwritable folder fails with nothing done
         result = step_sweep(

@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import math
 
-from ...model.forward import LOSSES, resolve
+from ...model.forward import resolve
+from ...model.losses import LOSSES
+from ...train.fit_args import FIT_PARAMS
 from ...train.sweep import TRAINED, SweepResult, sweep
 from . import _common
-from ._types import list_of, one_of, positive_float, positive_int
+from ._types import flag_type, list_of, one_of, positive_int
 
 #: the files this command writes into --out
 FILES = ("heatmap.png",)
-#: the library's parameters that are this command's flags under another name (see cli._name_flag)
+#: the library's parameters that are this command's flags under another name (see gd_torch.cli.flags)
 FLAGS = {"method": "--methods", "loss": "--losses"}
 
 
@@ -37,13 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--alphas",
-        type=list_of(positive_float, "learning rates > 0"),
+        type=list_of(flag_type(FIT_PARAMS["alpha"]), "learning rates > 0"),
         default=(0.001, 0.01, 0.1, 1.0),
         metavar="A1,A2,...",
         help="learning rates, comma-separated (0.001,0.01,0.1,1)",
     )
     p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0 .. N-1 of the initial weights (10)")
-    p.add_argument("--epochs", type=positive_int, default=100, help="epochs per run (100)")
+    p.add_argument("--epochs", type=flag_type(FIT_PARAMS["epochs"]), default=100, help="epochs per run (100)")
     _common.add_batch_size_argument(p)
     _common.add_out_argument(p, "sweep", FILES, "a fresh gd-torch-sweep-<time> folder")
     p.add_argument("--no-plots", action="store_true", help="write no heatmap (given --out, its old one is removed)")

@@ -7,12 +7,14 @@ registry; each ``TorchCase`` holds
   with plain elementwise, reduction and matmul ops, as a hand-written kernel does: nothing is upcast
   by this code (torch's own CPU kernels for sum, matmul and einsum accumulate as they always do);
 * ``reference``: the same math in plain torch (``torch.nn.functional`` where it exists), whose
-  gradient autograd computes; torch's softmax, layer_norm, rms_norm, logsumexp and
-  scaled_dot_product_attention accumulate in float32 internally for bfloat16/float16 inputs;
+  gradient autograd computes. torch's own CPU kernels often compute in float32 for bfloat16/float16
+  inputs and round once (the forwards of softmax, GELU, SiLU, cumsum and scaled_dot_product_attention
+  match float32-then-round exactly here), so the reference's rounding is often smaller than that of
+  a hand-written Function, which rounds after every op;
 * ``inputs(dtype, device, seed)``: a tuple of small tensors (floating ones require grad);
 * ``bugs``: ``Bug(name, description, function)``, the same forward with a wrong backward.
 
-Every case runs in float64, float32, bfloat16 and float16, on any device torch supports the ops on.
+Every case runs in float64, float32, bfloat16 and float16 (tested on the CPU; nothing here is CPU-only).
 """
 
 from __future__ import annotations

@@ -304,6 +304,23 @@ def _rate(n: int, of: int) -> str:
     return f"{n}/{of} ({100 * n / of:.1f}%)" if of else "0/0"
 
 
+def _proposed(res: dict, dtypes: list[str]) -> list[str]:
+    # the norm-wise rule at the factor calibrated for the three low precisions together, on the held-out seeds
+    k = res["suggested_k"]["r_norm"]["low_precision"]
+    lines = [
+        "",
+        f"## Proposed rule: ||g_fn - t|| > {k:g} max(||g_ref - t||, eps/2 ||t||) per input (held-out seeds)",
+        "",
+    ]
+    lines += ["| dtype | false alarms | missed detectable bugs | largest missed effect |", "|---|---|---|---|"]
+    for d in dtypes:
+        r = res["rule_rates"]["r_norm"][str(k)][d]
+        lines.append(
+            f"| {d} | {_rate(r['false_alarms'], r['correct'])} | {_rate(r['missed_detectable'], r['detectable'])} | {r['largest_missed_effect']:.3g} |"
+        )
+    return lines
+
+
 def markdown(res: dict) -> str:
     dtypes = [_name(d) for d in DTYPES]
     s = res["setup"]
@@ -312,7 +329,7 @@ def markdown(res: dict) -> str:
         "",
         f"{s['cases']} custom autograd Functions, {s['bugs']} bugs, seeds {s['seeds']} "
         f"(k calibrated on {s['calibration_seeds']}, rates on the others), {s['cotangents']} cotangents each; torch {s['torch']}.",
-        "r_max = max|g_fn - truth| / max(max|g_ref - truth|, eps/2 max|truth|) per input, worst input; "
+        "r_max = max|g_fn - truth| / max(max|g_ref - truth|, eps/2 max|truth|) per input, worst input; r_norm: the same with 2-norms; "
         f"a bug is detectable when its float64 effect exceeds {s['detectable_effect']:g} x that scale.",
         "",
         "## Correct backwards: ratio distribution (all seeds)",
@@ -334,6 +351,7 @@ def markdown(res: dict) -> str:
             f"Suggested k for {key} (smallest grid factor above every calibration ratio): "
             + json.dumps(res["suggested_k"][key]),
         ]
+    lines += _proposed(res, dtypes)
     lines += ["", "## Held-out rates: rules r_max > k and r_norm > k vs gradcheck and assert_close (defaults)", ""]
     lines += [
         "| check | dtype | false alarms | (all seeds) | missed detectable bugs | missed any bug | largest missed effect |",

@@ -36,9 +36,10 @@ from .model import (
 )
 from .teach import Explanation, explain, step_sweep
 from .train import FitResult, fit
-from .verdict.checker import CheckReport, check
+from .verdict.checker import check
 from .verdict.diagnosis import Diagnosis, diagnose
-from .verdict.function_checker import FunctionReport, check_function
+from .verdict.function_checker import check_function
+from .verdict.report import CheckReport
 
 __all__ = [
     "ACTIVATIONS",
@@ -50,7 +51,6 @@ __all__ = [
     "Diagnosis",
     "Explanation",
     "FitResult",
-    "FunctionReport",
     "GDClassifier",
     "GdTorchError",
     "TrainingDiverged",

@@ -20,16 +20,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .verdict.checker import CheckReport, check
+from .verdict.checker import check
 from .verdict.diagnosis import diagnose
 from .verdict.function_checker import check_function
-from .verdict.function_report import FunctionReport
+from .verdict.report import CheckReport
 
 __all__ = ["assert_function_gradient_close", "assert_gradient_close"]
 
 
 @functools.wraps(check_function, assigned=())  # check_function's signature, this docstring
-def assert_function_gradient_close(*args: Any, **kwargs: Any) -> FunctionReport:
+def assert_function_gradient_close(*args: Any, **kwargs: Any) -> CheckReport:
     """Raise AssertionError unless every gradient of f at params agrees; return the report.
 
     The arguments are those of :func:`gd_torch.check_function`.  Bad arguments still raise

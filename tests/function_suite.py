@@ -208,7 +208,7 @@ def with_error(grad: Callable, params, rel: float, seed: int) -> tuple[Callable,
     return wrong, str(j)
 
 
-def run(name: str, dtype: str, seed: int = 0, rel: float | None = None, **kw) -> gd_torch.FunctionReport:
+def run(name: str, dtype: str, seed: int = 0, rel: float | None = None, **kw) -> gd_torch.CheckReport:
     """check_function on one case: correct (rel None) or with a relative error rel in one coordinate."""
     fn, params = SUITE[name].fn, point(name, dtype, seed)
     grad = forward_mode(fn)

@@ -134,7 +134,7 @@ def test_gradient_as_arrays_and_torch_f_alone(problem):
     f, grad, torch_f, x = problem
     assert gd_torch.check_function(f, x, grad(x)).ok
     only_torch = gd_torch.check_function(f, x, torch_f=torch_f)
-    assert only_torch.ok and list(only_torch.values) == ["autograd", "numeric"]
+    assert only_torch.ok and list(only_torch.gradients) == ["autograd", "numeric"]
     assert not gd_torch.check_function(f, x, -grad(x), torch_f=torch_f).ok
 
 
@@ -174,7 +174,7 @@ def test_batched_evaluation_gives_the_same_values_in_fewer_calls(problem):
     a = gd_torch.check_function(one, x, grad)
     b = gd_torch.check_function(batched, x, grad, batched=True)
     assert a.ok and b.ok and a.evaluations == b.evaluations
-    np.testing.assert_array_equal(a.values["numeric"], b.values["numeric"])
+    np.testing.assert_array_equal(a.gradients["numeric"], b.gradients["numeric"])
     assert calls["batched"] < calls["one"] / 5
 
 
@@ -193,7 +193,7 @@ def test_a_step_out_of_the_domain_is_retried_smaller(dtype):
     # reaches x <= 0, where f is NaN; the step shrinks until the differences are finite
     x = np.array([1e-3, 0.5, 2.0], dtype=dtype)
     report = gd_torch.check_function(lambda x: np.log(x).sum(), x, lambda x: 1 / x)
-    assert report.ok and np.isfinite(report.values["numeric"]).all(), str(report)
+    assert report.ok and np.isfinite(report.gradients["numeric"]).all(), str(report)
     assert not gd_torch.check_function(lambda x: np.log(x).sum(), x, lambda x: -1 / x).ok
 
 
@@ -204,7 +204,7 @@ def test_directional_mode_checks_many_parameters_in_few_evaluations(rng):
     grad = lambda x: A / (1 + np.exp(-A * x))  # noqa: E731
     x = rng.standard_normal(n)
     report = gd_torch.check_function(f, x, grad, mode="directional", directions=3)
-    assert report.ok and report.evaluations < 150 and report.values["numeric"].shape == (3,)
+    assert report.ok and report.evaluations < 150 and report.gradients["numeric"].shape == (3,)
     assert not gd_torch.check_function(f, x, lambda x: 1.1 * grad(x), mode="directional").ok
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import sys
 import time
 import warnings
@@ -36,12 +35,11 @@ from gd_torch.gradients import METHODS
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
 from gd_torch.verdict import errormodel
+from gd_torch.verdict.kinks import kink_allowance
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import bugs  # noqa: E402
 import families  # noqa: E402
-
-_check = importlib.import_module("gd_torch.verdict.checker")
 
 METHOD_SETS = {"trio": ("analytic", "autograd", "numeric"), "numeric alone": ("analytic", "numeric")}
 ALL_PAIRS = [(act, loss) for loss, lo in LOSSES.items() for act in ACTIVATIONS if lo.activations in (None, (act,))]
@@ -91,7 +89,7 @@ def thresholds(W, X, y, lo, act) -> tuple[np.ndarray, np.ndarray]:
     may differ from the exact gradient by, and what a bug must exceed to be plainly visible."""
     model = errormodel.build(W, X, y, lo, act)
     absX = np.abs(X.astype(np.float64))
-    allow = _check.kink_allowance(model, absX, None, None, y.astype(np.float64), lo, act)
+    allow = kink_allowance(model, absX, None, None, y.astype(np.float64), lo, act)
     return model.exact + allow, 3 * errormodel.SAFETY[str(X.dtype)] * model.exact + allow
 
 

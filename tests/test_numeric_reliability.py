@@ -203,7 +203,7 @@ def test_row_blocks_take_the_steps_of_one_array_on_one_extreme_row(blobs, scheme
     # the same as one array's, bit for bit, and its check resolves the gradient as gd_torch.check's
     from gd_torch.data.shards import Arrays, row_bytes
     from gd_torch.distributed import ops
-    from gd_torch.distributed.check import check
+    from gd_torch.distributed.checking import check
     from gd_torch.distributed.comm import Comm
     from gd_torch.distributed.part import VECTORS, rank_part
     from gd_torch.model.forward import resolve

@@ -117,7 +117,7 @@ def test_ordinary_data_that_every_method_resolves_stays_ok(blobs, loss, mode):
 def test_row_blocks_rule_as_one_process(extreme):
     # gd_torch.distributed's check sums S_j over row blocks (several here) and rules alike
     from gd_torch.data.shards import Arrays
-    from gd_torch.distributed.check import check
+    from gd_torch.distributed.checking import check
     from gd_torch.distributed.comm import Comm
     from gd_torch.distributed.part import rank_part
 

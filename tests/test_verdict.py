@@ -5,7 +5,6 @@ what its samples can contribute; diagnose on zeros and extreme magnitudes; the r
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
 import sys
 import zlib
@@ -23,14 +22,13 @@ from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
 from gd_torch.teach.ledger import explain
 from gd_torch.verdict import errormodel
+from gd_torch.verdict.compare import compare
 from gd_torch.verdict.diagnosis import diagnose
+from gd_torch.verdict.kinks import kink_allowance, kink_deviation
 from gd_torch.verdict.rounding import z_and_error
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import families  # noqa: E402
-
-_check = importlib.import_module("gd_torch.verdict.checker")
-
 
 # ---- non-finite: never agreement -------------------------------------------------------------------
 
@@ -132,12 +130,12 @@ def test_cli_check_whose_numeric_error_estimate_overflows_fails_with_its_report_
 
 def test_compare_never_agrees_on_nan_or_inf():
     for bad in ([np.nan, 1.0], [np.inf, 1.0]):
-        res = _check.compare(bad, [1.0, 1.0], [1.0, 1.0])
+        res = compare(bad, [1.0, 1.0], [1.0, 1.0])
         assert res.status == "non-finite" and res.worst == 0 and res.failing.tolist() == [0]
-    assert _check.compare([1.0], [1.0], [np.nan]).status == "non-finite"  # a tolerance that is not finite
-    assert _check.compare([1.0, 2.0], [1.0, 2.5], [0.1, 0.1]).status == "disagree"
-    assert _check.compare([1.0, 2.0], [1.0, 2.5], [0.1, 0.1], [0.0, 0.5]).status == "kink"
-    assert _check.compare([1.0, 2.0], [1.0, 2.05], [0.1, 0.1]).status == "agree"
+    assert compare([1.0], [1.0], [np.nan]).status == "non-finite"  # a tolerance that is not finite
+    assert compare([1.0, 2.0], [1.0, 2.5], [0.1, 0.1]).status == "disagree"
+    assert compare([1.0, 2.0], [1.0, 2.5], [0.1, 0.1], [0.0, 0.5]).status == "kink"
+    assert compare([1.0, 2.0], [1.0, 2.05], [0.1, 0.1]).status == "agree"
 
 
 # ---- tolerances against an exact reference ----------------------------------------------------------
@@ -176,7 +174,7 @@ def _ratios(family, act, loss, dtype, draw) -> dict[str, float]:
         steps = None
         if m.startswith("numeric"):
             steps = default_steps(W.astype(np.float64), m.split(":")[1], X.astype(np.float64))
-        allow = _check.kink_allowance(model, absX, steps, None, y64, lo, ac)
+        allow = kink_allowance(model, absX, steps, None, y64, lo, ac)
         tol = errormodel.SAFETY[dtype] * report.errors[m] + allow
         out[m] = float(np.max(np.abs(report.gradients[m] - ref) / tol))
     return out
@@ -251,8 +249,8 @@ def test_a_kink_excuses_only_what_its_samples_contribute(rng):
     model = errormodel.build(W, X, y, LOSSES["sse"], ACTIVATIONS["relu"])
     absX = np.abs(X.astype(np.float64))
     h = default_steps(W, "central", X).astype(np.float64)
-    allow = _check.kink_allowance(model, absX, h, None, y.astype(np.float64), LOSSES["sse"], ACTIVATIONS["relu"])
-    dev = _check.kink_deviation(
+    allow = kink_allowance(model, absX, h, None, y.astype(np.float64), LOSSES["sse"], ACTIVATIONS["relu"])
+    dev = kink_deviation(
         model.z, model.ez[:, None] + absX * 2 * h, y.astype(np.float64), LOSSES["sse"], ACTIVATIONS["relu"], steps=True
     )
     np.testing.assert_allclose(allow, (absX * dev).sum(axis=0))

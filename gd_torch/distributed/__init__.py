@@ -29,8 +29,9 @@ from ..gradients import _device, lookup, numeric
 from ..model.activations import Activation
 from ..model.forward import resolve
 from ..model.losses import Loss
-from ..verdict.checker import DEFAULT_METHODS, CheckReport
-from . import check as _check
+from ..verdict.checker import DEFAULT_METHODS
+from ..verdict.report import CheckReport
+from . import checking as _checking
 from . import ops
 from .comm import DEFAULT_TIMEOUT, Comm, RankFailure, init, rows
 from .exact import Exact, exact_gradient, for_blocks
@@ -153,7 +154,7 @@ def check(
     include your own gradient functions g(W, X, y) where ``data`` is :class:`gd_torch.data.shards.Arrays`
     (X in memory); on a dataset folder they are refused."""
     W, p, lo, act = prepare(W, data, comm, loss, activation)
-    return _check.check(W, p, lo, act, methods, mode, seed)
+    return _checking.check(W, p, lo, act, methods, mode, seed)
 
 
 def stepper(

@@ -18,13 +18,13 @@ the forward pass of :mod:`gd_torch.gradients.autograd` (``retain_grad`` on z, a 
 the backward node that produced e, ``.grad`` of the leaf W), and by central differences of the
 part of the computation downstream of the stage (perturb one entry of z, say, and evaluate
 L(z + h e_i)), vectorised over the entries.  Each pair is held to a tolerance from a rounding
-error model (:func:`gd_torch.verdict.errormodel.stage_errors`), not a guessed one, by the checker's one
-comparison (:func:`gd_torch.verdict.checker.compare`) and kink detection.
+error model (:func:`gd_torch.verdict.errormodel.stage_errors`), not a guessed one, by the checking
+engine's one comparison (:func:`gd_torch.verdict.compare.compare`) and kink detection.
 
 This module assembles the ledger; each witness and each view has its own module:
-``_explain_records`` (Comparison, Stage), ``_explain_autograd`` (torch's dL/dT and graph),
-``_explain_numeric`` (finite differences), ``_explain_text`` (the printout) and
-``_explain_graph`` (GraphNode, the graph as text and as dot).
+``records`` (Comparison, Stage), ``ledger_autograd`` (torch's dL/dT and graph),
+``ledger_numeric`` (finite differences), ``ledger_text`` (the printout) and
+``graph`` (GraphNode, the graph as text and as dot).
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from ..verdict import errormodel
 from .graph import GraphNode, graph_text, to_dot
 from .ledger_autograd import autograd_stages
 from .ledger_numeric import finite_differences, kink_allowances
-from .ledger_text import SHOWN, ledger_text
-from .records import Comparison, Ledger, Stage, comparison
+from .ledger_text import ledger_text
+from .records import Ledger, Stage, comparison
 
-__all__ = ["SHOWN", "Comparison", "Explanation", "GraphNode", "Stage", "explain"]
+__all__ = ["Explanation", "explain"]
 
 #: the stages from L back to W, in the order they are listed
 STAGES = ("L", "e", "a", "z", "W")

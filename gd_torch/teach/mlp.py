@@ -14,7 +14,7 @@ derivative of a stage's output with respect to its input, as the one-neuron ledg
 
 Each by hand (numpy, X's dtype), by torch autograd on the same graph (``retain_grad``) and by
 central differences of the downstream computation (float64), held to rounding tolerances from
-gd_torch.teach.mlp_check's error model by the checker's one comparison.
+gd_torch.teach.mlp_check's error model by the engine's one comparison (gd_torch.verdict.compare.compare).
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
 """The ledger's records: one method's dL/dT held against the hand-derived one (:class:`Comparison`,
-made by :func:`comparison`, the checker's one comparison), and one stage of the forward pass
+made by :func:`comparison` through the checking engine's one comparison,
+:func:`gd_torch.verdict.compare.compare`, with its statuses), and one stage of the forward pass
 with its three gradients (:class:`Stage`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 
 from .._errors import bad_value
-from ..verdict.compare import compare
+from ..verdict.compare import Status, compare
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Comparison:
     ``values`` are the method's at the entries ``index``.  ``rel_err`` is normwise,
     max_i |g_i - hand_i| / max_i |hand_i|; ``agree`` is True when every compared entry satisfies
     |g_i - hand_i| <= tol_i, the tolerance predicted for the pair; ``ratio`` is |g_i - hand_i| / tol_i
-    at the entry that decides (see :class:`gd_torch.verdict.checker.Agreement`).  A value that is not finite
+    at the entry that decides (see :class:`gd_torch.verdict.compare.Agreement`).  A value that is not finite
     is never agreement (``status`` 'non-finite').
     """
 
@@ -28,16 +29,23 @@ class Comparison:
     index: np.ndarray
     rel_err: float
     ratio: float
-    agree: bool
-    #: outside the tolerance only by what samples at the activation's kink can contribute
-    kink: bool = False
     #: entries left out because the value is not defined in floating point there (a cross-entropy's
     #: dL/da where a rounds to exactly 0 or 1; a step in a that cannot be taken so close to it)
     skipped: int = 0
     #: indices of the entries outside their tolerance (or not finite)
     failing: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    #: the checker's status: 'agree', 'disagree', 'kink' or 'non-finite'; '' when nothing was compared
-    status: str = ""
+    #: the engine's status ('agree', 'disagree', 'kink' or 'non-finite'); '' when nothing was compared
+    status: Status | Literal[""] = ""
+
+    @property
+    def agree(self) -> bool:
+        """Every compared entry within its tolerance (status 'agree')."""
+        return self.status == "agree"
+
+    @property
+    def kink(self) -> bool:
+        """Outside the tolerance only by what samples at the activation's kink can contribute."""
+        return self.status == "kink"
 
     @property
     def ok(self) -> bool:
@@ -101,7 +109,7 @@ class Ledger(Generic[S]):
 
 
 def comparison(values, hand, index, tol, allowance=None, undefined=None) -> Comparison:
-    """The checker's one comparison (:func:`gd_torch.verdict.checker.compare`) of ``values`` with ``hand`` at the
+    """The engine's one comparison (:func:`gd_torch.verdict.compare.compare`) of ``values`` with ``hand`` at the
     entries ``index`` that are defined; the others are counted as skipped (a value that overflowed
     is not skipped: it is not finite, never agreement).  rel_err = max |g - hand| / max |hand|."""
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
@@ -112,12 +120,10 @@ def comparison(values, hand, index, tol, allowance=None, undefined=None) -> Comp
     keep = np.ones(ref.shape, dtype=bool) if undefined is None else ~np.broadcast_to(undefined, ref.shape)
     skipped = int((~keep).sum())
     if not keep.any():
-        return Comparison(values, index, float("nan"), float("nan"), False, False, skipped)
+        return Comparison(values, index, float("nan"), float("nan"), skipped)
     res = compare(values[keep], ref[keep], tol[keep], allow[keep])
     scale = np.max(np.abs(ref[keep]))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rel = float(np.max(res.diff) / scale) if scale > 0 else float(np.max(res.diff))
     failing = index[keep][res.failing]
-    return Comparison(
-        values, index, rel, res.ratio, res.status == "agree", res.status == "kink", skipped, failing, res.status
-    )
+    return Comparison(values, index, rel, res.ratio, skipped, failing, res.status)

@@ -1,9 +1,8 @@
 """Compare gradient methods pairwise, each coordinate against a predicted tolerance.
 
 :func:`check` validates its arguments, has each method compute its gradient (and its error
-estimate) and hands them to the verdict (:mod:`gd_torch.verdict.pairs`).  The comparison of values
-with a reference and the kink rule live once in :mod:`gd_torch.verdict.compare`, for :func:`check` and
-:func:`gd_torch.explain` alike; their names stay importable from here.
+estimate) and hands them to the checking engine (:mod:`gd_torch.verdict.engine`) with the
+predicted error source (:class:`gd_torch.verdict.predicted.Predicted`).
 """
 
 from __future__ import annotations
@@ -20,39 +19,11 @@ from ..gradients import ALIASES, METHODS, Estimate, Method, lookup
 from ..gradients._user import candidate
 from ..model.forward import prepare
 from . import errormodel
-from .compare import (
-    FAILING,
-    Agreement,
-    Status,
-    compare,
-    hiding,
-    kink_allowance,
-    kink_deviation,
-    kinked_samples,
-    one_sided,
-    sides,
-    unseen,
-)
-from .pairs import CheckReport, PairResult, Unresolved, judge, unresolved
+from .kinks import hiding, kink_allowance, kinked_samples, sides
+from .predicted import Predicted, Problem, report
+from .report import CheckReport
 
-__all__ = [
-    "DEFAULT_METHODS",
-    "FAILING",
-    "MODES",
-    "Agreement",
-    "CheckReport",
-    "PairResult",
-    "Status",
-    "Unresolved",
-    "check",
-    "compare",
-    "judge",
-    "kink_allowance",
-    "kink_deviation",
-    "kinked_samples",
-    "parse_method",
-    "unresolved",
-]
+__all__ = ["DEFAULT_METHODS", "MODES", "check", "parse_method"]
 
 DEFAULT_METHODS = ("analytic", "autograd", "numeric")
 MODES = ("full", "directional")
@@ -131,20 +102,13 @@ def check(
     absX, y64 = np.abs(X.astype(np.float64)), y.astype(np.float64)
     # each method's own kink allowance; a pair may differ by the sum of its two
     allow = {spec: kink_allowance(model, absX, e.steps, v, y64, lo, act) for spec, e in estimates.items()}
-    pairs, odd = judge(list(methods), estimates, model, allow)
-    kinks = kinked_samples(model, absX, estimates, v, act)
-    grads = {spec: e.grad for spec, e in estimates.items()}
-    errs = {spec: e.error for spec, e in estimates.items()}
+    source = Predicted(model, estimates, allow)
     witnesses = frozenset(spec for spec, m in zip(methods, resolved, strict=True) if not m.exact)
     # a kink no sample crosses where some pair can see it: its branch is not verified
     hidden = kinked_samples(model, absX, hiding(estimates, frozenset(methods) - witnesses), v, act)
-    seen = sides(np.delete(model.z, hidden), act)
-    unexercised, hidden_there = one_sided(seen, act), unseen(seen, sides(model.z, act), act)
-    vague = unresolved(list(methods), estimates, model, allow, v, witnesses)  # agreements within the gradient's size
-    shape = X.shape
-    return CheckReport(
-        lo.name, act.name, str(X.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague, hidden_there
-    )
+    counts = sides(np.delete(model.z, hidden), act), sides(model.z, act)
+    problem = Problem(lo, act, str(X.dtype), mode, X.shape, v)
+    return report(list(methods), source, problem, witnesses, kinked_samples(model, absX, estimates, v, act), counts)
 
 
 def _methods(methods: Any, device: str) -> tuple[list[str], list[Method]]:

@@ -39,7 +39,7 @@ from ..model.losses import Loss
 from . import errormodel
 from .candidates import Candidate, candidates, combine, unverifiable
 
-__all__ = ["Diagnosis", "Fit", "candidates", "diagnose"]
+__all__ = ["Diagnosis", "Fit", "diagnose"]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ No tolerance is asked of the caller: every one is derived from the measured nois
    one-sided differences) 'cannot verify', outside it disagrees; where f jumps: 'cannot
    verify'; where f is not smooth within a step no larger than the trial one, neither a kink
    nor a jump, by more than QUANTUM_ULPS ulps of |f| (a part of f in float32 beside a float64
-   part that ECnoise saw move): an agreement there 'cannot verify' (gd_torch.verdict.function_report.compare).
+   part that ECnoise saw move): an agreement there 'cannot verify' (gd_torch.verdict.measured.Measured).
 
 ``tail`` = max(2, sqrt(2 ln(2 k))) for k compared coordinates: the largest of k normal
 draws stays below it with high probability, so that a noise estimate (a typical size)
@@ -50,8 +50,12 @@ from ..base import memory as _memory
 from ..base import validate as _validate
 from . import ecnoise
 from .differences import JUMP, KINK, SMOOTH, Directions, central
-from .function_report import ArraySummary, FunctionReport, Limits, all_pairs
+from .engine import Pair, judge
+from .errormodel import SAFETY
+from .function_text import FUNCTION_TEXT
+from .measured import Limits, Measured
 from .params import Layout, layout_of
+from .report import ArraySummary, CheckReport
 from .sources import Evaluator, Exact, autograd, user_gradient
 
 #: random directions along which the noise of f is measured
@@ -76,7 +80,7 @@ def check_function(
     directions: int = 4,
     batched: bool = False,
     seed: int = 0,
-) -> FunctionReport:
+) -> CheckReport:
     """Compare your gradient of the scalar function f with autograd and finite differences of f.
 
     f : callable, f(params) -> a real number.  With ``batched=True`` it is also called on
@@ -97,7 +101,7 @@ def check_function(
         (O(directions) evaluations whatever the size: for millions of parameters).
     seed : the random directions (noise measurement and mode='directional').
 
-    Returns a FunctionReport; ``report.ok`` is True when every pair of methods agrees (a pair
+    Returns a CheckReport; ``report.ok`` is True when every pair of methods agrees (a pair
     that 'cannot verify' does not: f quantised, or a kink or jump of f at params).
 
     Refused up front (GdTorchError naming params or directions) when the arrays the check holds
@@ -121,20 +125,22 @@ def check_function(
         numeric, limits, _ = _numeric(ev, x, f0, noise, dirs, trial, tail, quantum)
     values, errors, methods = _exact_values(exact, dirs, x, *probe, tail)
     values["numeric"], errors["numeric"], methods["numeric"] = numeric
-    pairs, per_array = all_pairs(values, errors, groups, {"numeric": limits})
-    return FunctionReport(
+    source = Measured(values, errors, SAFETY[str(layout.dtype)], {"numeric": limits})
+    names = list(values)
+    return CheckReport(
         dtype=str(layout.dtype),
         mode=mode,
+        gradients=values,
+        errors=errors,
+        pairs=judge(names, values, source, np.concatenate(groups)),
+        text=FUNCTION_TEXT,
         size=layout.size,
         f_value=f0,
         torch_value=torch_value,
         noise=noise,
         noise_note=note,
         methods=methods,
-        values=values,
-        errors=errors,
-        pairs=pairs,
-        arrays=[_summary(layout, k, ps) for k, ps in enumerate(per_array)],
+        arrays=[_summary(layout, k, judge(names, values, source, g)) for k, g in enumerate(groups)],
         label=label,
         evaluations=ev.evaluations,
     )
@@ -354,5 +360,5 @@ def _sigma(m: Exact, dirs: Directions, x, p, h) -> np.ndarray:
     return np.where(t.code == 0, t.level, fallback)
 
 
-def _summary(layout: Layout, k: int, pairs) -> ArraySummary:
+def _summary(layout: Layout, k: int, pairs: list[Pair]) -> ArraySummary:
     return ArraySummary(layout.names[k], layout.shapes[k], pairs)

@@ -1,64 +1,73 @@
-"""The text of a :class:`gd_torch.verdict.checker.CheckReport`: the gradients, the pairs, the verdict."""
+"""The text of a one-neuron check's report (:func:`gd_torch.check`, the distributed check): the
+gradients, the pairs, the verdict."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from .checker import CheckReport, PairResult, Unresolved
+from .engine import Pair
+from .report import CheckReport, Unresolved
 
 #: coordinates printed in full mode
 SHOWN = 8
 
 
-def check_text(r: CheckReport) -> str:
-    n, d = r.shape
-    lines = [f"loss={r.loss} activation={r.activation} dtype={r.dtype} N={n} D={d} mode={r.mode}"]
-    names = list(r.gradients)
-    shown = range(min(d, SHOWN)) if r.mode == "full" else [0]
-    head = "v.g" if r.mode == "directional" else "j"
-    lines.append(f"{head:>4}  " + "  ".join(f"{m:>22}" for m in names))
-    for j in shown:
-        label = "" if r.mode == "directional" else str(j)
-        lines.append(f"{label:>4}  " + "  ".join(f"{r.gradients[m][j]:>22.15e}" for m in names))
-    if r.mode == "full" and d > SHOWN:
-        lines.append(f"  ... {d - SHOWN} more coordinates")
-    lines.append("")
-    width = max(len(p.a + p.b) for p in r.pairs) + 4
-    # one coordinate per row: the worst j, and the relative error and |diff|/tol at that j
-    lines.append(f"{'pair':<{width}} {'rel err':>11} {'worst j':>7} {'|diff|/tol':>10}  status")
-    for p in r.pairs:
-        lines.append(f"{p.a + ' vs ' + p.b:<{width}} {p.rel_err:>11.2e} {p.worst:>7} {p.ratio:>10.3g}  {p.status}")
-    lines.append("(worst j: the coordinate with the largest |diff|/tol; rel err and |diff|/tol are at that j)")
-    lines.append("")
-    lines.append(check_summary(r))
-    return "\n".join(lines)
+class ModelText:
+    """``table`` and ``summary`` of a report judged by :class:`gd_torch.verdict.predicted.Predicted`."""
+
+    def table(self, r: CheckReport) -> str:
+        """The gradients (up to SHOWN coordinates), one row per pair at its worst j, and the summary."""
+        n, d = r.shape
+        lines = [f"loss={r.loss} activation={r.activation} dtype={r.dtype} N={n} D={d} mode={r.mode}"]
+        names = list(r.gradients)
+        shown = range(min(d, SHOWN)) if r.mode == "full" else [0]
+        head = "v.g" if r.mode == "directional" else "j"
+        lines.append(f"{head:>4}  " + "  ".join(f"{m:>22}" for m in names))
+        for j in shown:
+            label = "" if r.mode == "directional" else str(j)
+            lines.append(f"{label:>4}  " + "  ".join(f"{r.gradients[m][j]:>22.15e}" for m in names))
+        if r.mode == "full" and d > SHOWN:
+            lines.append(f"  ... {d - SHOWN} more coordinates")
+        lines.append("")
+        width = max(len(p.a + p.b) for p in r.pairs) + 4
+        # one coordinate per row: the worst j, and the relative error and |diff|/tol at that j
+        lines.append(f"{'pair':<{width}} {'rel err':>11} {'worst j':>7} {'|diff|/tol':>10}  status")
+        for p in r.pairs:
+            lines.append(f"{p.a + ' vs ' + p.b:<{width}} {p.rel_err:>11.2e} {p.worst:>7} {p.ratio:>10.3g}  {p.status}")
+        lines.append("(worst j: the coordinate with the largest |diff|/tol; rel err and |diff|/tol are at that j)")
+        lines.append("")
+        lines.append(self.summary(r))
+        return "\n".join(lines)
+
+    def summary(self, r: CheckReport) -> str:
+        """OK, NOT VERIFIED or FAIL; then each pair that does not agree, unexercised kink and unresolved method."""
+        if r.ok and not any(p.status == "kink" for p in r.pairs):
+            head = "OK: all methods agree within their predicted tolerances"
+            if r.unresolved:  # witnesses only: the methods under test resolve each other there
+                head += ", and the methods under test resolve each other where a finite difference cannot"
+            return "\n".join([head, *(_unresolved_line(r, u) for u in r.unresolved)])
+        out = []
+        if r.agree and (r.unexercised or r.unverified):
+            out.append("NOT VERIFIED: all methods agree, but " + " and ".join(_why_not(r)))
+        elif r.agree:
+            out.append("OK, but a finite difference straddles a kink")
+        elif r.odd_one_out:
+            others = [m for m in r.gradients if m != r.odd_one_out]
+            verb = "is not finite beside" if _all_non_finite(r, r.odd_one_out) else "disagrees with"
+            out.append(f"FAIL: {r.odd_one_out} {verb} {', '.join(others)}, which agree with each other")
+        else:
+            out.append(f"FAIL: {', '.join(r.failing())} disagree, and no single method is the odd one out")
+        out.extend(_pair_line(r, p) for p in r.pairs if p.status != "agree")
+        hidden = r.unseen or (0,) * len(r.unexercised)
+        out.extend(
+            _unexercised_line(r.shape[0], k, side, m) for (k, side), m in zip(r.unexercised, hidden, strict=True)
+        )
+        out.extend(_unresolved_line(r, u) for u in r.unresolved)
+        return "\n".join(out)
 
 
-def check_summary(r: CheckReport) -> str:
-    if r.ok and not any(p.status == "kink" for p in r.pairs):
-        head = "OK: all methods agree within their predicted tolerances"
-        if r.unresolved:  # witnesses only: the methods under test resolve each other there
-            head += ", and the methods under test resolve each other where a finite difference cannot"
-        return "\n".join([head, *(_unresolved_line(r, u) for u in r.unresolved)])
-    out = []
-    if r.agree and (r.unexercised or r.unverified):
-        out.append("NOT VERIFIED: all methods agree, but " + " and ".join(_why_not(r)))
-    elif r.agree:
-        out.append("OK, but a finite difference straddles a kink")
-    elif r.odd_one_out:
-        others = [m for m in r.gradients if m != r.odd_one_out]
-        verb = "is not finite beside" if _all_non_finite(r, r.odd_one_out) else "disagrees with"
-        out.append(f"FAIL: {r.odd_one_out} {verb} {', '.join(others)}, which agree with each other")
-    else:
-        out.append(f"FAIL: {', '.join(r.failing())} disagree, and no single method is the odd one out")
-    out.extend(_pair_line(r, p) for p in r.pairs if p.status != "agree")
-    hidden = r.unseen or (0,) * len(r.unexercised)
-    out.extend(_unexercised_line(r.shape[0], k, side, m) for (k, side), m in zip(r.unexercised, hidden, strict=True))
-    out.extend(_unresolved_line(r, u) for u in r.unresolved)
-    return "\n".join(out)
+#: the one text of one-neuron reports
+MODEL_TEXT = ModelText()
 
 
 def _why_not(r: CheckReport) -> list[str]:
@@ -122,7 +131,7 @@ def _all_non_finite(r: CheckReport, m: str) -> bool:
     return all(p.status == "non-finite" for p in r.pairs if m in (p.a, p.b))
 
 
-def _pair_line(r: CheckReport, p: PairResult) -> str:
+def _pair_line(r: CheckReport, p: Pair) -> str:
     if p.status == "disagree":
         return (
             f"  {p.a} vs {p.b}: worst at j={p.worst}: {p.a}={p.value_a:.17g}, {p.b}={p.value_b:.17g}, "
@@ -139,7 +148,7 @@ def _pair_line(r: CheckReport, p: PairResult) -> str:
     )
 
 
-def _non_finite_parts(r: CheckReport, p: PairResult) -> list[str]:
+def _non_finite_parts(r: CheckReport, p: Pair) -> list[str]:
     # which method gives a non-finite value or error estimate at the worst coordinate
     j = p.worst
     parts = []

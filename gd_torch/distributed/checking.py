@@ -4,9 +4,10 @@ with every sum over samples taken over all ranks' rows.
 Each method's gradient is the all-reduce of the ranks' partial sums (gd_torch.distributed.ops);
 the error model's sums are all-reduced (gd_torch.verdict.errormodel.partial_sums); a finite difference
 takes the steps one process takes (step_rules.scaled_steps, step_rules.step_along) from column scales
-max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.verdict.checker.kink_allowance, a sum
-over samples) is summed over blocks and ranks.  The comparison of every pair and the odd one out
-are gd_torch.check's own (gd_torch.verdict.checker.judge), so a K-rank check and a one-process check judge alike.
+max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.verdict.kinks.kink_allowance, a
+sum over samples) is summed over blocks and ranks.  The pairs are judged by gd_torch.check's engine
+and error source (gd_torch.verdict.engine.judge with gd_torch.verdict.predicted.Predicted), and the
+report is its CheckReport, so a K-rank check and a one-process check judge alike.
 A user's own gradient g(W, X, y) (a callable among ``methods``) takes X in memory: it is checked
 where the data is in-memory arrays (ooc.Arrays), computed once on rank 0 on every row, and
 refused on a dataset folder, which no process holds in memory.
@@ -32,19 +33,12 @@ from ..gradients.step_rules import scaled_steps, step_along
 from ..model.activations import Activation
 from ..model.losses import Loss
 from ..verdict import errormodel
+from ..verdict.checker import DEFAULT_METHODS, MODES, parse_method
 
-# gd_torch.check's comparison and kink detection, applied here to all-reduced gradients
-from ..verdict.checker import (
-    DEFAULT_METHODS,
-    MODES,
-    CheckReport,
-    judge,
-    kink_allowance,
-    kinked_samples,
-    parse_method,
-    unresolved,
-)
-from ..verdict.compare import hiding, one_sided, sides, unseen
+# gd_torch.check's engine, error source and kink detection, applied here to all-reduced gradients
+from ..verdict.kinks import hiding, kink_allowance, kinked_samples, sides
+from ..verdict.predicted import Predicted, Problem, report
+from ..verdict.report import CheckReport
 from ..verdict.rounding import z_and_error
 from . import ops
 from .exact import Exact, exact_gradient, for_blocks
@@ -73,11 +67,7 @@ def check(
     seed = _seed("seed", seed, none_ok=False)
     for m in resolved:
         _device.check(p.comm.device, m.name, m.devices)
-    exact = {
-        m.name: for_blocks(m, lo, act, p.comm.device)
-        for m in resolved
-        if ops.SCHEMES.get(m.name) is None and m.name not in yours
-    }
+    exact = {m.name: for_blocks(m, lo, act, p.comm.device) for m in resolved if m.scheme is None and m.name not in yours}
     ops.objective(p, W, lo, act)  # z = X W finite on every rank, or a message naming the row
     model = ops.error_model(p, W, lo, act)
     if not abs(model.loss) <= float(np.finfo(p.dtype).max):  # as gd_torch.check refuses it
@@ -87,7 +77,7 @@ def check(
         v = np.random.default_rng(seed).standard_normal(W.shape[0])
         v /= np.linalg.norm(v)
     # the rows that set the steps at W in float64, as numeric.for_check differences every problem
-    scale = ops.column_scale(p, v, W=W.astype(np.float64)) if any(m.name in ops.SCHEMES for m in resolved) else None
+    scale = ops.column_scale(p, v, W=W.astype(np.float64)) if any(m.scheme is not None for m in resolved) else None
     estimates = {
         spec: _yours(p, W, lo, act, m, model, v)
         if m.name in yours
@@ -96,16 +86,9 @@ def check(
     }
     witnesses = frozenset(spec for spec, m in zip(names, resolved, strict=True) if not m.exact)
     allow, kinks, counts = _kinks(p, W, lo, act, model, estimates, v, frozenset(names) - witnesses)
-    pairs, odd = judge(names, estimates, model, allow)
-    grads = {spec: e.grad for spec, e in estimates.items()}
-    errs = {spec: e.error for spec, e in estimates.items()}
-    shape = (p.n, W.shape[0])
     # as gd_torch.check: a kink no sample of any rank crosses where some pair can see it
-    unexercised, hidden_there = one_sided(counts[0], act), unseen(counts[0], counts[1], act)
-    vague = unresolved(names, estimates, model, allow, v, witnesses)  # as gd_torch.check, S_j all-reduced
-    return CheckReport(
-        lo.name, act.name, str(p.dtype), mode, shape, grads, errs, pairs, odd, kinks, unexercised, vague, hidden_there
-    )
+    problem = Problem(lo, act, str(p.dtype), mode, (p.n, W.shape[0]), v)
+    return report(names, Predicted(model, estimates, allow), problem, witnesses, kinks, (counts[0], counts[1]))
 
 
 def _methods(methods: Sequence[Any], p: Part) -> tuple[list[str], list[Method], set[str]]:
@@ -119,7 +102,7 @@ def _methods(methods: Sequence[Any], p: Part) -> tuple[list[str], list[Method], 
         raise bad_value("methods", list(methods), "distinct method names ('numeric' is 'numeric:central')")
     yours = {m.name for s, m in zip(methods, resolved, strict=True) if not isinstance(s, str)}
     for m in resolved:
-        if m.name not in yours and m.estimate is not None and ops.SCHEMES.get(m.name) is None:
+        if m.name not in yours and m.estimate is not None and m.scheme is None:
             raise bad_value("methods", m.name, "methods without an error estimate of their own, or 'numeric:<scheme>'")
     names = [s if isinstance(s, str) else m.name for s, m in zip(methods, resolved, strict=True)]
     return names, resolved, yours
@@ -164,7 +147,7 @@ def _estimate(p, W, lo, act, m: Method, e: Exact | None, model: errormodel.Error
         if v is None:
             return Estimate(g, np.asarray(model.exact, dtype=np.float64))
         return Estimate(np.array([float(v @ g)]), np.array([float(np.abs(v) @ model.exact)]))
-    scheme = ops.SCHEMES[m.name]
+    scheme = m.scheme.name
     complex_step = not m.scheme.subtracts  # as numeric.for_check adds model.exact to it
     if W.dtype != np.float64:  # as numeric.for_check: float32 differenced in float64, with float64's model
         W = W.astype(np.float64)
@@ -214,10 +197,10 @@ def _noise(model: errormodel.ErrorModel) -> dict:
 def _kinks(
     p: Part, W, lo, act, model, estimates: dict[str, Estimate], v, exact: frozenset[str]
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    # each method's kink allowance (gd_torch.verdict.checker.kink_allowance on each block, with the block's z
+    # each method's kink allowance (gd_torch.verdict.kinks.kink_allowance on each block, with the block's z
     # and e_z, summed over blocks and ranks), the first few samples near a kink (gd_torch.check's
     # kinked_samples, per block) and the samples on each side of each kink that some pair can see
-    # there (gd_torch.check's sides, without the samples in the reach of _compare.hiding's methods)
+    # there (gd_torch.check's sides, without the samples in the reach of kinks.hiding's methods)
     names = list(estimates)
     width = 1 if v is not None else W.shape[0]
     if not act.kinks:

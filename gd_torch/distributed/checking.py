@@ -67,7 +67,9 @@ def check(
     seed = _seed("seed", seed, none_ok=False)
     for m in resolved:
         _device.check(p.comm.device, m.name, m.devices)
-    exact = {m.name: for_blocks(m, lo, act, p.comm.device) for m in resolved if m.scheme is None and m.name not in yours}
+    exact = {
+        m.name: for_blocks(m, lo, act, p.comm.device) for m in resolved if m.scheme is None and m.name not in yours
+    }
     ops.objective(p, W, lo, act)  # z = X W finite on every rank, or a message naming the row
     model = ops.error_model(p, W, lo, act)
     if not abs(model.loss) <= float(np.finfo(p.dtype).max):  # as gd_torch.check refuses it

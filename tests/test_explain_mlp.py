@@ -33,7 +33,10 @@ def test_printed_shapes_are_the_computed_arrays(blobs):
     text = str(r)
     n, d = X.shape
     g = {s.name: s.hand for s in r.stages}
-    shape = em._shape
+
+    def shape(s: tuple[int, ...]) -> str:  # how the ledger prints a shape: (3x4), (3,), ()
+        return "()" if not s else f"({s[0]},)" if len(s) == 1 else "(" + "x".join(map(str, s)) + ")"
+
     expect = {
         "W1": f"dL/dW1 = X^T {shape(X.T.shape)} @ [dL/dh {shape(g['h'].shape)} * f'(z1) {shape(g['z1'].shape)}]"
         f" -> {shape(g['W1'].shape)}",

@@ -1,9 +1,12 @@
 """The one-neuron model, its hand gradient and its error-model terms in one screen: the spec.
 
 Plain numpy in float64: one pass over X, no row blocks, no threads, sigmoid only (|z| < 700),
-and the two losses the tutorial mixes up.  No production code path calls this module;
-tests/test_reference.py holds every fast path (blocked and threaded analytic, blocked finite
-differences, shards, the distributed sums) and gd_torch.verdict.errormodel.build against it.
+and the two losses the tutorial mixes up.  No production code path calls this module; the tests
+hold every fast path against it (tests/test_reference.py: blocked and threaded analytic, blocked
+finite differences, shards, and errormodel.build; tests/test_distributed.py: the sums on two
+ranks).  The error terms are the first order; build also takes second-order secants and keeps
+bce's steps in a inside (0, 1), which matter for saturated units only (|z| past ~15 in float32,
+~35 in float64).
 
     z = X W,  a = 1 / (1 + e^-z),  sse: L = sum_i (a_i - y_i)^2,  bce: L = mean_i [-y log a - (1 - y) log(1 - a)]
     dL/dW = X^T dL/dz   with   dL/dz = dL/da * da/dz,  da/dz = a (1 - a)

@@ -29,6 +29,7 @@ import gd_torch
 from gd_torch import GdTorchError
 from gd_torch.distributed.launch import launch
 from gd_torch.gradients import numeric, step_rules
+from gd_torch.model import reference
 from gd_torch.model.forward import resolve
 from gd_torch.verdict import errormodel
 
@@ -336,6 +337,31 @@ def test_k_rank_gradient_equals_the_one_process_gradient_within_the_error_model(
             ref = gd_torch.gradient(W, X, y, method=case["method"], loss=loss, activation=act)
             tol = TOLERANCES["exact_pair"] * (exact_k + model.exact)
         assert (np.abs(g - ref) <= tol).all(), f"{case}: |diff| {np.abs(g - ref)} > {tol}"
+
+
+def test_two_rank_sums_are_the_one_screen_reference(two_ranks, problems):
+    # the distributed sums (each rank's row blocks, then the all-reduce) against
+    # gd_torch.model.reference's one plain pass in float64, within the K-rank error model
+    X64, y64 = problems["arrays"]["rand"]
+    cases, results = _task(two_ranks, "gradients")
+    seen = set()
+    for case, g in zip(cases, results, strict=True):
+        dt, loss = case["dtype"], ("bce" if case["method"] == "tutorial" else case["loss"])
+        if (
+            case["activation"] != "sigmoid"
+            or case["method"] not in ("analytic", "tutorial")
+            or loss not in reference.LOSSES
+        ):
+            continue
+        W, X, y = np.asarray(case["W"], dt), X64.astype(dt), y64.astype(dt)
+        lo, a = resolve(loss, "sigmoid")
+        exact_k = errormodel.from_sums(errormodel.partial_sums(W, X, y, lo, a, X.shape[0]), X.shape[0], X.dtype, lo, 2)
+        f64 = errormodel.build(W.astype(np.float64), X.astype(np.float64), y.astype(np.float64), lo, a)
+        tol = TOLERANCES["exact_pair"] * (exact_k.exact + f64.exact)
+        want = reference.tutorial_update(W, X, y) if case["method"] == "tutorial" else reference.gradient(W, X, y, loss)
+        assert (np.abs(np.asarray(g) - want) <= tol).all(), f"{case}: |diff| {np.abs(np.asarray(g) - want)} > {tol}"
+        seen.add((dt, case["method"], case["loss"]))
+    assert len(seen) == 6  # analytic on sse and bce, and the tutorial's rule, in each dtype
 
 
 # ---- checks ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from gd_torch.model.losses import LOSSES
 
 # ---- tolerances as data --------------------------------------------------------------
 #
-# Every bound a test asserts is a multiple of an error estimate that gd_torch.verdict.errormodel
+# Every bound a test asserts is a multiple of an error estimate that gd_torch.precision.errormodel
 # derives from the dtype's unit roundoff u; the multipliers live here, each derived.
 TOLERANCES: dict[str, float] = {
     # Two methods that both evaluate g_j = sum_i X_ij d_i to rounding (analytic, autograd,

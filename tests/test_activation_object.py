@@ -17,7 +17,8 @@ from gd_torch import GdTorchError
 from gd_torch.model import ACTIVATIONS, LOSSES, Activation
 from gd_torch.model.activations import DEFAULT_ROUNDING
 from gd_torch.model.forward import delta, resolve
-from gd_torch.verdict import candidates, rounding
+from gd_torch.precision import rounding
+from gd_torch.verdict import candidates
 
 #: LeCun's scaled tanh, a = 1.7159 tanh(2 z / 3): a new activation, declared with its constants
 C, K = 1.7159, 2.0 / 3.0

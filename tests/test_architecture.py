@@ -25,9 +25,10 @@ ROOT = "gd_torch"
 MAX_ROOT_FILES = 6
 #: layer -> the layers it must not import (a layer is a folder of gd_torch/)
 FORBIDDEN: dict[str, set[str]] = {
-    "base": {"model", "gradients", "verdict", "teach", "train", "data", "distributed", "bench", "cli"},
-    "model": {"gradients", "verdict", "teach", "train", "data", "distributed", "bench", "cli"},
-    "gradients": {"teach", "train", "bench", "cli"},
+    "base": {"model", "precision", "gradients", "verdict", "teach", "train", "data", "distributed", "bench", "cli"},
+    "model": {"precision", "gradients", "verdict", "teach", "train", "data", "distributed", "bench", "cli"},
+    "precision": {"gradients", "verdict", "teach", "train", "data", "distributed", "bench", "cli"},
+    "gradients": {"verdict", "teach", "train", "bench", "cli"},
     "verdict": {"teach", "train", "bench", "cli"},
 }
 #: what ``import gd_torch`` and every package face must not load (each is imported on first use)

@@ -174,7 +174,7 @@ def test_central_difference_at_a_kink_averages_the_one_sided_slopes():
     """
     X, W, y = KINK_X, KINK_W, KINK_Y
     lo, act = LOSSES["sse"], ACTIVATIONS["relu"]
-    from gd_torch.verdict import errormodel
+    from gd_torch.precision import errormodel
 
     model = errormodel.build(W, X, y, lo, act)
     res = numeric.estimate(W, X, y, lo, act, scheme="central", f_noise=model.f_noise)

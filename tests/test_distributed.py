@@ -31,7 +31,7 @@ from gd_torch.distributed.launch import launch
 from gd_torch.gradients import numeric, step_rules
 from gd_torch.model import reference
 from gd_torch.model.forward import resolve
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gloo on the loopback interface 'lo'")
 

@@ -20,8 +20,8 @@ import pytest
 from conftest import DTYPES, pairs
 
 from gd_torch.model.forward import resolve
-from gd_torch.verdict import errormodel
-from gd_torch.verdict.rounding import C_LOCAL, z_and_error
+from gd_torch.precision import errormodel
+from gd_torch.precision.rounding import C_LOCAL, z_and_error
 
 
 def _problem(rng, n: int, d: int, dtype: str):

@@ -1,6 +1,6 @@
 """Every gradient method against the hand-derived one, over shapes x activations x losses x dtypes.
 
-Agreement is judged by gd_torch.check (tolerances from gd_torch.verdict.errormodel) and, in the
+Agreement is judged by gd_torch.check (tolerances from gd_torch.precision.errormodel) and, in the
 same case, by the explicit bound of TOLERANCES (the error estimates without the checker's
 safety factor).
 """
@@ -17,8 +17,8 @@ from gd_torch.gradients.schemes import SCHEMES
 from gd_torch.gradients.step_rules import default_steps
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
-from gd_torch.verdict import errormodel
-from gd_torch.verdict.rounding import C_LOCAL
+from gd_torch.precision import errormodel
+from gd_torch.precision.rounding import C_LOCAL
 
 #: every method compared with 'analytic' ('numeric:<scheme>' as check spells it)
 METHOD_SPECS = ("autograd", "numeric:central", "numeric:forward", "numeric:richardson", "numeric:complex", "tutorial")

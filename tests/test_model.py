@@ -9,7 +9,7 @@ from conftest import DTYPES, TOLERANCES, make_problem, pairs
 import gd_torch
 from gd_torch.model.activations import ACTIVATIONS, softplus
 from gd_torch.model.losses import LOSSES
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 
 BIG = [1e6, -1e6, 1e300, -1e300, 745.0, -745.0, 710.0, -710.0, 40.0, -40.0]
 

@@ -34,7 +34,7 @@ from gd_torch.base import finite as _finite
 from gd_torch.gradients import METHODS
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 from gd_torch.verdict.kinks import kink_allowance
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])

@@ -12,8 +12,8 @@ from gd_torch import GdTorchError
 from gd_torch.gradients import _fd_eval, numeric, schemes, step_rules
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
+from gd_torch.precision import errormodel
 from gd_torch.teach.steps import step_sweep
-from gd_torch.verdict import errormodel
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from gd_torch.base import files as _io
 from gd_torch.data import shards as ooc
 from gd_torch.data import synthetic
 from gd_torch.model.forward import resolve
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 
 
 def write_shards(folder, X, y, rows: int) -> None:

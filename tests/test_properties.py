@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 import gd_torch
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 
 # derandomize: the same examples on every run (no flaky CI); a 3000-example exploratory run passes too
 SETTINGS = settings(

@@ -24,7 +24,7 @@ from gd_torch.data import shards
 from gd_torch.gradients import numeric
 from gd_torch.model import reference as ref
 from gd_torch.model.forward import resolve
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 
 LOSSES = tuple(ref.LOSSES)
 

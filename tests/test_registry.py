@@ -8,7 +8,7 @@ import pytest
 import gd_torch
 from gd_torch.gradients import METHODS, Method, analytic, register
 from gd_torch.model.forward import prepare
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 
 
 def _halved(W, X, y, lo, act):
@@ -98,7 +98,7 @@ def test_a_method_is_made_ready_once_for_gradient_fit_and_check(throwaway):
 
 def test_autograd_is_torch_own_on_a_large_problem(monkeypatch):
     # 1e6 x 8 float64 (64 MB): no numpy kernel of gd_torch's runs inside autograd's graph
-    from gd_torch.gradients import _blas
+    from gd_torch.base import blas as _blas
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((1_000_000, 8))
@@ -123,7 +123,7 @@ def test_autograd_is_torch_own_on_a_large_problem(monkeypatch):
 def test_a_seeded_gradient_is_bit_identical_whatever_the_thread_count(monkeypatch, method):
     # 3e5 x 8 float64 (19 MB): many row blocks, threaded; the row groups must not follow the threads
     # (numeric summed into acc[block % workers] before its fixed groups)
-    from gd_torch.gradients import _blas
+    from gd_torch.base import blas as _blas
 
     rng = np.random.default_rng(7)
     X = rng.standard_normal((300_000, 8))

@@ -25,7 +25,7 @@ from gd_torch.distributed.exact import exact_gradient, for_blocks
 from gd_torch.distributed.part import VECTORS, rank_part
 from gd_torch.gradients import _fd_eval, analytic, lookup
 from gd_torch.model.forward import delta, resolve
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 
 # ---- the helper ------------------------------------------------------------------------------
 

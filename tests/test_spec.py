@@ -13,7 +13,7 @@ import torch
 
 import gd_torch
 from gd_torch.model.forward import resolve
-from gd_torch.verdict import errormodel
+from gd_torch.precision import errormodel
 
 X, y = gd_torch.tutorial_data()  # make_blobs: 250 samples, 2 features and a bias column first
 W = gd_torch.init_weights(3, seed=42)  # uniform on [0, 1), as the tutorial draws it

@@ -13,8 +13,8 @@ import pytest
 
 import gd_torch
 from gd_torch.model.forward import delta, resolve
+from gd_torch.precision import errormodel
 from gd_torch.testing import assert_gradient_close
-from gd_torch.verdict import errormodel
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,12 @@ from gd_torch.gradients import METHODS, numeric
 from gd_torch.gradients.step_rules import default_steps
 from gd_torch.model.activations import ACTIVATIONS
 from gd_torch.model.losses import LOSSES
+from gd_torch.precision import errormodel
+from gd_torch.precision.rounding import z_and_error
 from gd_torch.teach.ledger import explain
-from gd_torch.verdict import errormodel
 from gd_torch.verdict.compare import compare
 from gd_torch.verdict.diagnosis import diagnose
 from gd_torch.verdict.kinks import kink_allowance, kink_deviation
-from gd_torch.verdict.rounding import z_and_error
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import families  # noqa: E402

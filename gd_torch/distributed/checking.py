@@ -2,7 +2,7 @@
 with every sum over samples taken over all ranks' rows.
 
 Each method's gradient is the all-reduce of the ranks' partial sums (gd_torch.distributed.ops);
-the error model's sums are all-reduced (gd_torch.verdict.errormodel.partial_sums); a finite difference
+the error model's sums are all-reduced (gd_torch.precision.errormodel.partial_sums); a finite difference
 takes the steps one process takes (step_rules.scaled_steps, step_rules.step_along) from column scales
 max_i |X_ij| MAX-all-reduced; each method's kink allowance (gd_torch.verdict.kinks.kink_allowance, a
 sum over samples) is summed over blocks and ranks.  The pairs are judged by gd_torch.check's engine
@@ -32,14 +32,14 @@ from ..gradients.schemes import differences
 from ..gradients.step_rules import scaled_steps, step_along
 from ..model.activations import Activation
 from ..model.losses import Loss
-from ..verdict import errormodel
+from ..precision import errormodel
+from ..precision.rounding import z_and_error
 from ..verdict.checker import DEFAULT_METHODS, MODES, parse_method
 
 # gd_torch.check's engine, error source and kink detection, applied here to all-reduced gradients
 from ..verdict.kinks import hiding, kink_allowance, kinked_samples, sides
 from ..verdict.predicted import Predicted, Problem, report
 from ..verdict.report import CheckReport
-from ..verdict.rounding import z_and_error
 from . import ops
 from .exact import Exact, exact_gradient, for_blocks
 from .part import Part

@@ -22,7 +22,7 @@ from ..gradients import numeric, schemes, step_rules
 from ..gradients._fd_eval import terms_sum
 from ..model.activations import Activation
 from ..model.losses import Loss
-from ..verdict import errormodel
+from ..precision import errormodel
 from .part import VECTORS, Part, check_z
 
 __all__ = [
@@ -122,7 +122,7 @@ def column_scale(
 
 
 def error_model(p: Part, W: np.ndarray, lo: Loss, act: Activation, dtype=None) -> errormodel.ErrorModel:
-    """gd_torch.verdict.errormodel with every sum over samples taken over all ranks' rows; ``dtype``: the
+    """gd_torch.precision.errormodel with every sum over samples taken over all ranks' rows; ``dtype``: the
     model of the data cast to it (float64 for float32 data differenced in float64), else X's."""
     d = p.data.d
     dtype = p.dtype if dtype is None else np.dtype(dtype)

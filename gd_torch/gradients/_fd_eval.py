@@ -12,11 +12,11 @@ from functools import partial
 
 import numpy as np
 
+from ..base import blas as _blas
 from ..base import rowblocks
 from ..model.activations import ACTIVATIONS, Activation
 from ..model.forward import loss_from_z
 from ..model.losses import LOSSES, Loss
-from . import _blas
 
 #: Z = X @ Wb^T near this size per product when X is not cut into row blocks
 _CHUNK_BYTES = 32 << 20

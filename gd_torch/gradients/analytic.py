@@ -27,12 +27,12 @@ from functools import partial
 
 import numpy as np
 
+from ..base import blas as _blas
 from ..base import rowblocks
 from ..base import validate as _validate
 from ..model.activations import Activation
 from ..model.forward import delta
 from ..model.losses import Loss
-from . import _blas
 
 FORMULA = "X^T (dL/da * da/dz), dL/da and da/dz written by hand"
 #: bytes of X per block: sized to stay in a core's share of the cache while it is used twice

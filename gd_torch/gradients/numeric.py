@@ -26,7 +26,7 @@ With ``f_noise`` (the absolute rounding error of one evaluation of L, from the c
 error model) an error estimate per coordinate is returned too: the truncation error read
 off the same difference at twice the step, plus the rounding error f_noise / h amplified
 by the scheme's weights (the noise taken as at least ``f_rel`` times the values actually
-subtracted), both from :func:`gd_torch.verdict.difference_error.difference_error`; for a scheme
+subtracted), both from :func:`gd_torch.precision.difference_error.difference_error`; for a scheme
 that subtracts nothing (the complex step), only the floor left by subnormal underflow of X_ij h.
 
 The parts, one job each: the step rules in ``step_rules``, the schemes and their differences
@@ -44,11 +44,11 @@ from typing import Any
 import numpy as np
 
 from .._errors import GdTorchError, bad_value
+from ..base import blas as _blas
 from ..base import validate as _validate
 from ..model.activations import Activation
 from ..model.losses import Loss
-from ..verdict import errormodel
-from . import _blas
+from ..precision import errormodel
 from ._fd_eval import evaluate
 from ._method import Estimate, Method
 from .schemes import SCHEMES, NumericGradient, Scheme, differences

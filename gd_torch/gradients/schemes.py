@@ -22,7 +22,7 @@ import numpy as np
 
 from .._errors import bad_value
 from ..base import validate as _validate
-from ..verdict.difference_error import difference_error
+from ..precision.difference_error import difference_error
 
 #: rule(W, L, h, J, state) -> (differences for the coordinates J, evaluations of L, sizes of the
 #: values subtracted): the scheme on the block of coordinates J (state: kept between blocks)
@@ -289,7 +289,7 @@ def differences(
 
     With ``f_noise`` the error per coordinate: for a scheme that subtracts, the truncation read
     off the same difference at twice the step plus the rounding noise amplified by its weights
-    (gd_torch.verdict.difference_error); for one that subtracts nothing, only the floor left by
+    (gd_torch.precision.difference_error); for one that subtracts nothing, only the floor left by
     subnormal underflow of X_ij h.  The coordinates are taken in blocks of columns, the stack of
     one call of L at most about 32 MiB: memory O(block x D), never the D x D stack of every
     perturbation at once.

@@ -18,8 +18,8 @@ import numpy as np
 
 from .._errors import bad_value
 from ..base import validate as _validate
-from ..verdict.difference_error import relative_noise
-from ..verdict.rounding import z_error
+from ..precision.difference_error import relative_noise
+from ..precision.rounding import z_error
 from .schemes import SCHEMES
 
 #: rows per block of :func:`step_rows` (its float64 |X_b| at most 8 MiB per column)

@@ -112,7 +112,7 @@ class Activation:
     one unit of rounding on top of the derivative's size (right for derivatives formed as
     1 - something, as the sigmoid's and tanh's are; conservative otherwise).
 
-    For the rounding-error model (gd_torch.verdict.rounding), a = f(z) as computed errs by
+    For the rounding-error model (gd_torch.precision.rounding), a = f(z) as computed errs by
     e_a = ``rounding`` u |a| (u the dtype's unit roundoff): declare the largest relative error
     measured for your f (the sigmoid's is 1.5, tanh's 0.75, 0 for an f that returns z or 0
     exactly).  Not declared (None), :data:`DEFAULT_ROUNDING` = 2 is assumed, and the Activation's

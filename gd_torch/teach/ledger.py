@@ -18,7 +18,7 @@ the forward pass of :mod:`gd_torch.gradients.autograd` (``retain_grad`` on z, a 
 the backward node that produced e, ``.grad`` of the leaf W), and by central differences of the
 part of the computation downstream of the stage (perturb one entry of z, say, and evaluate
 L(z + h e_i)), vectorised over the entries.  Each pair is held to a tolerance from a rounding
-error model (:func:`gd_torch.verdict.errormodel.stage_errors`), not a guessed one, by the checking
+error model (:func:`gd_torch.precision.errormodel.stage_errors`), not a guessed one, by the checking
 engine's one comparison (:func:`gd_torch.verdict.compare.compare`) and kink detection.
 
 This module assembles the ledger; each witness and each view has its own module:
@@ -42,7 +42,7 @@ from ..base.files import write_text
 from ..model.activations import Activation
 from ..model.forward import delta, prepare, reduce
 from ..model.losses import Loss
-from ..verdict import errormodel
+from ..precision import errormodel
 from .graph import GraphNode, graph_text, to_dot
 from .ledger_autograd import autograd_stages
 from .ledger_numeric import finite_differences, kink_allowances

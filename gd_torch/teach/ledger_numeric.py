@@ -11,7 +11,7 @@ from scipy import special
 
 from ..gradients import numeric as _numeric
 from ..gradients.schemes import SCHEMES
-from ..verdict.difference_error import difference_error, stage_difference_noise
+from ..precision.difference_error import difference_error, stage_difference_noise
 from ..verdict.kinks import kink_allowance, kink_deviation
 
 #: per stage: (values, indices, error estimate, entries whose step could not be taken)

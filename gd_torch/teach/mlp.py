@@ -31,8 +31,8 @@ from ..base import memory as _memory
 from ..base import validate as _validate
 from ..model.activations import ACTIVATIONS, Activation
 from ..model.forward import _part, check_labels, delta, resolve
-from ..verdict import errormodel
-from ..verdict.rounding import unit_roundoff
+from ..precision import errormodel
+from ..precision.rounding import unit_roundoff
 from . import mlp_check as mc
 from .graph_plot import GraphStage
 from .ledger_text import status_text

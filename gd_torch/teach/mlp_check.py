@@ -36,8 +36,8 @@ from ..gradients.schemes import SCHEMES
 from ..model.activations import ACTIVATIONS, Activation
 from ..model.forward import reduce
 from ..model.losses import Loss
-from ..verdict import rounding
-from ..verdict.difference_error import difference_error
+from ..precision import rounding
+from ..precision.difference_error import difference_error
 
 SIGMOID = ACTIVATIONS["sigmoid"]
 

@@ -43,7 +43,7 @@ from ..gradients.step_rules import default_steps
 from ..model.activations import Activation
 from ..model.forward import init_weights, loss_from_z, prepare
 from ..model.losses import Loss
-from ..verdict import errormodel
+from ..precision import errormodel
 from .steps_curves import REGIME_MARGIN, SchemeCurve, StepSweep
 from .steps_text import table
 

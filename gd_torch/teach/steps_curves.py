@@ -72,6 +72,6 @@ class StepSweep:
     value: float
     exact: float
     derivatives: dict[int, float]
-    #: relative rounding error of a method exact up to rounding (gd_torch.verdict.errormodel)
+    #: relative rounding error of a method exact up to rounding (gd_torch.precision.errormodel)
     floor: float
     curves: dict[str, SchemeCurve]

@@ -3,7 +3,7 @@ per-sample vector d(z, a) with v = X^T d (or, unpaired, mean_i X_i * sum_i d_i).
 
 A row's ``d`` receives the problem (:class:`Problem`: f, y, N and the derivatives) and the stage
 values z and a = f(z), so that the rounding of a can be propagated on its own
-(:func:`gd_torch.verdict.errormodel.candidate_error`).  :func:`gd_torch.verdict.diagnosis.diagnose` fits each.
+(:func:`gd_torch.precision.errormodel.candidate_error`).  :func:`gd_torch.verdict.diagnosis.diagnose` fits each.
 The derivatives are never the ones under test: a user's own Activation or Loss is differentiated
 by torch autograd of its forward (:func:`problem`), or the table is not built (:func:`unverifiable`).
 """

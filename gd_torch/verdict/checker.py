@@ -18,7 +18,7 @@ from ..base import validate as _validate
 from ..gradients import ALIASES, METHODS, Estimate, Method, lookup
 from ..gradients._user import candidate
 from ..model.forward import prepare
-from . import errormodel
+from ..precision import errormodel
 from .kinks import hiding, kink_allowance, kinked_samples, sides
 from .predicted import Predicted, Problem, report
 from .report import CheckReport
@@ -53,7 +53,7 @@ def check(
     """Compute the gradient by each method and compare every pair, coordinate by coordinate.
 
     Each coordinate j of a pair (A, B) passes when |g_A,j - g_B,j| <= tol_j, with tol_j
-    predicted by :mod:`gd_torch.verdict.errormodel` from the dtype's epsilon, the sizes of the terms
+    predicted by :mod:`gd_torch.precision.errormodel` from the dtype's epsilon, the sizes of the terms
     summed, and (for finite differences) their truncation and rounding error.  Where samples
     sit at the activation's kink (within a method's step, or z's rounding), the pair may differ
     by what those samples can contribute on top ('kink'); a NaN or inf is never agreement.

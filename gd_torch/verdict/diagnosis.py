@@ -13,7 +13,7 @@ For each candidate the least-squares factor and the relative residual are
 
 and g *is* c v when every |g_j - c v_j| stays within SAFETY (|c| err_j + error_j): err_j the
 rounding error of computing v in g's precision, by the checker's own model
-(:func:`gd_torch.verdict.errormodel.candidate_error`: the candidate's per-sample vector d, v = X^T d,
+(:func:`gd_torch.precision.errormodel.candidate_error`: the candidate's per-sample vector d, v = X^T d,
 through its factors and the sum), error_j g's own (a finite difference's estimate).  Both are
 computed after scaling g and v to a largest entry of 1, so that X near 1e-310 or 1e308 gives
 a clean answer.  A candidate that is zero to rounding matches a g that is zero to rounding,
@@ -36,7 +36,7 @@ from ..base import validate as _validate
 from ..model.activations import Activation
 from ..model.forward import prepare
 from ..model.losses import Loss
-from . import errormodel
+from ..precision import errormodel
 from .candidates import Candidate, candidates, combine, unverifiable
 
 __all__ = ["Diagnosis", "Fit", "diagnose"]

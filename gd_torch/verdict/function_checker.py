@@ -48,10 +48,10 @@ import numpy as np
 from .._errors import GdTorchError, bad_value
 from ..base import memory as _memory
 from ..base import validate as _validate
+from ..precision.errormodel import SAFETY
 from . import ecnoise
 from .differences import JUMP, KINK, SMOOTH, Directions, central
 from .engine import Pair, judge
-from .errormodel import SAFETY
 from .function_text import FUNCTION_TEXT
 from .measured import Limits, Measured
 from .params import Layout, layout_of

@@ -16,7 +16,7 @@ from ..gradients import Estimate
 from ..model.activations import Activation
 from ..model.forward import delta
 from ..model.losses import Loss
-from . import errormodel
+from ..precision import errormodel
 
 
 def kink_deviation(

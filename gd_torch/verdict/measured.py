@@ -1,7 +1,7 @@
 """The error source of :func:`gd_torch.check_function`: tolerances from the measured noise of f.
 
 :class:`Measured` holds a pair (A, B) to tol_k = SAFETY (err_A,k + err_B,k) (SAFETY:
-:data:`gd_torch.verdict.errormodel.SAFETY`, the one safety factor), each error estimate derived
+:data:`gd_torch.precision.errormodel.SAFETY`, the one safety factor), each error estimate derived
 from ECnoise (see :mod:`gd_torch.verdict.function_checker`).  Where a method's values are
 finite differences of f, its :class:`Limits` say where they cannot verify another's: at a kink
 of f the other's value is held to the subdifferential [lo, hi] widened by SAFETY (spread +

@@ -1,7 +1,7 @@
 """The error source of the one-neuron check: tolerances predicted by the rounding error model.
 
 :class:`Predicted` holds a pair (A, B) to tol_j = model.tolerance(err_A, err_B) (SAFETY (err_A +
-err_B), :mod:`gd_torch.verdict.errormodel`) with the sum of the two methods' kink allowances on
+err_B), :mod:`gd_torch.precision.errormodel`) with the sum of the two methods' kink allowances on
 top (:func:`gd_torch.verdict.kinks.kink_allowance`).  :func:`unresolved` finds where an
 agreement could not have caught an error; :func:`report` is the verdict.  :func:`gd_torch.check`
 and the check on ranks (:mod:`gd_torch.distributed.checking`) both report through it, so that
@@ -19,7 +19,7 @@ from ..base import finite as _finite
 from ..gradients import Estimate
 from ..model.activations import Activation
 from ..model.losses import Loss
-from . import errormodel
+from ..precision import errormodel
 from .compare import compare
 from .engine import Terms, judge
 from .kinks import one_sided, unseen

@@ -2,9 +2,9 @@
 
 u is the unit roundoff (eps) of the dtype computed in; s its smallest subnormal.  The pieces
 live apart, each with its formulas: the rounding of z, a, a chain-rule factor and the sum
-g_j = sum_i X_ij d_i (:mod:`gd_torch.verdict.rounding`: every method that evaluates the gradient's
+g_j = sum_i X_ij d_i (:mod:`gd_torch.precision.rounding`: every method that evaluates the gradient's
 formula to rounding is held to err_j = ``exact``), and a finite difference's noise, truncation
-and rounding (:mod:`gd_torch.verdict.difference_error`).  This module puts them together per problem,
+and rounding (:mod:`gd_torch.precision.difference_error`).  This module puts them together per problem,
 per stage for explain and per candidate for diagnose.
 
 A problem's model is built one way: every quantity is a sum over samples, so
@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..gradients._blas import single_thread
+from ..base.blas import single_thread
 from ..model.activations import Activation
 from ..model.forward import delta
 from ..model.losses import Loss
@@ -130,8 +130,8 @@ def partial_sums(W: np.ndarray, X: np.ndarray, y: np.ndarray, lo: Loss, act: Act
 
     Additive over row blocks and ranks.  Shape (2 D + 3,), float64: [sum_i |X_ij| |d_i|,
     sum_i |X_ij| err(d_i) (each over j), sum_i l_i, sum_i t_i, sum_i |d_i| e_z,i], with d = dL/dz,
-    err(d_i) (:func:`gd_torch.verdict.rounding.factor_error`), t_i the size of the pieces of l_i
-    (``Loss.terms_abs``) and e_z (:func:`gd_torch.verdict.rounding.z_and_error`), in float64.
+    err(d_i) (:func:`gd_torch.precision.rounding.factor_error`), t_i the size of the pieces of l_i
+    (``Loss.terms_abs``) and e_z (:func:`gd_torch.precision.rounding.z_and_error`), in float64.
     """
     return _block_sums(W, X, y, lo, act, n).sums
 
@@ -153,7 +153,7 @@ def from_sums(sums: np.ndarray, n: int, dtype: np.dtype, lo: Loss, ranks: int = 
     """The error model from :func:`partial_sums` taken over all n samples (``z``, ``ez`` None).
 
     exact_j = u sqrt(N) S_j + sum_i |X_ij| err(d_i) + N s (S_j = sum_i |X_ij d_i|),
-    f_noise = :func:`gd_torch.verdict.difference_error.loss_noise`, f_rel = u (sqrt(N) + C_LOCAL).
+    f_noise = :func:`gd_torch.precision.difference_error.loss_noise`, f_rel = u (sqrt(N) + C_LOCAL).
 
     ranks : how many partial results the all-reduce added (K ranks): adding K partial sums
         rounds each coordinate by at most (K - 1) u times the sum of their sizes, which is at

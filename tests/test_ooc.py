@@ -580,9 +580,8 @@ _CAPPED = textwrap.dedent(
         return out
 
     # every code path once on a small problem, so that imports and lazy set-up are not counted
-    # (random data: the tutorial's would import scikit-learn, a second of this test, for nothing)
-    X = np.random.default_rng(0).standard_normal((250, 64)).astype(np.float32)
-    work(ooc.Arrays(X, (X[:, 0] > 0).astype(np.float32)))
+    X, y = gd_torch.tutorial_data(dtype=np.float32)
+    work(ooc.Arrays(np.hstack([X] * 22)[:, :64], y))
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")  # reset VmHWM to the current resident set
     base = peak_kib()

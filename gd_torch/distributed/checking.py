@@ -23,6 +23,7 @@ import numpy as np
 
 from .._errors import GdTorchError, bad_value
 from ..base import finite as _finite
+from ..base.rowblocks import accumulate
 from ..base.validate import choice
 from ..base.validate import seed as _seed
 from ..data.shards import Arrays, row_bytes
@@ -177,12 +178,12 @@ def _directional(p: Part, W, lo, act, v, scheme, model, scale):
         cplx = np.iscomplexobj(Tb)
         per_row = row_bytes(p.data.d, p.dtype, per_row=4 * k * (16 if cplx else 8))
 
+        def block(b) -> np.ndarray:
+            Z = np.outer(b.X @ vv, Tb[:, 0]) + (b.X @ W)[:, None]  # (rows, k)
+            return lo.terms(Z, act.f(Z), b.y).sum(axis=0)
+
         def partial() -> np.ndarray:
-            total = np.zeros(k, dtype=np.complex128 if cplx else np.float64)
-            for b in p.blocks(per_row):
-                Z = np.outer(b.X @ vv, Tb[:, 0]) + (b.X @ W)[:, None]  # (rows, k)
-                total += lo.terms(Z, act.f(Z), b.y).sum(axis=0)
-            return total
+            return accumulate(block, p.blocks(per_row), np.zeros(k, dtype=np.complex128 if cplx else np.float64))
 
         total = p.comm.reduce("the loss along v", partial, np.zeros(k, dtype=np.complex128 if cplx else np.float64))
         return lo.from_total(total, p.n)
@@ -210,20 +211,21 @@ def _kinks(
     near: list[int] = []
     n_sides = 4 * len(act.kinks)  # the samples some pair can see on each side, then every sample
 
+    def block(b) -> np.ndarray:
+        z, ez = z_and_error(b.X, W, act)
+        mb = dataclasses.replace(model, z=z, ez=ez)
+        absX, y64 = np.abs(b.X.astype(np.float64)), b.y.astype(np.float64)
+        close = kinked_samples(mb, absX, estimates, v, act)
+        near.extend((b.start + close[: _KINKS_SHOWN - len(near)]).tolist())
+        return np.concatenate(
+            [kink_allowance(mb, absX, estimates[s].steps, v, y64, lo, act, n=p.n) for s in names]
+            + [sides(np.delete(z, kinked_samples(mb, absX, hiding(estimates, exact), v, act)), act).ravel()]
+            + [sides(z, act).ravel()]
+        )
+
     def partial() -> np.ndarray:
-        total = np.zeros(len(names) * width + n_sides)
-        for b in p.blocks(row_bytes(p.data.d, p.dtype, per_entry=32)):
-            z, ez = z_and_error(b.X, W, act)
-            mb = dataclasses.replace(model, z=z, ez=ez)
-            absX, y64 = np.abs(b.X.astype(np.float64)), b.y.astype(np.float64)
-            total += np.concatenate(
-                [kink_allowance(mb, absX, estimates[s].steps, v, y64, lo, act, n=p.n) for s in names]
-                + [sides(np.delete(z, kinked_samples(mb, absX, hiding(estimates, exact), v, act)), act).ravel()]
-                + [sides(z, act).ravel()]
-            )
-            close = kinked_samples(mb, absX, estimates, v, act)
-            near.extend((b.start + close[: _KINKS_SHOWN - len(near)]).tolist())
-        return total
+        blocks = p.blocks(row_bytes(p.data.d, p.dtype, per_entry=32))
+        return accumulate(block, blocks, np.zeros(len(names) * width + n_sides))
 
     flat = p.comm.reduce("the kink allowances", partial, np.zeros(len(names) * width + n_sides))
     shown = np.full(_KINKS_SHOWN, -1.0)

@@ -252,6 +252,7 @@ def _report(args: argparse.Namespace, data: ooc.Dataset, desc: str, r: distribut
 def _stall(args: argparse.Namespace, data: ooc.Dataset, r: distributed.Run) -> str | None:
     # the in-memory run's stall rule (gd_torch.train.loop.stall_line); its counts from one pass over
     # the data's blocks at the final W, made only when the loss has flattened
+    from ...base.rowblocks import accumulate
     from ...model.forward import resolve
     from ...train.loop import stall_line, stall_tally
 
@@ -259,7 +260,8 @@ def _stall(args: argparse.Namespace, data: ooc.Dataset, r: distributed.Run) -> s
     per_row = ooc.row_bytes(data.d, data.dtype, per_entry=0)
 
     def tally() -> np.ndarray:
-        return sum((stall_tally(b.X, b.y, r.weights, act) for b in data.blocks(0, data.n, per_row)), np.zeros(4))
+        blocks = data.blocks(0, data.n, per_row)
+        return accumulate(lambda b: stall_tally(b.X, b.y, r.weights, act), blocks, np.zeros(4))
 
     return stall_line(r.loss_history, r.epochs_run, act.name, tally)
 

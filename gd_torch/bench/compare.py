@@ -1,5 +1,7 @@
 """``gd-torch bench --compare FILE.json``: re-time a sample of a committed run's cells on this
-machine and list the rows whose time moved by more than FACTOR either way."""
+machine and list the rows whose time moved by more than FACTOR either way.  Both sides are
+medians across worker processes where they were timed so (--repeats; the committed run's count
+unless given, else the full run's default)."""
 
 from __future__ import annotations
 
@@ -117,6 +119,7 @@ def compare(args: argparse.Namespace) -> int:
         cfg,
         min_run_time=args.min_run_time or old.get("min_run_time", cfg.min_run_time),
         budget_s=args.budget or old.get("budget_s", cfg.budget_s),
+        repeats=args.repeats or old.get("repeats", cfg.repeats),
     )
     gpu = options.check_cuda(cfg.device)
     plan, gone = compare_plan(before, sample_cells(before, args.sample), cfg, memory_available())

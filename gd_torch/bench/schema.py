@@ -84,6 +84,9 @@ ROW: Table = {
     "contended": FLAG,
     "contended_by": list_of(TEXT),
     "median_s": _or_none(POSITIVE),
+    "repeat": AT_LEAST_ZERO_INT,
+    "repeats": AT_LEAST_ZERO_INT,
+    "repeats_failed": COUNT,
 }
 #: a finished row's measurements, beyond ROW
 TIMED: Table = {
@@ -98,6 +101,9 @@ TIMED: Table = {
     "descheduled": _or_none(AT_LEAST_ZERO),
     "calibration": OBJECT,
     "ops_s": OBJECT,
+    "repeats": COUNT,
+    "repeat_medians_s": list_of(POSITIVE),
+    "spread": Rule("a finite number >= 1", lambda v: _real(v) and v >= 1),
 }
 #: what the tables need of particular finished rows, beyond TIMED: (kind, method or None: any)
 NEEDS: dict[tuple[str, str | None], tuple[str, ...]] = {
@@ -122,6 +128,7 @@ CONFIG: Table = {
     "budget_s": Rule("a positive number of seconds, at most 3600", lambda v: _real(v) and 0 < v <= 3600),
     "calibration_tolerance": AT_LEAST_ZERO,
     "retries": AT_LEAST_ZERO_INT,
+    "repeats": COUNT,
     "device": one_of("cpu", "cuda"),
     "idle_reference": _or_none(OBJECT),
     "machine": OBJECT,

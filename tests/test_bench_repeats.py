@@ -13,7 +13,7 @@ from gd_torch import GdTorchError
 from gd_torch.bench import options
 from gd_torch.bench.assemble import assemble
 from gd_torch.bench.compare import moved_rows
-from gd_torch.bench.markdown import markdown
+from gd_torch.bench.markdown import markdown, train_table
 from gd_torch.bench.repeats import merge_repeats, merged
 from gd_torch.bench.report import Row, Rows
 from gd_torch.cli.app import main
@@ -118,3 +118,16 @@ def test_a_quick_run_with_two_processes_reports_their_median(tmp_path):
     assert row["repeats"] == 2 and len(row["repeat_medians_s"]) == 2
     assert row["median_s"] == pytest.approx(sum(row["repeat_medians_s"]) / 2)
     assert row["spread"] == pytest.approx(max(row["repeat_medians_s"]) / min(row["repeat_medians_s"]))
+
+
+def test_a_training_row_s_ratio_to_its_bare_loop_is_the_median_of_each_process_s_own():
+    def train(method, median, rep):
+        return _row(median, rep, method=method, kind="train", epochs=100, iqr_s=0.0)
+
+    # process 1 ran everything 3x slower: the ratio of medians (2.5 / 1.5) moves, each process's (2) does not
+    rows = [train("analytic", 2.0, 0), train("analytic/bare-loop", 1.0, 0)]
+    rows += [train("analytic", 6.0, 1), train("analytic/bare-loop", 3.0, 1)]
+    rows += [train("analytic", 2.2, 2), train("analytic/bare-loop", 1.1, 2)]
+    fit, bare = merge_repeats(rows)
+    assert fit.get("ratio_to_bare") == pytest.approx(2.0) and bare.get("ratio_to_bare") is None
+    assert "| analytic | cpu | 2.2e+04 | 0 | 2 | 3x |  |" in train_table(Rows([fit, bare]))

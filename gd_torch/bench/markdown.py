@@ -167,7 +167,10 @@ def train_table(rows: Rows) -> list[str]:
             lines.append(f"| {r.method} | {r.device} | {r.status} | | |{' |' * spread} {r.reason or ''} |")
             continue
         base = rows.ok(("train", f"{r.method}/bare-loop", r.device, r.n, r.d, r.dtype))
-        rel = f"{r.median_s / base.median_s:.3g}" if base else ""
+        ratio = r.get("ratio_to_bare") or (
+            r.median_s / base.median_s if base else None
+        )  # per process, or of the medians
+        rel = f"{ratio:.3g}" if ratio else ""
         mark = "*" if r.contended else ""
         across = (f" {r.get('spread'):.3g}x |" if r.get("spread") is not None else " |") if spread else ""
         lines.append(

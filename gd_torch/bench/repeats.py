@@ -12,7 +12,9 @@ not follow one of them (as pyperf reports).  :func:`merged` makes one row of the
 - ``repeats`` (finished processes), ``repeat_medians_s`` (each one's median, in the order run),
   ``spread`` (slowest / fastest), ``repeats_failed`` when some did not finish;
 - ``contended`` when at least half of the finished processes were: while fewer than half are,
-  the median lies between the fastest and the slowest of the undisturbed ones.
+  the median lies between the fastest and the slowest of the undisturbed ones;
+- ``ratio_to_bare`` (a training run over its bare loop, :func:`with_bare_ratios`): the median
+  of each process's own ratio, both timed interleaved in that process.
 
 Rows without ``repeat`` (runs before this option, or R = 1 rows kept as they were) are left as
 they are.
@@ -21,12 +23,12 @@ they are.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
 
+from .plan import catalog
 from .report import Key, Row
 
 #: the fields a merged row gains
-FIELDS = ("repeats", "repeat_medians_s", "spread", "repeats_failed")
+FIELDS = ("repeats", "repeat_medians_s", "spread", "repeats_failed", "ratio_to_bare")
 
 
 def merged(rows: list[Row]) -> Row:
@@ -54,12 +56,28 @@ def merged(rows: list[Row]) -> Row:
         out["repeats_failed"] = len(rows) - len(ok)
     if "epochs" in out:  # a training row's time per epoch follows its median
         out["us_per_epoch"] = median / out["epochs"] * 1e6
+    ratios = [r.get("ratio_to_bare") for r in ok if r.get("ratio_to_bare") is not None]
+    if ratios:
+        out["ratio_to_bare"] = statistics.median(ratios)
     return Row.from_dict(out)
 
 
-def merge_repeats(rows: Iterable[Row]) -> list[Row]:
-    """The rows in the order their keys first came, those carrying ``repeat`` merged per key;
-    rows without it unchanged (a key timed once in a run without repeats)."""
+def with_bare_ratios(rows: list[Row]) -> None:
+    """Each finished training row of a process (``repeat``) gets ``ratio_to_bare``: its time over
+    its bare loop's (the catalog's ``baseline_of``) timed in the same process."""
+    of = {name: m.baseline_of for name, m in catalog().items() if m.baseline_of}
+    bare = {(of[r.method], *r.key[2:], r.get("repeat")): r for r in rows if r.ok and r.method in of}
+    for r in rows:
+        base = bare.get((r.method, *r.key[2:], r.get("repeat")))
+        if r.kind == "train" and r.ok and r.get("repeat") is not None and base is not None:
+            r.fields["ratio_to_bare"] = r.median_s / base.median_s
+
+
+def merge_repeats(rows: list[Row]) -> list[Row]:
+    """The rows in the order their keys first came, those carrying ``repeat`` merged per key
+    (their ratios to a bare loop taken in each process first); rows without it unchanged (a key
+    timed once in a run without repeats)."""
+    with_bare_ratios(rows)
     groups: dict[Key, list[Row]] = {}
     order: list[Row | Key] = []
     for r in rows:

@@ -92,7 +92,10 @@ ROW: Table = {
 TIMED: Table = {
     "median_s": POSITIVE.needed(),
     **{k: AT_LEAST_ZERO for k in ("q25_s", "q75_s", "iqr_s", "min_s", "wall_s", "compile_s")},
-    **{k: POSITIVE for k in ("floor_s", "ratio_to_floor", "matmul_s", "bandwidth_GBps", "us_per_epoch")},
+    **{
+        k: POSITIVE
+        for k in ("floor_s", "ratio_to_floor", "matmul_s", "bandwidth_GBps", "us_per_epoch", "ratio_to_bare")
+    },
     **{k: AT_LEAST_ZERO_INT for k in ("peak_rss_bytes", "peak_traced_bytes", "peak_device_bytes")},
     "blocks": COUNT,
     "number_per_block": COUNT,

@@ -125,3 +125,28 @@ def test_the_callback_sees_every_epoch_and_runs_under_the_caller_s_error_state(d
     seen.clear()
     r = fit(X, y, epochs=20, seed=2, callback=lambda k, W, L: seen.append(k))
     assert r.stop_reason == "epochs" and seen == list(range(21))  # called at k = epochs too
+
+
+def test_an_epoch_without_stop_rules_calls_neither_the_rules_nor_the_divergence_check(data, monkeypatch):
+    # the per-epoch overhead: the full divergence rule runs at epoch 0 (the bound is not known
+    # yet) and when L crosses the bound; the stop rules only when tol, patience or a callback is set
+    from gd_torch.train import loop
+
+    calls = {"divergence": 0, "rules": 0}
+    check, rules = loop._check_divergence, loop._StopRules.before_last
+
+    def counted_check(*args):
+        calls["divergence"] += 1
+        return check(*args)
+
+    def counted_rules(self, *args):
+        calls["rules"] += 1
+        return rules(self, *args)
+
+    monkeypatch.setattr(loop, "_check_divergence", counted_check)
+    monkeypatch.setattr(loop._StopRules, "before_last", counted_rules)
+    X, y = data
+    fit(X, y, epochs=70, seed=1)
+    assert calls == {"divergence": 1, "rules": 0}
+    fit(X, y, epochs=70, seed=1, tol=-1.0)
+    assert calls == {"divergence": 2, "rules": 70}

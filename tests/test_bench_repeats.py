@@ -4,6 +4,7 @@ spread, contention, failures; old rows files without repeats assemble as before;
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from gd_torch import GdTorchError
 from gd_torch.bench import options
 from gd_torch.bench.assemble import assemble
-from gd_torch.bench.compare import moved_rows
+from gd_torch.bench.compare import moved_rows, report
 from gd_torch.bench.markdown import markdown, train_table
 from gd_torch.bench.repeats import merge_repeats, merged
 from gd_torch.bench.report import Row, Rows
@@ -83,7 +84,11 @@ def test_assemble_merges_a_rows_file_and_the_floor_ratio_uses_the_medians(tmp_pa
     assert "median over 2 worker processes" in markdown(result)
     # --compare compares medians with medians
     before = Rows([_row(3e-6, None)])
-    assert moved_rows(before, result.rows)[0].ratio == pytest.approx(2.0)
+    (moved,) = moved_rows(before, result.rows)
+    assert moved.ratio == pytest.approx(2.0) and moved.spread == pytest.approx(2.0)
+    table = report("c.json", [moved], [])
+    assert "| now / committed | spread now |" in table and "| 3 us | 6 us | 2 **off** | 2x |" in table
+    assert "spread" not in report("c.json", [dataclasses.replace(moved, spread=None)], [])
 
 
 def test_the_committed_run_without_repeats_assembles_as_it_was_written():

@@ -233,8 +233,9 @@ def run_loop(W0: np.ndarray, stepper: Stepper, a: FitArgs) -> tuple[np.ndarray, 
     """Epochs 0, 1, ... until a stop rule holds: (weights history, loss history, epochs run, reason).
 
     The epochs run in blocks, one per size of the history (:class:`_History`): within a block
-    the loop only evaluates L, writes it and W in place, compares L with the divergence limit
-    and, when tol, patience or a callback is set, runs those rules; no objects are made per epoch.
+    the loop only evaluates L, writes it and W into rows of the history (two row views per epoch,
+    nothing else allocated by the loop), compares L with the divergence bound, and runs the
+    tol, patience and callback rules only when one of them is set.
     The stepper's arithmetic runs under ``np.errstate(all="ignore")`` (an overflow is a
     divergence, which the loop reports); a callback runs under the caller's error state."""
     history = _History(W0, a.epochs + 1)

@@ -136,3 +136,17 @@ def test_a_training_row_s_ratio_to_its_bare_loop_is_the_median_of_each_process_s
     fit, bare = merge_repeats(rows)
     assert fit.get("ratio_to_bare") == pytest.approx(2.0) and bare.get("ratio_to_bare") is None
     assert "| analytic | cpu | 2.2e+04 | 0 | 2 | 3x |  |" in train_table(Rows([fit, bare]))
+
+
+@pytest.mark.parametrize("method", ["analytic", "tutorial"])  # one row (analytic) is timed: the loop is the same
+def test_the_parts_loop_is_fit_s_own_arithmetic_bit_for_bit_and_comes_with_fit_s_row(method):
+    from gd_torch import fit
+    from gd_torch.bench.harness import ALPHA, EPOCHS, train_data
+    from gd_torch.bench.worker_numpy import parts_loop
+
+    X, y, W0 = train_data(0)
+    r = fit(X, y, method=method, alpha=ALPHA, epochs=EPOCHS, seed=0)
+    assert parts_loop(method, X, y, W0).tobytes() == r.weights.tobytes()
+    if method == "analytic":
+        methods = options.config(_args("--quick", "--methods", method)).methods
+        assert {f"{method}/bare-loop", f"{method}/parts-loop"} <= set(methods)

@@ -193,8 +193,9 @@ def _methods(asked: tuple[str, ...] | None) -> tuple[str, ...]:
             if missing is not None:  # asked by name: refused; by default: skipped with the reason
                 raise GdTorchError(f"--methods {m} needs {missing}")
     methods = tuple(asked) if asked else tuple(rows)
-    # every row needs its floor, every training run through fit its bare loop
-    bare = tuple(m.name for m in rows.values() if m.baseline_of in methods and m.name not in methods)
+    # every row needs its floor, every training run through fit its bare loops
+    refs = ((m.name, (m.baseline_of, m.overhead_of)) for m in rows.values())
+    bare = tuple(name for name, of in refs if any(x in methods for x in of if x) and name not in methods)
     return ("floor",) * ("floor" not in methods) + methods + bare
 
 

@@ -13,8 +13,9 @@ not follow one of them (as pyperf reports).  :func:`merged` makes one row of the
   ``spread`` (slowest / fastest), ``repeats_failed`` when some did not finish;
 - ``contended`` when at least half of the finished processes were: while fewer than half are,
   the median lies between the fastest and the slowest of the undisturbed ones;
-- ``ratio_to_bare`` (a training run over its bare loop, :func:`with_bare_ratios`): the median
-  of each process's own ratio, both timed interleaved in that process.
+- ``ratio_to_bare`` and ``ratio_to_parts`` (a training run over its bare loops,
+  :func:`with_bare_ratios`): the median of each process's own ratio, both timed interleaved
+  in that process.
 
 Rows without ``repeat`` (runs before this option, or R = 1 rows kept as they were) are left as
 they are.
@@ -28,7 +29,7 @@ from .plan import catalog
 from .report import Key, Row
 
 #: the fields a merged row gains
-FIELDS = ("repeats", "repeat_medians_s", "spread", "repeats_failed", "ratio_to_bare")
+FIELDS = ("repeats", "repeat_medians_s", "spread", "repeats_failed", "ratio_to_bare", "ratio_to_parts")
 
 
 def merged(rows: list[Row]) -> Row:
@@ -56,21 +57,30 @@ def merged(rows: list[Row]) -> Row:
         out["repeats_failed"] = len(rows) - len(ok)
     if "epochs" in out:  # a training row's time per epoch follows its median
         out["us_per_epoch"] = median / out["epochs"] * 1e6
-    ratios = [r.get("ratio_to_bare") for r in ok if r.get("ratio_to_bare") is not None]
-    if ratios:
-        out["ratio_to_bare"] = statistics.median(ratios)
+    for field in REFERENCES:
+        ratios = [r.get(field) for r in ok if r.get(field) is not None]
+        if ratios:
+            out[field] = statistics.median(ratios)
     return Row.from_dict(out)
 
 
+#: a training row's ratio to a bare loop timed in the same process: field -> the catalog's
+#: attribute naming the method a loop is the reference of
+REFERENCES = {"ratio_to_bare": "baseline_of", "ratio_to_parts": "overhead_of"}
+
+
 def with_bare_ratios(rows: list[Row]) -> None:
-    """Each finished training row of a process (``repeat``) gets ``ratio_to_bare``: its time over
-    its bare loop's (the catalog's ``baseline_of``) timed in the same process."""
-    of = {name: m.baseline_of for name, m in catalog().items() if m.baseline_of}
-    bare = {(of[r.method], *r.key[2:], r.get("repeat")): r for r in rows if r.ok and r.method in of}
-    for r in rows:
-        base = bare.get((r.method, *r.key[2:], r.get("repeat")))
-        if r.kind == "train" and r.ok and r.get("repeat") is not None and base is not None:
-            r.fields["ratio_to_bare"] = r.median_s / base.median_s
+    """Each finished training row of a process (``repeat``) gets its time over each of its bare
+    loops' timed in the same process (:data:`REFERENCES`: the hand-written loop, the loop of
+    fit's own arithmetic)."""
+    known = catalog()
+    for field, attr in REFERENCES.items():
+        of = {name: getattr(m, attr) for name, m in known.items() if getattr(m, attr)}
+        ref = {(of[r.method], *r.key[2:], r.get("repeat")): r for r in rows if r.ok and r.method in of}
+        for r in rows:
+            base = ref.get((r.method, *r.key[2:], r.get("repeat")))
+            if r.kind == "train" and r.ok and r.get("repeat") is not None and base is not None:
+                r.fields[field] = r.median_s / base.median_s
 
 
 def merge_repeats(rows: list[Row]) -> list[Row]:

@@ -94,7 +94,15 @@ TIMED: Table = {
     **{k: AT_LEAST_ZERO for k in ("q25_s", "q75_s", "iqr_s", "min_s", "wall_s", "compile_s")},
     **{
         k: POSITIVE
-        for k in ("floor_s", "ratio_to_floor", "matmul_s", "bandwidth_GBps", "us_per_epoch", "ratio_to_bare")
+        for k in (
+            "floor_s",
+            "ratio_to_floor",
+            "matmul_s",
+            "bandwidth_GBps",
+            "us_per_epoch",
+            "ratio_to_bare",
+            "ratio_to_parts",
+        )
     },
     **{k: AT_LEAST_ZERO_INT for k in ("peak_rss_bytes", "peak_traced_bytes", "peak_device_bytes")},
     "blocks": COUNT,

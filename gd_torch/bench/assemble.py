@@ -1,5 +1,6 @@
-"""A run's result assembled from its rows file: machine, configuration, rows with their floor
-ratios, the targets evaluated and the CUDA summary."""
+"""A run's result assembled from its rows file: machine, configuration, rows (one per key: the
+median across worker processes, :mod:`.repeats`) with their floor ratios, the targets evaluated
+and the CUDA summary."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .contention import run_level
+from .repeats import merge_repeats
 from .report import Result, Row, Rows, parse_json
 from .schema import check_record
 from .targets import cuda_summary, evaluate
@@ -67,6 +69,7 @@ def assemble(rows_path: Path, check: bool = False) -> Result:
             finished = r
         elif kind in ("gradient", "train"):
             rows.append(Row.from_dict(r))
+    rows = merge_repeats(rows)
     with_floor_ratios(rows)
     machine = _machine(config, metas) | {"calibration_s": run_level([r.to_dict() for r in rows if r.ok])}
     result = Result(

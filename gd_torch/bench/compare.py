@@ -1,5 +1,7 @@
 """``gd-torch bench --compare FILE.json``: re-time a sample of a committed run's cells on this
-machine and list the rows whose time moved by more than FACTOR either way."""
+machine and list the rows whose time moved by more than FACTOR either way.  Both sides are
+medians across worker processes where they were timed so (--repeats; the committed run's count
+unless given, else the full run's default)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class Moved:
     key: tuple
     before_s: float
     after_s: float
+    #: the re-timed row's slowest / fastest process (None: timed in one process)
+    spread: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -77,7 +81,10 @@ def compare_plan(
 
 
 def moved_rows(before: Rows, after: Rows) -> list[Moved]:
-    return [Moved(r.key, before.ok(r.key).median_s, r.median_s) for r in after if r.ok and before.ok(r.key)]
+    """The rows timed in both runs: their medians (across processes, where timed in several)."""
+    return [
+        Moved(r.key, before.ok(r.key).median_s, r.median_s, r.get("spread")) for r in after if r.ok and before.ok(r.key)
+    ]
 
 
 def headline(path: str, moved: list[Moved], gone: list[Row]) -> str:
@@ -90,18 +97,17 @@ def headline(path: str, moved: list[Moved], gone: list[Row]) -> str:
 
 
 def report(path: str, moved: list[Moved], gone: list[Row]) -> str:
-    lines = [
-        "",
-        headline(path, moved, gone),
-        "",
-        "| kind | method | device | N | D | dtype | committed | now | now / committed |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    # re-timed in several processes: a column for their spread (slowest / fastest) too
+    spread = any(m.spread is not None for m in moved)
+    columns = ["kind", "method", "device", "N", "D", "dtype", "committed", "now", "now / committed"]
+    columns += ["spread now"] * spread
+    lines = ["", headline(path, moved, gone), "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for m in sorted(moved, key=lambda m: -max(m.ratio, 1 / m.ratio)):
         kind, method, device, n, d, dtype = m.key
         flag = " **off**" if m.off else ""
+        across = (f" {m.spread:.3g}x |" if m.spread is not None else " |") if spread else ""
         lines.append(
-            f"| {kind} | {method} | {device} | {fmt_n(n)} | {d} | {dtype} | {fmt_time(m.before_s)} | {fmt_time(m.after_s)} | {m.ratio:.3g}{flag} |"
+            f"| {kind} | {method} | {device} | {fmt_n(n)} | {d} | {dtype} | {fmt_time(m.before_s)} | {fmt_time(m.after_s)} | {m.ratio:.3g}{flag} |{across}"
         )
     return "\n".join(lines) + "\n"  # fmt: skip
 
@@ -117,6 +123,7 @@ def compare(args: argparse.Namespace) -> int:
         cfg,
         min_run_time=args.min_run_time or old.get("min_run_time", cfg.min_run_time),
         budget_s=args.budget or old.get("budget_s", cfg.budget_s),
+        repeats=args.repeats or old.get("repeats", cfg.repeats),
     )
     gpu = options.check_cuda(cfg.device)
     plan, gone = compare_plan(before, sample_cells(before, args.sample), cfg, memory_available())

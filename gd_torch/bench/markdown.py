@@ -28,8 +28,23 @@ def _header(result: Result) -> list[str]:
         "",
         "Each cell: median time per gradient (IQR and peak memory in the JSON) and, in brackets, its ratio to the floor "
         "(the time to read X once on that device: the faster of one X @ W and one reduction over X)."
-        + (" The methods of a cell were timed interleaved, one block of each in turn." if _interleaved(result.rows) else ""),
+        + (" The methods of a cell were timed interleaved, one block of each in turn." if _interleaved(result.rows) else "")
+        + _repeated(result.rows),
     ]  # fmt: skip
+
+
+def _repeated(rows: Rows) -> str:
+    # rows timed in several worker processes (.repeats): how many, and the widest spread among them
+    spread = [r for r in rows if r.ok and r.get("spread") is not None]
+    if not spread:
+        return ""
+    counts = sorted({r.get("repeats") for r in spread})
+    widest = max(spread, key=lambda r: r.get("spread"))
+    return (
+        f" Each time is the median over {'/'.join(map(str, counts))} worker processes (each its own median); "
+        f"the spread across them (slowest / fastest) is in the JSON, widest {widest.get('spread'):.3g}x "
+        f"({widest.kind} {widest.method} {widest.device} N={fmt_n(widest.n)} D={widest.d} {widest.dtype})."
+    )
 
 
 def _interleaved(rows: Rows) -> bool:
@@ -132,28 +147,44 @@ def compile_table(rows: Rows) -> list[str]:
     return lines  # fmt: skip
 
 
+def _over(r: Row, rows: Rows, loop: str, field: str) -> str:
+    # r's time over its bare loop ``loop`` ('bare-loop', 'parts-loop'): the median of each
+    # process's own ratio (``field``), or the ratio of the medians
+    base = rows.ok(("train", f"{r.method}/{loop}", r.device, r.n, r.d, r.dtype))
+    ratio = r.get(field) or (r.median_s / base.median_s if base else None)
+    return f"{ratio:.3g}" if ratio else ""
+
+
 def train_table(rows: Rows) -> list[str]:
     train = rows.of("train")
     if not train:
         return []
+    # columns only runs that have them get: fit over a loop of its own arithmetic, the spread across processes
+    parts = any(r.method.endswith("/parts-loop") for r in train)
+    spread = any(r.get("spread") is not None for r in train)
+    columns = ["method", "device", "us/epoch", "IQR (us)", "x its bare loop"]
+    columns += ["x its own arithmetic"] * parts + ["spread"] * spread + ["how"]
     lines = [
         "",
         "Training at the tutorial's size (250 x 3, 100 epochs, alpha 0.01), per epoch"
         + (", timed interleaved:" if _interleaved(rows) else ":"),
         "",
-        "| method | device | us/epoch | IQR (us) | x its bare loop | how |",
-        "|---|---|---|---|---|---|",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
     ]
     for r in train:
         if not r.ok:
-            lines.append(f"| {r.method} | {r.device} | {r.status} | | | {r.reason or ''} |")
+            lines.append(f"| {r.method} | {r.device} | {r.status} | | |{' |' * (parts + spread)} {r.reason or ''} |")
             continue
-        base = rows.ok(("train", f"{r.method}/bare-loop", r.device, r.n, r.d, r.dtype))
-        rel = f"{r.median_s / base.median_s:.3g}" if base else ""
         mark = "*" if r.contended else ""
-        lines.append(
-            f"| {r.method} | {r.device} | {r.get('us_per_epoch'):.3g}{mark} | {r.get('iqr_s') / r.get('epochs') * 1e6:.2g} | {rel} | {r.get('driver', '')} |"
-        )
+        cells = [
+            f"{r.get('us_per_epoch'):.3g}{mark}",
+            f"{r.get('iqr_s') / r.get('epochs') * 1e6:.2g}",
+            _over(r, rows, "bare-loop", "ratio_to_bare"),
+        ]
+        cells += [_over(r, rows, "parts-loop", "ratio_to_parts")] * parts
+        cells += [f"{r.get('spread'):.3g}x" if r.get("spread") is not None else ""] * spread
+        lines.append(f"| {r.method} | {r.device} | " + " | ".join(cells) + f" | {r.get('driver', '')} |")
     return lines  # fmt: skip
 
 

@@ -14,8 +14,11 @@ from .timing import CALIBRATION_REPEATS
 N_GRID = (250, 10_000, 100_000, 1_000_000)
 D_GRID = (3, 64, 512)
 #: (N, D, seconds of timing per method, budget per numeric call) of the full grid and of --quick
-FULL = {"n": N_GRID, "d": D_GRID, "min_run_time": 0.5, "budget_s": 3.0}
-QUICK = {"n": (250, 10_000), "d": (3, 64), "min_run_time": 0.05, "budget_s": 0.05}
+#: and how many worker processes time each row (the median across them is reported)
+FULL = {"n": N_GRID, "d": D_GRID, "min_run_time": 0.5, "budget_s": 3.0, "repeats": 3}
+QUICK = {"n": (250, 10_000), "d": (3, 64), "min_run_time": 0.05, "budget_s": 0.05, "repeats": 1}
+#: --repeats at most: each repeat runs every worker over the whole plan again
+MAX_REPEATS = 15
 #: a cell whose calibration kernel moved by this fraction or more is retried, then marked
 CALIBRATION_TOLERANCE = 0.2
 
@@ -43,6 +46,8 @@ class Config:
     idle_reference: dict | None = None
     verbose: bool = False
     calibration_repeats: int = CALIBRATION_REPEATS
+    #: worker processes per library, each timing every row; a row reports the median across them
+    repeats: int = 1
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -137,6 +142,12 @@ def _timing_arguments(t) -> None:
         "(default: the checkout's benchmarks/results/cpu.json)",
     )
     t.add_argument("--retries", type=int, default=1, help="how often a cell whose calibration moved is timed again (1)")
+    t.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help=f"worker processes timing each row, the median across them reported ({FULL['repeats']}; quick {QUICK['repeats']})",
+    )
     t.add_argument("--seed", type=int, default=0, help="seed of the random data (0)")
 
 
@@ -182,8 +193,9 @@ def _methods(asked: tuple[str, ...] | None) -> tuple[str, ...]:
             if missing is not None:  # asked by name: refused; by default: skipped with the reason
                 raise GdTorchError(f"--methods {m} needs {missing}")
     methods = tuple(asked) if asked else tuple(rows)
-    # every row needs its floor, every training run through fit its bare loop
-    bare = tuple(m.name for m in rows.values() if m.baseline_of in methods and m.name not in methods)
+    # every row needs its floor, every training run through fit its bare loops
+    refs = ((m.name, (m.baseline_of, m.overhead_of)) for m in rows.values())
+    bare = tuple(name for name, of in refs if any(x in methods for x in of if x) and name not in methods)
     return ("floor",) * ("floor" not in methods) + methods + bare
 
 
@@ -208,6 +220,9 @@ def config(args: argparse.Namespace) -> Config:
     ):
         if value < least:
             raise bad_value(flag, value, "a positive integer" if least else "a non-negative integer")
+    repeats = args.repeats if args.repeats is not None else base["repeats"]
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise bad_value("--repeats", repeats, f"an integer from 1 to {MAX_REPEATS}")
     if args.retries > MAX_RETRIES:  # a cell timed again and again while the machine is busy measures the load
         raise bad_value("--retries", args.retries, f"an integer from 0 to {MAX_RETRIES}")
     return Config(
@@ -226,6 +241,7 @@ def config(args: argparse.Namespace) -> Config:
         calibration_tolerance=args.calibration_tolerance,
         calibration_repeats=args.calibration_repeats,
         retries=args.retries,
+        repeats=repeats,
         reference=args.reference,
         verbose=args.verbose,
     )

@@ -51,7 +51,9 @@ class BenchMethod:
     """A row of the benchmark: what it computes and, per device, the library that times it.
 
     ``gradient``: timed over the grid; ``train``: timed as a training run at the tutorial's
-    size; ``baseline_of``: a bare loop, the reference of that method's training run.
+    size; ``baseline_of``: a bare loop, the reference of that method's training run;
+    ``overhead_of``: a bare loop of that method's own arithmetic in fit (the registry's
+    activation, loss and gradient calls), so that fit over it is fit's loop overhead alone.
     """
 
     name: str
@@ -60,6 +62,7 @@ class BenchMethod:
     gradient: bool = True
     train: bool = True
     baseline_of: str | None = None
+    overhead_of: str | None = None
     #: a reference time (what reading X costs), not a way to compute the gradient
     bound: bool = False
     #: computes the gradient of another loss than the benchmark's (the tutorial's rule on sse)
@@ -95,6 +98,7 @@ EXTRA: tuple[BenchMethod, ...] = (
     BenchMethod("tutorial/bare-loop", "the tutorial's loop in bare numpy", {"cpu": "numpy"}, gradient=False, baseline_of="tutorial"),
     BenchMethod("analytic/bare-loop", "the exact sse gradient's loop in bare numpy", {"cpu": "numpy"}, gradient=False, baseline_of="analytic"),
     BenchMethod("autograd/bare-loop", "a plain torch autograd loop", {"cpu": "torch", "cuda": "torch"}, gradient=False, baseline_of="autograd"),
+    BenchMethod("analytic/parts-loop", "fit's own arithmetic for 'analytic' (the registry's f, loss terms, from_z) in a bare loop", {"cpu": "numpy"}, gradient=False, overhead_of="analytic"),
 )  # fmt: skip
 
 

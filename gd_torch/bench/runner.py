@@ -1,5 +1,7 @@
 """Runs the plan: one worker process per library, ``sys.executable -m gd_torch.bench.worker_<lib>``,
-its rows streamed into a file as they come (an interrupted run keeps them).
+its rows streamed into a file as they come (an interrupted run keeps them).  With ``repeats``
+R > 1 every library's worker runs R times, in rounds (each library once, then again), and each
+row carries ``repeat``, the round it came from (:mod:`.repeats` merges them into medians).
 
 The rows file is written to a hidden temporary beside its target and renamed once the run
 ends, so that a previous run's file is never truncated; a run killed outright leaves the
@@ -125,6 +127,13 @@ def _stream(proc: subprocess.Popen, library: str, sink: Sink, progress: Progress
     return done
 
 
+def tagged(sink: Sink, repeat: int | None) -> Sink:
+    """``sink`` adding ``repeat`` to every row (None: the sink itself); other records pass as they are."""
+    if repeat is None:
+        return sink
+    return lambda row: sink(row | {"repeat": repeat} if row.get("kind") in ("gradient", "train") else row)
+
+
 def run_worker(library: str, tasks: list[Task], cfg, sink: Sink, progress: Progress) -> None:
     """Run one library's worker over its tasks; when it dies, its unfinished tasks become error rows."""
     if not tasks:
@@ -161,14 +170,18 @@ def run_worker(library: str, tasks: list[Task], cfg, sink: Sink, progress: Progr
 
 
 def run_all(tasks: list[Task], skipped: list[dict], cfg, sink: Sink) -> bool:
-    """The skipped rows, then every library's worker in turn; True when interrupted (Ctrl-C)."""
-    progress = Progress(len(tasks) + len(skipped), verbose=cfg.verbose)
+    """The skipped rows, then every library's worker in turn, ``cfg.repeats`` rounds (rows
+    tagged with their round when more than one); True when interrupted (Ctrl-C)."""
+    rounds = cfg.repeats
+    progress = Progress(len(tasks) * rounds + len(skipped), verbose=cfg.verbose)
     for row in skipped:
         sink(row)
         progress.step(row)
     try:
-        for library in LIBRARIES:
-            run_worker(library, [t for t in tasks if t.library == library], cfg, sink, progress)
+        for r in range(rounds):
+            for library in LIBRARIES:
+                mine = [t for t in tasks if t.library == library]
+                run_worker(library, mine, cfg, tagged(sink, r if rounds > 1 else None), progress)
     except KeyboardInterrupt:
         return True
     return False

@@ -84,12 +84,26 @@ ROW: Table = {
     "contended": FLAG,
     "contended_by": list_of(TEXT),
     "median_s": _or_none(POSITIVE),
+    "repeat": AT_LEAST_ZERO_INT,
+    "repeats": AT_LEAST_ZERO_INT,
+    "repeats_failed": COUNT,
 }
 #: a finished row's measurements, beyond ROW
 TIMED: Table = {
     "median_s": POSITIVE.needed(),
     **{k: AT_LEAST_ZERO for k in ("q25_s", "q75_s", "iqr_s", "min_s", "wall_s", "compile_s")},
-    **{k: POSITIVE for k in ("floor_s", "ratio_to_floor", "matmul_s", "bandwidth_GBps", "us_per_epoch")},
+    **{
+        k: POSITIVE
+        for k in (
+            "floor_s",
+            "ratio_to_floor",
+            "matmul_s",
+            "bandwidth_GBps",
+            "us_per_epoch",
+            "ratio_to_bare",
+            "ratio_to_parts",
+        )
+    },
     **{k: AT_LEAST_ZERO_INT for k in ("peak_rss_bytes", "peak_traced_bytes", "peak_device_bytes")},
     "blocks": COUNT,
     "number_per_block": COUNT,
@@ -98,6 +112,9 @@ TIMED: Table = {
     "descheduled": _or_none(AT_LEAST_ZERO),
     "calibration": OBJECT,
     "ops_s": OBJECT,
+    "repeats": COUNT,
+    "repeat_medians_s": list_of(POSITIVE),
+    "spread": Rule("a finite number >= 1", lambda v: _real(v) and v >= 1),
 }
 #: what the tables need of particular finished rows, beyond TIMED: (kind, method or None: any)
 NEEDS: dict[tuple[str, str | None], tuple[str, ...]] = {
@@ -122,6 +139,7 @@ CONFIG: Table = {
     "budget_s": Rule("a positive number of seconds, at most 3600", lambda v: _real(v) and 0 < v <= 3600),
     "calibration_tolerance": AT_LEAST_ZERO,
     "retries": AT_LEAST_ZERO_INT,
+    "repeats": COUNT,
     "device": one_of("cpu", "cuda"),
     "idle_reference": _or_none(OBJECT),
     "machine": OBJECT,

@@ -76,10 +76,17 @@ def fit_args(X, y, method, loss, activation, alpha, epochs, batch_size, tol, pat
     return args
 
 
+#: a history of at most this many bytes is not held to the memory available: reading that
+#: (/proc/meminfo, tens of microseconds) would cost a short fit more than its epochs
+HISTORY_UNCHECKED = 64 << 10
+
+
 def _history_fits(X: np.ndarray, epochs: int) -> None:
     # the history of weights, losses and accuracies: (epochs + 1) rows, grown by doubling up to
     # that (the old rows beside the new ones at the last growth: 1.5 times the final size)
     row = X.shape[1] * X.itemsize + np.dtype(np.float64).itemsize
     per_epoch = row + row // 2 + np.dtype(np.float64).itemsize
+    if (epochs + 1) * per_epoch <= HISTORY_UNCHECKED:
+        return
     what = f"the history of {X.shape[1]} {X.dtype} weights, a loss and an accuracy per epoch"
     _memory.at_most("epochs", epochs, per_epoch, what, fixed=per_epoch)

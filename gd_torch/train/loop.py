@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -229,52 +230,96 @@ def fit(
 
 
 def run_loop(W0: np.ndarray, stepper: Stepper, a: FitArgs) -> tuple[np.ndarray, np.ndarray, int, StopReason]:
-    """Epochs 0, 1, ... until a stop rule holds: (weights history, loss history, epochs run, reason)."""
+    """Epochs 0, 1, ... until a stop rule holds: (weights history, loss history, epochs run, reason).
+
+    The epochs run in blocks, one per size of the history (:class:`_History`): within a block
+    the loop only evaluates L, writes it and W into rows of the history (two row views per epoch,
+    nothing else allocated by the loop), compares L with the divergence bound, and runs the
+    tol, patience and callback rules only when one of them is set.
+    The stepper's arithmetic runs under ``np.errstate(all="ignore")`` (an overflow is a
+    divergence, which the loop reports); a callback runs under the caller's error state."""
     history = _History(W0, a.epochs + 1)
-    stop = _StopRules(a)
-    for k in range(a.epochs + 1):
-        W = history.weights[k]
-        L = stepper.loss(W)  # L at the weights after k epochs, on all the data
-        history.losses[k] = L
-        _check_divergence(k, L, history, a.alpha)
-        reason = stop(k, W, L)
-        if reason is not None:
-            return history.weights[: k + 1], history.losses[: k + 1].copy(), k, reason
-        W_next = history.next_row(k)
+    stop = _StopRules(a, np.geterr())
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        k, reason = 0, None
+        while reason is None:
+            k, reason = _block(history, stepper, stop, a, k)
+    return history.weights[: k + 1], history.losses[: k + 1].copy(), k, reason
+
+
+def _block(h: _History, stepper: Stepper, stop: _StopRules, a: FitArgs, first: int) -> tuple[int, StopReason | None]:
+    # epochs first, first + 1, ... while the history has their rows: (k, reason) where a rule held, or
+    # (the first row of the next block, None) after growing the history
+    weights, losses, loss, step, alpha, rules = h.weights, h.losses, stepper.loss, stepper.step, a.alpha, stop.rules
+    last = min(weights.shape[0] - 1, a.epochs)
+    limit = h.limit
+    for k in range(first, last):
+        W = weights[k]
+        L = loss(W)  # L at the weights after k epochs, on all the data
+        losses[k] = L
+        if not L <= limit:  # NaN, inf, or above DIVERGENCE_FACTOR times the start (or epoch 0)
+            limit = _check_divergence(k, L, h, alpha)
+        if rules is not None and (reason := rules(k, W, L)) is not None:
+            return k, reason
+        W_next = weights[k + 1]
         W_next[:] = W
-        stepper.step(W_next, a.alpha)  # one epoch: W_{k+1} = W_k - alpha dL/dW, in place
-    raise AssertionError("unreachable: the epochs rule stops at k = epochs")  # pragma: no cover
+        step(W_next, alpha)  # one epoch: W_{k+1} = W_k - alpha dL/dW, in place
+    h.limit = limit
+    if last < a.epochs:
+        h.next_row(last)
+        return last, None
+    W = weights[last]
+    L = loss(W)
+    losses[last] = L
+    if not L <= limit:
+        _check_divergence(last, L, h, alpha)
+    return last, stop.last(last, W, L)
 
 
 class _StopRules:
-    # the rules in the order epochs, tol, patience, callback; __call__ gives the first that holds
-    def __init__(self, a: FitArgs) -> None:
-        self.a, self.best, self.since = a, math.inf, 0
+    # the rules in the order epochs, tol, patience, callback: ``rules(k, W, L)`` (None when only
+    # the epochs rule is set) gives the first that holds before the last epoch, ``last`` at it;
+    # a callback is called at every k, under the error state ``err`` of fit's caller
+    def __init__(self, a: FitArgs, err: dict) -> None:
+        self.a, self.err, self.best, self.since = a, err, math.inf, 0
+        self.rules = None if a.callback is None and a.tol is None and a.patience is None else self.before_last
 
-    def __call__(self, k: int, W: np.ndarray, L: float) -> StopReason | None:
+    def _callback(self, k: int, W: np.ndarray, L: float) -> bool:
+        with np.errstate(**self.err):
+            return bool(self.a.callback(k, W, L))
+
+    def before_last(self, k: int, W: np.ndarray, L: float) -> StopReason | None:
         a = self.a
-        by_callback = a.callback is not None and bool(a.callback(k, W, L))
-        self.best, self.since = (L, 0) if L < self.best else (self.best, self.since + 1)
-        rules: tuple[tuple[StopReason, bool], ...] = (
-            ("epochs", k == a.epochs),
-            ("tol", a.tol is not None and L <= a.tol),
-            ("patience", a.patience is not None and self.since >= a.patience),
-            ("callback", by_callback),
-        )
-        return next((reason for reason, holds in rules if holds), None)
+        by_callback = a.callback is not None and self._callback(k, W, L)
+        if L < self.best:
+            self.best, self.since = L, 0
+        else:
+            self.since += 1
+        if a.tol is not None and L <= a.tol:
+            return "tol"
+        if a.patience is not None and self.since >= a.patience:
+            return "patience"
+        return "callback" if by_callback else None
+
+    def last(self, k: int, W: np.ndarray, L: float) -> StopReason:
+        if self.a.callback is not None:
+            self._callback(k, W, L)
+        return "epochs"  # first in the order: it holds at k = epochs whatever the others say
 
 
 class _History:
     # weights and losses per epoch, grown up to epochs + 1 rows (not preallocated at epochs x D):
     # doubling while that stays under a quarter of the final size, then straight to it, so that
     # at a growth the old rows beside the new array never exceed 1.5 times the final size (what
-    # gd_torch.train.fit_args estimates before training)
+    # gd_torch.train.fit_args estimates before training).  ``limit``: the divergence rule's bound
+    # on L (see _check_divergence), -inf until the loss at epoch 0 is known.
     def __init__(self, W0: np.ndarray, rows: int | None = None) -> None:
         self.rows = rows
         start = rows if rows is not None and rows <= 2 * _FIRST_ROWS else _FIRST_ROWS
         self.weights = np.empty((start, W0.shape[0]), dtype=W0.dtype)
         self.weights[0] = W0
         self.losses = np.empty(self.weights.shape[0], dtype=np.float64)
+        self.limit = -math.inf
 
     def _grown(self, c: int) -> int:
         # from c rows: 2c, or the final size once 4c reaches it (c < final / 2 then: c + final <= 1.5 final)
@@ -291,15 +336,19 @@ class _History:
 
 #: rows of the history before its first growth
 _FIRST_ROWS = 16
+#: the largest float: the divergence bound on L when the start L0 <= 0
+_LARGEST = sys.float_info.max
 
 
-def _check_divergence(k: int, L: float, h: _History, alpha: float) -> None:
-    # NaN or inf, or more than DIVERGENCE_FACTOR times the start and growing for GROWING epochs
-    L0 = h.losses[0]
+def _check_divergence(k: int, L: float, h: _History, alpha: float) -> float:
+    # NaN or inf, or more than DIVERGENCE_FACTOR times the start and growing for GROWING epochs;
+    # otherwise the bound below which L needs no check: DIVERGENCE_FACTOR L0 (the largest float
+    # when L0 <= 0, so that only inf and NaN fail it)
+    L0 = float(h.losses[0])
     recent = h.losses[max(0, k - GROWING) : k + 1]
     running_away = L0 > 0 and L > DIVERGENCE_FACTOR * L0 and k >= GROWING and bool(np.all(np.diff(recent) > 0))
     if math.isfinite(L) and not running_away:
-        return
+        return min(DIVERGENCE_FACTOR * L0, _LARGEST) if L0 > 0 else _LARGEST
     if k == 0:
         raise TrainingDiverged(
             f"the loss at the initial weights is {L}: X's values are too large for this loss; scale X",

@@ -3,7 +3,8 @@
 A stepper knows the data.  ``loss(W)`` is L at W on all the data; ``step(W, alpha)`` runs
 one epoch from W, updating it in place.  A method that is a formula in z = X W (its
 ``from_z``) reuses the z and a = f(z) of the loss just evaluated: one pass over X per
-full-batch step instead of two.
+full-batch step instead of two.  Both run under run_loop's ``np.errstate(all="ignore")``
+(set once per run, not per call): an overflow is a divergence, which the loop reports.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from .fit_args import FitArgs
 
 
 class Stepper(Protocol):
+    """What run_loop calls each epoch, under ``np.errstate(all="ignore")``: loss(W), then
+    step on a copy of that W."""
+
     def loss(self, W: np.ndarray) -> float: ...
 
     def step(self, W: np.ndarray, alpha: float) -> None: ...
@@ -33,33 +37,29 @@ class FullBatch:
         self.a = a
         self.X, self.XT, self.y = a.X, a.X.T, a.y
         self.z = np.empty(a.X.shape[0], dtype=a.X.dtype)
-        self.at = None  # the W whose z and a are in self.z, self.fz
-        self.fz = self.z
+        self.fz = self.z  # a = f(z) of the last loss(W)
         self.checked = False
         self.g = None if a.method.from_z is not None else _gradient_function(a, a.X, a.y)
 
     def loss(self, W: np.ndarray) -> float:
-        a = self.a
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            np.matmul(self.X, W, out=self.z)  # z = X W
-            if not self.checked:  # a NaN or inf in X shows in z at the (finite) initial weights
-                _validate.finite_z(self.z)
-                self.checked = True
-            elif not math.isfinite(float(self.z.sum())) and not np.isfinite(self.z).all():
-                return math.nan  # X was finite: W has blown up (z = X W overflows); the loop says diverged
-            self.fz = a.act.f(self.z)  # a = f(z)
-            self.at = W
-            return float(reduce(a.lo, a.lo.terms(self.z, self.fz, self.y)))
+        a, z = self.a, self.z
+        np.matmul(self.X, W, out=z)  # z = X W
+        if not self.checked:  # a NaN or inf in X shows in z at the (finite) initial weights
+            _validate.finite_z(z)
+            self.checked = True
+        elif not math.isfinite(np.add.reduce(z)) and not np.isfinite(z).all():  # z.sum(), without its wrappers
+            return math.nan  # X was finite: W has blown up (z = X W overflows); the loop says diverged
+        self.fz = fz = a.act.f(z)  # a = f(z)
+        return float(reduce(a.lo, a.lo.terms(z, fz, self.y)))
 
     def step(self, W: np.ndarray, alpha: float) -> None:
         # the run loop calls loss(W) before step on a copy of the same W
         a = self.a
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            if self.g is None:
-                g = a.method.from_z(self.XT, self.z, self.fz, self.y, a.lo, a.act)
-            else:
-                g = _guarded(self.g, W, self.X)
-            W -= alpha * g
+        if self.g is None:
+            g = a.method.from_z(self.XT, self.z, self.fz, self.y, a.lo, a.act)
+        else:
+            g = _guarded(self.g, W, self.X)
+        W -= alpha * g
 
 
 class MiniBatch(FullBatch):
@@ -77,14 +77,13 @@ class MiniBatch(FullBatch):
         self.rng.shuffle(self.order)
         np.take(a.X, self.order, axis=0, out=self.Xs)
         np.take(a.y, self.order, out=self.ys)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            for s in range(0, a.X.shape[0], b):
-                Xb, yb = self.Xs[s : s + b], self.ys[s : s + b]
-                if self.batch is None:
-                    zb = Xb @ W
-                    W -= alpha * a.method.from_z(Xb.T, zb, a.act.f(zb), yb, a.lo, a.act)
-                else:
-                    W -= alpha * _guarded(lambda V, Xb=Xb, yb=yb: self.batch(V, Xb, yb), W, Xb)
+        for s in range(0, a.X.shape[0], b):
+            Xb, yb = self.Xs[s : s + b], self.ys[s : s + b]
+            if self.batch is None:
+                zb = Xb @ W
+                W -= alpha * a.method.from_z(Xb.T, zb, a.act.f(zb), yb, a.lo, a.act)
+            else:
+                W -= alpha * _guarded(lambda V, Xb=Xb, yb=yb: self.batch(V, Xb, yb), W, Xb)
 
 
 def make_stepper(a: FitArgs) -> Stepper:

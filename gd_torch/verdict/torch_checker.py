@@ -1,0 +1,404 @@
+"""Check torch code as torch users write it: the backward of ``fn`` (a custom autograd Function,
+a kernel) in its own dtype, against a float64 truth.
+
+    report = check_torch(fn, x, w, b, reference=plain_torch_fn)
+
+Reverse mode: for ``cotangents`` random v_c (standard normal, rounded to each output's dtype),
+the vector-Jacobian product v_c^T J of ``fn`` by its own backward, for every differentiated input
+(the floating tensors that require grad; every floating tensor when none does).
+
+* With ``reference`` (the same math in plain torch): the truth t is the reference's v_c^T J in
+  float64 on the inputs upcast (on the CPU), so that the inputs' own rounding is not counted as
+  error; the reference's v_c^T J in the inputs' dtype and device, g_ref, measures how far that
+  dtype's rounding alone moves a correct gradient.  Your gradient g is held, per input, to
+  ||g - t||_2 <= K max(||g_ref - t||_2, eps/2 ||t||_2) (K: :mod:`gd_torch.verdict.torch_source`).
+  The reference itself is checked in float64 by finite differences of the scalar
+  <v_c, reference(x)> along ``directions`` random unit directions per input
+  (:func:`gd_torch.check_function`, mode 'directional', steps and tolerances from its measured
+  noise): a wrong reference is reported (the odd one out), never trusted.
+* Without ``reference``: ``fn`` runs in float64 on the upcast inputs and its v_c^T J is compared
+  with finite differences of <v_c, fn(x)> the same way; the run in the inputs' own dtype is not
+  judged (that needs a reference).
+
+Every method's values and bounds go to :class:`gd_torch.verdict.torch_source.TorchRounding`,
+judged by the one engine (:func:`gd_torch.verdict.engine.judge`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._errors import GdTorchError, bad_value
+from ..base import validate as _validate
+from .engine import Pair, judge
+from .errormodel import SAFETY
+from .function_checker import check_function
+from .report import ArraySummary, CheckReport
+from .torch_source import NUMERIC, REFERENCE, YOURS, Bound, K, TorchRounding
+from .torch_text import TORCH_TEXT
+
+if TYPE_CHECKING:
+    import torch
+
+#: floating dtypes check_torch accepts (torch's names), with eps (torch.finfo(dtype).eps)
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "bfloat16": 2.0**-7, "float16": 2.0**-10}
+#: device types the inputs may live on
+DEVICES = ("cpu", "cuda")
+
+#: what check_torch's options accept
+CHECK_TORCH_PARAMS: dict[str, _validate.Constraint] = {
+    "cotangents": _validate.Integer(minimum=1, note="random cotangents v, one v^T J each"),
+    "directions": _validate.Integer(minimum=1, note="random directions per input for finite differences"),
+    "seed": _validate.Integer(minimum=0),
+}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """fn's arguments: which positions are differentiated, their names, shapes and sizes, the dtype
+    whose rounding is judged (the differentiated inputs' least precise) and its eps."""
+
+    args: tuple[Any, ...]
+    positions: tuple[int, ...]
+    dtype: torch.dtype
+
+    @property
+    def names(self) -> list[str]:
+        return [f"inputs[{i}]" for i in self.positions]
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(self.args[i].shape) for i in self.positions]
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.args[i].numel() for i in self.positions]
+
+    def leaves(self, dtype: torch.dtype | None = None, device: str | None = None) -> tuple[Any, ...]:
+        """The arguments with every tensor detached and moved to ``device`` (default: its own), the
+        floating ones cast to ``dtype`` (default: their own), the differentiated ones as new
+        leaves that require grad; other arguments as they are."""
+        import torch
+
+        out = []
+        for i, a in enumerate(self.args):
+            if isinstance(a, torch.Tensor):
+                cast = dtype if a.is_floating_point() and dtype is not None else a.dtype
+                a = a.detach().to(device or a.device, cast)
+                a = a.clone().requires_grad_(True) if i in self.positions else a
+            out.append(a)
+        return tuple(out)
+
+
+def check_torch(
+    fn: Any,
+    *inputs: Any,
+    reference: Any = None,
+    cotangents: int = 2,
+    directions: int = 2,
+    seed: int = 0,
+) -> CheckReport:
+    """Check fn's backward (vector-Jacobian products) against a float64 truth, tolerances measured.
+
+    fn : callable, fn(*inputs) -> a floating tensor or a tuple of them (any shapes).
+    inputs : fn's arguments: tensors of float64, float32, bfloat16 or float16 on the CPU or a
+        CUDA device (the floating ones that require grad are differentiated; all floating ones
+        when none does), and anything else, passed through unchanged.
+    reference : the same math in plain torch, reference(*inputs) -> the same outputs; its float64
+        gradient is the truth and its gradient in the inputs' dtype measures that dtype's rounding.
+    cotangents : random cotangents v (one v^T J each); directions : random unit directions per
+        input along which finite differences check the float64 truth; seed : both.
+
+    Returns a CheckReport (mode 'reverse'); ``report.ok`` when every pair agrees.  No atol or
+    rtol: see the module's docstring for the truth and the tolerances.
+    """
+    import torch  # only here: import gd_torch never loads torch
+
+    _check_options(fn, reference, cotangents, directions, seed)
+    run = _inputs(inputs)
+    gen = torch.Generator().manual_seed(seed)
+    yours_fn = fn if reference is not None else None
+    truth_fn = reference if reference is not None else fn
+    outs = _outputs("fn", fn(*run.leaves()))
+    vs = [[_cotangent(o, gen) for o in outs] for _ in range(cotangents)]
+    parts = [_one_cotangent(run, yours_fn, truth_fn, v, directions, seed + c) for c, v in enumerate(vs)]
+    return _report(run, parts, reference is not None, cotangents, directions)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One cotangent: each method's values on coordinates then directions, and bounds there."""
+
+    values: dict[str, np.ndarray]
+    bounds: dict[str, Bound]
+    evaluations: int
+
+
+def _one_cotangent(run: Inputs, yours_fn, truth_fn, v, directions: int, seed: int) -> Part:
+    import torch
+
+    # the truth t in float64 on the CPU; with a reference, yours and the reference in the dtype
+    up = run.leaves(torch.float64, "cpu")
+    who = "reference" if yours_fn is not None else "fn"
+    t = _vjp(truth_fn, up, run, v, who)
+    if yours_fn is None:
+        sub = _differences(run, truth_fn, who, up, v, None, directions, seed)
+        bounds = {YOURS: _direction_bound(run, SAFETY["float64"] * sub.errors["autograd"], directions, _AUTOGRAD_WHY)}
+        values = {YOURS: np.concatenate([t, sub.gradients["autograd"]])}
+    else:
+        own = run.leaves()
+        g = _vjp(yours_fn, own, run, v, "fn")
+        g_ref = _vjp(truth_fn, own, run, v, "reference")
+        sub = _differences(run, truth_fn, who, up, v, g, directions, seed)
+        bounds = {
+            YOURS: _rounding_bound(run, g_ref, t, directions),
+            REFERENCE: _direction_bound(run, SAFETY["float64"] * sub.errors["autograd"], directions, _AUTOGRAD_WHY),
+        }
+        values = {
+            YOURS: np.concatenate([g, sub.gradients["grad"]]),
+            REFERENCE: np.concatenate([t, sub.gradients["autograd"]]),
+        }
+    values[NUMERIC] = np.concatenate([np.full(t.size, np.nan), sub.gradients["numeric"]])
+    bounds[NUMERIC] = _direction_bound(run, SAFETY["float64"] * sub.errors["numeric"], directions, _NUMERIC_WHY)
+    return Part(values, bounds, sub.evaluations)
+
+
+_AUTOGRAD_WHY = "SAFETY x the float64 truth's rounding noise, measured by ECnoise"
+_NUMERIC_WHY = "SAFETY x the finite differences' error, from the measured noise of <v, truth(x)>"
+
+
+def _rounding_bound(run: Inputs, g_ref: np.ndarray, t: np.ndarray, directions: int) -> Bound:
+    # per input: K max(||g_ref - t||, eps/2 ||t||), on its coordinates and its directions
+    name = _name(run.dtype)
+    k, eps = K[name], EPS[name]
+    coords, dirs, why_c, why_d = [], [], [], []
+    for sl, size, array in zip(_slices(run.sizes), run.sizes, run.names, strict=True):
+        measured = float(np.linalg.norm(g_ref[sl] - t[sl]))
+        floor = 0.5 * eps * float(np.linalg.norm(t[sl]))
+        bound = k * max(measured, floor)
+        if measured >= floor:
+            why = f"{k:g} x {name} rounding of the reference over {array}, measured: {measured:.2g}"
+        else:
+            why = (
+                f"{k:g} x eps/2 ||truth|| over {array} = {k:g} x {floor:.2g} "
+                f"({name} rounding of the reference, measured: {measured:.2g}, is below it)"
+            )
+        coords.append(np.full(size, bound))
+        dirs.append(np.full(directions, bound))
+        why_c += [why] * size
+        why_d += [why] * directions
+    return Bound(np.concatenate(coords + dirs), why_c + why_d)
+
+
+def _direction_bound(run: Inputs, bound: np.ndarray, directions: int, why: str) -> Bound:
+    # a bound on the direction entries only (no coordinate pair uses it)
+    n = sum(run.sizes)
+    return Bound(np.concatenate([np.zeros(n), bound]), [""] * n + [why] * bound.size)
+
+
+def _differences(run: Inputs, truth_fn, who: str, up, v, g, directions: int, seed: int) -> CheckReport:
+    import torch
+
+    # check_function of phi(x) = <v, truth_fn(x)> in float64 along random directions per input:
+    # the truth's gradient ('autograd'), yours projected ('grad', when given), the differences
+    v64 = [c.to("cpu", torch.float64) for c in v]
+    names = run.names
+
+    def phi(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        args = list(up)
+        for i, name in zip(run.positions, names, strict=True):
+            args[i] = tensors[name]
+        outs = _outputs(who, truth_fn(*args))
+        return sum((o * c).sum() for o, c in zip(outs, v64, strict=True))
+
+    def f(arrays: dict[str, np.ndarray]) -> float:
+        with torch.no_grad():
+            return float(phi({k: torch.from_numpy(a) for k, a in arrays.items()}))
+
+    params = {name: up[i].detach().numpy() for i, name in zip(run.positions, names, strict=True)}
+    grad = (
+        None
+        if g is None
+        else {name: g[sl].reshape(s) for name, sl, s in zip(names, _slices(run.sizes), run.shapes, strict=True)}
+    )
+    return check_function(f, params, grad, torch_f=phi, mode="directional", directions=directions, seed=seed)
+
+
+def _vjp(fn, args: tuple[Any, ...], run: Inputs, v, who: str) -> np.ndarray:
+    import torch
+
+    # v^T J of fn at args for every differentiated input, flat float64 (zeros where unused)
+    outs = _outputs(who, fn(*args))
+    if len(outs) != len(v) or any(tuple(o.shape) != tuple(c.shape) for o, c in zip(outs, v, strict=False)):
+        raise bad_value(who, _shapes(outs), f"outputs of the shapes fn returns ({_shapes(v)})")
+    live = [(o, c.to(o.device, o.dtype)) for o, c in zip(outs, v, strict=True) if o.requires_grad]
+    if not live:
+        raise GdTorchError(
+            f"{who}'s outputs do not depend on the differentiated inputs (detached, or computed in numpy?)"
+        )
+    leaves = [args[i] for i in run.positions]
+    grads = torch.autograd.grad([o for o, _ in live], leaves, [c for _, c in live], allow_unused=True)
+    flat = []
+    for name, leaf, gr in zip(run.names, leaves, grads, strict=True):
+        a = np.zeros(leaf.numel()) if gr is None else gr.detach().to("cpu", torch.float64).numpy().ravel()
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            where = np.unravel_index(bad[0], tuple(leaf.shape)) if leaf.dim() else ()
+            raise GdTorchError(
+                f"{who}'s gradient of {name} is not finite at {list(map(int, where))}: {a[bad[0]]} "
+                f"({bad.size} of {a.size} entries; in {_name(leaf.dtype)})",
+                param=who,
+            )
+        flat.append(a)
+    return np.concatenate(flat)
+
+
+def _outputs(who: str, out: Any) -> tuple[torch.Tensor, ...]:
+    import torch
+
+    # a floating tensor or a tuple/list of them
+    outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+    if not outs or not all(isinstance(o, torch.Tensor) and o.is_floating_point() for o in outs):
+        raise bad_value(who, _describe(out), "a function returning a floating torch tensor or a tuple of them")
+    return outs
+
+
+def _cotangent(out: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    import torch
+
+    # standard normal, rounded to the output's dtype (every method then sees the same v)
+    return torch.randn(tuple(out.shape), generator=gen, dtype=torch.float64).to(out.dtype).to(out.device)
+
+
+def _inputs(inputs: tuple[Any, ...]) -> Inputs:
+    import torch
+
+    floating = [i for i, a in enumerate(inputs) if isinstance(a, torch.Tensor) and a.is_floating_point()]
+    if not floating:
+        raise bad_value("inputs", tuple(_describe(a) for a in inputs), "at least one floating torch tensor")
+    for i, a in enumerate(inputs):
+        if isinstance(a, torch.Tensor) and a.device.type not in DEVICES:
+            raise bad_value(f"inputs[{i}]", f"a tensor on {a.device}", "a tensor on the CPU or a CUDA device")
+        if isinstance(a, torch.Tensor) and a.is_floating_point() and _name(a.dtype) not in EPS:
+            raise bad_value(f"inputs[{i}]", f"a {a.dtype} tensor", "float64, float32, bfloat16 or float16")
+    positions = tuple(i for i in floating if inputs[i].requires_grad) or tuple(floating)
+    dtype = max((inputs[i].dtype for i in positions), key=lambda t: EPS[_name(t)])
+    return Inputs(tuple(inputs), positions, dtype)
+
+
+def _check_options(fn, reference, cotangents, directions, seed) -> None:
+    if not callable(fn):
+        raise bad_value("fn", fn, "a callable fn(*inputs) -> a floating torch tensor or a tuple of them")
+    if reference is not None and not callable(reference):
+        raise bad_value("reference", reference, "None or a callable reference(*inputs), the same math in plain torch")
+    _validate.params(CHECK_TORCH_PARAMS, cotangents=cotangents, directions=directions, seed=seed)
+
+
+def _report(run: Inputs, parts: list[Part], has_reference: bool, cotangents: int, directions: int) -> CheckReport:
+    n, width = sum(run.sizes), sum(run.sizes) + directions * len(run.positions)
+    names = [YOURS, REFERENCE, NUMERIC] if has_reference else [YOURS, NUMERIC]
+    values = {m: np.concatenate([p.values[m] for p in parts]) for m in names}
+    bounds = {
+        m: Bound(np.concatenate([p.bounds[m].bound for p in parts]), _joined(p.bounds[m].why for p in parts))
+        for m in names
+    }
+    entries = np.arange(width * cotangents)
+    local = entries % width
+    coordinates, dirs = entries[local < n], entries[local >= n]
+    array_of = np.concatenate(
+        [np.repeat(np.arange(len(run.sizes)), run.sizes), np.repeat(np.arange(len(run.sizes)), directions)]
+    )
+    groups = (entries // width) * len(run.sizes) + array_of[local]
+    source = TorchRounding(values, bounds, coordinates, dirs, groups)
+    pairs = _judged(names, values, source, None)
+    arrays = [
+        ArraySummary(name, shape, _judged(names, values, source, array_of[local] == a))
+        for a, (name, shape) in enumerate(zip(run.names, run.shapes, strict=True))
+    ]
+    return CheckReport(
+        dtype=_name(run.dtype),
+        mode="reverse",
+        gradients=values,
+        errors={m: b.bound for m, b in bounds.items()},
+        pairs=pairs,
+        text=TORCH_TEXT,
+        size=n,
+        methods=_methods(run, has_reference),
+        arrays=arrays,
+        label=_labeler(run, width, cotangents, directions),
+        evaluations=sum(p.evaluations for p in parts),
+        noise_note=f"{cotangents} random cotangents; finite differences along {directions} directions per input",
+    )
+
+
+def _judged(names: Sequence[str], values, source: TorchRounding, mask: np.ndarray | None) -> list[Pair]:
+    # every pair of methods at its own entries (restricted to mask), one engine
+    out = []
+    for a, b in itertools.combinations(names, 2):
+        idx = source.entries(a, b)
+        idx = idx if mask is None else idx[mask[idx]]
+        out += judge([a, b], values, source, idx)
+    return out
+
+
+def _joined(lists) -> list[str]:
+    return [w for ws in lists for w in ws]
+
+
+def _methods(run: Inputs, has_reference: bool) -> dict[str, str]:
+    name = _name(run.dtype)
+    if not has_reference:
+        return {
+            YOURS: "fn's own backward in float64, on the inputs upcast"
+            + (_UNJUDGED.format(name) if name != "float64" else ""),
+            NUMERIC: "central differences of <v, fn(x)> in float64, steps from its measured noise",
+        }
+    return {
+        YOURS: f"fn's own backward, in {name} on the inputs' device",
+        REFERENCE: "the reference's autograd in float64 on the inputs upcast (the truth)",
+        NUMERIC: "central differences of <v, reference(x)> in float64, steps from its measured noise",
+    }
+
+
+#: without a reference, what is said of a run in a dtype other than float64
+_UNJUDGED = " (the {} run itself is not judged: give reference=)"
+
+
+def _labeler(run: Inputs, width: int, cotangents: int, directions: int) -> Callable[[int], str]:
+    n = sum(run.sizes)
+    starts = np.cumsum([0] + run.sizes)
+
+    def label(e: int) -> str:
+        c, j = divmod(int(e), width)
+        suffix = f" (cotangent {c})" if cotangents > 1 else ""
+        if j >= n:
+            a, d = divmod(j - n, directions)
+            return f"{run.names[a]} along v{d}{suffix}"
+        a = int(np.searchsorted(starts, j, side="right")) - 1
+        index = np.unravel_index(j - starts[a], run.shapes[a]) if run.shapes[a] else ()
+        return f"{run.names[a]}[{', '.join(str(int(i)) for i in index)}]{suffix}"
+
+    return label
+
+
+def _slices(sizes: Sequence[int]) -> list[slice]:
+    starts = np.cumsum([0, *sizes])
+    return [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+
+
+def _shapes(ts) -> str:
+    return ", ".join(str(tuple(t.shape)) for t in ts)
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

@@ -13,16 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch_functions import CASES, DTYPES, floating, vjp
+from torch_effect import DETECTABLE, effect
+from torch_functions import CASES, DTYPES, floating
 
 import gd_torch
 from gd_torch.testing import assert_torch_gradient_close
 from gd_torch.verdict.engine import Terms, pair
-from gd_torch.verdict.torch_checker import EPS
 
 BUGS = [(case, bug) for case in CASES for bug in case.bugs]
-#: a bug is detectable when its effect is more than this many times the dtype's rounding (issue 22)
-DETECTABLE = 10.0
 
 
 def _name(dtype: torch.dtype) -> str:
@@ -37,27 +35,10 @@ def test_a_correct_backward_passes_in_every_dtype(case, dtype):
     assert report.dtype == _name(dtype) and report.mode == "reverse"
 
 
-def _effect(case, bug, dtype, seed: int) -> float:
-    # the bug alone in units of the dtype's rounding: max over inputs of
-    # ||g_bug64 - t|| / max(||g_ref - t||, eps/2 ||t||) for one random cotangent
-    x = case.inputs(dtype, "cpu", seed)
-    up = tuple(t.detach().double().requires_grad_(t.requires_grad) if t.is_floating_point() else t for t in x)
-    out = case.reference(*up)
-    v = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
-    truth = vjp(case.reference, up, v.double())
-    wrong = vjp(bug.function.apply, up, v.double())
-    ref = vjp(case.reference, x, v)
-    eps = EPS[_name(dtype)]
-    return max(
-        float((w - t).norm() / max(float((r.double() - t).norm()), eps / 2 * float(t.norm())))
-        for w, t, r in zip(wrong, truth, ref, strict=True)
-    )
-
-
 @pytest.mark.parametrize("dtype", (torch.float32, torch.bfloat16), ids=_name)
 @pytest.mark.parametrize(("case", "bug"), BUGS, ids=[f"{c.name}-{b.name}" for c, b in BUGS])
 def test_a_bug_larger_than_ten_times_the_rounding_is_caught(case, bug, dtype):
-    if _effect(case, bug, dtype, 1) <= DETECTABLE:
+    if effect(case, bug.function, dtype, 1) <= DETECTABLE:
         pytest.skip(f"{bug.name} moves the gradient by at most {DETECTABLE:g}x {_name(dtype)}'s rounding")
     # one cotangent: a bug shows along any (the correct backwards above run with the defaults)
     x = case.inputs(dtype, "cpu", 1)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_run import main_within
 from torch_effect import DETECTABLE, effect
 from torch_functions import CASES, DTYPES, floating
 
@@ -198,3 +199,60 @@ def test_a_failing_torch_assertion_shows_the_callers_line_not_the_librarys_sourc
     assert "1 failed" in out and "AssertionError: torch gradient check failed" in out, out
     assert "assert_torch_gradient_close(Square.apply, x" in out, out
     assert str(Path(gd_torch.__file__).parent) not in out and "raise AssertionError" not in out, out
+
+
+#: a file for gd-torch check --torch: fn, inputs() and the reference
+TORCH_FILE = """
+import torch
+
+class Square(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return FACTOR * g * x
+
+square = Square.apply
+
+def inputs():
+    return (torch.linspace(-1, 1, 12, dtype=torch.bfloat16),)
+
+def reference(x):
+    return x * x
+"""
+
+
+@pytest.mark.parametrize(("factor", "code"), [(2, 0), (1, 1)])
+def test_the_command_line_checks_torch_code_exit_0_or_1(tmp_path, capsys, factor, code):
+    path = tmp_path / "square.py"
+    path.write_text(TORCH_FILE.replace("FACTOR", str(factor)))
+    assert main_within(["check", "--torch", f"{path}:square"]) == code
+    out = capsys.readouterr().out
+    assert out.startswith("check_torch: dtype=bfloat16 mode=reverse"), out
+    assert ("OK: " if code == 0 else "FAIL: yours disagrees") in out, out
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "message"),
+    [
+        ("import torch\n", "square", "it has no 'square'"),
+        ("import torch\nsquare = torch.sin\n", "square", "it has no 'inputs'"),
+        ("import torch\nsquare = torch.sin\ndef inputs():\n    return [torch.ones(2)]\n", "square", "returns a tuple"),
+        (
+            "import torch\ndef square(x):\n    raise KeyError(3)\ndef inputs():\n    return (torch.ones(2),)\n",
+            "square",
+            "KeyError",
+        ),
+        ("def square(x):\n    return x\ndef inputs():\n    return (3,)\n", "square", "inputs must be"),
+    ],
+)
+def test_the_command_line_refuses_a_bad_torch_file_in_one_line_naming_the_flag(tmp_path, capsys, text, name, message):
+    path = tmp_path / "bad.py"
+    path.write_text(text)
+    assert main_within(["check", "--torch", f"{path}:{name}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gd-torch: error: --torch") and "\n" not in err and message in err, err

@@ -256,3 +256,23 @@ def test_the_command_line_refuses_a_bad_torch_file_in_one_line_naming_the_flag(t
     assert main_within(["check", "--torch", f"{path}:{name}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("gd-torch: error: --torch") and "\n" not in err and message in err, err
+
+
+class _ScaleWrongGrad(torch.autograd.Function):
+    # y = x * s with s a 0-d tensor; the gradient of s is off by 1.5
+    @staticmethod
+    def forward(ctx, x, s):
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        x, s = ctx.saved_tensors
+        return g * s, (g * x).sum() * 1.5
+
+
+def test_a_zero_dimensional_input_is_checked_and_named():
+    x, s = torch.randn(5, generator=torch.Generator().manual_seed(0)), torch.tensor(2.0)
+    report = gd_torch.check_torch(_ScaleWrongGrad.apply, x, s, reference=lambda x, s: x * s)
+    assert [a.ok for a in report.arrays] == [True, False], str(report)
+    assert "wrong in inputs[1]; yours=" in report.summary() and " at inputs[1] (cotangent 0)" in report.summary()

@@ -381,7 +381,8 @@ def _labeler(run: Inputs, width: int, cotangents: int, directions: int) -> Calla
             return f"{run.names[a]} along v{d}{suffix}"
         a = int(np.searchsorted(starts, j, side="right")) - 1
         index = np.unravel_index(j - starts[a], run.shapes[a]) if run.shapes[a] else ()
-        return f"{run.names[a]}[{', '.join(str(int(i)) for i in index)}]{suffix}"
+        at = f"[{', '.join(str(int(i)) for i in index)}]" if index else ""
+        return f"{run.names[a]}{at}{suffix}"
 
     return label
 

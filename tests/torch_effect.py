@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch_functions import TorchCase, vjp
 
-from gd_torch.verdict.torch_checker import EPS
+from gd_torch.verdict.torch_inputs import EPS
 
 #: a bug is detectable when its effect is more than this many times the dtype's rounding (issue 22)
 DETECTABLE = 10.0

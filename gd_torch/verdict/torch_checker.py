@@ -33,22 +33,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import GdTorchError, bad_value
+from .._errors import bad_value
 from ..base import validate as _validate
 from .engine import Pair, judge
 from .errormodel import SAFETY
 from .function_checker import check_function
 from .report import ArraySummary, CheckReport
+from .torch_inputs import EPS, Inputs, cotangent, inputs_of, name_of, outputs, vjp
 from .torch_source import NUMERIC, REFERENCE, YOURS, Bound, K, TorchRounding
 from .torch_text import TORCH_TEXT
 
 if TYPE_CHECKING:
     import torch
-
-#: floating dtypes check_torch accepts (torch's names), with eps (torch.finfo(dtype).eps)
-EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "bfloat16": 2.0**-7, "float16": 2.0**-10}
-#: device types the inputs may live on
-DEVICES = ("cpu", "cuda")
 
 #: what check_torch's options accept
 CHECK_TORCH_PARAMS: dict[str, _validate.Constraint] = {
@@ -56,43 +52,6 @@ CHECK_TORCH_PARAMS: dict[str, _validate.Constraint] = {
     "directions": _validate.Integer(minimum=1, note="random directions per input for finite differences"),
     "seed": _validate.Integer(minimum=0),
 }
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """fn's arguments: which positions are differentiated, their names, shapes and sizes, the dtype
-    whose rounding is judged (the differentiated inputs' least precise) and its eps."""
-
-    args: tuple[Any, ...]
-    positions: tuple[int, ...]
-    dtype: torch.dtype
-
-    @property
-    def names(self) -> list[str]:
-        return [f"inputs[{i}]" for i in self.positions]
-
-    @property
-    def shapes(self) -> list[tuple[int, ...]]:
-        return [tuple(self.args[i].shape) for i in self.positions]
-
-    @property
-    def sizes(self) -> list[int]:
-        return [self.args[i].numel() for i in self.positions]
-
-    def leaves(self, dtype: torch.dtype | None = None, device: str | None = None) -> tuple[Any, ...]:
-        """The arguments with every tensor detached and moved to ``device`` (default: its own), the
-        floating ones cast to ``dtype`` (default: their own), the differentiated ones as new
-        leaves that require grad; other arguments as they are."""
-        import torch
-
-        out = []
-        for i, a in enumerate(self.args):
-            if isinstance(a, torch.Tensor):
-                cast = dtype if a.is_floating_point() and dtype is not None else a.dtype
-                a = a.detach().to(device or a.device, cast)
-                a = a.clone().requires_grad_(True) if i in self.positions else a
-            out.append(a)
-        return tuple(out)
 
 
 def check_torch(
@@ -120,12 +79,12 @@ def check_torch(
     import torch  # only here: import gd_torch never loads torch
 
     _check_options(fn, reference, cotangents, directions, seed)
-    run = _inputs(inputs)
+    run = inputs_of(inputs)
     gen = torch.Generator().manual_seed(seed)
     yours_fn = fn if reference is not None else None
     truth_fn = reference if reference is not None else fn
-    outs = _outputs("fn", fn(*run.leaves()))
-    vs = [[_cotangent(o, gen) for o in outs] for _ in range(cotangents)]
+    outs = outputs("fn", fn(*run.leaves()))
+    vs = [[cotangent(o, gen) for o in outs] for _ in range(cotangents)]
     parts = [_one_cotangent(run, yours_fn, truth_fn, v, directions, seed + c) for c, v in enumerate(vs)]
     return _report(run, parts, reference is not None, cotangents, directions)
 
@@ -145,15 +104,15 @@ def _one_cotangent(run: Inputs, yours_fn, truth_fn, v, directions: int, seed: in
     # the truth t in float64 on the CPU; with a reference, yours and the reference in the dtype
     up = run.leaves(torch.float64, "cpu")
     who = "reference" if yours_fn is not None else "fn"
-    t = _vjp(truth_fn, up, run, v, who)
+    t = vjp(truth_fn, up, run, v, who)
     if yours_fn is None:
         sub = _differences(run, truth_fn, who, up, v, None, directions, seed)
         bounds = {YOURS: _direction_bound(run, SAFETY["float64"] * sub.errors["autograd"], directions, _AUTOGRAD_WHY)}
         values = {YOURS: np.concatenate([t, sub.gradients["autograd"]])}
     else:
         own = run.leaves()
-        g = _vjp(yours_fn, own, run, v, "fn")
-        g_ref = _vjp(truth_fn, own, run, v, "reference")
+        g = vjp(yours_fn, own, run, v, "fn")
+        g_ref = vjp(truth_fn, own, run, v, "reference")
         sub = _differences(run, truth_fn, who, up, v, g, directions, seed)
         bounds = {
             YOURS: _rounding_bound(run, g_ref, t, directions),
@@ -174,7 +133,7 @@ _NUMERIC_WHY = "SAFETY x the finite differences' error, from the measured noise 
 
 def _rounding_bound(run: Inputs, g_ref: np.ndarray, t: np.ndarray, directions: int) -> Bound:
     # per input: K max(||g_ref - t||, eps/2 ||t||), on its coordinates and its directions
-    name = _name(run.dtype)
+    name = name_of(run.dtype)
     k, eps = K[name], EPS[name]
     coords, dirs, why_c, why_d = [], [], [], []
     for sl, size, array in zip(_slices(run.sizes), run.sizes, run.names, strict=True):
@@ -213,7 +172,7 @@ def _differences(run: Inputs, truth_fn, who: str, up, v, g, directions: int, see
         args = list(up)
         for i, name in zip(run.positions, names, strict=True):
             args[i] = tensors[name]
-        outs = _outputs(who, truth_fn(*args))
+        outs = outputs(who, truth_fn(*args))
         return sum((o * c).sum() for o, c in zip(outs, v64, strict=True))
 
     def f(arrays: dict[str, np.ndarray]) -> float:
@@ -227,68 +186,6 @@ def _differences(run: Inputs, truth_fn, who: str, up, v, g, directions: int, see
         else {name: g[sl].reshape(s) for name, sl, s in zip(names, _slices(run.sizes), run.shapes, strict=True)}
     )
     return check_function(f, params, grad, torch_f=phi, mode="directional", directions=directions, seed=seed)
-
-
-def _vjp(fn, args: tuple[Any, ...], run: Inputs, v, who: str) -> np.ndarray:
-    import torch
-
-    # v^T J of fn at args for every differentiated input, flat float64 (zeros where unused)
-    outs = _outputs(who, fn(*args))
-    if len(outs) != len(v) or any(tuple(o.shape) != tuple(c.shape) for o, c in zip(outs, v, strict=False)):
-        raise bad_value(who, _shapes(outs), f"outputs of the shapes fn returns ({_shapes(v)})")
-    live = [(o, c.to(o.device, o.dtype)) for o, c in zip(outs, v, strict=True) if o.requires_grad]
-    if not live:
-        raise GdTorchError(
-            f"{who}'s outputs do not depend on the differentiated inputs (detached, or computed in numpy?)"
-        )
-    leaves = [args[i] for i in run.positions]
-    grads = torch.autograd.grad([o for o, _ in live], leaves, [c for _, c in live], allow_unused=True)
-    flat = []
-    for name, leaf, gr in zip(run.names, leaves, grads, strict=True):
-        a = np.zeros(leaf.numel()) if gr is None else gr.detach().to("cpu", torch.float64).numpy().ravel()
-        bad = np.flatnonzero(~np.isfinite(a))
-        if bad.size:
-            where = np.unravel_index(bad[0], tuple(leaf.shape)) if leaf.dim() else ()
-            raise GdTorchError(
-                f"{who}'s gradient of {name} is not finite at {list(map(int, where))}: {a[bad[0]]} "
-                f"({bad.size} of {a.size} entries; in {_name(leaf.dtype)})",
-                param=who,
-            )
-        flat.append(a)
-    return np.concatenate(flat)
-
-
-def _outputs(who: str, out: Any) -> tuple[torch.Tensor, ...]:
-    import torch
-
-    # a floating tensor or a tuple/list of them
-    outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-    if not outs or not all(isinstance(o, torch.Tensor) and o.is_floating_point() for o in outs):
-        raise bad_value(who, _describe(out), "a function returning a floating torch tensor or a tuple of them")
-    return outs
-
-
-def _cotangent(out: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    import torch
-
-    # standard normal, rounded to the output's dtype (every method then sees the same v)
-    return torch.randn(tuple(out.shape), generator=gen, dtype=torch.float64).to(out.dtype).to(out.device)
-
-
-def _inputs(inputs: tuple[Any, ...]) -> Inputs:
-    import torch
-
-    floating = [i for i, a in enumerate(inputs) if isinstance(a, torch.Tensor) and a.is_floating_point()]
-    if not floating:
-        raise bad_value("inputs", tuple(_describe(a) for a in inputs), "at least one floating torch tensor")
-    for i, a in enumerate(inputs):
-        if isinstance(a, torch.Tensor) and a.device.type not in DEVICES:
-            raise bad_value(f"inputs[{i}]", f"a tensor on {a.device}", "a tensor on the CPU or a CUDA device")
-        if isinstance(a, torch.Tensor) and a.is_floating_point() and _name(a.dtype) not in EPS:
-            raise bad_value(f"inputs[{i}]", f"a {a.dtype} tensor", "float64, float32, bfloat16 or float16")
-    positions = tuple(i for i in floating if inputs[i].requires_grad) or tuple(floating)
-    dtype = max((inputs[i].dtype for i in positions), key=lambda t: EPS[_name(t)])
-    return Inputs(tuple(inputs), positions, dtype)
 
 
 def _check_options(fn, reference, cotangents, directions, seed) -> None:
@@ -321,7 +218,7 @@ def _report(run: Inputs, parts: list[Part], has_reference: bool, cotangents: int
         for a, (name, shape) in enumerate(zip(run.names, run.shapes, strict=True))
     ]
     return CheckReport(
-        dtype=_name(run.dtype),
+        dtype=name_of(run.dtype),
         mode="reverse",
         gradients=values,
         errors={m: b.bound for m, b in bounds.items()},
@@ -351,7 +248,7 @@ def _joined(lists) -> list[str]:
 
 
 def _methods(run: Inputs, has_reference: bool) -> dict[str, str]:
-    name = _name(run.dtype)
+    name = name_of(run.dtype)
     if not has_reference:
         return {
             YOURS: "fn's own backward in float64, on the inputs upcast"
@@ -390,16 +287,3 @@ def _labeler(run: Inputs, width: int, cotangents: int, directions: int) -> Calla
 def _slices(sizes: Sequence[int]) -> list[slice]:
     starts = np.cumsum([0, *sizes])
     return [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:], strict=True)]
-
-
-def _shapes(ts) -> str:
-    return ", ".join(str(tuple(t.shape)) for t in ts)
-
-
-def _describe(value: Any) -> str:
-    shape = getattr(value, "shape", None)
-    return f"{type(value).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")

@@ -283,3 +283,34 @@ def test_a_zero_dimensional_input_is_checked_and_named():
     report = gd_torch.check_torch(_ScaleWrongGrad.apply, x, s, reference=lambda x, s: x * s)
     assert [a.ok for a in report.arrays] == [True, False], str(report)
     assert "wrong in inputs[1]; yours=" in report.summary() and " at inputs[1] (cotangent 0)" in report.summary()
+
+
+def _noisy(bug: float):
+    # x**2 whose backward adds run-to-run noise of 1e-3 |g| (a nondeterministic kernel's atomics,
+    # exaggerated) and, for bug != 0, a wrong term bug * g
+    class Noisy(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            exact = 2 * g * x
+            return exact * (1 + 1e-3 * torch.randn_like(x)) + bug * g
+
+    return Noisy.apply
+
+
+def test_a_nondeterministic_backward_has_its_measured_spread_in_the_tolerance():
+    x = torch.randn(64, generator=torch.Generator().manual_seed(0))
+    report = gd_torch.check_torch(_noisy(0.0), x, reference=lambda t: t * t)
+    assert report.ok, str(report)
+    # the same noise without the spread in the tolerance is ~1e4 times float32's rounding
+    assert max(p.ratio for p in report.pairs) < 1, str(report)
+    failing = gd_torch.check_torch(_noisy(0.5), x, reference=lambda t: t * t)
+    assert not failing.ok and "yours vs reference: wrong in inputs[0]" in failing.summary(), str(failing)
+    assert (
+        "6 x the run-to-run spread of fn's backward over inputs[0] (nondeterministic), measured: " in failing.summary()
+    )

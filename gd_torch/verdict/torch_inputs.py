@@ -70,7 +70,8 @@ def vjp(fn, args: tuple[Any, ...], run: Inputs, v, who: str) -> np.ndarray:
     live = [(o, c.to(o.device, o.dtype)) for o, c in zip(outs, v, strict=True) if o.requires_grad]
     if not live:
         raise GdTorchError(
-            f"{who}'s outputs do not depend on the differentiated inputs (detached, or computed in numpy?)"
+            f"{who}'s outputs do not depend on the differentiated inputs (detached, or computed in numpy?)",
+            param=who,
         )
     leaves = [args[i] for i in run.positions]
     grads = torch.autograd.grad([o for o, _ in live], leaves, [c for _, c in live], allow_unused=True)

@@ -5,9 +5,10 @@ product v_c^T J, flattened) and then ``directions`` random unit directions per i
 finite differences of the float64 truth were taken: see :mod:`gd_torch.verdict.torch_checker`).
 Each method m has a bound b_m per entry; a pair (A, B) is held to b_A + b_B:
 
-* yours, beside a reference: b = K[dtype] max(||g_ref - t||_2, eps/2 ||t||_2) per input and
-  cotangent, t the reference's float64 gradient on the upcast inputs and g_ref the reference's
-  gradient in the inputs' dtype: that dtype's own rounding of a correct gradient, measured.
+* yours, beside a reference: b = K[dtype] max(||g_ref - t||_2, eps/2 ||t||_2, ||g' - g||_2) per
+  input and cotangent, t the reference's float64 gradient on the upcast inputs and g_ref the
+  reference's gradient in the inputs' dtype: that dtype's own rounding of a correct gradient,
+  measured; g' - g: two runs of your backward apart (0 unless it is nondeterministic).
   On coordinates the comparison is norm-wise per input (``Terms.groups``); along a unit
   direction d, |d . (g - t)| <= ||g - t||_2, so the same bound holds each direction.
 * the float64 truth (the reference, or ``fn`` itself without one) and the finite differences:

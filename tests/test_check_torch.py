@@ -2,8 +2,9 @@
 
 The mutation suite of tests/torch_functions.py (13 Functions, 28 realistic bugs): no false alarm
 for a correct backward in any dtype at seed 1; every bug whose float64 effect is more than 10x
-the dtype's measured rounding caught, in every dtype (more seeds, with gradcheck's and
-assert_close's rates beside: benchmarks/torch_mutation.py).
+the dtype's measured rounding caught in float32, bfloat16 and float16, yours the odd one out
+(float64 and more seeds, with gradcheck's and assert_close's rates beside:
+benchmarks/torch_mutation.py).
 """
 
 from __future__ import annotations
@@ -45,15 +46,17 @@ def test_a_correct_backward_passes_in_every_dtype(case, dtype):
     assert report.dtype == _name(dtype) and report.mode == "reverse"
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=_name)
+@pytest.mark.parametrize("dtype", DTYPES[1:], ids=_name)  # float64: benchmarks/torch_mutation.py
 @pytest.mark.parametrize(("case", "bug"), BUGS, ids=[f"{c.name}-{b.name}" for c, b in BUGS])
 def test_a_bug_larger_than_ten_times_the_rounding_is_caught(case, bug, dtype):
     if effect(case, bug.function, dtype, 1) <= DETECTABLE:
         pytest.skip(f"{bug.name} moves the gradient by at most {DETECTABLE:g}x {_name(dtype)}'s rounding")
-    report = gd_torch.check_torch(bug.function.apply, *case.inputs(dtype, "cpu", 1), reference=case.reference)
-    assert not report.ok and report.failing() == ["reference", "yours"] or report.odd_one_out == "yours", str(report)
+    # one cotangent: a bug shows along any (the correct backwards above run with the defaults)
+    x = case.inputs(dtype, "cpu", 1)
+    report = gd_torch.check_torch(bug.function.apply, *x, reference=case.reference, cotangents=1)
+    assert not report.ok and report.odd_one_out == "yours", str(report)
     line = report.summary()
-    assert line.startswith("FAIL: yours disagrees with reference"), line
+    assert line.startswith("FAIL: yours disagrees with reference, numeric, which agree with each other"), line
     assert "yours vs reference: wrong in" in line and f"{_name(dtype)} rounding of the reference" in line, line
 
 

@@ -15,9 +15,11 @@ the vector-Jacobian product v_c^T J of ``fn`` by its own backward, for every dif
   :mod:`gd_torch.verdict.torch_source`), g' a second run of fn's backward: a nondeterministic
   backward (atomics) has its run-to-run spread counted as rounding, measured, not guessed.
   The reference itself is checked in float64 by finite differences of the scalar
-  <v_c, reference(x)> along ``directions`` random unit directions per input
-  (:func:`gd_torch.check_function`, mode 'directional', steps and tolerances from its measured
-  noise): a wrong reference is reported (the odd one out), never trusted.
+  <v_c, reference(x)> (:func:`gd_torch.check_function`, steps and tolerances from its measured
+  noise), per coordinate for at most FULL_MAX elements, else along ``directions`` random unit
+  directions per input: a wrong reference is reported (the odd one out), never trusted.  Your
+  gradient is held to the differences too (norm-wise per input, the differences' errors added),
+  so that the odd one out is named.
 * Without ``reference``: ``fn`` runs in float64 on the upcast inputs and its v_c^T J is compared
   with finite differences of <v_c, fn(x)> the same way; the run in the inputs' own dtype is not
   judged (that needs a reference).
@@ -47,6 +49,10 @@ from .torch_text import TORCH_TEXT
 
 if TYPE_CHECKING:
     import torch
+
+#: finite differences per coordinate up to this many differentiated elements (4 to 20 evaluations
+#: each: about 0.25 s per cotangent at 228 here), along ``directions`` random directions per input above
+FULL_MAX = 256
 
 #: what check_torch's options accept
 CHECK_TORCH_PARAMS: dict[str, _validate.Constraint] = {
@@ -87,8 +93,9 @@ def check_torch(
     truth_fn = reference if reference is not None else fn
     outs = outputs("fn", fn(*run.leaves()))
     vs = [[cotangent(o, gen) for o in outs] for _ in range(cotangents)]
-    parts = [_one_cotangent(run, yours_fn, truth_fn, v, directions, seed + c) for c, v in enumerate(vs)]
-    return _report(run, parts, reference is not None, cotangents, directions)
+    along = 0 if sum(run.sizes) <= FULL_MAX else directions  # direction entries per input
+    parts = [_one_cotangent(run, yours_fn, truth_fn, v, along, seed + c) for c, v in enumerate(vs)]
+    return _report(run, parts, reference is not None, cotangents, along)
 
 
 @dataclass(frozen=True)
@@ -100,41 +107,49 @@ class Part:
     evaluations: int
 
 
-def _one_cotangent(run: Inputs, yours_fn, truth_fn, v, directions: int, seed: int) -> Part:
+def _one_cotangent(run: Inputs, yours_fn, truth_fn, v, along: int, seed: int) -> Part:
     import torch
 
-    # the truth t in float64 on the CPU; with a reference, yours and the reference in the dtype
+    # the truth t in float64 on the CPU; with a reference, yours and the reference in the dtype;
+    # values on the coordinates, then along the directions (along > 0: inputs too large)
     up = run.leaves(torch.float64, "cpu")
     who = "reference" if yours_fn is not None else "fn"
     t = vjp(truth_fn, up, run, v, who)
+    safety = SAFETY["float64"]
     if yours_fn is None:
-        sub = _differences(run, truth_fn, who, up, v, None, directions, seed)
-        bounds = {YOURS: _direction_bound(run, SAFETY["float64"] * sub.errors["autograd"], directions, _AUTOGRAD_WHY)}
-        values = {YOURS: np.concatenate([t, sub.gradients["autograd"]])}
+        sub = _differences(run, truth_fn, who, up, v, None, along, seed)
+        bounds = {YOURS: _error_bound(run, safety * sub.errors["autograd"], along, _AUTOGRAD_WHY)}
+        values = {YOURS: np.concatenate([t, _along(sub, "autograd", along)])}
     else:
         own = run.leaves()
         g = vjp(yours_fn, own, run, v, "fn")
         again = vjp(yours_fn, run.leaves(), run, v, "fn")  # a second run: a nondeterministic backward's spread
         g_ref = vjp(truth_fn, own, run, v, "reference")
-        sub = _differences(run, truth_fn, who, up, v, g, directions, seed)
+        sub = _differences(run, truth_fn, who, up, v, g, along, seed)
         bounds = {
-            YOURS: _rounding_bound(run, g_ref, t, again - g, directions),
-            REFERENCE: _direction_bound(run, SAFETY["float64"] * sub.errors["autograd"], directions, _AUTOGRAD_WHY),
+            YOURS: _rounding_bound(run, g_ref, t, again - g, along),
+            REFERENCE: _error_bound(run, safety * sub.errors["autograd"], along, _AUTOGRAD_WHY),
         }
         values = {
-            YOURS: np.concatenate([g, sub.gradients["grad"]]),
-            REFERENCE: np.concatenate([t, sub.gradients["autograd"]]),
+            YOURS: np.concatenate([g, _along(sub, "grad", along)]),
+            REFERENCE: np.concatenate([t, _along(sub, "autograd", along)]),
         }
-    values[NUMERIC] = np.concatenate([np.full(t.size, np.nan), sub.gradients["numeric"]])
-    bounds[NUMERIC] = _direction_bound(run, SAFETY["float64"] * sub.errors["numeric"], directions, _NUMERIC_WHY)
+    numeric = sub.gradients["numeric"]
+    values[NUMERIC] = numeric if not along else np.concatenate([np.full(t.size, np.nan), numeric])
+    bounds[NUMERIC] = _error_bound(run, safety * sub.errors["numeric"], along, _NUMERIC_WHY)
     return Part(values, bounds, sub.evaluations)
+
+
+def _along(sub: CheckReport, method: str, along: int) -> np.ndarray:
+    # a method's values along the directions (none when the differences are per coordinate)
+    return sub.gradients[method] if along else np.zeros(0)
 
 
 _AUTOGRAD_WHY = "SAFETY x the float64 truth's rounding noise, measured by ECnoise"
 _NUMERIC_WHY = "SAFETY x the finite differences' error, from the measured noise of <v, truth(x)>"
 
 
-def _rounding_bound(run: Inputs, g_ref: np.ndarray, t: np.ndarray, spread: np.ndarray, directions: int) -> Bound:
+def _rounding_bound(run: Inputs, g_ref: np.ndarray, t: np.ndarray, spread: np.ndarray, along: int) -> Bound:
     # per input: K max(||g_ref - t||, eps/2 ||t||, ||spread||), on its coordinates and its directions;
     # spread: two runs of fn's backward apart (0 for a deterministic one), another measurement of
     # the dtype's rounding of a correct gradient (atomics: each order of a sum rounds differently)
@@ -162,23 +177,27 @@ def _rounding_bound(run: Inputs, g_ref: np.ndarray, t: np.ndarray, spread: np.nd
         )
         why = f"{k:g} x {words}"
         coords.append(np.full(size, k * scale))
-        dirs.append(np.full(directions, k * scale))
+        dirs.append(np.full(along, k * scale))
         why_c += [why] * size
-        why_d += [why] * directions
-    return Bound(np.concatenate(coords + dirs), why_c + why_d)
+        why_d += [why] * along
+    return Bound(np.concatenate(coords + dirs), why_c + why_d, norm=True)
 
 
-def _direction_bound(run: Inputs, bound: np.ndarray, directions: int, why: str) -> Bound:
-    # a bound on the direction entries only (no coordinate pair uses it)
+def _error_bound(run: Inputs, bound: np.ndarray, along: int, why: str) -> Bound:
+    # an entry-wise error bound where the differences are: the coordinates, or (along > 0) the
+    # directions only (no coordinate pair uses it then)
     n = sum(run.sizes)
+    if not along:
+        return Bound(bound, [why] * n)
     return Bound(np.concatenate([np.zeros(n), bound]), [""] * n + [why] * bound.size)
 
 
-def _differences(run: Inputs, truth_fn, who: str, up, v, g, directions: int, seed: int) -> CheckReport:
+def _differences(run: Inputs, truth_fn, who: str, up, v, g, along: int, seed: int) -> CheckReport:
     import torch
 
-    # check_function of phi(x) = <v, truth_fn(x)> in float64 along random directions per input:
-    # the truth's gradient ('autograd'), yours projected ('grad', when given), the differences
+    # check_function of phi(x) = <v, truth_fn(x)> in float64, per coordinate (along = 0) or along
+    # ``along`` random directions per input: the truth's gradient ('autograd'), yours ('grad',
+    # when given), the differences
     v64 = [c.to("cpu", torch.float64) for c in v]
     names = run.names
 
@@ -199,7 +218,8 @@ def _differences(run: Inputs, truth_fn, who: str, up, v, g, directions: int, see
         if g is None
         else {name: g[sl].reshape(s) for name, sl, s in zip(names, _slices(run.sizes), run.shapes, strict=True)}
     )
-    return check_function(f, params, grad, torch_f=phi, mode="directional", directions=directions, seed=seed)
+    mode = "directional" if along else "full"
+    return check_function(f, params, grad, torch_f=phi, mode=mode, directions=max(along, 1), seed=seed)
 
 
 def _check_options(fn, reference, cotangents, directions, seed) -> None:
@@ -210,22 +230,26 @@ def _check_options(fn, reference, cotangents, directions, seed) -> None:
     _validate.params(CHECK_TORCH_PARAMS, cotangents=cotangents, directions=directions, seed=seed)
 
 
-def _report(run: Inputs, parts: list[Part], has_reference: bool, cotangents: int, directions: int) -> CheckReport:
-    n, width = sum(run.sizes), sum(run.sizes) + directions * len(run.positions)
+def _report(run: Inputs, parts: list[Part], has_reference: bool, cotangents: int, along: int) -> CheckReport:
+    n, width = sum(run.sizes), sum(run.sizes) + along * len(run.positions)
     names = [YOURS, REFERENCE, NUMERIC] if has_reference else [YOURS, NUMERIC]
     values = {m: np.concatenate([p.values[m] for p in parts]) for m in names}
     bounds = {
-        m: Bound(np.concatenate([p.bounds[m].bound for p in parts]), _joined(p.bounds[m].why for p in parts))
+        m: Bound(
+            np.concatenate([p.bounds[m].bound for p in parts]),
+            _joined(p.bounds[m].why for p in parts),
+            parts[0].bounds[m].norm,
+        )
         for m in names
     }
     entries = np.arange(width * cotangents)
     local = entries % width
     coordinates, dirs = entries[local < n], entries[local >= n]
     array_of = np.concatenate(
-        [np.repeat(np.arange(len(run.sizes)), run.sizes), np.repeat(np.arange(len(run.sizes)), directions)]
+        [np.repeat(np.arange(len(run.sizes)), run.sizes), np.repeat(np.arange(len(run.sizes)), along)]
     )
     groups = (entries // width) * len(run.sizes) + array_of[local]
-    source = TorchRounding(values, bounds, coordinates, dirs, groups)
+    source = TorchRounding(values, bounds, coordinates, dirs if along else coordinates, groups)
     pairs = _judged(names, values, source, None)
     arrays = [
         ArraySummary(name, shape, _judged(names, values, source, array_of[local] == a))
@@ -241,9 +265,10 @@ def _report(run: Inputs, parts: list[Part], has_reference: bool, cotangents: int
         size=n,
         methods=_methods(run, has_reference),
         arrays=arrays,
-        label=_labeler(run, width, cotangents, directions),
+        label=_labeler(run, width, cotangents, along),
         evaluations=sum(p.evaluations for p in parts),
-        noise_note=f"{cotangents} random cotangents; finite differences along {directions} directions per input",
+        noise_note=f"{cotangents} random cotangents; finite differences "
+        + (f"along {along} random directions per input" if along else "per coordinate"),
     )
 
 
@@ -280,7 +305,7 @@ def _methods(run: Inputs, has_reference: bool) -> dict[str, str]:
 _UNJUDGED = " (the {} run itself is not judged: give reference=)"
 
 
-def _labeler(run: Inputs, width: int, cotangents: int, directions: int) -> Callable[[int], str]:
+def _labeler(run: Inputs, width: int, cotangents: int, along: int) -> Callable[[int], str]:
     n = sum(run.sizes)
     starts = np.cumsum([0] + run.sizes)
 
@@ -288,7 +313,7 @@ def _labeler(run: Inputs, width: int, cotangents: int, directions: int) -> Calla
         c, j = divmod(int(e), width)
         suffix = f" (cotangent {c})" if cotangents > 1 else ""
         if j >= n:
-            a, d = divmod(j - n, directions)
+            a, d = divmod(j - n, along)
             return f"{run.names[a]} along v{d}{suffix}"
         a = int(np.searchsorted(starts, j, side="right")) - 1
         index = np.unravel_index(j - starts[a], run.shapes[a]) if run.shapes[a] else ()

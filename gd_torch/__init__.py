@@ -40,6 +40,7 @@ from .verdict.checker import check
 from .verdict.diagnosis import Diagnosis, diagnose
 from .verdict.function_checker import check_function
 from .verdict.report import CheckReport
+from .verdict.torch_checker import check_torch
 
 __all__ = [
     "ACTIVATIONS",
@@ -57,6 +58,7 @@ __all__ = [
     "add_bias",
     "check",
     "check_function",
+    "check_torch",
     "diagnose",
     "explain",
     "step_sweep",

@@ -8,6 +8,9 @@
     def test_my_backprop():
         assert_function_gradient_close(loss, params, my_backprop, torch_f=torch_loss)
 
+    def test_my_autograd_function():                         # torch code, any floating dtype
+        assert_torch_gradient_close(MyLayerNorm.apply, x, w, b, reference=torch_layer_norm)
+
 A failing assertion shows your test's line and the message, not gd_torch's source (each
 assert_* sets pytest's ``__tracebackhide__``).  The AssertionError's message is the report's
 summary: which method is the odd one out, the worst coordinate with every value there, and the
@@ -24,8 +27,9 @@ from .verdict.checker import check
 from .verdict.diagnosis import diagnose
 from .verdict.function_checker import check_function
 from .verdict.report import CheckReport
+from .verdict.torch_checker import check_torch
 
-__all__ = ["assert_function_gradient_close", "assert_gradient_close"]
+__all__ = ["assert_function_gradient_close", "assert_gradient_close", "assert_torch_gradient_close"]
 
 
 @functools.wraps(check_function, assigned=())  # check_function's signature, this docstring
@@ -39,6 +43,22 @@ def assert_function_gradient_close(*args: Any, **kwargs: Any) -> CheckReport:
     report = check_function(*args, **kwargs)
     if not report.ok:
         raise AssertionError("gradient check failed\n" + report.summary())
+    return report
+
+
+@functools.wraps(check_torch, assigned=())  # check_torch's signature, this docstring
+def assert_torch_gradient_close(*args: Any, **kwargs: Any) -> CheckReport:
+    """Raise AssertionError unless fn's backward agrees with the float64 truth; return the report.
+
+    The arguments are those of :func:`gd_torch.check_torch` (``fn, *inputs, reference=...``):
+    the tolerance is K times the reference's own rounding in the inputs' dtype, measured, and
+    the reference is checked by finite differences in float64.  Bad arguments raise
+    GdTorchError (a ValueError), not AssertionError: a broken test is not a failed check.
+    """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function's source
+    report = check_torch(*args, **kwargs)
+    if not report.ok:
+        raise AssertionError("torch gradient check failed\n" + report.summary())
     return report
 
 

@@ -10,7 +10,7 @@ beyond the activation's scale is one no step resolves, and would set every step)
 row for a column that is 0 on all of those (``step_scale``).
 t balances truncation (~ t^k in z, on the activation's scale of 1) against the rounding noise of
 one evaluation of L relative to its size, r = u (sqrt(N) + C_LOCAL + sqrt(D) zeta) with
-zeta = sum_j c_j |W_j| >= |X_i| . |W| for z's own rounding (verdict.difference_error.relative_noise):
+zeta = sum_j c_j |W_j| >= |X_i| . |W| for z's own rounding (precision.difference_error.relative_noise):
 t = r^p with p the scheme's step exponent (1/3 central, 1/2 forward, 1/5 richardson); a scheme
 that subtracts nothing (the complex step) takes t = eps^p, eps^2.
 So the truncation read off the steps h and 2h is in the range where its leading term holds,

@@ -79,7 +79,7 @@ def either_scale(kept: np.ndarray, every: np.ndarray) -> np.ndarray:
 
 def step_rows(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     """The rows that set the default steps, (N,) bool: those whose z_i = X_i W rounds by at most
-    the activation's scale of 1, e_z,i = u sqrt(D) (|X| |W|)_i <= 1 (verdict.rounding.z_error, u of W's
+    the activation's scale of 1, e_z,i = u sqrt(D) (|X| |W|)_i <= 1 (precision.rounding.z_error, u of W's
     dtype: the one the differences are taken in).  No step resolves a row beyond it: it reaches L
     only through that rounding, which the error model's f_noise carries (sum_i |dL/dz_i| e_z,i);
     counted, one such row (-1.79e308 in one feature) would set its column's step, and through
@@ -94,7 +94,7 @@ def step_rows(X: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def z_step(shape: tuple[int, int], zeta: float, dtype: Any, scheme: str) -> float:
-    """t = r^p, r = verdict.difference_error.relative_noise: the perturbation of z that balances a truncation of
+    """t = r^p, r = precision.difference_error.relative_noise: the perturbation of z that balances a truncation of
     order t^k (on the activation's scale of 1) against the rounding noise of L (relative size r),
     for a problem of ``shape`` (N, D), p the scheme's step exponent; eps^p for a scheme that
     subtracts nothing (the complex step's eps^2)."""

@@ -68,7 +68,7 @@ def _stage(name: str, l, X, y, lo, values) -> tuple[Differences, np.ndarray]:
     h = (u ** (1 / 3) * scale).astype(X.dtype)
     shift = y if name == "e" else 0
     d1, d2 = _central(l, T, h, shift) * r, _central(l, T, 2 * h, shift) * r
-    # rounding of l_i(T_i +- h_i): see verdict.difference_error.stage_difference_noise
+    # rounding of l_i(T_i +- h_i): see precision.difference_error.stage_difference_noise
     seen = np.abs(T + shift) if name == "e" else np.abs(T)
     subtracted = np.maximum(np.abs(l(T + h)), np.abs(l(T - h)))  # the two values the difference cancels
     extra = r * np.abs(values["z"]) if cross_entropy else np.zeros_like(T)

@@ -21,21 +21,25 @@ Error sources (each a class with ``terms(a, b, index) -> Terms``; see :class:`Er
 * :class:`gd_torch.verdict.measured.Measured`: the measured noise (ECnoise) of any function,
   with its kinks, jumps and roughness (``check_function``).
 
-A third (a torch module's own check) plugs in by implementing ``terms``: :func:`judge`, the
-:class:`Pair` records, :func:`odd_one_out` and :class:`gd_torch.verdict.report.CheckReport`
-serve it unchanged.
+* :class:`gd_torch.verdict.torch_source.TorchRounding`: the measured rounding of a float64
+  reference in the inputs' dtype (``check_torch``), norm-wise per input array.
+
+A source whose tolerance holds a whole array rather than each entry sets ``Terms.groups``: the
+entries of one group are then compared norm-wise, ||A - B||_2 over the group <= tol (one value
+per group, repeated on its entries), and the pair's ``worst`` is the entry with the largest
+|A_k - B_k| in the worst group (see :func:`normwise`).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
-from .compare import FAILING, Status, compare, ratio_of
+from .compare import FAILING, Agreement, Status, compare, ratio_of
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Terms:
     unverified: np.ndarray | None = None
     doubtful: bool = False
     why: Callable[[Status, int], str] | None = None
+    #: group id per entry (None: entry by entry): each group compared norm-wise, see normwise
+    groups: np.ndarray | None = None
 
 
 class ErrorSource(Protocol):
@@ -98,7 +104,9 @@ class Pair:
 def pair(a: str, b: str, va: np.ndarray, vb: np.ndarray, terms: Terms, index: np.ndarray | None = None) -> Pair:
     """Methods a and b, with values va and vb (K,), judged by the one comparison against ``terms``;
     ``index`` maps entry k to the flat index reported as ``worst`` (default k)."""
-    res = compare(terms.values, terms.reference, terms.tol, terms.allowance)
+    res = (
+        compare(terms.values, terms.reference, terms.tol, terms.allowance) if terms.groups is None else normwise(terms)
+    )
     status, k = res.status, res.worst
     if status == "agree" and (terms.doubtful or (terms.unverified is not None and terms.unverified.any())):
         status = "cannot verify"
@@ -122,6 +130,25 @@ def pair(a: str, b: str, va: np.ndarray, vb: np.ndarray, terms: Terms, index: np
         ratio_of(float(res.diff[k]), limit),
         terms.why(status, k) if terms.why is not None else "",
     )
+
+
+def normwise(terms: Terms) -> Agreement:
+    """The one comparison applied to groups of entries: n_k = ||values - reference||_2 over the group
+    of entry k against tol_k (+ allowance_k), so that every entry of a group shares its status; the
+    deciding entry is the first non-finite one of the worst group, else its largest |diff|.
+    ``diff`` of the result holds n_k (|diff| / tol is the group's ratio)."""
+    values = np.asarray(terms.values, dtype=np.float64)
+    reference = np.asarray(terms.reference, dtype=np.float64)
+    groups = np.asarray(terms.groups)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(values - reference)
+        ids, inverse = np.unique(groups, return_inverse=True)
+        norms = np.sqrt(np.bincount(inverse, weights=diff**2, minlength=ids.size))
+    res = compare(norms[inverse], np.zeros_like(diff), terms.tol, terms.allowance)
+    members = np.flatnonzero(inverse == inverse[res.worst])
+    bad = members[~np.isfinite(diff[members])]
+    worst = int(bad[0]) if bad.size else int(members[np.argmax(diff[members])])
+    return replace(res, worst=worst)
 
 
 def judge(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
+from ..._errors import GdTorchError, bad_value
 from ...gradients import ALIASES, METHODS
 from ...model.forward import init_weights
 from ...verdict.checker import CHECK_PARAMS, DEFAULT_METHODS, check
@@ -29,6 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--methods (exit 0 when it agrees, 1 when not, with what it is the gradient of)",
     )
     p.add_argument(
+        "--torch",
+        default=None,
+        metavar="FILE.py:NAME",
+        help="check torch code instead: NAME(*inputs) in FILE.py (a custom autograd Function's apply, a "
+        "kernel), whose FILE.py also defines inputs() -> the tuple of arguments and, optionally, reference "
+        "(the same math in plain torch); gd_torch.check_torch with --seed (exit 0 OK, 1 not)",
+    )
+    p.add_argument(
         "--methods",
         type=list_of(one_of(_common.method_names()), "gradient methods"),
         default=DEFAULT_METHODS,
@@ -49,6 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.torch is not None:
+        return _run_torch(args.torch, args.seed)
     if _launch.wanted(args):  # a dataset folder, --workers or torchrun
         return _launch.check(args)
     loss, activation = _common.parts(args)
@@ -73,6 +85,31 @@ def run(args: argparse.Namespace) -> int:
     print(report)
     if not report.agree:  # a failing method's vector (NOT VERIFIED has none failing)
         _print_diagnoses(report, W, X, y, loss, activation)
+    return 0 if report.ok else 1
+
+
+def _run_torch(reference: str, seed: int) -> int:
+    # --torch FILE.py:NAME: NAME, inputs() and the optional reference of FILE.py, checked by check_torch
+    from ...verdict.torch_checker import check_torch  # only here: gd-torch check never loads torch otherwise
+
+    _user_code.load(reference, "--torch")  # NAME exists and is callable, or one line naming --torch
+    path, _, name = reference.rpartition(":")
+    make = _user_code.load(f"{path}:inputs", "--torch", what="inputs(), a function returning fn's arguments")
+    module = sys.modules[make.__module__]  # the file as imported last: NAME, inputs, reference from it
+    inputs = make()
+    if not isinstance(inputs, tuple):
+        got = type(inputs).__name__
+        raise bad_value("--torch", reference, f"a file whose inputs() returns a tuple of fn's arguments; got {got}")
+    fn, ref = getattr(module, name), getattr(module, "reference", None)
+    try:
+        report = check_torch(fn, *inputs, reference=ref, seed=seed)
+    except GdTorchError as exc:
+        raise GdTorchError(f"--torch: {exc}") from exc
+    except Exception as exc:  # the user's code failed: one line, the flag and why
+        raise GdTorchError(
+            f"--torch: running {reference} failed: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        ) from exc
+    print(report)
     return 0 if report.ok else 1
 
 
